@@ -1,0 +1,156 @@
+"""The credits ledger (DESIGN §4): conditional account updates plus append-only entries.
+
+Every function runs inside the caller's transaction; the caller commits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core.tables import accounts, entries
+from schemas.status import EntryKind
+from schemas.tables import utcnow
+
+
+@dataclass(frozen=True)
+class Balance:
+    balance: int
+    held: int
+
+
+class LedgerError(Exception):
+    """A ledger operation that may not happen (it would break an invariant)."""
+
+
+async def ensure_account(conn: AsyncConnection, client_id: str, user: str) -> None:
+    values = {"client_id": client_id, "user": user, "balance": 0, "held": 0, "updated_at": utcnow()}
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    await conn.execute(dialect.insert(accounts).values(**values).on_conflict_do_nothing())
+
+
+async def balance_of(conn: AsyncConnection, client_id: str, user: str) -> Balance:
+    row = (
+        await conn.execute(
+            select(accounts.c.balance, accounts.c.held).where(
+                accounts.c.client_id == client_id, accounts.c.user == user
+            )
+        )
+    ).first()
+    return Balance(row.balance, row.held) if row else Balance(0, 0)
+
+
+async def _move(
+    conn: AsyncConnection,
+    client_id: str,
+    user: str,
+    *,
+    balance_delta: int,
+    held_delta: int,
+    guard_balance: int = 0,
+    guard_held: int = 0,
+) -> Balance | None:
+    """Apply deltas if ``balance >= guard_balance`` and ``held >= guard_held``."""
+    result = await conn.execute(
+        update(accounts)
+        .where(
+            accounts.c.client_id == client_id,
+            accounts.c.user == user,
+            accounts.c.balance >= guard_balance,
+            accounts.c.held >= guard_held,
+        )
+        .values(
+            balance=accounts.c.balance + balance_delta,
+            held=accounts.c.held + held_delta,
+            updated_at=utcnow(),
+        )
+        .returning(accounts.c.balance, accounts.c.held)
+    )
+    row = result.first()
+    return Balance(row.balance, row.held) if row else None
+
+
+async def _entry(
+    conn: AsyncConnection,
+    client_id: str,
+    user: str,
+    kind: EntryKind,
+    amount: int,
+    after: Balance,
+    *,
+    task_id: str | None = None,
+    reason: str | None = None,
+) -> None:
+    settles = task_id if kind in (EntryKind.CAPTURE, EntryKind.RELEASE) else None
+    await conn.execute(
+        insert(entries).values(
+            client_id=client_id,
+            user=user,
+            task_id=task_id,
+            settles=settles,
+            kind=kind,
+            amount=amount,
+            balance_after=after.balance,
+            held_after=after.held,
+            reason=reason,
+            at=utcnow(),
+        )
+    )
+
+
+async def hold(
+    conn: AsyncConnection, client_id: str, user: str, task_id: str, amount: int
+) -> Balance | None:
+    """Move ``amount`` from balance to held; None if the balance is short.
+
+    On PostgreSQL the conditional UPDATE also locks the account row until commit, which
+    serialises concurrent creates of one user (the concurrency check relies on it).
+    """
+    after = await _move(
+        conn, client_id, user, balance_delta=-amount, held_delta=amount, guard_balance=amount
+    )
+    if after is not None:
+        await _entry(conn, client_id, user, EntryKind.HOLD, amount, after, task_id=task_id)
+    return after
+
+
+async def capture(
+    conn: AsyncConnection, client_id: str, user: str, task_id: str, amount: int
+) -> Balance:
+    after = await _move(
+        conn, client_id, user, balance_delta=0, held_delta=-amount, guard_held=amount
+    )
+    if after is None:
+        raise LedgerError(f"capture of {amount} for {task_id}: not enough held")
+    await _entry(conn, client_id, user, EntryKind.CAPTURE, amount, after, task_id=task_id)
+    return after
+
+
+async def release(
+    conn: AsyncConnection, client_id: str, user: str, task_id: str, amount: int
+) -> Balance:
+    after = await _move(
+        conn, client_id, user, balance_delta=amount, held_delta=-amount, guard_held=amount
+    )
+    if after is None:
+        raise LedgerError(f"release of {amount} for {task_id}: not enough held")
+    await _entry(conn, client_id, user, EntryKind.RELEASE, amount, after, task_id=task_id)
+    return after
+
+
+async def grant(
+    conn: AsyncConnection, client_id: str, user: str, amount: int, reason: str
+) -> Balance | None:
+    """Top up (amount > 0) or adjust down (amount < 0, never below zero: None then)."""
+    await ensure_account(conn, client_id, user)
+    guard = -amount if amount < 0 else 0
+    after = await _move(
+        conn, client_id, user, balance_delta=amount, held_delta=0, guard_balance=guard
+    )
+    if after is not None:
+        kind = EntryKind.GRANT if amount > 0 else EntryKind.ADJUST
+        await _entry(conn, client_id, user, kind, amount, after, reason=reason)
+    return after

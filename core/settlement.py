@@ -1,0 +1,85 @@
+"""Terminal transitions together with their exactly-once ledger side effect."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core import ledger
+from core.transitions import transition
+from schemas.problems import FailureCode
+from schemas.status import ACTIVE, TaskStatus
+from schemas.tables import utcnow
+
+
+async def complete(conn: AsyncConnection, task_id: str, **video: Any) -> bool:
+    """storing → completed, capturing the hold."""
+    now = utcnow()
+    moved = await transition(
+        conn,
+        task_id,
+        [TaskStatus.STORING],
+        TaskStatus.COMPLETED,
+        completed_at=now,
+        next_attempt_at=None,
+        progress=100,
+        **video,
+    )
+    if moved is None:
+        return False
+    await ledger.capture(conn, moved.client_id, moved.user, task_id, moved.price)
+    return True
+
+
+async def fail(
+    conn: AsyncConnection,
+    task_id: str,
+    code: FailureCode,
+    message: str,
+    *,
+    expected: Iterable[TaskStatus] = ACTIVE,
+    **values: Any,
+) -> bool:
+    """Any active state → failed, releasing the hold."""
+    return await _end(conn, task_id, TaskStatus.FAILED, code, message, expected, values)
+
+
+async def cancel(conn: AsyncConnection, task_id: str) -> bool:
+    """Any active state → cancelled, releasing the hold."""
+    return await _end(
+        conn,
+        task_id,
+        TaskStatus.CANCELLED,
+        FailureCode.CANCELLED,
+        "The video was cancelled.",
+        ACTIVE,
+        {},
+    )
+
+
+async def _end(
+    conn: AsyncConnection,
+    task_id: str,
+    status: TaskStatus,
+    code: FailureCode,
+    message: str,
+    expected: Iterable[TaskStatus],
+    values: dict[str, Any],
+) -> bool:
+    moved = await transition(
+        conn,
+        task_id,
+        expected,
+        status,
+        error_code=str(code),
+        error_message=message,
+        completed_at=utcnow(),
+        next_attempt_at=None,
+        **values,
+    )
+    if moved is None:
+        return False
+    await ledger.release(conn, moved.client_id, moved.user, task_id, moved.price)
+    return True

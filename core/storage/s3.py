@@ -1,0 +1,222 @@
+"""S3-compatible object storage (AWS S3, MinIO, Tencent COS, R2, moto) through boto3.
+
+boto3 blocks, so every call runs on this storage's own thread pool, sized like the
+connection pool; the event loop never waits on the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Literal, ParamSpec, TypeVar
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from core.storage.base import (
+    DEFAULT_CHUNK_SIZE,
+    ObjectNotFound,
+    StorageError,
+    StoredObject,
+    check_key,
+    check_prefix,
+    iter_chunks,
+)
+from core.storage.multipart import MultipartUpload
+from core.storage.s3_errors import error_code, http_status, translate_error
+
+if TYPE_CHECKING:
+    from botocore.response import StreamingBody
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.literals import BucketLocationConstraintType
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+MIN_PART_SIZE = 5 * 1024 * 1024
+DEFAULT_PART_SIZE = 8 * 1024 * 1024
+MAX_CONNECTIONS = 16
+DEFAULT_REGION = "us-east-1"
+
+
+class S3Storage:
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+        part_size: int = DEFAULT_PART_SIZE,
+        addressing_style: Literal["auto", "path", "virtual"] | None = None,
+    ) -> None:
+        if part_size < MIN_PART_SIZE:
+            raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes (S3 minimum)")
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.part_size = part_size
+        self.region = region or DEFAULT_REGION
+        config = Config(
+            region_name=self.region,
+            retries={"mode": "standard", "max_attempts": 3},
+            max_pool_connections=MAX_CONNECTIONS,
+            connect_timeout=10,
+            read_timeout=60,
+            # Custom endpoints (MinIO, moto, IPs) rarely resolve bucket subdomains.
+            s3={"addressing_style": addressing_style or ("path" if endpoint_url else "auto")},
+            # Only the checksums S3 requires: several S3-compatible stores reject the
+            # flexible (CRC32) checksums newer botocore sends by default.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        )
+        self._client: S3Client = boto3.session.Session().client(
+            "s3",
+            endpoint_url=endpoint_url,
+            aws_access_key_id=access_key_id,
+            aws_secret_access_key=secret_access_key,
+            config=config,
+        )
+        self._executor = ThreadPoolExecutor(MAX_CONNECTIONS, thread_name_prefix="s3-storage")
+
+    async def _call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(
+                self._executor, functools.partial(fn, *args, **kwargs)
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise translate_error(exc) from exc
+
+    def _key(self, key: str) -> str:
+        return self.prefix + check_key(key)
+
+    async def put_stream(
+        self, key: str, chunks: AsyncIterator[bytes], content_type: str
+    ) -> StoredObject:
+        object_key = self._key(key)
+        hasher = hashlib.sha256()
+        size = 0
+        buffer = bytearray()
+        upload: MultipartUpload | None = None
+        try:
+            async for chunk in chunks:
+                hasher.update(chunk)
+                size += len(chunk)
+                buffer += chunk
+                while len(buffer) >= self.part_size:
+                    if upload is None:
+                        upload = await MultipartUpload.start(
+                            self._client, self._call, self.bucket, object_key, content_type
+                        )
+                    await upload.add_part(bytes(buffer[: self.part_size]))
+                    del buffer[: self.part_size]
+            if upload is None:
+                await self._call(
+                    self._client.put_object,
+                    Bucket=self.bucket,
+                    Key=object_key,
+                    Body=bytes(buffer),
+                    ContentType=content_type,
+                )
+            else:
+                if buffer:
+                    await upload.add_part(bytes(buffer))
+                    buffer.clear()
+                await upload.complete()
+        except BaseException:
+            if upload is not None:
+                await asyncio.shield(upload.abort())
+            raise
+        return StoredObject(key, size, hasher.hexdigest(), content_type)
+
+    async def put_bytes(self, key: str, data: bytes, content_type: str) -> StoredObject:
+        return await self.put_stream(key, iter_chunks(data, self.part_size), content_type)
+
+    async def open_stream(
+        self, key: str, chunk_size: int = DEFAULT_CHUNK_SIZE
+    ) -> AsyncIterator[bytes]:
+        response = await self._call(self._client.get_object, Bucket=self.bucket, Key=self._key(key))
+        return self._read_body(response["Body"], chunk_size)
+
+    async def _read_body(self, body: StreamingBody, chunk_size: int) -> AsyncIterator[bytes]:
+        try:
+            while chunk := await self._call(body.read, chunk_size):
+                yield chunk
+        finally:
+            body.close()
+
+    async def stat(self, key: str) -> int | None:
+        try:
+            response = await self._call(
+                self._client.head_object, Bucket=self.bucket, Key=self._key(key)
+            )
+        except ObjectNotFound:
+            return None
+        return response["ContentLength"]
+
+    async def presigned_url(self, key: str, expires_in: int) -> str | None:
+        return await self._call(
+            self._client.generate_presigned_url,
+            "get_object",
+            Params={"Bucket": self.bucket, "Key": self._key(key)},
+            ExpiresIn=expires_in,
+        )
+
+    async def delete(self, key: str) -> None:
+        await self._call(self._client.delete_object, Bucket=self.bucket, Key=self._key(key))
+
+    async def delete_prefix(self, prefix: str) -> int:
+        return await self._call(self._delete_prefix_sync, self.prefix + check_prefix(prefix))
+
+    def _delete_prefix_sync(self, prefix: str) -> int:
+        deleted = 0
+        paginator = self._client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            keys = [item["Key"] for item in page.get("Contents", [])]
+            if not keys:
+                continue
+            response = self._client.delete_objects(
+                Bucket=self.bucket,
+                Delete={"Objects": [{"Key": key} for key in keys], "Quiet": True},
+            )
+            if errors := response.get("Errors"):
+                raise StorageError(f"S3 DeleteObjects under {prefix!r} failed: {errors[:3]}")
+            deleted += len(keys)
+        return deleted
+
+    async def ensure_bucket(self) -> None:
+        """Create the bucket if it does not exist (dev servers such as moto and MinIO)."""
+        await self._call(self._ensure_bucket_sync)
+
+    def _ensure_bucket_sync(self) -> None:
+        try:
+            self._client.head_bucket(Bucket=self.bucket)
+            return
+        except ClientError as exc:
+            if http_status(exc) != 404:
+                raise
+        try:
+            if self.region == DEFAULT_REGION:
+                self._client.create_bucket(Bucket=self.bucket)
+            else:
+                location: BucketLocationConstraintType = self.region  # type: ignore[assignment]
+                self._client.create_bucket(
+                    Bucket=self.bucket, CreateBucketConfiguration={"LocationConstraint": location}
+                )
+        except ClientError as exc:
+            # Another replica won the race.
+            if error_code(exc) != "BucketAlreadyOwnedByYou":
+                raise
+
+    async def check(self) -> None:
+        await self.ensure_bucket()
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._executor.shutdown, wait=True)
+        self._client.close()

@@ -1,0 +1,65 @@
+"""Infrastructure settings, read from the environment (prefix ``GOOGLE_VIDEO_``).
+
+Runtime behaviour (prices, upstream, limits) lives in the database instead, see
+``schemas.tables.RuntimeConfig``; these values only seed it on first start.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev", "development"})
+# A published placeholder: production refuses it (see the validator below).
+DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GOOGLE_VIDEO_", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Path(".data")
+    database_url: str = ""
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    storage_url: str = ""
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    admin_key: str | None = None
+    public_url: str | None = None
+    secret_key: str = DEV_SECRET_KEY
+    upstream_kind: Literal["gateway", "simulator", "gemini"] = "simulator"
+    upstream_base_url: str = "http://127.0.0.1:8090"
+    upstream_api_key: str = ""
+    log_format: Literal["console", "json"] = "console"
+    log_level: str = "INFO"
+    max_body_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    api_key_cache_seconds: float = Field(default=5.0, ge=0)
+    idempotency_ttl_seconds: int = Field(default=48 * 3600, ge=24 * 3600)
+    presign_seconds: int = Field(default=3600, gt=0)
+
+    @model_validator(mode="after")
+    def _defaults_and_secrets(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'google-video.db'}"
+        if not self.storage_url:
+            self.storage_url = (self.data_dir.resolve() / "storage").as_uri()
+        if self.environment == "production":
+            weak = self.secret_key in PLACEHOLDER_SECRETS or self.secret_key == DEV_SECRET_KEY
+            if weak or len(self.secret_key) < 16:
+                raise ValueError(
+                    "GOOGLE_VIDEO_SECRET_KEY must be set to a real secret in production"
+                )
+            if self.admin_key is not None and (
+                self.admin_key in PLACEHOLDER_SECRETS or len(self.admin_key) < 16
+            ):
+                raise ValueError("GOOGLE_VIDEO_ADMIN_KEY is a placeholder; use a long random key")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,71 @@
+"""The task state machine (DESIGN §3) and its public, OpenAI-style projection."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class TaskStatus(StrEnum):
+    QUEUED = "queued"
+    SUBMITTING = "submitting"
+    RUNNING = "running"
+    STORING = "storing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class PublicStatus(StrEnum):
+    QUEUED = "queued"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+TERMINAL: frozenset[TaskStatus] = frozenset(
+    {TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED}
+)
+ACTIVE: frozenset[TaskStatus] = frozenset(set(TaskStatus) - TERMINAL)
+
+_PUBLIC = {
+    TaskStatus.QUEUED: PublicStatus.QUEUED,
+    TaskStatus.SUBMITTING: PublicStatus.QUEUED,
+    TaskStatus.RUNNING: PublicStatus.IN_PROGRESS,
+    TaskStatus.STORING: PublicStatus.IN_PROGRESS,
+    TaskStatus.COMPLETED: PublicStatus.COMPLETED,
+    TaskStatus.FAILED: PublicStatus.FAILED,
+    TaskStatus.CANCELLED: PublicStatus.FAILED,
+}
+
+
+def public_status(status: TaskStatus) -> PublicStatus:
+    return _PUBLIC[status]
+
+
+def internal_statuses(public: PublicStatus) -> list[TaskStatus]:
+    """The internal statuses a public status filter matches."""
+    return [s for s, p in _PUBLIC.items() if p == public]
+
+
+class TaskType(StrEnum):
+    TEXT_TO_VIDEO = "text_to_video"
+    IMAGE_TO_VIDEO = "image_to_video"
+
+
+class StorageStatus(StrEnum):
+    PENDING = "pending"
+    STORED = "stored"
+    DELETED = "deleted"
+
+
+class EntryKind(StrEnum):
+    GRANT = "grant"
+    HOLD = "hold"
+    CAPTURE = "capture"
+    RELEASE = "release"
+    ADJUST = "adjust"
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    CLIENT = "client"

@@ -1,0 +1,192 @@
+"""Database tables (SQLModel). The single definition of every column and constraint."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, Column, DateTime, Index, String, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+from schemas.catalogue import UNKNOWN_MODEL_PRICE
+from schemas.status import StorageStatus, TaskStatus
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC on the way out, whatever the backend (SQLite drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime")
+        if value is not None and dialect.name == "sqlite":
+            return value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+def _ts(*, nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+def _now_ts() -> Any:
+    return Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+def _json(default: Any) -> Any:
+    return Field(default_factory=default, sa_column=Column(JSON, nullable=False))
+
+
+class VideoTask(SQLModel, table=True):
+    __tablename__ = "video_tasks"
+    __table_args__ = (
+        Index("ix_video_tasks_client_id_id", "client_id", "id"),
+        Index("ix_video_tasks_client_user_status", "client_id", "user", "status"),
+        Index("ix_video_tasks_status_next_attempt", "status", "next_attempt_at"),
+        CheckConstraint("price >= 0", name="ck_video_tasks_price"),
+        CheckConstraint("progress >= 0 AND progress <= 100", name="ck_video_tasks_progress"),
+    )
+
+    id: str = Field(primary_key=True, max_length=64)
+    client_id: str = Field(max_length=100)
+    user: str = Field(max_length=200)
+    task_type: str = Field(max_length=20)
+    status: str = Field(default=TaskStatus.QUEUED, max_length=20)
+    upstream_task_id: str | None = Field(default=None, max_length=200)
+    upstream_action: str | None = Field(default=None, max_length=100)
+    model: str = Field(max_length=100)
+    prompt: str
+    enhance_prompt: bool = False
+    aspect_ratio: str | None = Field(default=None, max_length=10)
+    seed: int | None = None
+    images: list[str] = _json(list)
+    input_refs: list[str] = _json(list)
+    upstream_submit_time: datetime | None = _ts()
+    upstream_start_time: datetime | None = _ts()
+    upstream_finish_time: datetime | None = _ts()
+    progress: int = 0
+    upstream_video_url: str | None = None
+    video_key: str | None = Field(default=None, max_length=300)
+    video_size: int | None = None
+    video_sha256: str | None = Field(default=None, max_length=64)
+    storage_status: str = Field(default=StorageStatus.PENDING, max_length=20)
+    error_code: str | None = Field(default=None, max_length=64)
+    error_message: str | None = None
+    price: int = UNKNOWN_MODEL_PRICE
+    request_snapshot: dict[str, Any] = _json(dict)
+    upstream_response: dict[str, Any] = _json(dict)
+    meta: dict[str, str] = Field(
+        default_factory=dict, sa_column=Column("metadata", JSON, nullable=False)
+    )
+    webhook_url: str | None = None
+    polls: int = 0
+    submit_attempts: int = 0
+    created_at: datetime = _now_ts()
+    updated_at: datetime = _now_ts()
+    completed_at: datetime | None = _ts()
+    deleted_at: datetime | None = _ts()
+    next_attempt_at: datetime | None = _ts()
+
+
+class Account(SQLModel, table=True):
+    __tablename__ = "accounts"
+    __table_args__ = (
+        CheckConstraint("balance >= 0", name="ck_accounts_balance"),
+        CheckConstraint("held >= 0", name="ck_accounts_held"),
+    )
+
+    client_id: str = Field(primary_key=True, max_length=100)
+    user: str = Field(primary_key=True, max_length=200)
+    balance: int = 0
+    held: int = 0
+    updated_at: datetime = _now_ts()
+
+
+class CreditEntry(SQLModel, table=True):
+    """Append-only ledger. ``settles`` is the task id on a capture or release and NULL
+    otherwise; its UNIQUE constraint makes a second settlement of a task impossible."""
+
+    __tablename__ = "credit_entries"
+    __table_args__ = (
+        UniqueConstraint("task_id", "kind", name="uq_credit_entries_task_kind"),
+        UniqueConstraint("settles", name="uq_credit_entries_settles"),
+        CheckConstraint(
+            "kind IN ('grant', 'hold', 'capture', 'release', 'adjust')",
+            name="ck_credit_entries_kind",
+        ),
+        CheckConstraint(
+            "(kind IN ('capture', 'release')) = (settles IS NOT NULL)",
+            name="ck_credit_entries_settles_kind",
+        ),
+        CheckConstraint(
+            "settles IS NULL OR settles = task_id", name="ck_credit_entries_settles_task"
+        ),
+        CheckConstraint(
+            "(kind IN ('hold', 'capture', 'release')) = (task_id IS NOT NULL)",
+            name="ck_credit_entries_task",
+        ),
+        CheckConstraint("balance_after >= 0", name="ck_credit_entries_balance_after"),
+        Index("ix_credit_entries_account", "client_id", "user", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: str = Field(max_length=100)
+    user: str = Field(max_length=200)
+    task_id: str | None = Field(default=None, max_length=64)
+    settles: str | None = Field(default=None, max_length=64)
+    kind: str = Field(max_length=10)
+    amount: int
+    balance_after: int
+    held_after: int
+    reason: str | None = Field(default=None, max_length=500)
+    at: datetime = _now_ts()
+
+
+class ApiKey(SQLModel, table=True):
+    __tablename__ = "api_keys"
+
+    id: str = Field(primary_key=True, max_length=40)
+    client_id: str = Field(max_length=100, index=True)
+    name: str = Field(max_length=100)
+    prefix: str = Field(max_length=20)
+    key_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    role: str = Field(max_length=10)
+    created_at: datetime = _now_ts()
+    last_used_at: datetime | None = _ts()
+    revoked_at: datetime | None = _ts()
+
+
+class RuntimeConfigRow(SQLModel, table=True):
+    """One row (id = 1). ``document`` is a ``schemas.config.RuntimeConfig`` as JSON; the
+    upstream key inside it is encrypted with the service secret."""
+
+    __tablename__ = "runtime_config"
+
+    id: int = Field(default=1, primary_key=True)
+    version: int = 1
+    document: dict[str, Any] = _json(dict)
+    updated_at: datetime = _now_ts()
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    __tablename__ = "idempotency_records"
+
+    client_id: str = Field(primary_key=True, max_length=100)
+    key: str = Field(primary_key=True, max_length=255)
+    request_hash: str = Field(max_length=64)
+    response_status: int | None = None
+    response_body: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    created_at: datetime = _now_ts()
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))

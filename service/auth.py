@@ -1,0 +1,42 @@
+"""Bearer API-key authentication and the admin check."""
+
+from __future__ import annotations
+
+import time
+
+from starlette.requests import Request
+
+from core import apikeys
+from core.apikeys import Principal
+from schemas.problems import Code
+from schemas.tables import utcnow
+from service.context import ctx
+from service.errors import ProblemError
+
+
+async def authenticate(request: Request) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise ProblemError(Code.UNAUTHORIZED, "Send 'Authorization: Bearer <API key>'.")
+    context = ctx(request)
+    key_hash = apikeys.hash_key(key.strip())
+    now = time.monotonic()
+    hit, principal = context.keys.get(key_hash, now)
+    if not hit:
+        async with context.engine.begin() as conn:
+            principal = await apikeys.authenticate(conn, key.strip())
+            if principal is not None:
+                await apikeys.mark_used(conn, principal.key_id, utcnow())
+        context.keys.put(key_hash, principal, now)
+    if principal is None:
+        raise ProblemError(Code.UNAUTHORIZED, "The API key is not valid or has been revoked.")
+    request.state.principal = principal
+    return principal
+
+
+async def require_admin(request: Request) -> Principal:
+    principal = await authenticate(request)
+    if not principal.is_admin:
+        raise ProblemError(Code.FORBIDDEN, "This endpoint needs an admin API key.")
+    return principal

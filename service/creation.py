@@ -1,0 +1,235 @@
+"""Creating a video: validate against the runtime config, hold credits, write the task,
+enqueue the submit job after commit (DESIGN §4, §5)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import structlog
+
+from core import ledger
+from core.apikeys import Principal
+from core.ids import new_id
+from schemas import jobs
+from schemas.api import SIZES, VideoCreate
+from schemas.catalogue import ModelSpec
+from schemas.config import RuntimeConfig
+from schemas.images import MIME_EXT, ImageError, decode_data_uri
+from schemas.problems import Code
+from schemas.status import TaskStatus, TaskType
+from schemas.tables import utcnow
+from service import idempotency, video_queries
+from service.context import Context
+from service.errors import ProblemError
+from service.presenter import video_of
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class InputImage:
+    """An image given inline (data URI or upload): stored by us, passed on as a data URI."""
+
+    mime: str
+    data: bytes
+
+
+def resolve_model(config: RuntimeConfig, req: VideoCreate, image_count: int) -> ModelSpec:
+    model_id = req.model or (
+        config.default_image_model if image_count else config.default_text_model
+    )
+    spec = config.model(model_id)
+    if spec is None:
+        valid = ", ".join(m.id for m in config.models)
+        raise ProblemError(
+            Code.UNKNOWN_MODEL,
+            f"Unknown model '{model_id}'. Valid models: {valid}.",
+            valid=[m.id for m in config.models],
+        )
+    if image_count and not spec.image_to_video:
+        image_models = ", ".join(m.id for m in config.models if m.image_to_video)
+        raise ProblemError(
+            Code.IMAGES_NOT_SUPPORTED,
+            f"{spec.id} is text-to-video only and accepts no images; image models: {image_models}.",
+        )
+    if image_count > spec.max_images:
+        raise ProblemError(
+            Code.TOO_MANY_IMAGES,
+            f"{spec.id} accepts at most {spec.max_images} images ({spec.roles_text()}).",
+            max_images=spec.max_images,
+        )
+    if not image_count and not spec.text_to_video:
+        raise ProblemError(Code.IMAGES_NOT_SUPPORTED, f"{spec.id} needs at least one image.")
+    return spec
+
+
+def split_images(refs: list[str]) -> tuple[list[str | InputImage], int]:
+    """Each reference as a URL to pass on or decoded inline bytes; checks every one."""
+    out: list[str | InputImage] = []
+    for position, ref in enumerate(refs):
+        if ref.startswith("data:"):
+            try:
+                mime, data = decode_data_uri(ref, position=position)
+            except ImageError as exc:
+                code = Code.IMAGE_TOO_LARGE if exc.too_large else Code.INVALID_IMAGE
+                raise ProblemError(code, str(exc)) from None
+            out.append(InputImage(mime, data))
+            continue
+        parts = urlsplit(ref)
+        if parts.scheme != "https" or not parts.hostname or len(ref) > 2000:
+            raise ProblemError(
+                Code.INVALID_IMAGE,
+                f"images[{position}] must be an https:// URL or a data:image/(png|jpeg|webp);base64 URI.",
+            )
+        out.append(ref)
+    return out, len(out)
+
+
+async def create_video(
+    context: Context,
+    principal: Principal,
+    req: VideoCreate,
+    uploads: list[InputImage],
+    idempotency_key: str | None,
+) -> tuple[int, dict[str, Any]]:
+    config = await context.config.get()
+    if not config.enabled:
+        raise ProblemError(Code.SERVICE_DISABLED, "Video generation is disabled by the operator.")
+    images, count = split_images(req.images or [])
+    images.extend(uploads)
+    spec = resolve_model(config, req, count + len(uploads))
+    user = req.user or principal.client_id
+    snapshot = req.model_dump(mode="json", exclude_none=True, exclude={"images"})
+    snapshot["image_count"] = len(images)
+
+    if idempotency_key is not None:
+        digest = idempotency.request_hash(
+            {
+                "body": req.model_dump(mode="json"),
+                "uploads": [hashlib.sha256(u.data).hexdigest() for u in uploads],
+            }
+        )
+        replay = await idempotency.claim(
+            context.engine,
+            principal.client_id,
+            idempotency_key,
+            digest,
+            context.settings.idempotency_ttl_seconds,
+        )
+        if replay is not None:
+            return replay.status, replay.body
+    try:
+        return await _create(
+            context, principal, req, spec, config, user, images, snapshot, idempotency_key
+        )
+    except BaseException:
+        if idempotency_key is not None:
+            await idempotency.release_claim(context.engine, principal.client_id, idempotency_key)
+        raise
+
+
+async def _create(
+    context: Context,
+    principal: Principal,
+    req: VideoCreate,
+    spec: ModelSpec,
+    config: RuntimeConfig,
+    user: str,
+    images: list[str | InputImage],
+    snapshot: dict[str, Any],
+    idempotency_key: str | None,
+) -> tuple[int, dict[str, Any]]:
+    task_id = new_id("video")
+    refs, shown = await _store_inputs(context, task_id, images)
+    price = spec.price
+    now = utcnow()
+    aspect = req.aspect_ratio or (SIZES[req.size] if req.size else None)
+    try:
+        async with context.engine.begin() as conn:
+            if await ledger.hold(conn, principal.client_id, user, task_id, price) is None:
+                have = await ledger.balance_of(conn, principal.client_id, user)
+                raise ProblemError(
+                    Code.INSUFFICIENT_CREDITS,
+                    f"{spec.id} costs {price} credits; user '{user}' has {have.balance} available.",
+                    balance=have.balance,
+                    price=price,
+                )
+            active = await video_queries.active_count(conn, principal.client_id, user)
+            if active >= config.max_concurrent_tasks_per_user:
+                raise ProblemError(
+                    Code.TOO_MANY_CONCURRENT_TASKS,
+                    f"User '{user}' already has {active} videos in progress"
+                    f" (limit {config.max_concurrent_tasks_per_user}).",
+                    limit=config.max_concurrent_tasks_per_user,
+                )
+            values = {
+                "id": task_id,
+                "client_id": principal.client_id,
+                "user": user,
+                "task_type": TaskType.IMAGE_TO_VIDEO if images else TaskType.TEXT_TO_VIDEO,
+                "status": TaskStatus.QUEUED,
+                "model": spec.id,
+                "prompt": req.prompt,
+                "enhance_prompt": config.default_enhance_prompt
+                if req.enhance_prompt is None
+                else req.enhance_prompt,
+                "aspect_ratio": aspect if spec.supports_aspect_ratio else None,
+                "seed": req.seed,
+                "images": shown,
+                "input_refs": refs,
+                "price": price,
+                "request_snapshot": snapshot,
+                "upstream_response": {},
+                "metadata": req.metadata or {},
+                "webhook_url": req.webhook_url,
+                "created_at": now,
+                "updated_at": now,
+                # The enqueue intent: the reconciler re-enqueues anything overdue.
+                "next_attempt_at": now,
+            }
+            await video_queries.insert_task(conn, values)
+            row = await video_queries.get(conn, principal, task_id)
+            assert row is not None
+            body = video_of(row).model_dump(mode="json")
+            if idempotency_key is not None:
+                await idempotency.record(conn, principal.client_id, idempotency_key, 200, body)
+    except BaseException:
+        await _forget_inputs(context, refs)
+        raise
+    await enqueue_submit(context, task_id)
+    log.info("video_created", task_id=task_id, model=spec.id, user=user, price=price)
+    return 200, body
+
+
+async def enqueue_submit(context: Context, task_id: str) -> None:
+    try:
+        await context.queue.enqueue_job(jobs.SUBMIT, task_id, _job_id=jobs.submit_job_id(task_id))
+    except (OSError, ConnectionError) as exc:  # the reconciler will enqueue it later
+        log.warning("enqueue_failed", task_id=task_id, error=type(exc).__name__)
+
+
+async def _store_inputs(
+    context: Context, task_id: str, images: list[str | InputImage]
+) -> tuple[list[str], list[str]]:
+    """(references the worker reads, what the video object shows) for each image."""
+    refs: list[str] = []
+    shown: list[str] = []
+    for position, image in enumerate(images):
+        if isinstance(image, str):
+            refs.append(image)
+            shown.append(image)
+            continue
+        key = f"inputs/{task_id}/{position}.{MIME_EXT[image.mime]}"
+        await context.storage.put_bytes(key, image.data, image.mime)
+        refs.append(f"stored:{key}")
+        shown.append(f"stored:{key}")
+    return refs, shown
+
+
+async def _forget_inputs(context: Context, refs: list[str]) -> None:
+    for ref in refs:
+        if ref.startswith("stored:"):
+            await context.storage.delete(ref.removeprefix("stored:"))

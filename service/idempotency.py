@@ -1,0 +1,125 @@
+"""``Idempotency-Key`` for creates: one key, one task, one hold (scoped per client).
+
+A claim row is committed before the work starts, so a concurrent retry sees it and
+gets 409; the create's own transaction fills in the answer; a create that fails with a
+problem deletes the claim so the key can be used again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from core.tables import idempotency
+from schemas.problems import Code
+from schemas.tables import utcnow
+from service.errors import ProblemError
+
+ABANDONED_AFTER = timedelta(seconds=120)
+
+
+@dataclass(frozen=True)
+class Replay:
+    status: int
+    body: dict[str, Any]
+
+
+def request_hash(payload: dict[str, Any]) -> str:
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def check_key(key: str) -> str:
+    if not 1 <= len(key) <= 255 or not key.isprintable():
+        raise ProblemError(
+            Code.INVALID_IDEMPOTENCY_KEY, "Idempotency-Key must be 1-255 printable characters."
+        )
+    return key
+
+
+async def claim(
+    engine: AsyncEngine, client_id: str, key: str, digest: str, ttl_seconds: int
+) -> Replay | None:
+    """None when this request owns the key now; a Replay of the first answer otherwise."""
+    now = utcnow()
+    for _ in range(3):
+        async with engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    select(idempotency).where(
+                        idempotency.c.client_id == client_id, idempotency.c.key == key
+                    )
+                )
+            ).first()
+            stale = row is not None and (
+                row.expires_at < now
+                or (row.response_status is None and row.created_at < now - ABANDONED_AFTER)
+            )
+            if row is not None and not stale:
+                return _existing(row, digest)
+            if stale:
+                await _forget(conn, client_id, key)
+            try:
+                async with conn.begin_nested():
+                    await conn.execute(
+                        insert(idempotency).values(
+                            client_id=client_id,
+                            key=key,
+                            request_hash=digest,
+                            created_at=now,
+                            expires_at=now + timedelta(seconds=ttl_seconds),
+                        )
+                    )
+            except IntegrityError:
+                continue  # someone claimed it between our read and insert: look again
+            return None
+    raise ProblemError(
+        Code.IDEMPOTENCY_IN_PROGRESS, "A request with this Idempotency-Key is in progress."
+    )
+
+
+def _existing(row: Any, digest: str) -> Replay:
+    if row.response_status is None:
+        raise ProblemError(
+            Code.IDEMPOTENCY_IN_PROGRESS,
+            "A request with this Idempotency-Key is still in progress.",
+        )
+    if row.request_hash != digest:
+        raise ProblemError(
+            Code.IDEMPOTENCY_KEY_REUSED,
+            "This Idempotency-Key was used with a different request body.",
+        )
+    return Replay(row.response_status, dict(row.response_body or {}))
+
+
+async def record(
+    conn: AsyncConnection, client_id: str, key: str, status: int, body: dict[str, Any]
+) -> None:
+    await conn.execute(
+        update(idempotency)
+        .where(idempotency.c.client_id == client_id, idempotency.c.key == key)
+        .values(response_status=status, response_body=body)
+    )
+
+
+async def release_claim(engine: AsyncEngine, client_id: str, key: str) -> None:
+    async with engine.begin() as conn:
+        await _forget(conn, client_id, key)
+
+
+async def _forget(conn: AsyncConnection, client_id: str, key: str) -> None:
+    await conn.execute(
+        delete(idempotency).where(idempotency.c.client_id == client_id, idempotency.c.key == key)
+    )
+
+
+async def purge_expired(conn: AsyncConnection) -> int:
+    result = await conn.execute(delete(idempotency).where(idempotency.c.expires_at < utcnow()))
+    return result.rowcount

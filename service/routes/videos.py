@@ -1,0 +1,206 @@
+"""/v1/videos: create, read, list, cancel, delete, content."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.datastructures import FormData, UploadFile
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from core import settlement
+from core.storage import ObjectNotFound
+from schemas.api import VideoCreate, VideoDeleted, VideoList
+from schemas.problems import Code
+from schemas.status import TERMINAL, PublicStatus, TaskStatus, internal_statuses
+from service import creation, idempotency, video_queries
+from service.auth import authenticate
+from service.body import image_from_upload, json_object, media_type, parse, read_limited
+from service.context import Context, ctx
+from service.creation import InputImage
+from service.errors import ProblemError
+from service.presenter import video_of
+
+_FORM_LISTS = {"images", "images[]"}
+
+
+async def create(request: Request) -> Response:
+    principal = await authenticate(request)
+    context = ctx(request)
+    limit = context.settings.max_body_bytes
+    uploads: list[InputImage] = []
+    if media_type(request) == "multipart/form-data":
+        data, uploads = await _form(request, limit)
+    else:
+        data = await json_object(request, limit)
+    req = parse(VideoCreate, data)
+    key = request.headers.get("idempotency-key")
+    status, body = await creation.create_video(
+        context, principal, req, uploads, idempotency.check_key(key) if key is not None else None
+    )
+    return JSONResponse(body, status_code=status)
+
+
+async def _form(request: Request, limit: int) -> tuple[dict[str, Any], list[InputImage]]:
+    declared = request.headers.get("content-length", "")
+    if not declared.isdigit():
+        await read_limited(request, limit)  # enforces the limit on chunked bodies
+    elif int(declared) > limit:
+        raise ProblemError(Code.BODY_TOO_LARGE, f"Request body exceeds {limit} bytes.")
+    try:
+        form: FormData = await request.form(max_files=4, max_fields=64)
+    except (ValueError, KeyError) as exc:
+        raise ProblemError(Code.VALIDATION_ERROR, f"Malformed multipart body: {exc}") from None
+    data: dict[str, Any] = {}
+    uploads: list[InputImage] = []
+    for name, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            if name != "input_reference":
+                raise ProblemError(Code.VALIDATION_ERROR, f"Unexpected file field '{name}'.")
+            mime, raw = await image_from_upload(value)
+            uploads.append(InputImage(mime, raw))
+        elif name in _FORM_LISTS:
+            data.setdefault("images", []).append(value)
+        else:
+            data[name] = _form_value(name, value)
+    return data, uploads
+
+
+def _form_value(name: str, value: str) -> Any:
+    if name == "metadata":
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            raise ProblemError(Code.INVALID_METADATA, "metadata must be a JSON object.") from None
+    if name == "enhance_prompt":
+        return {"true": True, "false": False}.get(value.lower(), value)
+    if name == "seed" and value.isdigit():
+        return int(value)
+    return value
+
+
+async def _owned(context: Context, request: Request) -> Any:
+    principal = await authenticate(request)
+    async with context.engine.connect() as conn:
+        row = await video_queries.get(conn, principal, request.path_params["video_id"])
+    if row is None:
+        raise ProblemError(Code.NOT_FOUND, "No such video.")
+    return row
+
+
+async def retrieve(request: Request) -> Response:
+    context = ctx(request)
+    row = await _owned(context, request)
+    return JSONResponse((await _present(context, row)).model_dump(mode="json"))
+
+
+async def _present(context: Context, row: Any) -> Any:
+    if row.status != TaskStatus.COMPLETED or not row.video_key:
+        return video_of(row)
+    base = str(context.settings.public_url or "").rstrip("/")
+    url = f"{base}/v1/videos/{row.id}/content"
+    return video_of(row, download_url=url)
+
+
+async def list_videos(request: Request) -> Response:
+    principal = await authenticate(request)
+    context = ctx(request)
+    params = request.query_params
+    limit = _int_param(params.get("limit"), default=20, low=1, high=100)
+    order = params.get("order", "desc")
+    if order not in ("asc", "desc"):
+        raise ProblemError(Code.VALIDATION_ERROR, "order must be 'asc' or 'desc'.")
+    status = params.get("status")
+    statuses = None
+    if status is not None:
+        if status not in set(PublicStatus):
+            raise ProblemError(
+                Code.VALIDATION_ERROR, f"status must be one of {', '.join(PublicStatus)}."
+            )
+        statuses = internal_statuses(PublicStatus(status))
+    after = params.get("after")
+    if after is not None and (not after.startswith("video_") or len(after) > 64):
+        raise ProblemError(Code.INVALID_CURSOR, "after must be a video id from a previous page.")
+    async with context.engine.connect() as conn:
+        rows = await video_queries.page(
+            conn,
+            principal,
+            limit=limit,
+            descending=order == "desc",
+            after=after,
+            user=params.get("user"),
+            statuses=statuses,
+        )
+    page = [await _present(context, r) for r in rows[:limit]]
+    body = VideoList(
+        data=page,
+        first_id=page[0].id if page else None,
+        last_id=page[-1].id if page else None,
+        has_more=len(rows) > limit,
+    )
+    return JSONResponse(body.model_dump(mode="json"))
+
+
+def _int_param(raw: str | None, *, default: int, low: int, high: int) -> int:
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ProblemError(Code.VALIDATION_ERROR, f"limit must be an integer from {low} to {high}.")
+    return int(raw)
+
+
+async def cancel(request: Request) -> Response:
+    context = ctx(request)
+    row = await _owned(context, request)
+    async with context.engine.begin() as conn:
+        cancelled = await settlement.cancel(conn, row.id)
+    if not cancelled:
+        raise ProblemError(Code.VIDEO_FINISHED, f"The video has already finished ({row.status}).")
+    return await retrieve(request)
+
+
+async def delete(request: Request) -> Response:
+    context = ctx(request)
+    row = await _owned(context, request)
+    async with context.engine.begin() as conn:
+        if row.status not in TERMINAL:
+            await settlement.cancel(conn, row.id)
+        await video_queries.mark_deleted(conn, row.id)
+    await context.storage.delete_prefix(f"videos/{row.id}/")
+    await context.storage.delete_prefix(f"inputs/{row.id}/")
+    return JSONResponse(VideoDeleted(id=row.id).model_dump(mode="json"))
+
+
+async def content(request: Request) -> Response:
+    context = ctx(request)
+    row = await _owned(context, request)
+    if row.status != TaskStatus.COMPLETED or not row.video_key:
+        raise ProblemError(Code.VIDEO_NOT_READY, f"The video is not ready ({row.status}).")
+    url = await context.storage.presigned_url(row.video_key, context.settings.presign_seconds)
+    if url is not None and request.query_params.get("redirect", "1") != "0":
+        return RedirectResponse(url, status_code=302)
+    try:
+        stream = context.storage.open_stream(row.video_key)
+        first = await anext(aiter(stream))
+    except ObjectNotFound:
+        raise ProblemError(Code.NOT_FOUND, "The stored video is missing.") from None
+
+    async def body() -> Any:
+        yield first
+        async for chunk in stream:
+            yield chunk
+
+    headers = {"Content-Length": str(row.video_size)} if row.video_size else {}
+    return StreamingResponse(body(), media_type="video/mp4", headers=headers)
+
+
+routes = [
+    Route("/v1/videos", create, methods=["POST"]),
+    Route("/v1/videos", list_videos, methods=["GET"]),
+    Route("/v1/videos/{video_id}", retrieve, methods=["GET"]),
+    Route("/v1/videos/{video_id}", delete, methods=["DELETE"]),
+    Route("/v1/videos/{video_id}/cancel", cancel, methods=["POST"]),
+    Route("/v1/videos/{video_id}/content", content, methods=["GET"]),
+]

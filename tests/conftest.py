@@ -1,0 +1,78 @@
+"""Session-wide real services, started lazily on first use.
+
+Set GOOGLE_VIDEO_TEST_DATABASE_URL, GOOGLE_VIDEO_TEST_REDIS_URL or
+GOOGLE_VIDEO_TEST_S3_ENDPOINT to use an existing service instead of a private process;
+tests that need to control the process itself (restart, kill) are then skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.services import MotoServer, PostgresServer, RedisServer
+
+DATABASE_URL_ENV = "GOOGLE_VIDEO_TEST_DATABASE_URL"
+REDIS_URL_ENV = "GOOGLE_VIDEO_TEST_REDIS_URL"
+S3_ENDPOINT_ENV = "GOOGLE_VIDEO_TEST_S3_ENDPOINT"
+
+
+def _skip_if_external(env: str) -> None:
+    if os.environ.get(env):
+        pytest.skip(f"{env} points at an external service; this test needs a private one")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    _skip_if_external(DATABASE_URL_ENV)
+    # Not tmp_path_factory: pytest's tmp dirs are 0700, and the server runs as `postgres`.
+    base_dir = Path(tempfile.mkdtemp(prefix="google-video-test-"))
+    base_dir.chmod(0o755)
+    try:
+        with PostgresServer(base_dir) as server:
+            yield server
+    finally:
+        shutil.rmtree(base_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    _skip_if_external(REDIS_URL_ENV)
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    _skip_if_external(S3_ENDPOINT_ENV)
+    with MotoServer(tmp_path_factory.mktemp("moto")) as server:
+        yield server
+
+
+def _external_or(request: pytest.FixtureRequest, env: str, fixture: str) -> str:
+    external = os.environ.get(env)
+    if external:
+        return external
+    server: PostgresServer | RedisServer | MotoServer = request.getfixturevalue(fixture)
+    return server.url
+
+
+@pytest.fixture(scope="session")
+def pg_url(request: pytest.FixtureRequest) -> str:
+    """``postgresql+asyncpg://…`` URL of the test database."""
+    return _external_or(request, DATABASE_URL_ENV, "postgres")
+
+
+@pytest.fixture(scope="session")
+def redis_url(request: pytest.FixtureRequest) -> str:
+    return _external_or(request, REDIS_URL_ENV, "redis_server")
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(request: pytest.FixtureRequest) -> str:
+    return _external_or(request, S3_ENDPOINT_ENV, "moto")

@@ -1,0 +1,122 @@
+"""The API running in-process over real PostgreSQL and Redis, a fresh state per test."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
+
+from core.db import make_engine
+from core.invariants import ledger_violations
+from core.migrate import upgrade
+from schemas.settings import Settings
+from service.app import create_app
+
+ADMIN_KEY = "gv_test_admin_key_0123456789abcdef"
+TABLES = (
+    "video_tasks",
+    "accounts",
+    "credit_entries",
+    "api_keys",
+    "runtime_config",
+    "idempotency_records",
+)
+
+
+@pytest.fixture(scope="session")
+async def migrated(pg_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(pg_url)
+    await upgrade(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def engine(migrated: AsyncEngine, redis_url: str) -> AsyncIterator[AsyncEngine]:
+    """The shared test database, emptied before each test (and Redis flushed)."""
+    async with migrated.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY"))
+    redis = Redis.from_url(redis_url)
+    await redis.flushall()
+    await redis.aclose()
+    yield migrated
+
+
+@pytest.fixture
+def settings(pg_url: str, redis_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        environment="test",
+        data_dir=tmp_path,
+        database_url=pg_url,
+        redis_url=redis_url,
+        storage_url=(tmp_path / "storage").as_uri(),
+        admin_key=ADMIN_KEY,
+        api_key_cache_seconds=0,
+        public_url="http://testserver",
+    )
+
+
+@pytest.fixture
+async def app(engine: AsyncEngine, settings: Settings) -> AsyncIterator[Starlette]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def admin(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    async with _client(app, ADMIN_KEY) as client:
+        yield client
+
+
+def _client(app: Starlette, key: str | None) -> httpx.AsyncClient:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver", headers=headers
+    )
+
+
+@pytest.fixture
+def client_for(app: Starlette, engine: AsyncEngine) -> Any:
+    """``await client_for("acme")`` → an AsyncClient with a fresh client-role key for acme."""
+    from core import apikeys
+    from schemas.status import Role
+
+    async def make(client_id: str, role: Role = Role.CLIENT) -> httpx.AsyncClient:
+        async with engine.begin() as conn:
+            _, key = await apikeys.create_key(conn, client_id=client_id, name=client_id, role=role)
+        client = _client(app, key)
+        client.api_key = key  # type: ignore[attr-defined]
+        return client
+
+    return make
+
+
+@pytest.fixture
+async def grant(admin: httpx.AsyncClient) -> Any:
+    async def give(client_id: str, user: str, amount: int) -> dict[str, Any]:
+        response = await admin.post(
+            f"/v1/credits/{user}/grants",
+            params={"client": client_id},
+            json={"amount": amount, "reason": "test"},
+        )
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    return give
+
+
+@pytest.fixture
+async def assert_ledger(engine: AsyncEngine) -> Any:
+    async def check() -> None:
+        async with engine.connect() as conn:
+            assert await ledger_violations(conn) == []
+
+    return check

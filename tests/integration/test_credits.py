@@ -1,0 +1,82 @@
+"""Holds are race-free: concurrent creates never overspend or exceed the user's limit."""
+
+from __future__ import annotations
+
+import asyncio
+
+PROMPT = "ocean waves at sunset"
+
+
+async def test_short_balance_is_402_with_balance_and_price(client_for, grant, assert_ledger):
+    acme = await client_for("acme")
+    await grant("acme", "acme", 99)
+    response = await acme.post("/v1/videos", json={"prompt": PROMPT, "model": "veo3"})
+    assert response.status_code == 402
+    problem = response.json()
+    assert (problem["code"], problem["balance"], problem["price"]) == (
+        "insufficient_credits",
+        99,
+        100,
+    )
+    await assert_ledger()
+
+
+async def test_fifty_concurrent_creates_against_balance_for_ten(
+    admin, client_for, grant, assert_ledger
+):
+    await admin.put("/v1/admin/config", json={"max_concurrent_tasks_per_user": 1000})
+    acme = await client_for("acme")
+    await grant("acme", "alice", 1000)  # veo3 costs 100: exactly ten fit
+    answers = await asyncio.gather(
+        *(
+            acme.post("/v1/videos", json={"prompt": f"{PROMPT} {n}", "user": "alice"})
+            for n in range(50)
+        )
+    )
+    codes = sorted(a.status_code for a in answers)
+    assert codes.count(200) == 10 and codes.count(402) == 40
+    credits = (await acme.get("/v1/credits/alice")).json()
+    assert (credits["balance"], credits["held"]) == (0, 1000)
+    await assert_ledger()
+
+
+async def test_concurrency_limit_is_race_free(client_for, grant, assert_ledger):
+    acme = await client_for("acme")
+    await grant("acme", "bob", 10_000)  # balance is no limit; the default limit is 3
+    answers = await asyncio.gather(
+        *(
+            acme.post("/v1/videos", json={"prompt": f"{PROMPT} {n}", "user": "bob"})
+            for n in range(20)
+        )
+    )
+    codes = [a.status_code for a in answers]
+    assert codes.count(200) == 3 and codes.count(429) == 17
+    assert {a.json()["code"] for a in answers if a.status_code == 429} == {
+        "too_many_concurrent_tasks"
+    }
+    credits = (await acme.get("/v1/credits/bob")).json()
+    assert (credits["balance"], credits["held"]) == (10_000 - 300, 300)
+    await assert_ledger()
+
+
+async def test_finished_tasks_free_the_concurrency_slot(client_for, grant):
+    acme = await client_for("acme")
+    await grant("acme", "acme", 1000)
+    ids = [(await acme.post("/v1/videos", json={"prompt": PROMPT})).json()["id"] for _ in range(3)]
+    assert (await acme.post("/v1/videos", json={"prompt": PROMPT})).status_code == 429
+    await acme.post(f"/v1/videos/{ids[0]}/cancel")
+    assert (await acme.post("/v1/videos", json={"prompt": PROMPT})).status_code == 200
+
+
+async def test_ledger_pages_backwards(client_for, grant):
+    acme = await client_for("acme")
+    for _ in range(5):
+        await grant("acme", "acme", 10)
+    first = (await acme.get("/v1/credits/acme", params={"limit": 2})).json()
+    assert first["has_more"] and len(first["entries"]) == 2
+    rest = (
+        await acme.get(
+            "/v1/credits/acme", params={"before": first["entries"][-1]["id"], "limit": 10}
+        )
+    ).json()
+    assert len(rest["entries"]) == 3 and not rest["has_more"]

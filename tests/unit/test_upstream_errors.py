@@ -1,0 +1,50 @@
+import pickle
+
+import pytest
+
+from worker.upstream.errors import (
+    AmbiguousSubmitError,
+    PermanentUpstreamError,
+    TaskNotFoundError,
+    TransientUpstreamError,
+    UpstreamError,
+)
+
+
+def test_tree_lets_callers_catch_each_family_separately():
+    assert issubclass(TaskNotFoundError, PermanentUpstreamError)
+    assert not issubclass(AmbiguousSubmitError, TransientUpstreamError | PermanentUpstreamError)
+    assert not issubclass(TransientUpstreamError, PermanentUpstreamError)
+    for cls in (TransientUpstreamError, PermanentUpstreamError, AmbiguousSubmitError):
+        assert issubclass(cls, UpstreamError)
+
+
+def test_error_keeps_upstream_message_verbatim():
+    error = PermanentUpstreamError("invalid_request", "提示词不能为空", status=400, body={"a": 1})
+
+    assert error.message == "提示词不能为空"
+    assert error.code == "invalid_request"
+    assert error.status == 400
+    assert error.body == {"a": 1}
+    assert str(error) == "invalid_request (HTTP 400): 提示词不能为空"
+
+
+def test_transient_error_defaults_retry_after_to_none():
+    assert TransientUpstreamError("timeout", "timed out").retry_after is None
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        TransientUpstreamError("rate_limited", "上游负载已饱和", status=429, retry_after=3.0),
+        PermanentUpstreamError("invalid_request", "bad", status=400, body={"code": "x"}),
+        TaskNotFoundError("task_not_exist", "task_not_exist", status=400, body="text"),
+        AmbiguousSubmitError("submit_timeout", "timed out"),
+    ],
+)
+def test_errors_survive_pickling_for_arq_results(error):
+    copy = pickle.loads(pickle.dumps(error))  # noqa: S301 -- our own bytes
+
+    assert type(copy) is type(error)
+    assert copy.__dict__ == error.__dict__
+    assert str(copy) == str(error)

@@ -1,0 +1,86 @@
+"""What every upstream client offers, independent of the provider's wire format."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class SubmitRequest:
+    """One video job as sent upstream.
+
+    Optional fields are sent only when set: the caller (the model catalogue) decides
+    which models take `aspect_ratio` and `enable_upsample`; `seed` is sent only when > 0.
+    """
+
+    model: str
+    prompt: str
+    enhance_prompt: bool
+    images: list[str] = field(default_factory=list)
+    aspect_ratio: str | None = None
+    enable_upsample: bool | None = None
+    seed: int | None = None
+    notify_hook: str | None = None
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    task_id: str
+    raw: dict[str, Any]
+
+
+class UpstreamState(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class PollResult:
+    """One look at an upstream task.
+
+    `SUCCEEDED` with `video_url` None is not done yet: the caller keeps polling for a
+    bounded time. `UNKNOWN` covers statuses this client does not recognise.
+    """
+
+    state: UpstreamState
+    raw_status: str
+    progress: int | None
+    video_url: str | None
+    fail_reason: str | None
+    submit_time: datetime | None
+    start_time: datetime | None
+    finish_time: datetime | None
+    raw: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DownloadStream:
+    """An open download. `content_length` is None when the server did not say."""
+
+    content_type: str
+    content_length: int | None
+    chunks: AsyncIterator[bytes]
+
+
+class Upstream(Protocol):
+    """A video provider. Every method raises only `UpstreamError` subclasses."""
+
+    async def submit(self, req: SubmitRequest) -> SubmitResult: ...
+
+    async def poll(self, task_id: str) -> PollResult: ...
+
+    def download(self, url: str) -> AbstractAsyncContextManager[DownloadStream]: ...
+
+    async def check(self) -> None:
+        """Prove the key works without creating a paid job."""
+        ...
+
+    async def aclose(self) -> None: ...

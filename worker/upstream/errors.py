@@ -1,0 +1,89 @@
+"""The one error tree of the upstream layer.
+
+::
+
+    UpstreamError
+    ├── TransientUpstreamError      retry later: nothing is lost by trying again
+    ├── PermanentUpstreamError      retrying the same request cannot succeed
+    │   └── TaskNotFoundError       the gateway does not know this task id
+    └── AmbiguousSubmitError        a submit was sent and no answer came back
+
+Which outcome becomes which error is decided in one place, `worker.upstream.outcomes`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Body = dict[str, Any] | str | None
+
+
+class UpstreamError(Exception):
+    """Base of every error raised by an upstream client.
+
+    `code` is a stable machine code (the upstream's own code when it sent one),
+    `message` the upstream's text verbatim (often Chinese), `status` the HTTP status when
+    an answer arrived, and `body` a snapshot of that answer.
+    """
+
+    def __init__(
+        self, code: str, message: str, *, status: int | None = None, body: Body = None
+    ) -> None:
+        super().__init__(code, message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.body = body
+
+    def __str__(self) -> str:
+        where = f" (HTTP {self.status})" if self.status is not None else ""
+        return f"{self.code}{where}: {self.message}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, status={self.status!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # ARQ pickles job exceptions; keyword-only attributes need an explicit recipe.
+        return (_rebuild, (type(self), self.__dict__.copy()))
+
+
+class TransientUpstreamError(UpstreamError):
+    """Network errors, timeouts, 429 and 5xx: the same request may succeed later.
+
+    `retry_after` is the delay in seconds the upstream asked for (Retry-After), if any.
+    """
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        status: int | None = None,
+        body: Body = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(code, message, status=status, body=body)
+        self.retry_after = retry_after
+
+
+class PermanentUpstreamError(UpstreamError):
+    """The upstream refused the request (4xx, or an error code on a 200 submit)."""
+
+
+class TaskNotFoundError(PermanentUpstreamError):
+    """The gateway answered `task_not_exist` for a task id: it will never finish."""
+
+
+class AmbiguousSubmitError(UpstreamError):
+    """A submit left this process but no usable answer came back.
+
+    The task may or may not exist upstream (the gateway has no idempotency key), so the
+    caller must not blindly resubmit a paid job.
+    """
+
+
+def _rebuild(cls: type[UpstreamError], state: dict[str, Any]) -> UpstreamError:
+    error = cls.__new__(cls)
+    error.args = (state.get("code"), state.get("message"))
+    error.__dict__.update(state)
+    return error

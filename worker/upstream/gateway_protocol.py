@@ -1,0 +1,197 @@
+"""The aggregator gateway's wire format: build the submit body, read its answers.
+
+Pure functions, no I/O. Tolerant by design (see docs UPSTREAM.md §1): the documented
+shape first, then the variants seen in the wild; an answer that cannot be read raises
+through `worker.upstream.outcomes`, never a KeyError.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+from worker.upstream.base import PollResult, SubmitRequest, SubmitResult, UpstreamState
+from worker.upstream.errors import Body
+from worker.upstream.outcomes import (
+    Operation,
+    code_and_message,
+    error_from_answer,
+    error_from_malformed,
+)
+
+_STATES: dict[str, UpstreamState] = {
+    **dict.fromkeys(("not_start", "submitted", "queued", "pending"), UpstreamState.PENDING),
+    **dict.fromkeys(("in_progress", "processing", "running"), UpstreamState.RUNNING),
+    **dict.fromkeys(("success", "succeeded", "completed"), UpstreamState.SUCCEEDED),
+    **dict.fromkeys(("failure", "failed", "error", "cancelled", "canceled"), UpstreamState.FAILED),
+}
+# Not in the docs: a numeric 0 / 200 code reads as success, so a created task is never
+# mistaken for a refusal (a refused submit is refunded, a created one is billed).
+_SUCCESS_CODES = frozenset({"success", "0", "200"})
+# Timestamps above this are milliseconds (1e11 s is the year 5138).
+_MILLISECONDS_FROM = 1e11
+
+
+def submit_payload(req: SubmitRequest) -> dict[str, Any]:
+    """The JSON body of `POST /google/v1/models/veo/videos`."""
+    payload: dict[str, Any] = {
+        "prompt": req.prompt,
+        "model": req.model,
+        "enhance_prompt": req.enhance_prompt,
+    }
+    if req.images:
+        payload["images"] = list(req.images)
+    if req.aspect_ratio is not None:
+        payload["aspect_ratio"] = req.aspect_ratio
+    if req.enable_upsample is not None:
+        payload["enable_upsample"] = req.enable_upsample
+    if req.seed is not None and req.seed > 0:
+        payload["seed"] = req.seed
+    if req.notify_hook:
+        payload["notify_hook"] = req.notify_hook
+    return payload
+
+
+def parse_submit_answer(status: int, body: Body) -> SubmitResult:
+    """Read a 2xx submit answer: `{"code": "success", "data": "<task id>"}` and variants."""
+    if not isinstance(body, dict):
+        raise error_from_malformed("submit", status, body, "submit answer is not a JSON object")
+    _raise_for_error_code("submit", status, body)
+    data = body.get("data")
+    candidates = [data]
+    if isinstance(data, dict):
+        candidates += [data.get("task_id"), data.get("id")]
+    candidates += [body.get("task_id"), body.get("id")]
+    for candidate in candidates:
+        task_id = _identifier(candidate)
+        if task_id:
+            return SubmitResult(task_id=task_id, raw=body)
+    raise error_from_malformed("submit", status, body, "submit answer carries no task id")
+
+
+def parse_poll_answer(status: int, body: Body) -> PollResult:
+    """Read a 2xx query answer; the outer `data.status` decides the state."""
+    if not isinstance(body, dict):
+        raise error_from_malformed("poll", status, body, "query answer is not a JSON object")
+    _raise_for_error_code("poll", status, body)
+    envelope_data = body.get("data")
+    # Enveloped answers keep the task under "data"; flat variants put it at the top.
+    task = envelope_data if isinstance(envelope_data, dict) and "status" not in body else body
+    inner = _dict(task.get("data"))
+    raw_status = task.get("status")
+    return PollResult(
+        state=map_status(raw_status),
+        raw_status=raw_status if isinstance(raw_status, str) else "",
+        progress=parse_progress(task.get("progress")),
+        video_url=_video_url(body, task, inner),
+        fail_reason=_fail_reason(task, inner),
+        submit_time=parse_time(task.get("submit_time")),
+        start_time=parse_time(task.get("start_time")),
+        finish_time=parse_time(task.get("finish_time")),
+        raw=body,
+    )
+
+
+def map_status(value: object) -> UpstreamState:
+    """Gateway status (any case) -> state; anything unrecognised -> UNKNOWN."""
+    if not isinstance(value, str):
+        return UpstreamState.UNKNOWN
+    return _STATES.get(value.strip().lower(), UpstreamState.UNKNOWN)
+
+
+def parse_progress(value: object) -> int | None:
+    """`"42%"`, `"42"`, `42`, `42.7` -> 42 (truncated, so 99.9 never reads as 100)."""
+    number = _number(value.strip().removesuffix("%") if isinstance(value, str) else value)
+    if number is None:
+        return None
+    return min(100, max(0, int(number)))
+
+
+def parse_time(value: object) -> datetime | None:
+    """Unix seconds (or milliseconds, or an ISO string) -> aware UTC; 0 / junk -> None."""
+    if isinstance(value, str) and _number(value) is None:
+        return _iso_time(value)
+    number = _number(value)
+    if number is None or number <= 0:
+        return None
+    if number > _MILLISECONDS_FROM:
+        number /= 1000
+    try:
+        return datetime.fromtimestamp(number, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _raise_for_error_code(op: Operation, status: int, body: dict[str, Any]) -> None:
+    error = body.get("error")
+    code = body.get("code")
+    has_error = isinstance(error, dict) or (isinstance(error, str) and error)
+    if not has_error and (code is None or str(code).lower() in _SUCCESS_CODES):
+        return
+    upstream_code, message = code_and_message(body)
+    upstream_code = upstream_code or (str(code) if code is not None else "upstream_error")
+    message = message or f"upstream answered code {upstream_code!r}"
+    raise error_from_answer(op, status, upstream_code, message, body)
+
+
+def _video_url(body: dict[str, Any], task: dict[str, Any], inner: dict[str, Any]) -> str | None:
+    outputs = inner.get("outputs")
+    first_output = outputs[0] if isinstance(outputs, list) and outputs else None
+    if isinstance(first_output, dict):
+        first_output = first_output.get("url") or first_output.get("video_url")
+    for candidate in (
+        inner.get("video_url"),
+        task.get("video_url"),
+        inner.get("output"),
+        first_output,
+        body.get("video_url"),
+    ):
+        if isinstance(candidate, str) and candidate.strip():
+            return candidate.strip()
+    return None
+
+
+def _fail_reason(task: dict[str, Any], inner: dict[str, Any]) -> str | None:
+    error = inner.get("error")
+    if isinstance(error, dict):
+        error = error.get("message")
+    for candidate in (task.get("fail_reason"), inner.get("fail_reason"), error):
+        if isinstance(candidate, str) and candidate:
+            return candidate
+    return None
+
+
+def _identifier(value: object) -> str | None:
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return str(value)
+    return None
+
+
+def _dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+    else:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _iso_time(value: str) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)

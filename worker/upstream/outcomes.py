@@ -1,0 +1,208 @@
+"""The single place where an upstream outcome becomes a typed error.
+
+Every HTTP answer that is not a success, every success answer carrying an error code and
+every transport failure goes through one of the `error_from_*` functions below, and only
+these functions decide transient vs permanent vs ambiguous.
+
+Policy, in order:
+
+1. `task_not_exist` (any status) -> `TaskNotFoundError`.
+2. 401 / 403 -> permanent `unauthorized` (`download_forbidden` for a download).
+3. Codes the gateway uses for its own trouble (`get_task_failed`, `do_request_failed`,
+   `fail_to_fetch_task`) -> transient, whatever the status.
+4. 404 / 410 on a download -> permanent `download_not_found`.
+5. 408, 425, 429 and 5xx -> transient, with `retry_after` from the Retry-After header.
+6. Other 4xx and unexpected 3xx -> permanent.
+7. A 2xx carrying `code != "success"`: permanent on submit (the gateway refused the job);
+   transient on poll/check, because the task may still exist and the caller's poll
+   deadline bounds the retries.
+8. Transport failures before the request could be written (connect error or timeout,
+   pool timeout, proxy error) -> transient; invalid URLs -> permanent. Any other transport
+   failure on a submit (read/write timeout, dropped connection, undecodable answer) ->
+   `AmbiguousSubmitError`, because the gateway may have created -- and billed -- the
+   task. Write failures count as ambiguous too: a partly written request is very unlikely
+   to create a task, but a duplicate paid job costs more than a refunded failure.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, Literal
+
+import httpx
+
+from worker.upstream.errors import (
+    AmbiguousSubmitError,
+    Body,
+    PermanentUpstreamError,
+    TaskNotFoundError,
+    TransientUpstreamError,
+    UpstreamError,
+)
+
+Operation = Literal["submit", "poll", "download", "check"]
+
+TASK_NOT_FOUND_CODE = "task_not_exist"
+TRANSIENT_CODES = frozenset({"get_task_failed", "do_request_failed", "fail_to_fetch_task"})
+TRANSIENT_STATUSES = frozenset({408, 425, 429})
+_SNAPSHOT_CHARS = 2048
+_TEXT_MESSAGE_CHARS = 500
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
+
+
+def error_from_response(
+    response: httpx.Response, op: Operation, *, content: bytes | None = None
+) -> UpstreamError:
+    """Map a non-2xx answer. `content` overrides `response.content` (streamed answers)."""
+    raw = response.content if content is None else content
+    body = parse_body(raw)
+    code, message = code_and_message(body)
+    status = response.status_code
+    if not message:
+        message = _text_message(body) or f"HTTP {status} {response.reason_phrase}".strip()
+    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    return _classify(op, status, code, message, body, retry_after)
+
+
+def error_from_answer(
+    op: Operation, status: int, code: str, message: str, body: Body
+) -> UpstreamError:
+    """Map a 2xx answer whose envelope carries `code != "success"`."""
+    return _classify(op, status, code, message, body, None)
+
+
+def error_from_malformed(op: Operation, status: int, body: Body, why: str) -> UpstreamError:
+    """Map a 2xx answer that cannot be understood.
+
+    On submit the task may have been created, so this is ambiguous; elsewhere the
+    request is safe to repeat.
+    """
+    if op == "submit":
+        return AmbiguousSubmitError("malformed_submit_response", why, status=status, body=body)
+    return TransientUpstreamError("malformed_response", why, status=status, body=body)
+
+
+def error_from_exception(exc: Exception, op: Operation) -> UpstreamError:
+    """Map an httpx exception raised while sending a request or reading its answer."""
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
+        return PermanentUpstreamError("invalid_url", text)
+    if isinstance(exc, httpx.LocalProtocolError):
+        return PermanentUpstreamError("invalid_request", text)
+    if isinstance(exc, _NEVER_SENT):
+        code = "connect_timeout" if isinstance(exc, httpx.TimeoutException) else "connect_error"
+        return TransientUpstreamError(code, text)
+    if isinstance(exc, httpx.TooManyRedirects):
+        return PermanentUpstreamError("too_many_redirects", text)
+    timeout = isinstance(exc, httpx.TimeoutException)
+    if op == "submit":
+        code = "submit_timeout" if timeout else "submit_connection_lost"
+        return AmbiguousSubmitError(code, text)
+    return TransientUpstreamError("timeout" if timeout else "network_error", text)
+
+
+def _classify(
+    op: Operation,
+    status: int,
+    code: str | None,
+    message: str,
+    body: Body,
+    retry_after: float | None,
+) -> UpstreamError:
+    if code == TASK_NOT_FOUND_CODE:
+        return TaskNotFoundError(code, message, status=status, body=body)
+    if status in (401, 403):
+        denied = "download_forbidden" if op == "download" else "unauthorized"
+        return PermanentUpstreamError(denied, message, status=status, body=body)
+    code = code or _default_code(status)
+    transient = (
+        code in TRANSIENT_CODES
+        or status >= 500
+        or status in TRANSIENT_STATUSES
+        or (200 <= status < 300 and op != "submit")
+    )
+    if transient:
+        return TransientUpstreamError(
+            code, message, status=status, body=body, retry_after=retry_after
+        )
+    if op == "download" and status in (404, 410):
+        return PermanentUpstreamError("download_not_found", message, status=status, body=body)
+    return PermanentUpstreamError(code, message, status=status, body=body)
+
+
+def _default_code(status: int) -> str:
+    if status == 429:
+        return "rate_limited"
+    if status == 408:
+        return "request_timeout"
+    if status >= 500:
+        return "server_error"
+    if 300 <= status < 400:
+        return "unexpected_redirect"
+    if 200 <= status < 300:
+        return "upstream_error"
+    return f"http_{status}"
+
+
+def parse_body(raw: bytes) -> Body:
+    """A JSON object as a dict; anything else as (truncated) text; nothing as None."""
+    if not raw:
+        return None
+    try:
+        parsed: Any = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        parsed = None
+    if isinstance(parsed, dict):
+        return parsed
+    return raw.decode("utf-8", errors="replace")[:_SNAPSHOT_CHARS]
+
+
+def code_and_message(body: Body) -> tuple[str | None, str]:
+    """The machine code and verbatim text of a gateway or OpenAI-style error body."""
+    if not isinstance(body, dict):
+        return None, ""
+    error = body.get("error")
+    if isinstance(error, dict):
+        code = _text(error.get("code")) or _text(error.get("type"))
+        return code, _text(error.get("message")) or ""
+    if isinstance(error, str) and error:
+        return _text(body.get("code")), error
+    return _text(body.get("code")), _text(body.get("message")) or ""
+
+
+def _text(value: object) -> str | None:
+    if isinstance(value, str) and value:
+        return value
+    return None
+
+
+def _text_message(body: Body) -> str | None:
+    """A short plain-text body (not an HTML page) is itself the message."""
+    if not isinstance(body, str):
+        return None
+    text = body.strip()
+    if not text or text.startswith("<") or len(text) > _TEXT_MESSAGE_CHARS:
+        return None
+    return text
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds: a number, or an HTTP date relative to now."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
