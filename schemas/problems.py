@@ -87,6 +87,7 @@ class FailureCode(StrEnum):
 
     UPSTREAM_FAILED = "upstream_failed"
     UPSTREAM_REJECTED = "upstream_rejected"
+    UPSTREAM_UNAVAILABLE = "upstream_unavailable"
     UPSTREAM_SUBMIT_AMBIGUOUS = "upstream_submit_ambiguous"
     UPSTREAM_TASK_LOST = "upstream_task_lost"
     UPSTREAM_NO_VIDEO = "upstream_no_video"

@@ -41,6 +41,18 @@ class Settings(BaseSettings):
     api_key_cache_seconds: float = Field(default=5.0, ge=0)
     idempotency_ttl_seconds: int = Field(default=48 * 3600, ge=24 * 3600)
     presign_seconds: int = Field(default=3600, gt=0)
+    # Worker pacing (seconds). Compressed in tests and in `google-video dev`.
+    poll_first_delay: float = Field(default=10.0, ge=0)
+    poll_min_interval: float = Field(default=2.0, gt=0)
+    poll_max_interval: float = Field(default=30.0, gt=0)
+    retry_base_seconds: float = Field(default=2.0, gt=0)
+    submit_max_tries: int = Field(default=6, ge=1)
+    download_max_tries: int = Field(default=5, ge=1)
+    worker_max_jobs: int = Field(default=200, ge=1)
+    worker_drain_seconds: float = Field(default=20.0, ge=0)
+    upstream_timeout_seconds: float = Field(default=30.0, gt=0)
+    reconcile_interval_seconds: int = Field(default=5, ge=1)
+    reconcile_grace_seconds: float = Field(default=30.0, ge=0)
 
     @model_validator(mode="after")
     def _defaults_and_secrets(self) -> Settings:

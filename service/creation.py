@@ -82,7 +82,8 @@ def split_images(refs: list[str]) -> tuple[list[str | InputImage], int]:
         if parts.scheme != "https" or not parts.hostname or len(ref) > 2000:
             raise ProblemError(
                 Code.INVALID_IMAGE,
-                f"images[{position}] must be an https:// URL or a data:image/(png|jpeg|webp);base64 URI.",
+                f"images[{position}] must be an https:// URL"
+                " or a data:image/(png|jpeg|webp);base64 URI.",
             )
         out.append(ref)
     return out, len(out)

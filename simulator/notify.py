@@ -32,7 +32,7 @@ class Notifier:
     delay: float = 0.0
     failure_rate: float = 0.0
     interval: float = 0.05
-    _deliveries: set[asyncio.Task[None]] = field(default_factory=set)
+    _deliveries: set[asyncio.Task[None]] = field(default_factory=set, init=False)
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:

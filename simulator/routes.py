@@ -104,10 +104,10 @@ async def reset(request: Request) -> Response:
     return JSONResponse({"reset": True})
 
 
-ROUTES = [
+ROUTES = (
     Route("/google/v1/models/veo/videos", submit, methods=["POST"]),
     Route("/google/v1/tasks/{task_id}", query, methods=["GET"]),
     Route("/files/{task_id}.mp4", download, methods=["GET"]),
     Route("/_sim/stats", stats, methods=["GET"]),
     Route("/_sim/reset", reset, methods=["POST"]),
-]
+)

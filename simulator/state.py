@@ -79,7 +79,7 @@ class TaskStore:
     submits: int = 0
     submits_by_prompt: Counter[str] = field(default_factory=Counter)
     notifications: Counter[str] = field(default_factory=Counter)
-    _notify_queue: list[tuple[float, str]] = field(default_factory=list)
+    _notify_queue: list[tuple[float, str]] = field(default_factory=list, init=False)
 
     def count_submit(self) -> None:
         """Count one authorised submit request, valid or not."""

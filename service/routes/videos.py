@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from starlette.datastructures import FormData, UploadFile
@@ -99,9 +100,12 @@ async def retrieve(request: Request) -> Response:
 async def _present(context: Context, row: Any) -> Any:
     if row.status != TaskStatus.COMPLETED or not row.video_key:
         return video_of(row)
+    seconds = context.settings.presign_seconds
+    presigned = await context.storage.presigned_url(row.video_key, seconds)
+    if presigned is not None:
+        return video_of(row, download_url=presigned, expires_at=int(time.time()) + seconds)
     base = str(context.settings.public_url or "").rstrip("/")
-    url = f"{base}/v1/videos/{row.id}/content"
-    return video_of(row, download_url=url)
+    return video_of(row, download_url=f"{base}/v1/videos/{row.id}/content")
 
 
 async def list_videos(request: Request) -> Response:
@@ -182,18 +186,11 @@ async def content(request: Request) -> Response:
     if url is not None and request.query_params.get("redirect", "1") != "0":
         return RedirectResponse(url, status_code=302)
     try:
-        stream = context.storage.open_stream(row.video_key)
-        first = await anext(aiter(stream))
+        stream = await context.storage.open_stream(row.video_key)
     except ObjectNotFound:
         raise ProblemError(Code.NOT_FOUND, "The stored video is missing.") from None
-
-    async def body() -> Any:
-        yield first
-        async for chunk in stream:
-            yield chunk
-
     headers = {"Content-Length": str(row.video_size)} if row.video_size else {}
-    return StreamingResponse(body(), media_type="video/mp4", headers=headers)
+    return StreamingResponse(stream, media_type="video/mp4", headers=headers)
 
 
 routes = [

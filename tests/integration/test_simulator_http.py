@@ -347,7 +347,7 @@ async def test_download_serves_a_playable_mp4_without_auth(client, clock, video)
     assert response.headers["content-type"] == "video/mp4"
     assert int(response.headers["content-length"]) == len(response.content) == len(video)
     assert response.content[4:8] == b"ftyp"
-    with av.open(io.BytesIO(response.content)) as container:
+    with av.open(io.BytesIO(response.content), mode="r") as container:
         assert len(list(container.decode(video=0))) > 0
 
 
@@ -373,7 +373,7 @@ async def test_size_directive_pads_the_mp4_with_a_free_box(client, clock, video)
     assert content[len(video) : len(video) + 8] == struct.pack(
         ">I4s", 300_000 - len(video), b"free"
     )
-    with av.open(io.BytesIO(content)) as container:
+    with av.open(io.BytesIO(content), mode="r") as container:
         assert len(list(container.decode(video=0))) > 0
 
 
@@ -438,10 +438,12 @@ async def test_finished_task_is_posted_to_its_notify_hook(make_app, clock):
 
 async def test_notify_failure_rate_one_drops_every_callback(make_app, clock):
     received: list[httpx.Request] = []
-    app = make_app(
-        notify_failure_rate=1.0,
-        notify_transport=httpx.MockTransport(lambda r: received.append(r) or httpx.Response(200)),
-    )
+
+    def hook(request: httpx.Request) -> httpx.Response:
+        received.append(request)
+        return httpx.Response(200)
+
+    app = make_app(notify_failure_rate=1.0, notify_transport=httpx.MockTransport(hook))
     transport = httpx.ASGITransport(app=app)
     async with (
         app.router.lifespan_context(app),

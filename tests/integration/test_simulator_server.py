@@ -93,7 +93,7 @@ async def test_real_server_runs_a_task_to_success_and_serves_the_mp4(server):
     assert video.status_code == 200
     assert video.headers["content-type"] == "video/mp4"
     assert video.content[4:8] == b"ftyp"
-    with av.open(io.BytesIO(video.content)) as container:
+    with av.open(io.BytesIO(video.content), mode="r") as container:
         assert len(list(container.decode(video=0))) == 48
 
 

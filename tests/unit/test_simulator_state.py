@@ -5,16 +5,22 @@ from simulator.timeline import Phase
 T0 = 1_750_000_000.0
 
 
-def make_task(script: Script = Script(), duration: float = 100, **fields) -> SimTask:
-    defaults = {
-        "task_id": "t-1",
-        "prompt": "p",
-        "model": "veo3",
-        "notify_hook": "",
-        "base_url": "http://sim/",
-    }
-    defaults.update(fields)
-    return SimTask(script=script, submitted_at=T0, duration=duration, **defaults)
+def make_task(
+    script: Script | None = None,
+    duration: float = 100,
+    task_id: str = "t-1",
+    notify_hook: str = "",
+) -> SimTask:
+    return SimTask(
+        task_id=task_id,
+        prompt="p",
+        model="veo3",
+        notify_hook=notify_hook,
+        base_url="http://sim/",
+        script=script or Script(),
+        submitted_at=T0,
+        duration=duration,
+    )
 
 
 def test_poll429_queries_come_first_then_poll500_then_normal_answers():

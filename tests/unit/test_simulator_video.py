@@ -9,7 +9,7 @@ from simulator.video import render_mp4
 def test_rendered_video_is_a_playable_h264_mp4_of_the_requested_shape():
     data = render_mp4(seconds=1, width=160, height=90)
     assert data[4:8] == b"ftyp"
-    with av.open(io.BytesIO(data)) as container:
+    with av.open(io.BytesIO(data), mode="r") as container:
         stream = container.streams.video[0]
         assert (stream.codec_context.name, stream.width, stream.height) == ("h264", 160, 90)
         frames = list(container.decode(video=0))
@@ -19,7 +19,7 @@ def test_rendered_video_is_a_playable_h264_mp4_of_the_requested_shape():
 
 def test_frames_change_over_time():
     data = render_mp4(seconds=0.5, width=64, height=36)
-    with av.open(io.BytesIO(data)) as container:
+    with av.open(io.BytesIO(data), mode="r") as container:
         planes = [bytes(frame.planes[0]) for frame in container.decode(video=0)]
     assert planes[0] != planes[-1]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import httpx
+
 from worker.upstream.base import (
     DownloadStream,
     PollResult,
@@ -36,10 +38,13 @@ __all__ = [
 ]
 
 
-def make_upstream(kind: str, base_url: str, api_key: str) -> Upstream:
+def make_upstream(
+    kind: str, base_url: str, api_key: str, *, read_timeout: float | None = None
+) -> Upstream:
     """Build the client for `kind`; the simulator speaks the gateway protocol."""
     if kind in ("gateway", "simulator"):
-        return GatewayClient(base_url, api_key)
+        timeout = httpx.Timeout(read_timeout, connect=5.0) if read_timeout else None
+        return GatewayClient(base_url, api_key, timeout=timeout)
     if kind == "gemini":
         raise NotImplementedError("gemini upstream is not implemented yet")
     raise ValueError(f"unknown upstream kind: {kind!r}")

@@ -1,0 +1,53 @@
+"""Pieces every job uses: pacing, enqueueing the next step, the task deadline."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+
+from schemas import jobs
+from schemas.config import RuntimeConfig
+from schemas.problems import FailureCode
+from schemas.tables import utcnow
+from worker.context import WorkerContext
+from worker.schedule import Pacing
+
+log = structlog.get_logger("worker")
+
+
+def pacing(context: WorkerContext) -> Pacing:
+    s = context.settings
+    return Pacing(
+        s.poll_first_delay, s.poll_min_interval, s.poll_max_interval, s.retry_base_seconds
+    )
+
+
+def expired(task: Any, config: RuntimeConfig, now: datetime | None = None) -> bool:
+    deadline: datetime = task.created_at + timedelta(seconds=config.task_timeout_seconds)
+    return (now or utcnow()) >= deadline
+
+
+def timeout_message(config: RuntimeConfig) -> tuple[FailureCode, str]:
+    return FailureCode.TIMEOUT, f"The video did not finish within {config.task_timeout_seconds} s."
+
+
+async def enqueue_poll(context: WorkerContext, task_id: str, attempt: int, delay: float) -> None:
+    await context.redis.enqueue_job(
+        jobs.POLL, task_id, attempt, _job_id=jobs.poll_job_id(task_id, attempt), _defer_by=delay
+    )
+
+
+async def enqueue_store(context: WorkerContext, task_id: str) -> None:
+    await context.redis.enqueue_job(jobs.STORE, task_id, _job_id=jobs.store_job_id(task_id))
+
+
+async def enqueue_submit(context: WorkerContext, task_id: str, delay: float, attempt: int) -> None:
+    await context.redis.enqueue_job(
+        jobs.SUBMIT, task_id, _job_id=f"{jobs.submit_job_id(task_id)}:{attempt}", _defer_by=delay
+    )
+
+
+def later(seconds: float) -> datetime:
+    return utcnow() + timedelta(seconds=seconds)

@@ -1,0 +1,100 @@
+"""store_task: stream the upstream video into storage, check it, complete and capture."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from arq import Retry
+
+from core import settlement
+from core.storage import StorageError, StoredObject
+from schemas.problems import FailureCode
+from schemas.status import StorageStatus, TaskStatus
+from worker import task_queries
+from worker.context import WorkerContext, wctx
+from worker.jobs.common import log, pacing
+from worker.schedule import backoff
+from worker.upstream import UpstreamError
+
+
+class NotAVideo(Exception):
+    pass
+
+
+def video_key(task_id: str) -> str:
+    return f"videos/{task_id}/video.mp4"
+
+
+async def checked_mp4(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """Pass the stream through, refusing it unless it opens with an MP4 ``ftyp`` box."""
+    head = b""
+    async for chunk in chunks:
+        if len(head) < 12:
+            head += chunk[: 12 - len(head)]
+            if len(head) >= 8 and head[4:8] != b"ftyp":
+                raise NotAVideo(f"not an MP4 file (starts with {head[:8]!r})")
+        yield chunk
+    if len(head) < 8:
+        raise NotAVideo("empty or truncated video")
+
+
+async def store_task(ctx: dict[str, Any], task_id: str) -> str:
+    context = wctx(ctx)
+    task = await task_queries.load(context.engine, task_id)
+    if task is None or task.status != TaskStatus.STORING:
+        return "skipped"
+    upstream = await context.upstream(await context.config.get())
+    key = video_key(task_id)
+    try:
+        async with upstream.download(task.upstream_video_url) as download:
+            stored = await context.storage.put_stream(
+                key, checked_mp4(download.chunks), "video/mp4"
+            )
+    except NotAVideo as exc:
+        return await _give_up(context, task_id, FailureCode.INVALID_VIDEO, str(exc))
+    except (UpstreamError, StorageError) as exc:
+        return await _retry_or_give_up(ctx, context, task_id, exc)
+    return await _complete(context, task_id, stored)
+
+
+async def _complete(context: WorkerContext, task_id: str, stored: StoredObject) -> str:
+    async with context.engine.begin() as conn:
+        done = await settlement.complete(
+            conn,
+            task_id,
+            video_key=stored.key,
+            video_size=stored.size,
+            video_sha256=stored.sha256,
+            storage_status=StorageStatus.STORED,
+        )
+    if not done:  # cancelled while we were downloading: keep nothing
+        await context.storage.delete(stored.key)
+        return "cancelled meanwhile"
+    log.info("task_completed", task_id=task_id, bytes=stored.size)
+    return "completed"
+
+
+async def _retry_or_give_up(
+    ctx: dict[str, Any], context: WorkerContext, task_id: str, exc: Exception
+) -> str:
+    attempt = int(ctx.get("job_try", 1))
+    message = getattr(exc, "message", None) or str(exc)
+    if attempt >= context.settings.download_max_tries:
+        return await _give_up(
+            context,
+            task_id,
+            FailureCode.DOWNLOAD_FAILED,
+            f"Download failed after {attempt} attempts: {message}",
+        )
+    delay = backoff(pacing(context), attempt, getattr(exc, "retry_after", None))
+    log.info("store_retry", task_id=task_id, attempt=attempt, delay=round(delay, 2), error=message)
+    raise Retry(defer=delay)
+
+
+async def _give_up(context: WorkerContext, task_id: str, code: FailureCode, message: str) -> str:
+    async with context.engine.begin() as conn:
+        await settlement.fail(conn, task_id, code, message, expected=[TaskStatus.STORING])
+    await context.storage.delete(video_key(task_id))
+    log.info("task_failed", task_id=task_id, code=str(code))
+    return str(code)

@@ -1,0 +1,194 @@
+"""submit_task: queued → submitting → running, the one non-idempotent upstream call.
+
+``submitting`` is written (and committed) before the call, so a crash during the call
+leaves a task the reconciler recognises as ambiguous (DESIGN §5).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core import settlement
+from core.storage import StorageError
+from core.transitions import transition
+from schemas.images import encode_data_uri, sniff_image
+from schemas.problems import FailureCode
+from schemas.status import TaskStatus
+from schemas.tables import utcnow
+from worker import task_queries
+from worker.context import WorkerContext, wctx
+from worker.jobs.common import (
+    enqueue_poll,
+    enqueue_submit,
+    expired,
+    later,
+    log,
+    pacing,
+    timeout_message,
+)
+from worker.schedule import backoff, next_poll_delay
+from worker.upstream import (
+    AmbiguousSubmitError,
+    PermanentUpstreamError,
+    SubmitRequest,
+    TransientUpstreamError,
+)
+
+
+class InputMissing(Exception):
+    pass
+
+
+async def submit_task(ctx: dict[str, Any], task_id: str) -> str:
+    context = wctx(ctx)
+    task = await task_queries.load(context.engine, task_id)
+    if task is None or task.status != TaskStatus.QUEUED:
+        return "skipped"
+    config = await context.config.get()
+    if expired(task, config):
+        async with context.engine.begin() as conn:
+            await settlement.fail(conn, task_id, *timeout_message(config))
+        return "timeout"
+    async with context.engine.begin() as conn:
+        claimed = await transition(
+            conn,
+            task_id,
+            [TaskStatus.QUEUED],
+            TaskStatus.SUBMITTING,
+            submit_attempts=task.submit_attempts + 1,
+            next_attempt_at=later(context.settings.reconcile_grace_seconds),
+        )
+    if claimed is None:
+        return "lost race"
+    try:
+        request = await _request(context, task)
+    except InputMissing as exc:
+        async with context.engine.begin() as conn:
+            await settlement.fail(conn, task_id, FailureCode.INPUT_UNAVAILABLE, str(exc))
+        return "input missing"
+    upstream = await context.upstream(config)
+    bound = log.bind(task_id=task_id, attempt=task.submit_attempts + 1)
+    try:
+        result = await upstream.submit(request)
+    except TransientUpstreamError as exc:
+        return await _retry_later(context, task, exc)
+    except PermanentUpstreamError as exc:
+        bound.info("submit_rejected", code=exc.code)
+        async with context.engine.begin() as conn:
+            await settlement.fail(
+                conn,
+                task_id,
+                FailureCode.UPSTREAM_REJECTED,
+                exc.message,
+                expected=[TaskStatus.SUBMITTING],
+                upstream_response=_snapshot(exc),
+            )
+        return "rejected"
+    except AmbiguousSubmitError as exc:
+        bound.warning("submit_ambiguous", code=exc.code)
+        return await ambiguous(context, task_id, f"Submit outcome unknown: {exc.message}")
+    pace = pacing(context)
+    delay = next_poll_delay(pace, 0.0, None)
+    async with context.engine.begin() as conn:
+        moved = await transition(
+            conn,
+            task_id,
+            [TaskStatus.SUBMITTING],
+            TaskStatus.RUNNING,
+            upstream_task_id=result.task_id,
+            upstream_action="google-videos",
+            upstream_submit_time=utcnow(),
+            upstream_response=result.raw,
+            next_attempt_at=later(delay + context.settings.reconcile_grace_seconds),
+        )
+    if moved is None:  # cancelled while we were submitting
+        bound.info("submitted_after_cancel", upstream_task_id=result.task_id)
+        return "cancelled meanwhile"
+    await enqueue_poll(context, task_id, 0, delay)
+    bound.info("submitted", upstream_task_id=result.task_id)
+    return "submitted"
+
+
+async def ambiguous(context: WorkerContext, task_id: str, message: str) -> str:
+    """Apply the configured policy to a submit whose outcome we cannot know."""
+    config = await context.config.get()
+    if config.ambiguous_submit_policy == "resubmit":
+        task = await task_queries.load(context.engine, task_id)
+        if task is not None:
+            return await _retry_later(context, task, None)
+    async with context.engine.begin() as conn:
+        await settlement.fail(
+            conn,
+            task_id,
+            FailureCode.UPSTREAM_SUBMIT_AMBIGUOUS,
+            message,
+            expected=[TaskStatus.SUBMITTING],
+        )
+    return "ambiguous"
+
+
+async def _retry_later(
+    context: WorkerContext, task: Any, exc: TransientUpstreamError | None
+) -> str:
+    attempt = task.submit_attempts + 1
+    if attempt >= context.settings.submit_max_tries:
+        message = exc.message if exc else "submit kept failing"
+        async with context.engine.begin() as conn:
+            await settlement.fail(
+                conn,
+                task.id,
+                FailureCode.UPSTREAM_UNAVAILABLE,
+                f"Upstream unavailable after {attempt} submit attempts: {message}",
+                expected=[TaskStatus.SUBMITTING],
+            )
+        return "gave up"
+    delay = backoff(pacing(context), attempt, exc.retry_after if exc else None)
+    async with context.engine.begin() as conn:
+        back = await transition(
+            conn,
+            task.id,
+            [TaskStatus.SUBMITTING],
+            TaskStatus.QUEUED,
+            next_attempt_at=later(delay + context.settings.reconcile_grace_seconds),
+        )
+    if back is not None:
+        await enqueue_submit(context, task.id, delay, attempt)
+    log.info(
+        "submit_retry",
+        task_id=task.id,
+        attempt=attempt,
+        delay=round(delay, 2),
+        code=exc.code if exc else "ambiguous",
+    )
+    return "retry"
+
+
+async def _request(context: WorkerContext, task: Any) -> SubmitRequest:
+    images: list[str] = []
+    for ref in task.input_refs:
+        if not ref.startswith("stored:"):
+            images.append(ref)
+            continue
+        try:
+            stream = await context.storage.open_stream(ref.removeprefix("stored:"))
+            data = b"".join([chunk async for chunk in stream])
+        except StorageError as exc:
+            raise InputMissing(f"stored input {ref} cannot be read: {exc}") from exc
+        images.append(encode_data_uri(sniff_image(data) or "image/png", data))
+    return SubmitRequest(
+        model=task.model,
+        prompt=task.prompt,
+        enhance_prompt=task.enhance_prompt,
+        images=images,
+        aspect_ratio=task.aspect_ratio,
+        seed=task.seed,
+    )
+
+
+def _snapshot(exc: Exception) -> dict[str, Any]:
+    body = getattr(exc, "body", None)
+    return {
+        "error": str(exc),
+        "status": getattr(exc, "status", None),
+        "body": body if isinstance(body, dict) else str(body)[:2000],
+    }

@@ -1,0 +1,29 @@
+"""Worker start-up and shut-down: shared clients live in ``ctx['app']``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.bootstrap import prepare, storage_from
+from core.db import make_engine
+from schemas.settings import Settings
+from worker.context import WorkerContext
+
+
+async def on_startup(ctx: dict[str, Any]) -> None:
+    settings: Settings = ctx["settings"]
+    engine = make_engine(settings.database_url)
+    config = await prepare(settings, engine)
+    ctx["app"] = WorkerContext(
+        settings=settings,
+        engine=engine,
+        config=config,
+        storage=storage_from(settings),
+        redis=ctx["redis"],
+    )
+
+
+async def on_shutdown(ctx: dict[str, Any]) -> None:
+    context: WorkerContext | None = ctx.get("app")
+    if context is not None:
+        await context.aclose()

@@ -1,0 +1,34 @@
+"""When to look at an upstream task next (DESIGN §6).
+
+Nothing before the typical minimum; then an interval proportional to the time already
+spent (few GETs for long jobs), tightened around the finish that the reported progress
+predicts, always within [min_interval, max_interval].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Pacing:
+    first_delay: float
+    min_interval: float
+    max_interval: float
+    retry_base: float
+
+
+def next_poll_delay(pacing: Pacing, elapsed: float, progress: int | None) -> float:
+    if elapsed < pacing.first_delay:
+        return pacing.first_delay - elapsed
+    interval = 0.2 * elapsed
+    if progress is not None and 0 < progress < 100:
+        remaining = elapsed * (100 - progress) / progress
+        interval = min(interval, 0.5 * remaining)
+    return max(pacing.min_interval, min(pacing.max_interval, interval))
+
+
+def backoff(pacing: Pacing, attempt: int, retry_after: float | None = None) -> float:
+    """Exponential backoff for transient errors, honouring the server's Retry-After."""
+    delay = min(pacing.max_interval * 4, pacing.retry_base * 2.0 ** max(0, attempt - 1))
+    return max(delay, retry_after or 0.0)

@@ -1,0 +1,74 @@
+"""The ARQ worker options, checked against ``arq.Worker``'s signature.
+
+ARQ silently ignores misspelled attributes of a settings class; building the options
+as a dict and validating every key here turns such a typo into a start-up error.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from arq import cron, func
+from arq.connections import RedisSettings
+from arq.worker import Worker
+
+from schemas import jobs
+from schemas.settings import Settings
+from worker.jobs.poll import poll_task
+from worker.jobs.reconcile import reconcile
+from worker.jobs.store import store_task
+from worker.jobs.submit import submit_task
+from worker.lifecycle import on_shutdown, on_startup
+
+WORKER_OPTIONS = frozenset(inspect.signature(Worker.__init__).parameters) - {"self"}
+
+
+class InvalidWorkerSettings(ValueError):
+    pass
+
+
+def validated(options: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(options) - WORKER_OPTIONS
+    if unknown:
+        raise InvalidWorkerSettings(f"unknown arq Worker option(s): {', '.join(sorted(unknown))}")
+    return options
+
+
+def worker_options(settings: Settings) -> dict[str, Any]:
+    every = settings.reconcile_interval_seconds
+    return validated(
+        {
+            "functions": [
+                func(submit_task, name=jobs.SUBMIT, timeout=90, max_tries=3),
+                func(poll_task, name=jobs.POLL, timeout=60, max_tries=3),
+                func(
+                    store_task,
+                    name=jobs.STORE,
+                    timeout=3600,
+                    max_tries=settings.download_max_tries + 1,
+                ),
+            ],
+            "cron_jobs": [
+                cron(
+                    reconcile,
+                    name=jobs.RECONCILE,
+                    second=set(range(0, 60, every)),
+                    run_at_startup=True,
+                    timeout=60,
+                    unique=False,
+                ),
+            ],
+            "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+            "on_startup": on_startup,
+            "on_shutdown": on_shutdown,
+            "ctx": {"settings": settings},
+            "max_jobs": settings.worker_max_jobs,
+            "keep_result": 0,
+            "job_completion_wait": int(settings.worker_drain_seconds),
+            "health_check_interval": 5,
+            "poll_delay": 0.05,
+            "handle_signals": True,
+            "log_results": False,
+        }
+    )
