@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -44,10 +44,11 @@ class Storage(Protocol):
 
     async def open_stream(
         self, key: str, chunk_size: int = DEFAULT_CHUNK_SIZE
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         """Open the object (raising ObjectNotFound now) and return an iterator over its bytes.
 
-        Iterate it to the end or ``aclose()`` it to release the connection or file.
+        Iterate it to the end or ``aclose()`` it (``contextlib.aclosing``) to release the
+        connection or file.
         """
         ...
 
@@ -89,13 +90,3 @@ def check_prefix(prefix: str) -> str:
         raise ValueError("refusing to delete with an empty prefix")
     check_key(prefix.removesuffix("/"))
     return prefix
-
-
-async def iter_chunks(data: bytes, chunk_size: int) -> AsyncIterator[bytes]:
-    """``data`` as an async stream of slices, to feed put_stream."""
-    if len(data) <= chunk_size:
-        yield data
-        return
-    view = memoryview(data)
-    for start in range(0, len(data), chunk_size):
-        yield bytes(view[start : start + chunk_size])

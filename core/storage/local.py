@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from pathlib import Path
 from typing import BinaryIO, ParamSpec, TypeVar
 
@@ -17,8 +16,8 @@ from core.storage.base import (
     StoredObject,
     check_key,
     check_prefix,
-    iter_chunks,
 )
+from core.storage.streams import Digest, iter_chunks, rechunk
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -50,31 +49,23 @@ class LocalStorage:
         self, key: str, chunks: AsyncIterator[bytes], content_type: str
     ) -> StoredObject:
         path = self._path(key)
+        digest = Digest()
         temp = await _TempFile.create(self._tmp_dir)
-        hasher = hashlib.sha256()
-        size = 0
-        buffer = bytearray()
         try:
-            async for chunk in chunks:
-                hasher.update(chunk)
-                size += len(chunk)
-                buffer += chunk
-                if len(buffer) >= WRITE_SIZE:
-                    await temp.write(bytes(buffer))
-                    buffer.clear()
-            await temp.write(bytes(buffer))
+            async for block in rechunk(digest.tap(chunks), WRITE_SIZE):
+                await temp.write(block)
             await temp.commit(path)
         except BaseException:
             await asyncio.shield(temp.discard())
             raise
-        return StoredObject(key, size, hasher.hexdigest(), content_type)
+        return StoredObject(key, digest.size, digest.sha256, content_type)
 
     async def put_bytes(self, key: str, data: bytes, content_type: str) -> StoredObject:
         return await self.put_stream(key, iter_chunks(data, WRITE_SIZE), content_type)
 
     async def open_stream(
         self, key: str, chunk_size: int = DEFAULT_CHUNK_SIZE
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         path = self._path(key)
         try:
             file = await asyncio.to_thread(path.open, "rb")
@@ -148,7 +139,7 @@ def _file_size(path: Path) -> int | None:
     return stat.st_size if path.is_file() else None
 
 
-async def _read_file(file: BinaryIO, chunk_size: int) -> AsyncIterator[bytes]:
+async def _read_file(file: BinaryIO, chunk_size: int) -> AsyncGenerator[bytes, None]:
     try:
         while chunk := await _io(file.read, chunk_size):
             yield chunk

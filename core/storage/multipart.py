@@ -31,7 +31,7 @@ class Call(Protocol):
 
 
 class MultipartUpload:
-    """Parts go up in order, at most one at a time, so memory stays at a few parts."""
+    """Parts go up in order, one at a time, while the caller fills the next one."""
 
     def __init__(self, client: S3Client, call: Call, bucket: str, key: str, upload_id: str) -> None:
         self._client = client
@@ -52,16 +52,24 @@ class MultipartUpload:
         )
         return cls(client, call, bucket, key, response["UploadId"])
 
-    async def add_part(self, data: bytes) -> None:
-        """Wait for the previous part, then start uploading this one in the background."""
-        await self._wait_in_flight()
+    async def wait_idle(self) -> None:
+        """Wait until the previous part is stored (raising its error), before copying the next."""
+        if self._in_flight is not None:
+            # Shielded: if our caller is cancelled, abort() still waits for this part.
+            await asyncio.shield(self._in_flight)
+            self._in_flight = None
+
+    def add_part(self, data: bytes) -> None:
+        """Start uploading the next part in the background; call wait_idle() first."""
+        if self._in_flight is not None:
+            raise RuntimeError("add_part() while a part is in flight; await wait_idle() first")
         if self._started >= MAX_PARTS:
             raise StorageError(f"S3 upload of {self._key} needs more than {MAX_PARTS} parts")
         self._started += 1
         self._in_flight = asyncio.create_task(self._upload(self._started, data))
 
     async def complete(self) -> None:
-        await self._wait_in_flight()
+        await self.wait_idle()
         await self._call(
             self._client.complete_multipart_upload,
             Bucket=self._bucket,
@@ -98,9 +106,3 @@ class MultipartUpload:
             Body=data,
         )
         self._parts.append({"ETag": response["ETag"], "PartNumber": number})
-
-    async def _wait_in_flight(self) -> None:
-        if self._in_flight is not None:
-            # Shielded: if our caller is cancelled, abort() still waits for this part.
-            await asyncio.shield(self._in_flight)
-            self._in_flight = None

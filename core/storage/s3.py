@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Literal, ParamSpec, TypeVar
 
@@ -24,10 +23,10 @@ from core.storage.base import (
     StoredObject,
     check_key,
     check_prefix,
-    iter_chunks,
 )
 from core.storage.multipart import MultipartUpload
 from core.storage.s3_errors import error_code, http_status, translate_error
+from core.storage.streams import Digest, iter_chunks, take
 
 if TYPE_CHECKING:
     from botocore.response import StreamingBody
@@ -38,7 +37,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 MIN_PART_SIZE = 5 * 1024 * 1024
-DEFAULT_PART_SIZE = 8 * 1024 * 1024
+DEFAULT_PART_SIZE = 5 * 1024 * 1024
 MAX_CONNECTIONS = 16
 DEFAULT_REGION = "us-east-1"
 
@@ -100,23 +99,15 @@ class S3Storage:
         self, key: str, chunks: AsyncIterator[bytes], content_type: str
     ) -> StoredObject:
         object_key = self._key(key)
-        hasher = hashlib.sha256()
-        size = 0
+        digest = Digest()
         buffer = bytearray()
         upload: MultipartUpload | None = None
         try:
-            async for chunk in chunks:
-                hasher.update(chunk)
-                size += len(chunk)
+            async for chunk in digest.tap(chunks):
                 buffer += chunk
-                while len(buffer) >= self.part_size:
-                    if upload is None:
-                        upload = await MultipartUpload.start(
-                            self._client, self._call, self.bucket, object_key, content_type
-                        )
-                    await upload.add_part(bytes(buffer[: self.part_size]))
-                    del buffer[: self.part_size]
-            if upload is None:
+                if len(buffer) >= self.part_size:
+                    upload = await self._send_parts(upload, buffer, object_key, content_type)
+            if upload is None:  # the whole object fits in one request
                 await self._call(
                     self._client.put_object,
                     Bucket=self.bucket,
@@ -125,26 +116,47 @@ class S3Storage:
                     ContentType=content_type,
                 )
             else:
-                if buffer:
-                    await upload.add_part(bytes(buffer))
-                    buffer.clear()
+                await self._send_parts(upload, buffer, object_key, content_type, final=True)
                 await upload.complete()
         except BaseException:
             if upload is not None:
                 await asyncio.shield(upload.abort())
             raise
-        return StoredObject(key, size, hasher.hexdigest(), content_type)
+        return StoredObject(key, digest.size, digest.sha256, content_type)
+
+    async def _send_parts(
+        self,
+        upload: MultipartUpload | None,
+        buffer: bytearray,
+        object_key: str,
+        content_type: str,
+        *,
+        final: bool = False,
+    ) -> MultipartUpload:
+        """Move full parts (and, if final, the short tail) from ``buffer`` into the upload.
+
+        Each part is copied out only once the previous one is stored, so memory holds
+        about two parts: the one uploading and the buffer filling behind it.
+        """
+        if upload is None:
+            upload = await MultipartUpload.start(
+                self._client, self._call, self.bucket, object_key, content_type
+            )
+        while len(buffer) >= self.part_size or (final and buffer):
+            await upload.wait_idle()
+            upload.add_part(take(buffer, min(self.part_size, len(buffer))))
+        return upload
 
     async def put_bytes(self, key: str, data: bytes, content_type: str) -> StoredObject:
         return await self.put_stream(key, iter_chunks(data, self.part_size), content_type)
 
     async def open_stream(
         self, key: str, chunk_size: int = DEFAULT_CHUNK_SIZE
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         response = await self._call(self._client.get_object, Bucket=self.bucket, Key=self._key(key))
         return self._read_body(response["Body"], chunk_size)
 
-    async def _read_body(self, body: StreamingBody, chunk_size: int) -> AsyncIterator[bytes]:
+    async def _read_body(self, body: StreamingBody, chunk_size: int) -> AsyncGenerator[bytes, None]:
         try:
             while chunk := await self._call(body.read, chunk_size):
                 yield chunk

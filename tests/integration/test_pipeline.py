@@ -219,3 +219,26 @@ async def test_many_tasks_complete_concurrently(acme, assert_ledger):
     done = await asyncio.gather(*(finished(acme, v["id"]) for v in videos))
     assert {v["status"] for v in done} == {"completed"}
     await assert_ledger()
+
+
+def _kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+async def test_storing_200mb_video_keeps_worker_memory_bounded(acme, stack, assert_ledger):
+    size = 200 * 1024 * 1024
+    (worker,) = stack.workers
+    warm_up = await create(acme, "warm-up: first use of every client [sim:duration=1]")
+    assert (await finished(acme, warm_up["id"]))["status"] == "completed"
+    rss_before = _kib(worker.pid, "VmRSS")
+    video = await create(acme, f"big [sim:duration=1] [sim:size={size}]")
+    done = await finished(acme, video["id"], deadline=120)
+    assert done["status"] == "completed", done
+    assert done["video_bytes"] == size
+    peak_growth_mib = (_kib(worker.pid, "VmHWM") - rss_before) / 1024
+    print(f"worker peak RSS growth while storing 200 MiB: {peak_growth_mib:.1f} MiB")
+    assert peak_growth_mib < 64, f"worker peak RSS grew {peak_growth_mib:.1f} MiB"
+    await assert_ledger()

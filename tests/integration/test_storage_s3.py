@@ -6,6 +6,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import boto3
 import httpx
@@ -14,19 +15,27 @@ import pytest
 from core.storage import ObjectNotFound, S3Storage, StorageError, TransientStorageError
 from tests.services import free_port
 
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
 MiB = 1024 * 1024
-CREDENTIALS = {"region": "us-east-1", "access_key_id": "test", "secret_access_key": "test"}
+
+
+def _s3(bucket: str, endpoint: str, prefix: str = "", part_size: int = 5 * MiB) -> S3Storage:
+    return S3Storage(
+        bucket,
+        prefix,
+        endpoint_url=endpoint,
+        region="us-east-1",
+        access_key_id="test",
+        secret_access_key="test",
+        part_size=part_size,
+    )
 
 
 @pytest.fixture
 async def storage(s3_endpoint: str) -> AsyncIterator[S3Storage]:
-    storage = S3Storage(
-        f"test-{uuid.uuid4().hex[:16]}",
-        "env/test",
-        endpoint_url=s3_endpoint,
-        part_size=5 * MiB,
-        **CREDENTIALS,
-    )
+    storage = _s3(f"test-{uuid.uuid4().hex[:16]}", s3_endpoint, "env/test")
     await storage.check()
     yield storage
     await storage.close()
@@ -45,7 +54,7 @@ async def _read_all(storage: S3Storage, key: str) -> bytes:
     return b"".join([chunk async for chunk in await storage.open_stream(key, 256 * 1024)])
 
 
-def _raw_client(storage: S3Storage, endpoint: str):  # type: ignore[no-untyped-def]
+def _raw_client(endpoint: str) -> S3Client:
     return boto3.client(
         "s3",
         endpoint_url=endpoint,
@@ -61,9 +70,7 @@ async def test_small_object_is_a_single_put_under_the_prefix(
     stored = await storage.put_bytes("videos/v1.mp4", b"small video", "video/mp4")
 
     assert (stored.size, stored.sha256) == (11, hashlib.sha256(b"small video").hexdigest())
-    head = _raw_client(storage, s3_endpoint).head_object(
-        Bucket=storage.bucket, Key="env/test/videos/v1.mp4"
-    )
+    head = _raw_client(s3_endpoint).head_object(Bucket=storage.bucket, Key="env/test/videos/v1.mp4")
     assert head["ContentType"] == "video/mp4"
     assert "-" not in head["ETag"]  # multipart ETags look like "<md5>-<parts>"
     assert await _read_all(storage, "videos/v1.mp4") == b"small video"
@@ -82,7 +89,7 @@ async def test_multipart_upload_round_trips_size_and_sha256(
     assert stored.size == total
     assert stored.sha256 == expected.hexdigest()
     assert await storage.stat("videos/big.mp4") == total
-    head = _raw_client(storage, s3_endpoint).head_object(
+    head = _raw_client(s3_endpoint).head_object(
         Bucket=storage.bucket, Key="env/test/videos/big.mp4"
     )
     assert head["ETag"].strip('"').endswith("-5")
@@ -134,7 +141,7 @@ async def test_delete_prefix_deletes_only_matching_keys(storage: S3Storage) -> N
 
 
 async def _assert_no_upload_left(storage: S3Storage, s3_endpoint: str, key: str) -> None:
-    client = _raw_client(storage, s3_endpoint)
+    client = _raw_client(s3_endpoint)
     assert await storage.stat(key) is None
     assert client.list_multipart_uploads(Bucket=storage.bucket).get("Uploads", []) == []
 
@@ -173,7 +180,7 @@ async def test_cancelled_upload_is_aborted(storage: S3Storage, s3_endpoint: str)
 
 
 async def test_unreachable_endpoint_is_transient() -> None:
-    storage = S3Storage("bucket", endpoint_url=f"http://127.0.0.1:{free_port()}", **CREDENTIALS)
+    storage = _s3("bucket", f"http://127.0.0.1:{free_port()}")
     try:
         with pytest.raises(TransientStorageError):
             await storage.check()
@@ -183,7 +190,7 @@ async def test_unreachable_endpoint_is_transient() -> None:
 
 async def test_bad_credentials_fail_check_with_storage_error(s3_endpoint: str) -> None:
     # moto accepts any credentials, but not a bucket name S3 would reject.
-    storage = S3Storage("Invalid_Bucket_Name!", endpoint_url=s3_endpoint, **CREDENTIALS)
+    storage = _s3("Invalid_Bucket_Name!", s3_endpoint)
     try:
         with pytest.raises(StorageError):
             await storage.check()

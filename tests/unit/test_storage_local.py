@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -169,3 +170,13 @@ async def test_open_storage_parses_file_url(tmp_path: Path) -> None:
 
     assert isinstance(storage, LocalStorage)
     assert storage.root == tmp_path / "with space"
+
+
+async def test_open_stream_can_be_closed_before_the_end(storage: LocalStorage) -> None:
+    await storage.put_bytes("videos/v1.mp4", b"x" * 100, "video/mp4")
+
+    async with contextlib.aclosing(await storage.open_stream("videos/v1.mp4", 10)) as stream:
+        assert await anext(stream) == b"x" * 10
+
+    await storage.delete("videos/v1.mp4")
+    assert await storage.stat("videos/v1.mp4") is None

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any, cast
+
 import pytest
 from botocore.exceptions import (
     ClientError,
@@ -13,10 +15,11 @@ from core.storage.s3_errors import translate_error
 
 
 def _client_error(code: str, status: int) -> ClientError:
-    return ClientError(
-        {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}},
-        "GetObject",
-    )
+    response = {
+        "Error": {"Code": code, "Message": "m"},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    return ClientError(cast(Any, response), "GetObject")
 
 
 @pytest.mark.parametrize(("code", "status"), [("NoSuchKey", 404), ("404", 404)])

@@ -1,0 +1,50 @@
+# The two commands: `make run` and `make test`. Everything else is a step of those.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+DATA_DIR ?= .data
+ADMIN_KEY ?= gv_local_dev_admin_key_change_me_0001
+PYTEST_ARGS ?=
+
+.PHONY: run dev test deps lint typecheck unit integration chaos bench clean
+
+deps: $(STAMP)
+$(STAMP): pyproject.toml deploy/install-deps.sh
+	bash deploy/install-deps.sh
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+## make run: the embedded default (SQLite, private redis-server, local disk, simulator),
+## then a text-to-video and an image-to-video demo; prints where the two MP4s are.
+run: deps
+	@bash deploy/run-demo.sh "$(HOST)" "$(PORT)" "$(DATA_DIR)" "$(ADMIN_KEY)"
+
+## make dev: the same service in the foreground until Ctrl-C.
+dev: deps
+	GOOGLE_VIDEO_ADMIN_KEY=$(ADMIN_KEY) $(BIN)/google-video dev --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
+
+lint: deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: deps
+	$(BIN)/mypy service worker schemas core cli simulator
+
+unit: deps
+	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS)
+
+integration: deps
+	$(BIN)/pytest -q tests/integration $(PYTEST_ARGS)
+
+## make test: lint, types, then every test (real PostgreSQL, Redis, moto S3, simulator).
+test: lint typecheck
+	$(BIN)/pytest -q -p no:cacheprovider tests $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(DATA_DIR) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,105 @@
+"""Adaptive poll pacing and transient-error backoff (DESIGN §6)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from worker.schedule import Pacing, backoff, next_poll_delay
+
+PACING = Pacing(first_delay=10.0, min_interval=2.0, max_interval=30.0, retry_base=2.0)
+
+elapsed_times = st.floats(min_value=0, max_value=7 * 24 * 3600, allow_nan=False)
+progresses = st.one_of(st.none(), st.integers(min_value=0, max_value=100))
+
+
+@pytest.mark.parametrize("elapsed", [0.0, 1.0, 5.5, 9.99])
+def test_nothing_before_first_delay(elapsed: float) -> None:
+    delay = next_poll_delay(PACING, elapsed, None)
+    assert elapsed + delay == pytest.approx(PACING.first_delay)
+
+
+def test_progress_is_ignored_before_first_delay() -> None:
+    assert next_poll_delay(PACING, 4.0, 99) == pytest.approx(6.0)
+
+
+@given(elapsed=elapsed_times, progress=progresses)
+def test_first_poll_never_comes_before_first_delay(elapsed: float, progress: int | None) -> None:
+    assert elapsed + next_poll_delay(PACING, elapsed, progress) >= PACING.first_delay - 1e-9
+
+
+@given(elapsed=st.floats(min_value=10, max_value=7 * 24 * 3600), progress=progresses)
+def test_delay_after_first_delay_is_clamped_to_min_and_max(
+    elapsed: float, progress: int | None
+) -> None:
+    delay = next_poll_delay(PACING, elapsed, progress)
+    assert PACING.min_interval <= delay <= PACING.max_interval
+
+
+def test_interval_grows_with_time_already_spent() -> None:
+    delays = [next_poll_delay(PACING, t, None) for t in (10, 20, 50, 100, 140)]
+    assert delays == sorted(delays) and delays[0] < delays[-1]
+
+
+def test_short_elapsed_is_clamped_to_min_interval() -> None:
+    assert next_poll_delay(PACING, 10.0, None) == PACING.min_interval
+
+
+def test_long_elapsed_is_clamped_to_max_interval() -> None:
+    assert next_poll_delay(PACING, 3600.0, None) == PACING.max_interval
+
+
+def test_progress_predicting_imminent_finish_shortens_the_interval() -> None:
+    without = next_poll_delay(PACING, 100.0, None)
+    nearly_done = next_poll_delay(PACING, 100.0, 90)
+    # 100 s for 90 % → ~11 s left; poll at about half of that, not after 20 s.
+    assert nearly_done < without
+    assert nearly_done == pytest.approx(0.5 * 100 * 10 / 90)
+
+
+def test_early_progress_does_not_lengthen_the_interval() -> None:
+    assert next_poll_delay(PACING, 100.0, 10) == next_poll_delay(PACING, 100.0, None)
+
+
+@pytest.mark.parametrize("progress", [0, 100])
+def test_progress_of_zero_or_hundred_gives_no_prediction(progress: int) -> None:
+    assert next_poll_delay(PACING, 100.0, progress) == next_poll_delay(PACING, 100.0, None)
+
+
+def test_imminent_finish_never_polls_faster_than_min_interval() -> None:
+    assert next_poll_delay(PACING, 100.0, 99) == PACING.min_interval
+
+
+def test_backoff_grows_exponentially() -> None:
+    assert [backoff(PACING, attempt) for attempt in (1, 2, 3, 4)] == [2.0, 4.0, 8.0, 16.0]
+
+
+def test_backoff_treats_attempt_zero_like_the_first() -> None:
+    assert backoff(PACING, 0) == backoff(PACING, 1) == PACING.retry_base
+
+
+def test_backoff_is_capped() -> None:
+    cap = PACING.max_interval * 4
+    assert backoff(PACING, 7) == cap
+    assert backoff(PACING, 60) == cap
+
+
+def test_backoff_stays_capped_for_a_very_long_error_streak() -> None:
+    """A multi-day outage under a long task timeout reaches streaks above 1024 (one
+    poll every 120 s for ~34 h); ``2.0 ** 1024`` must not overflow."""
+    assert backoff(PACING, 1025) == PACING.max_interval * 4
+    assert backoff(PACING, 10_000) == PACING.max_interval * 4
+
+
+def test_backoff_honours_longer_retry_after() -> None:
+    assert backoff(PACING, 1, retry_after=45.0) == 45.0
+
+
+def test_backoff_keeps_exponential_delay_when_retry_after_is_shorter() -> None:
+    assert backoff(PACING, 3, retry_after=1.0) == 8.0
+
+
+@given(attempt=st.integers(min_value=0, max_value=1000))
+def test_backoff_is_positive_and_never_above_cap_without_retry_after(attempt: int) -> None:
+    assert 0 < backoff(PACING, attempt) <= PACING.max_interval * 4

@@ -1,0 +1,123 @@
+"""Infrastructure settings from the environment (prefix GOOGLE_VIDEO_)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from schemas.settings import DEV_SECRET_KEY, Settings
+
+STRONG_SECRET = "s3cr3t-0123456789-abcdefghijkl"
+STRONG_ADMIN = "gv_admin_0123456789abcdefghij"
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No GOOGLE_VIDEO_* from the outer environment, and a private working directory."""
+    for name in list(os.environ):
+        if name.startswith("GOOGLE_VIDEO_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.mark.parametrize("secret", [DEV_SECRET_KEY, "changeme", "secret", "dev", "short-secret"])
+def test_production_refuses_placeholder_or_short_secret_key(secret: str) -> None:
+    with pytest.raises(ValidationError, match="SECRET_KEY"):
+        Settings(environment="production", secret_key=secret)
+
+
+@pytest.mark.parametrize("admin_key", ["changeme", "dev", "short-key", ""])
+def test_production_refuses_placeholder_or_short_admin_key(admin_key: str) -> None:
+    with pytest.raises(ValidationError, match="ADMIN_KEY"):
+        Settings(environment="production", secret_key=STRONG_SECRET, admin_key=admin_key)
+
+
+def test_production_accepts_strong_secrets() -> None:
+    settings = Settings(environment="production", secret_key=STRONG_SECRET, admin_key=STRONG_ADMIN)
+    assert settings.environment == "production"
+
+
+def test_production_without_admin_key_is_accepted() -> None:
+    assert Settings(environment="production", secret_key=STRONG_SECRET).admin_key is None
+
+
+@pytest.mark.parametrize("environment", ["development", "test"])
+def test_placeholders_are_accepted_outside_production(environment: str) -> None:
+    settings = Settings(environment=environment, admin_key="dev")
+    assert settings.secret_key == DEV_SECRET_KEY
+    assert settings.admin_key == "dev"
+
+
+def test_default_database_url_is_sqlite_under_data_dir(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    expected = f"sqlite+aiosqlite:///{(tmp_path / 'data').resolve() / 'google-video.db'}"
+    assert settings.database_url == expected
+    assert settings.is_sqlite
+
+
+def test_default_storage_url_is_file_uri_under_data_dir(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    assert settings.storage_url == ((tmp_path / "data").resolve() / "storage").as_uri()
+    assert settings.storage_url.startswith("file:///")
+
+
+def test_relative_data_dir_resolves_against_working_directory(tmp_path: Path) -> None:
+    settings = Settings()
+    assert settings.database_url.endswith(f"{tmp_path.resolve()}/.data/google-video.db")
+
+
+def test_explicit_urls_are_kept() -> None:
+    settings = Settings(
+        database_url="postgresql+asyncpg://u@h/db", storage_url="s3://bucket/prefix"
+    )
+    assert settings.database_url == "postgresql+asyncpg://u@h/db"
+    assert settings.storage_url == "s3://bucket/prefix"
+    assert not settings.is_sqlite
+
+
+def test_environment_variables_with_prefix_are_read(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("GOOGLE_VIDEO_DATABASE_URL", "postgresql+asyncpg://u@h/db")
+    monkeypatch.setenv("GOOGLE_VIDEO_REDIS_URL", "redis://127.0.0.1:6399/3")
+    monkeypatch.setenv("GOOGLE_VIDEO_DATA_DIR", str(tmp_path / "d"))
+    monkeypatch.setenv("GOOGLE_VIDEO_POLL_FIRST_DELAY", "0.25")
+    monkeypatch.setenv("GOOGLE_VIDEO_ENVIRONMENT", "test")
+    settings = Settings()
+    assert settings.database_url == "postgresql+asyncpg://u@h/db"
+    assert settings.redis_url == "redis://127.0.0.1:6399/3"
+    assert settings.data_dir == tmp_path / "d"
+    assert settings.poll_first_delay == 0.25
+    assert settings.environment == "test"
+
+
+def test_unprefixed_environment_variables_are_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_URL", "redis://elsewhere:1/0")
+    assert Settings().redis_url == "redis://127.0.0.1:6379/0"
+
+
+def test_production_check_also_applies_to_environment_variables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GOOGLE_VIDEO_ENVIRONMENT", "production")
+    with pytest.raises(ValidationError, match="SECRET_KEY"):
+        Settings()
+    monkeypatch.setenv("GOOGLE_VIDEO_SECRET_KEY", STRONG_SECRET)
+    assert Settings().environment == "production"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("api_key_cache_seconds", -1),
+        ("idempotency_ttl_seconds", 3600),
+        ("max_body_bytes", 0),
+        ("environment", "staging"),
+    ],
+)
+def test_out_of_range_settings_are_rejected(name: str, value: object) -> None:
+    with pytest.raises(ValidationError):
+        Settings.model_validate({name: value})
