@@ -153,7 +153,10 @@ def watch(client: httpx.Client, tasks: list[Task], deadline: float, interval: fl
 def download(client: httpx.Client, task: Task, target: Path) -> int:
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".part")
-    with client.stream("GET", f"/v1/videos/{task.id}/content", follow_redirects=True) as resp:
+    # redirect=0: stream through the API even when storage could presign (S3/MinIO), so the
+    # demo also works where the presigned host (e.g. http://minio:9000) is not reachable.
+    url = f"/v1/videos/{task.id}/content"
+    with client.stream("GET", url, params={"redirect": "0"}, follow_redirects=True) as resp:
         if resp.is_error:
             resp.read()
             raise DemoError(f"downloading {task.id} failed: {_problem(resp)}")

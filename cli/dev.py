@@ -36,33 +36,36 @@ def free_port() -> int:
 
 
 def run_dev(host: str, port: int, data_dir: str, sim_port: int) -> int:
+    stopping = False
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    # Before anything is spawned, so an early Ctrl-C still reaches the cleanup below.
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
     root = Path(data_dir).resolve()
     (root / "redis").mkdir(parents=True, exist_ok=True)
     redis_bin = shutil.which("redis-server")
     if redis_bin is None:
         print(
-            "redis-server is not installed: run `make deps` (or apt-get install redis-server)",
+            "redis-server is missing: run `make deps` (apt-get install redis-server)",
             file=sys.stderr,
         )
         return 1
     redis_port, sim_port = free_port(), sim_port or free_port()
     sim_key = "sim-" + secrets.token_hex(8)
-    env = {
-        **os.environ,
-        "GOOGLE_VIDEO_DATA_DIR": str(root),
-        "GOOGLE_VIDEO_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-        "GOOGLE_VIDEO_SIM_TIME_SCALE": os.environ.get("GOOGLE_VIDEO_SIM_TIME_SCALE", "0.1"),
-        "GOOGLE_VIDEO_PUBLIC_URL": os.environ.get(
-            "GOOGLE_VIDEO_PUBLIC_URL", f"http://{host}:{port}"
-        ),
-    }
+    env = _environment(root, host, port, redis_port)
     os.environ.update(env)
-    settings = Settings()
-    asyncio.run(_prepare(settings, f"http://127.0.0.1:{sim_port}", sim_key))
+    asyncio.run(_prepare(Settings(), f"http://127.0.0.1:{sim_port}", sim_key))
 
     me = [sys.executable, "-m", "cli.main"]
-    children = [
-        subprocess.Popen(
+    # Started in dependency order, stopped in reverse: the worker drains against a live Redis.
+    children: list[tuple[str, subprocess.Popen[bytes]]] = []
+    commands = [
+        (
+            "redis",
             [
                 redis_bin,
                 "--port",
@@ -76,32 +79,64 @@ def run_dev(host: str, port: int, data_dir: str, sim_port: int) -> int:
                 "--appendonly",
                 "no",
             ],
-            env=env,
-            stdout=subprocess.DEVNULL,
         ),
-        subprocess.Popen(
+        (
+            "simulator",
             [*me, "sim", "--host", "127.0.0.1", "--port", str(sim_port), "--api-key", sim_key],
-            env=env,
         ),
-        subprocess.Popen([*me, "worker"], env=env),
-        subprocess.Popen([*me, "api", "--host", host, "--port", str(port)], env=env),
+        ("worker", [*me, "worker"]),
+        ("api", [*me, "api", "--host", host, "--port", str(port)]),
     ]
-    stopping = False
-
-    def stop(_signum: int, _frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
     try:
-        if _wait_ready(f"http://{host}:{port}/healthz", children, deadline=time.monotonic() + 30):
-            print(f"google-video dev: API on http://{host}:{port}, data in {root}", flush=True)
-        while not stopping and all(c.poll() is None for c in children):
+        for name, command in commands:
+            if stopping:
+                return 0
+            children.append((name, subprocess.Popen(command, env=env, stdout=_out(name))))
+        procs = [p for _, p in children]
+        if not _wait_ready(f"http://127.0.0.1:{port}/healthz", procs, time.monotonic() + 30):
+            _report_exits(children)
+            print("google-video dev: the API did not become ready", file=sys.stderr)
+            return 1
+        print(f"google-video dev: API on http://{host}:{port}, data in {root}", flush=True)
+        while not stopping and all(p.poll() is None for p in procs):
             time.sleep(0.2)
+        if not stopping:
+            _report_exits(children)
+            return 1
+        return 0
     finally:
-        _terminate(children)
-    return 0
+        _terminate([p for _, p in children])
+
+
+def _environment(root: Path, host: str, port: int, redis_port: int) -> dict[str, str]:
+    scale = float(os.environ.get("GOOGLE_VIDEO_SIM_TIME_SCALE", "0.1"))
+    public_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    defaults = {
+        "GOOGLE_VIDEO_SIM_TIME_SCALE": str(scale),
+        "GOOGLE_VIDEO_PUBLIC_URL": f"http://{public_host}:{port}",
+        # Simulated jobs last 30-360 s times the scale: poll on the same compressed clock.
+        "GOOGLE_VIDEO_POLL_FIRST_DELAY": str(round(max(0.2, 10 * scale), 2)),
+        "GOOGLE_VIDEO_POLL_MIN_INTERVAL": str(round(max(0.1, 2 * scale), 2)),
+        "GOOGLE_VIDEO_POLL_MAX_INTERVAL": str(round(max(0.5, 30 * scale), 2)),
+        "GOOGLE_VIDEO_RETRY_BASE_SECONDS": str(round(max(0.1, 2 * scale), 2)),
+    }
+    return {
+        **defaults,
+        **os.environ,
+        "GOOGLE_VIDEO_DATA_DIR": str(root),
+        "GOOGLE_VIDEO_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "GOOGLE_VIDEO_SIM_TIME_SCALE": str(scale),
+    }
+
+
+def _out(name: str) -> int | None:
+    return subprocess.DEVNULL if name == "redis" else None
+
+
+def _report_exits(children: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
+    for name, proc in children:
+        if proc.poll() is not None:
+            print(f"google-video dev: {name} exited with code {proc.returncode}", file=sys.stderr)
 
 
 async def _prepare(settings: Settings, sim_url: str, sim_key: str) -> None:
@@ -133,13 +168,12 @@ def _wait_ready(url: str, children: list[subprocess.Popen[bytes]], deadline: flo
 
 
 def _terminate(children: list[subprocess.Popen[bytes]]) -> None:
+    """Stop children one at a time, last started first, each with its own grace period."""
     for child in reversed(children):
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    for child in reversed(children):
         try:
-            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            child.wait(timeout=25)
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()

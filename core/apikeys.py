@@ -6,10 +6,12 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.db import insert_ignoring_conflicts
 from core.ids import new_id
 from core.tables import api_keys
 from schemas.status import Role
@@ -38,30 +40,30 @@ async def create_key(
 ) -> tuple[str, str]:
     """(key id, plaintext key). The plaintext is not stored anywhere."""
     plaintext = key or KEY_PREFIX + secrets.token_urlsafe(32)
-    key_id = new_id("key")
-    await conn.execute(
-        insert(api_keys).values(
-            id=key_id,
-            client_id=client_id,
-            name=name,
-            prefix=plaintext[:10],
-            key_hash=hash_key(plaintext),
-            role=str(role),
-            created_at=utcnow(),
-        )
-    )
-    return key_id, plaintext
+    values = _row(plaintext, client_id=client_id, name=name, role=role)
+    await conn.execute(insert(api_keys).values(**values))
+    return values["id"], plaintext
+
+
+def _row(plaintext: str, *, client_id: str, name: str, role: Role) -> dict[str, Any]:
+    return {
+        "id": new_id("key"),
+        "client_id": client_id,
+        "name": name,
+        "prefix": plaintext[:10],
+        "key_hash": hash_key(plaintext),
+        "role": str(role),
+        "created_at": utcnow(),
+    }
 
 
 async def ensure_key(
     conn: AsyncConnection, key: str, *, client_id: str, name: str, role: Role
 ) -> None:
-    """Register a key given from outside (the bootstrap admin key) unless it exists."""
-    found = (
-        await conn.execute(select(api_keys.c.id).where(api_keys.c.key_hash == hash_key(key)))
-    ).first()
-    if found is None:
-        await create_key(conn, client_id=client_id, name=name, role=role, key=key)
+    """Register a key given from outside (the bootstrap admin key) unless it exists;
+    safe when several replicas start at once."""
+    values = _row(key, client_id=client_id, name=name, role=role)
+    await conn.execute(insert_ignoring_conflicts(conn, api_keys, values))
 
 
 async def authenticate(conn: AsyncConnection, key: str) -> Principal | None:

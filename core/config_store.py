@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from core.db import insert_ignoring_conflicts
 from core.secrets import SecretBox
 from core.tables import runtime_config
 from schemas.config import RuntimeConfig, RuntimeConfigPatch
@@ -25,20 +26,20 @@ class ConfigStore:
 
     async def seed(self, settings: Settings) -> None:
         """Write the initial row from the environment unless one exists."""
+        initial = RuntimeConfig(
+            upstream_kind=settings.upstream_kind,
+            upstream_base_url=settings.upstream_base_url,
+            upstream_api_key=self._box.encrypt(settings.upstream_api_key),
+        )
+        values = {
+            "id": 1,
+            "version": 1,
+            "document": initial.model_dump(mode="json"),
+            "updated_at": utcnow(),
+        }
         async with self._engine.begin() as conn:
-            exists = (await conn.execute(select(runtime_config.c.id))).first()
-            if exists:
-                return
-            initial = RuntimeConfig(
-                upstream_kind=settings.upstream_kind,
-                upstream_base_url=settings.upstream_base_url,
-                upstream_api_key=self._box.encrypt(settings.upstream_api_key),
-            )
-            await conn.execute(
-                insert(runtime_config).values(
-                    id=1, version=1, document=initial.model_dump(mode="json"), updated_at=utcnow()
-                )
-            )
+            # Replicas start together: the first insert wins, the others change nothing.
+            await conn.execute(insert_ignoring_conflicts(conn, runtime_config, values))
 
     async def get(self) -> RuntimeConfig:
         now = time.monotonic()

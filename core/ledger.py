@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.db import insert_ignoring_conflicts
 from core.tables import accounts, entries
 from schemas.status import EntryKind
 from schemas.tables import utcnow
@@ -28,8 +28,7 @@ class LedgerError(Exception):
 
 async def ensure_account(conn: AsyncConnection, client_id: str, user: str) -> None:
     values = {"client_id": client_id, "user": user, "balance": 0, "held": 0, "updated_at": utcnow()}
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    await conn.execute(dialect.insert(accounts).values(**values).on_conflict_do_nothing())
+    await conn.execute(insert_ignoring_conflicts(conn, accounts, values))
 
 
 async def balance_of(conn: AsyncConnection, client_id: str, user: str) -> Balance:

@@ -30,5 +30,5 @@ def next_poll_delay(pacing: Pacing, elapsed: float, progress: int | None) -> flo
 
 def backoff(pacing: Pacing, attempt: int, retry_after: float | None = None) -> float:
     """Exponential backoff for transient errors, honouring the server's Retry-After."""
-    delay = min(pacing.max_interval * 4, pacing.retry_base * 2.0 ** max(0, attempt - 1))
+    delay = min(pacing.max_interval * 4, pacing.retry_base * 2.0 ** min(max(0, attempt - 1), 30))
     return max(delay, retry_after or 0.0)

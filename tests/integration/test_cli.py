@@ -1,0 +1,224 @@
+"""The `google-video` operator commands, run as real processes on a fresh SQLite file."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+from starlette.applications import Starlette
+
+from core.db import make_engine
+from core.invariants import ledger_violations
+from schemas.settings import Settings
+from service.app import create_app
+
+ROOT = Path(__file__).resolve().parents[2]
+ADMIN_KEY = "gv_cli_admin_key_0123456789abcdef"
+
+
+class Cli:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.database_url = f"sqlite+aiosqlite:///{data_dir / 'cli.db'}"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("GOOGLE_VIDEO_")}
+        self.env |= {
+            "GOOGLE_VIDEO_ENVIRONMENT": "test",
+            "GOOGLE_VIDEO_DATA_DIR": str(data_dir),
+            "GOOGLE_VIDEO_DATABASE_URL": self.database_url,
+        }
+
+    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "cli.main", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    def ok(self, *args: str) -> str:
+        result = self(*args)
+        assert result.returncode == 0, (result.stdout, result.stderr)
+        return result.stdout
+
+    def create_key(self, *args: str) -> tuple[str, str]:
+        out = self.ok("keys", "create", *args)
+        key_id = re.search(r"^id:\s+(\S+)$", out, re.MULTILINE)
+        key = re.search(r"^key:\s+(\S+)$", out, re.MULTILINE)
+        assert key_id and key, out
+        return key_id.group(1), key.group(1)
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    return Cli(tmp_path / "data")
+
+
+@pytest.fixture(scope="module")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One `migrate` run per module; each test gets a copy of the resulting file."""
+    template = Cli(tmp_path_factory.mktemp("cli-template"))
+    template.ok("migrate")
+    return template.data_dir
+
+
+@pytest.fixture
+def migrated_cli(cli: Cli, migrated_template: Path) -> Cli:
+    cli.data_dir.mkdir(parents=True)
+    for path in migrated_template.glob("cli.db*"):
+        shutil.copyfile(path, cli.data_dir / path.name)
+    return cli
+
+
+@pytest.fixture
+async def app(migrated_cli: Cli, redis_url: str) -> AsyncIterator[Starlette]:
+    """The API in-process over the same SQLite file the commands write."""
+    redis = Redis.from_url(redis_url)
+    await redis.flushall()
+    await redis.aclose()
+    settings = Settings(
+        environment="test",
+        data_dir=migrated_cli.data_dir,
+        database_url=migrated_cli.database_url,
+        redis_url=redis_url,
+        storage_url=(migrated_cli.data_dir / "storage").as_uri(),
+        admin_key=ADMIN_KEY,
+        api_key_cache_seconds=0,
+    )
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+def http(app: Starlette, key: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://testserver",
+        headers={"Authorization": f"Bearer {key}"},
+    )
+
+
+async def get(app: Starlette, key: str, path: str) -> httpx.Response:
+    async with http(app, key) as c:
+        return await c.get(path)
+
+
+async def violations(cli: Cli) -> list[str]:
+    engine = make_engine(cli.database_url)
+    try:
+        async with engine.connect() as conn:
+            return await ledger_violations(conn)
+    finally:
+        await engine.dispose()
+
+
+def test_migrate_on_fresh_sqlite_exits_zero(cli: Cli) -> None:
+    result = cli("migrate")
+    assert result.returncode == 0, result.stderr
+    assert "latest revision" in result.stdout
+    assert (cli.data_dir / "cli.db").stat().st_size > 0
+
+
+def test_migrate_twice_exits_zero(migrated_cli: Cli) -> None:
+    assert migrated_cli("migrate").returncode == 0
+
+
+def test_keys_create_prints_gv_key_once(migrated_cli: Cli) -> None:
+    key_id, key = migrated_cli.create_key("--role", "client", "--name", "acme")
+    assert key.startswith("gv_") and len(key) > 30
+    assert key_id.startswith("key_")
+    assert key not in (migrated_cli.data_dir / "cli.db").read_bytes().decode(errors="replace")
+
+
+async def test_created_client_key_authenticates_as_its_tenant(
+    migrated_cli: Cli, app: Starlette
+) -> None:
+    _, key = migrated_cli.create_key("--role", "client", "--name", "acme")
+    response = await get(app, key, "/v1/credits/acme")
+    assert response.status_code == 200, response.text
+    assert response.json()["user"] == "acme"
+    # A client key is not an admin key.
+    assert (await get(app, key, "/v1/admin/config")).status_code == 403
+
+
+async def test_created_admin_key_reaches_admin_endpoints(migrated_cli: Cli, app: Starlette) -> None:
+    _, key = migrated_cli.create_key("--role", "admin", "--name", "ops")
+    assert (await get(app, key, "/v1/admin/config")).status_code == 200
+
+
+async def test_keys_create_with_client_binds_key_to_that_tenant(
+    migrated_cli: Cli, app: Starlette
+) -> None:
+    _, key = migrated_cli.create_key("--name", "billing-bot", "--client", "globex")
+    async with http(app, ADMIN_KEY) as admin:
+        granted = await admin.post(
+            "/v1/credits/globex/grants",
+            params={"client": "globex"},
+            json={"amount": 7, "reason": "t"},
+        )
+        assert granted.status_code == 200, granted.text
+    assert (await get(app, key, "/v1/credits/globex")).json()["balance"] == 7
+
+
+async def test_keys_revoke_makes_the_key_401(migrated_cli: Cli, app: Starlette) -> None:
+    key_id, key = migrated_cli.create_key("--role", "client", "--name", "acme")
+    assert (await get(app, key, "/v1/videos")).status_code == 200
+    assert "revoked" in migrated_cli.ok("keys", "revoke", key_id)
+    response = await get(app, key, "/v1/videos")
+    assert response.status_code == 401
+    assert response.json()["code"] == "unauthorized"
+
+
+def test_keys_revoke_of_unknown_or_revoked_key_exits_one(migrated_cli: Cli) -> None:
+    key_id, _ = migrated_cli.create_key("--name", "acme")
+    migrated_cli.ok("keys", "revoke", key_id)
+    again = migrated_cli("keys", "revoke", key_id)
+    assert again.returncode == 1 and "no such active key" in again.stderr
+    assert migrated_cli("keys", "revoke", "key_nope").returncode == 1
+
+
+async def test_credits_command_grants_to_user_of_client(migrated_cli: Cli, app: Starlette) -> None:
+    out = migrated_cli.ok("credits", "bob", "500", "--client", "acme")
+    assert "balance 500, held 0" in out
+    _, key = migrated_cli.create_key("--name", "acme")
+    body: dict[str, Any] = (await get(app, key, "/v1/credits/bob")).json()
+    assert (body["balance"], body["held"]) == (500, 0)
+    assert [(e["kind"], e["amount"], e["reason"]) for e in body["entries"]] == [
+        ("grant", 500, "cli grant")
+    ]
+    assert await violations(migrated_cli) == []
+
+
+async def test_credits_command_negative_amount_adjusts(migrated_cli: Cli) -> None:
+    migrated_cli.ok("credits", "bob", "500", "--client", "acme")
+    assert "balance 380" in migrated_cli.ok(
+        "credits", "bob", "-120", "--client", "acme", "--reason", "refund fix"
+    )
+    assert await violations(migrated_cli) == []
+
+
+def test_credits_command_refuses_to_go_below_zero(migrated_cli: Cli) -> None:
+    migrated_cli.ok("credits", "bob", "10", "--client", "acme")
+    result = migrated_cli("credits", "bob", "-11", "--client", "acme")
+    assert result.returncode == 1 and "below zero" in result.stderr
+
+
+def test_credits_command_requires_client(migrated_cli: Cli) -> None:
+    result = migrated_cli("credits", "bob", "10")
+    assert result.returncode == 2 and "--client" in result.stderr
+
+
+def test_unknown_subcommand_exits_two(cli: Cli) -> None:
+    result = cli("frobnicate")
+    assert result.returncode == 2 and "invalid choice" in result.stderr
