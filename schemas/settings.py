@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     worker_drain_seconds: float = Field(default=20.0, ge=0)
     upstream_timeout_seconds: float = Field(default=30.0, gt=0)
     reconcile_interval_seconds: int = Field(default=5, ge=1)
-    reconcile_grace_seconds: float = Field(default=30.0, ge=0)
+    reconcile_grace_seconds: float = Field(default=15.0, gt=0)
 
     @model_validator(mode="after")
     def _defaults_and_secrets(self) -> Settings:

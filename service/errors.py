@@ -6,6 +6,8 @@ from typing import Any
 
 import structlog
 from pydantic import ValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -78,6 +80,17 @@ async def handle_http(_request: Request, exc: Exception) -> Response:
     return problem_response(code, str(exc.detail), status=exc.status_code)
 
 
+async def handle_dependency(request: Request, exc: Exception) -> Response:
+    """A database or Redis outage is temporary: 503 so clients retry (with their key)."""
+    transient = not isinstance(exc, DBAPIError) or (
+        exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+    )
+    if not transient:
+        return await handle_unexpected(request, exc)
+    log.warning("dependency_unavailable", path=request.url.path, error=type(exc).__name__)
+    return problem_response(Code.UNAVAILABLE, "A backing service is unavailable; retry shortly.")
+
+
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled_error", path=request.url.path, error=type(exc).__name__)
     return problem_response(Code.INTERNAL_ERROR, "Internal error; it has been logged.")
@@ -86,5 +99,8 @@ async def handle_unexpected(request: Request, exc: Exception) -> Response:
 HANDLERS = {
     ProblemError: handle_problem,
     HTTPException: handle_http,
+    DBAPIError: handle_dependency,
+    RedisConnectionError: handle_dependency,
+    OSError: handle_dependency,
     Exception: handle_unexpected,
 }

@@ -30,6 +30,9 @@ the default script.
 ``[sim:submit500=N]``
     The first N submits of this exact prompt answer HTTP 500 ``do_request_failed``; later
     ones create the task. ``[sim:submit500_once]`` is ``[sim:submit500=1]``.
+``[sim:submit_timeout=N]``
+    Like ``[sim:submit=timeout]`` for the first N submits of this exact prompt only; later
+    submits answer at once (each submit creates a task either way).
 ``[sim:download404]``
     The task's file URL answers HTTP 404.
 ``[sim:size=BYTES]``
@@ -74,6 +77,7 @@ class Script:
     nourl: int = 0
     submit: SubmitOutcome | None = None
     submit500: int = 0
+    submit_timeout: int = 0
     download404: bool = False
     size: int | None = None
     lowercase: bool = False
@@ -99,6 +103,7 @@ def parse_script(prompt: str) -> Script:
         nourl=_count(raw, "nourl") or 0,
         submit=_submit(raw),
         submit500=_count(raw, "submit500") or 0,
+        submit_timeout=_count(raw, "submit_timeout") or 0,
         download404=_flag(raw, "download404"),
         size=_count(raw, "size"),
         lowercase=_flag(raw, "lowercase"),
@@ -116,6 +121,7 @@ _KNOWN = frozenset(
         "submit",
         "submit500",
         "submit500_once",
+        "submit_timeout",
         "download404",
         "size",
         "lowercase",

@@ -31,7 +31,7 @@ async def submit(request: Request) -> Response:
     if rejection is not None:
         return rejection
     task = simulator.start_task(body, script, str(request.base_url))
-    if script.submit is SubmitOutcome.TIMEOUT:
+    if script.submit is SubmitOutcome.TIMEOUT or attempt <= script.submit_timeout:
         # The task exists and runs; only the answer is late, so the client cannot know.
         await _hold_back(request, simulator.submit_timeout_delay)
     return views.success(task.task_id)

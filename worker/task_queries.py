@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from core.tables import tasks
-from schemas.status import TaskStatus
+from schemas.status import ACTIVE, TaskStatus
 
 
 async def load(engine: AsyncEngine, task_id: str) -> Row[Any] | None:
@@ -20,22 +20,40 @@ async def load(engine: AsyncEngine, task_id: str) -> Row[Any] | None:
 async def overdue(conn: AsyncConnection, before: datetime, limit: int) -> list[Any]:
     """Active tasks whose next step should have happened before ``before``."""
     query = (
-        select(tasks.c.id, tasks.c.status, tasks.c.polls, tasks.c.upstream_task_id)
-        .where(
-            tasks.c.status.in_(
-                [
-                    str(s)
-                    for s in (
-                        TaskStatus.QUEUED,
-                        TaskStatus.SUBMITTING,
-                        TaskStatus.RUNNING,
-                        TaskStatus.STORING,
-                    )
-                ]
-            ),
-            tasks.c.next_attempt_at < before,
+        select(
+            tasks.c.id,
+            tasks.c.status,
+            tasks.c.polls,
+            tasks.c.created_at,
+            tasks.c.next_attempt_at,
         )
+        .where(tasks.c.status.in_([str(s) for s in ACTIVE]), tasks.c.next_attempt_at < before)
         .order_by(tasks.c.next_attempt_at)
         .limit(limit)
     )
     return list((await conn.execute(query)).all())
+
+
+async def claim_overdue(conn: AsyncConnection, row: Any, until: datetime) -> bool:
+    """Push an overdue task's deadline to ``until`` if nobody touched it since we read it."""
+    result = await conn.execute(
+        update(tasks)
+        .where(
+            tasks.c.id == row.id,
+            tasks.c.status == row.status,
+            tasks.c.polls == row.polls,
+            tasks.c.next_attempt_at == row.next_attempt_at,
+        )
+        .values(next_attempt_at=until)
+    )
+    return result.rowcount == 1
+
+
+async def extend(conn: AsyncConnection, task_id: str, status: TaskStatus, until: datetime) -> bool:
+    """A running job's heartbeat: keep the reconciler away while it makes progress."""
+    result = await conn.execute(
+        update(tasks)
+        .where(tasks.c.id == task_id, tasks.c.status == str(status))
+        .values(next_attempt_at=until)
+    )
+    return result.rowcount == 1

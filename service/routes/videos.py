@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
@@ -25,6 +26,7 @@ from service.errors import ProblemError
 from service.presenter import video_of
 
 _FORM_LISTS = {"images", "images[]"}
+_METADATA_FIELD = re.compile(r"metadata\[([^\[\]]{1,64})\]")
 
 
 async def create(request: Request) -> Response:
@@ -64,6 +66,12 @@ async def _form(request: Request, limit: int) -> tuple[dict[str, Any], list[Inpu
             uploads.append(InputImage(mime, raw))
         elif name in _FORM_LISTS:
             data.setdefault("images", []).append(value)
+        elif (nested := _METADATA_FIELD.fullmatch(name)) is not None:
+            # The openai SDK sends extra_body={"metadata": {k: v}} as metadata[k] fields.
+            metadata = data.setdefault("metadata", {})
+            if not isinstance(metadata, dict):
+                raise ProblemError(Code.INVALID_METADATA, "metadata must be an object.")
+            metadata[nested.group(1)] = value
         else:
             data[name] = _form_value(name, value)
     return data, uploads

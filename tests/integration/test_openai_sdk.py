@@ -6,6 +6,7 @@ and an ARQ worker for ``create_and_poll`` + ``download_content``.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -100,7 +101,7 @@ def start_api(env: dict[str, str], log_path: Path) -> Iterator[Api]:
             )
         try:
             wait_until(
-                lambda url=base_url: _healthy(url),
+                functools.partial(_healthy, base_url),
                 time.monotonic() + START_DEADLINE,
                 what=f"api on {port} (log: {log_path})",
                 proc=proc,

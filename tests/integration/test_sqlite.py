@@ -165,9 +165,13 @@ async def test_create_with_short_balance_is_402_and_changes_nothing(acme, admin,
 
 async def test_created_videos_are_listed_newest_first(acme, admin) -> None:
     await grant(admin, "acme", 1000)
-    ids = [(await acme.post("/v1/videos", json={"prompt": f"{PROMPT} {n}"})).json()["id"] for n in range(3)]
+    ids = [
+        (await acme.post("/v1/videos", json={"prompt": f"{PROMPT} {n}"})).json()["id"]
+        for n in range(3)
+    ]
     listing = (await acme.get("/v1/videos")).json()
-    assert [v["id"] for v in listing["data"]] == ids[::-1]
+    # Ids sort by creation time (milliseconds, then random): newest first.
+    assert [v["id"] for v in listing["data"]] == sorted(ids, reverse=True)
     assert listing["has_more"] is False
     retrieved = (await acme.get(f"/v1/videos/{ids[0]}")).json()
     assert retrieved["id"] == ids[0] and retrieved["prompt"] == f"{PROMPT} 0"
@@ -203,7 +207,8 @@ async def test_concurrent_creates_never_overspend_on_sqlite(acme, admin, db) -> 
 
     async def create(n: int) -> int:
         body = {"prompt": f"{PROMPT} {n}", "model": "veo3-fast"}
-        return (await acme.post("/v1/videos", json=body)).status_code
+        status: int = (await acme.post("/v1/videos", json=body)).status_code
+        return status
 
     statuses = await asyncio.gather(*(create(n) for n in range(20)))
     assert sorted(statuses) == [200] * 5 + [402] * 15

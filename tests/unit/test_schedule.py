@@ -100,6 +100,6 @@ def test_backoff_keeps_exponential_delay_when_retry_after_is_shorter() -> None:
     assert backoff(PACING, 3, retry_after=1.0) == 8.0
 
 
-@given(attempt=st.integers(min_value=0, max_value=1000))
+@given(attempt=st.integers(min_value=0, max_value=100_000))
 def test_backoff_is_positive_and_never_above_cap_without_retry_after(attempt: int) -> None:
     assert 0 < backoff(PACING, attempt) <= PACING.max_interval * 4

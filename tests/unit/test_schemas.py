@@ -263,8 +263,8 @@ def test_public_failed_filter_includes_cancelled() -> None:
 
 
 def test_terminal_and_active_partition_every_status() -> None:
-    assert TERMINAL == {TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED}
-    assert ACTIVE | TERMINAL == set(TaskStatus) and not ACTIVE & TERMINAL
+    assert {TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED} == TERMINAL
+    assert set(TaskStatus) == ACTIVE | TERMINAL and not ACTIVE & TERMINAL
 
 
 # --- schemas.api.VideoCreate ----------------------------------------------------------

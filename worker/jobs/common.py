@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,7 +13,9 @@ import structlog
 from schemas import jobs
 from schemas.config import RuntimeConfig
 from schemas.problems import FailureCode
+from schemas.status import TaskStatus
 from schemas.tables import utcnow
+from worker import task_queries
 from worker.context import WorkerContext
 from worker.schedule import Pacing
 
@@ -51,3 +56,25 @@ async def enqueue_submit(context: WorkerContext, task_id: str, delay: float, att
 
 def later(seconds: float) -> datetime:
     return utcnow() + timedelta(seconds=seconds)
+
+
+@contextlib.asynccontextmanager
+async def heartbeat(
+    context: WorkerContext, task_id: str, status: TaskStatus
+) -> AsyncIterator[None]:
+    """While the block runs, keep ``next_attempt_at`` ahead so the reconciler waits."""
+    grace = context.settings.reconcile_grace_seconds
+
+    async def beat() -> None:
+        while True:
+            async with context.engine.begin() as conn:
+                await task_queries.extend(conn, task_id, status, later(grace))
+            await asyncio.sleep(grace / 3)
+
+    beating = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        beating.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beating

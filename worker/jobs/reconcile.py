@@ -1,8 +1,10 @@
-"""reconcile: Redis is a cache of work, PostgreSQL the copy that matters (DESIGN §5).
+"""reconcile: Redis is a cache of work, the database the copy that matters (DESIGN §5).
 
 Every few seconds, in every worker replica, tasks whose next step is overdue are
-enqueued again under deterministic job ids; duplicates are harmless because every job
-re-checks the task's state before acting.
+claimed (a conditional bump of ``next_attempt_at``, so one replica wins each task) and
+enqueued again. The job id is new for each claim: a killed worker's job keeps its
+ARQ in-progress key until that expires, and reusing its id would wait for it.
+Duplicates are harmless because every job re-checks the task's state before acting.
 """
 
 from __future__ import annotations
@@ -10,38 +12,56 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from core import settlement
 from schemas import jobs
 from schemas.status import TaskStatus
 from schemas.tables import utcnow
 from worker import task_queries
-from worker.context import wctx
-from worker.jobs.common import enqueue_poll, enqueue_store, log
+from worker.context import WorkerContext, wctx
+from worker.jobs.common import expired, log, timeout_message
 from worker.jobs.submit import ambiguous
+
+BATCH = 500
 
 
 async def reconcile(ctx: dict[str, Any]) -> int:
     context = wctx(ctx)
     now = utcnow()
     async with context.engine.connect() as conn:
-        rows = await task_queries.overdue(conn, now, limit=500)
+        rows = await task_queries.overdue(conn, now, limit=BATCH)
+    recovered = 0
     for row in rows:
-        status = TaskStatus(row.status)
-        if status == TaskStatus.QUEUED:
-            await context.redis.enqueue_job(
-                jobs.SUBMIT, row.id, _job_id=f"{jobs.submit_job_id(row.id)}:r{int(now.timestamp())}"
-            )
-        elif status == TaskStatus.SUBMITTING:
-            await ambiguous(
-                context, row.id, "The worker stopped while submitting; outcome unknown."
-            )
-        elif status == TaskStatus.RUNNING:
-            await enqueue_poll(context, row.id, row.polls, 0)
-        elif status == TaskStatus.STORING:
-            await enqueue_store(context, row.id)
-    if rows:
-        log.info(
-            "reconciled",
-            tasks=len(rows),
-            grace=timedelta(seconds=context.settings.reconcile_grace_seconds).total_seconds(),
+        recovered += await _recover(context, row)
+    if recovered:
+        log.info("reconciled", tasks=recovered)
+    return recovered
+
+
+async def _recover(context: WorkerContext, row: Any) -> int:
+    config = await context.config.get()
+    status = TaskStatus(row.status)
+    if status != TaskStatus.STORING and expired(row, config):
+        async with context.engine.begin() as conn:
+            done = await settlement.fail(conn, row.id, *timeout_message(config), expected=[status])
+        return int(done)
+    grace = timedelta(seconds=context.settings.reconcile_grace_seconds)
+    async with context.engine.begin() as conn:
+        claimed = await task_queries.claim_overdue(conn, row, utcnow() + grace)
+    if not claimed:
+        return 0  # another replica took it, or the task moved on meanwhile
+    suffix = f"r{int(row.next_attempt_at.timestamp() * 1000)}"
+    if status == TaskStatus.QUEUED:
+        await context.redis.enqueue_job(
+            jobs.SUBMIT, row.id, _job_id=f"{jobs.submit_job_id(row.id)}:{suffix}"
         )
-    return len(rows)
+    elif status == TaskStatus.SUBMITTING:
+        await ambiguous(context, row.id, "The worker stopped while submitting; outcome unknown.")
+    elif status == TaskStatus.RUNNING:
+        await context.redis.enqueue_job(
+            jobs.POLL, row.id, row.polls, _job_id=f"{jobs.poll_job_id(row.id, row.polls)}:{suffix}"
+        )
+    elif status == TaskStatus.STORING:
+        await context.redis.enqueue_job(
+            jobs.STORE, row.id, _job_id=f"{jobs.store_job_id(row.id)}:{suffix}"
+        )
+    return 1

@@ -13,7 +13,7 @@ from schemas.problems import FailureCode
 from schemas.status import StorageStatus, TaskStatus
 from worker import task_queries
 from worker.context import WorkerContext, wctx
-from worker.jobs.common import log, pacing
+from worker.jobs.common import heartbeat, log, pacing
 from worker.schedule import backoff
 from worker.upstream import UpstreamError
 
@@ -47,7 +47,10 @@ async def store_task(ctx: dict[str, Any], task_id: str) -> str:
     upstream = await context.upstream(await context.config.get())
     key = video_key(task_id)
     try:
-        async with upstream.download(task.upstream_video_url) as download:
+        async with (
+            heartbeat(context, task_id, TaskStatus.STORING),
+            upstream.download(task.upstream_video_url) as download,
+        ):
             stored = await context.storage.put_stream(
                 key, checked_mp4(download.chunks), "video/mp4"
             )
@@ -68,9 +71,13 @@ async def _complete(context: WorkerContext, task_id: str, stored: StoredObject) 
             video_sha256=stored.sha256,
             storage_status=StorageStatus.STORED,
         )
-    if not done:  # cancelled while we were downloading: keep nothing
-        await context.storage.delete(stored.key)
-        return "cancelled meanwhile"
+    if not done:
+        # Either a duplicate run completed first (keep its object: same key) or the
+        # task was cancelled meanwhile (keep nothing).
+        task = await task_queries.load(context.engine, task_id)
+        if task is not None and task.status != TaskStatus.COMPLETED:
+            await context.storage.delete(stored.key)
+        return "not completed here"
     log.info("task_completed", task_id=task_id, bytes=stored.size)
     return "completed"
 

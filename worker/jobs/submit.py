@@ -56,7 +56,10 @@ async def submit_task(ctx: dict[str, Any], task_id: str) -> str:
             [TaskStatus.QUEUED],
             TaskStatus.SUBMITTING,
             submit_attempts=task.submit_attempts + 1,
-            next_attempt_at=later(context.settings.reconcile_grace_seconds),
+            # Past the longest the submit call can take: only then is it ambiguous.
+            next_attempt_at=later(
+                context.settings.upstream_timeout_seconds + context.settings.reconcile_grace_seconds
+            ),
         )
     if claimed is None:
         return "lost race"

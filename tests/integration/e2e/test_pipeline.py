@@ -5,109 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import boto3
 import httpx
-import pytest
 
-from schemas.settings import Settings
-from tests.integration.conftest import ADMIN_KEY
+from tests.integration.e2e.helpers import create, credits, finished
 from tests.integration.images import PNG_URI, data_uri, png_bytes
-from tests.integration.stack import SIM_KEY, Stack, base_env, simulator
-
-BUCKET = "google-video-test"
-
-
-@pytest.fixture(scope="module")
-def stack(pg_url: str, redis_url: str, s3_endpoint: str, tmp_path_factory) -> Iterator[Stack]:
-    log_dir = tmp_path_factory.mktemp("stack-logs")
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=s3_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
-    if BUCKET not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
-        s3.create_bucket(Bucket=BUCKET)
-    storage = {
-        "GOOGLE_VIDEO_STORAGE_URL": f"s3://{BUCKET}/e2e",
-        "GOOGLE_VIDEO_S3_ENDPOINT_URL": s3_endpoint,
-        "GOOGLE_VIDEO_S3_REGION": "us-east-1",
-        "GOOGLE_VIDEO_S3_ACCESS_KEY_ID": "test",
-        "GOOGLE_VIDEO_S3_SECRET_ACCESS_KEY": "test",
-    }
-    with simulator(log_dir) as sim_url:
-        result = Stack(base_env(pg_url, redis_url, storage, sim_url), sim_url, log_dir)
-        result.start_worker()
-        try:
-            yield result
-        finally:
-            result.stop_workers()
-
-
-@pytest.fixture
-def settings(stack: Stack, tmp_path: Path) -> Settings:
-    env = {
-        k.removeprefix("GOOGLE_VIDEO_").lower(): v
-        for k, v in stack.env.items()
-        if k.startswith("GOOGLE_VIDEO_") and not k.startswith("GOOGLE_VIDEO_SIM_")
-    }
-    return Settings(
-        **{
-            **env,
-            "data_dir": tmp_path,
-            "admin_key": ADMIN_KEY,
-            "api_key_cache_seconds": 0,
-            "public_url": "http://testserver",
-        }
-    )
-
-
-@pytest.fixture
-async def acme(client_for, grant) -> httpx.AsyncClient:
-    client = await client_for("acme")
-    await grant("acme", "acme", 100_000)
-    return client
-
-
-@pytest.fixture(autouse=True)
-async def roomy_limits(admin) -> None:
-    await admin.put(
-        "/v1/admin/config", json={"max_concurrent_tasks_per_user": 100, "task_timeout_seconds": 60}
-    )
-
-
-async def finished(
-    client: httpx.AsyncClient, video_id: str, deadline: float = 45.0
-) -> dict[str, Any]:
-    """Wait (with a deadline, no fixed sleeps) until the video reaches a final status."""
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        video = (await client.get(f"/v1/videos/{video_id}")).json()
-        if video["status"] in ("completed", "failed"):
-            return dict(video)
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{video_id} did not finish in {deadline}s: {video}")
-
-
-async def create(client: httpx.AsyncClient, prompt: str, **extra: Any) -> dict[str, Any]:
-    response = await client.post("/v1/videos", json={"prompt": prompt, **extra})
-    assert response.status_code == 200, response.text
-    return dict(response.json())
-
-
-async def credits(client: httpx.AsyncClient) -> tuple[int, int, list[str]]:
-    body = (await client.get("/v1/credits/acme", params={"limit": 100})).json()
-    return body["balance"], body["held"], [e["kind"] for e in body["entries"]]
-
-
-async def sim_stats(stack: Stack) -> dict[str, Any]:
-    async with httpx.AsyncClient() as c:
-        return dict((await c.get(f"{stack.sim_url}/_sim/stats")).json())
 
 
 async def test_text_to_video_completes_captures_and_serves_mp4(acme, assert_ledger):

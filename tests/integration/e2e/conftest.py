@@ -1,0 +1,77 @@
+"""End-to-end fixtures: the API in-process; the simulator and ARQ workers as real
+processes; PostgreSQL, Redis and moto S3 as private servers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import httpx
+import pytest
+
+from schemas.settings import Settings
+from tests.integration.conftest import ADMIN_KEY
+from tests.integration.stack import Stack, base_env, simulator
+
+BUCKET = "google-video-test"
+
+
+@pytest.fixture(scope="module")
+def stack(pg_url: str, redis_url: str, s3_endpoint: str, tmp_path_factory) -> Iterator[Stack]:
+    log_dir = tmp_path_factory.mktemp("stack-logs")
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    if BUCKET not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
+        s3.create_bucket(Bucket=BUCKET)
+    storage = {
+        "GOOGLE_VIDEO_STORAGE_URL": f"s3://{BUCKET}/e2e",
+        "GOOGLE_VIDEO_S3_ENDPOINT_URL": s3_endpoint,
+        "GOOGLE_VIDEO_S3_REGION": "us-east-1",
+        "GOOGLE_VIDEO_S3_ACCESS_KEY_ID": "test",
+        "GOOGLE_VIDEO_S3_SECRET_ACCESS_KEY": "test",
+    }
+    with simulator(log_dir) as sim_url:
+        result = Stack(base_env(pg_url, redis_url, storage, sim_url), sim_url, log_dir)
+        result.start_worker()
+        try:
+            yield result
+        finally:
+            result.stop_workers()
+
+
+@pytest.fixture
+def settings(stack: Stack, tmp_path: Path) -> Settings:
+    env = {
+        k.removeprefix("GOOGLE_VIDEO_").lower(): v
+        for k, v in stack.env.items()
+        if k.startswith("GOOGLE_VIDEO_") and not k.startswith("GOOGLE_VIDEO_SIM_")
+    }
+    return Settings(
+        **{
+            **env,
+            "data_dir": tmp_path,
+            "admin_key": ADMIN_KEY,
+            "api_key_cache_seconds": 0,
+            "public_url": "http://testserver",
+        }
+    )
+
+
+@pytest.fixture
+async def acme(client_for, grant) -> httpx.AsyncClient:
+    client = await client_for("acme")
+    await grant("acme", "acme", 100_000)
+    return client
+
+
+@pytest.fixture(autouse=True)
+async def roomy_limits(admin) -> None:
+    await admin.put(
+        "/v1/admin/config", json={"max_concurrent_tasks_per_user": 100, "task_timeout_seconds": 60}
+    )
