@@ -33,15 +33,3 @@ async def transition(
         .returning(tasks.c.client_id, tasks.c.user, tasks.c.price)
     )
     return result.first()
-
-
-async def touch(
-    conn: AsyncConnection, task_id: str, expected: Iterable[TaskStatus], **values: Any
-) -> bool:
-    """Update fields of a task only while it is still in one of ``expected``."""
-    result = await conn.execute(
-        update(tasks)
-        .where(tasks.c.id == task_id, tasks.c.status.in_([str(s) for s in expected]))
-        .values(updated_at=utcnow(), **values)
-    )
-    return result.rowcount == 1

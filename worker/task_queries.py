@@ -57,3 +57,17 @@ async def extend(conn: AsyncConnection, task_id: str, status: TaskStatus, until:
         .values(next_attempt_at=until)
     )
     return result.rowcount == 1
+
+
+async def advance_poll(conn: AsyncConnection, task: Any, **values: Any) -> bool:
+    """Record a poll hop, only if no other hop for this task got there first."""
+    result = await conn.execute(
+        update(tasks)
+        .where(
+            tasks.c.id == task.id,
+            tasks.c.status == str(TaskStatus.RUNNING),
+            tasks.c.polls == task.polls,
+        )
+        .values(polls=task.polls + 1, **values)
+    )
+    return result.rowcount == 1

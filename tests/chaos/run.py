@@ -95,7 +95,9 @@ class Planned:
     video_id: str | None = None
     attempts: int = 0
     refused: str | None = None
+    started_at: float | None = None
     accepted_at: float | None = None
+    answers: list[str] = field(default_factory=list)  # every non-200 answer, in order
 
 
 def make_plan(count: int, seed: int) -> list[Planned]:
@@ -184,12 +186,14 @@ async def create(client: httpx.AsyncClient, task: Planned, stats: Stats) -> None
     end = time.monotonic() + CREATE_DEADLINE
     delay = 0.2
     last = ""
+    task.started_at = stats.now()
     while True:
         task.attempts += 1
         try:
             response = await client.post("/v1/videos", json=body, headers=headers)
         except httpx.TransportError as exc:
             last = type(exc).__name__
+            task.answers.append(f"{stats.now():.1f}s {last}")
         else:
             code = _problem_code(response)
             if response.status_code == 200:
@@ -197,6 +201,7 @@ async def create(client: httpx.AsyncClient, task: Planned, stats: Stats) -> None
                 task.accepted_at = stats.now()
                 return
             last = f"{response.status_code} {code}"
+            task.answers.append(f"{stats.now():.1f}s {last}")
             retryable = response.status_code >= 500 or code == "idempotency_request_in_progress"
             if not retryable:
                 task.refused = f"{last}: {response.text[:300]}"
@@ -605,6 +610,11 @@ def analyse(
     refused = [t for t in plan if t.video_id is None]
     for t in refused:
         note("creates refused", f"task {t.index}", f"{t.kind}: {t.refused}")
+    for t in plan:
+        if t.attempts > 1:
+            took = (t.accepted_at or stats.now()) - (t.started_at or 0.0)
+            answers = _squeeze(t.answers)
+            note("info: creates retried", t.video_id or f"task {t.index}", f"{took:.1f}s: {answers}")
     for tid, n in outcome.settled_twice:
         note("settled twice", tid, f"{n} capture/release entries")
     if outcome.violations:
@@ -660,6 +670,20 @@ def analyse(
     report.problems = problems
     report.faults = [asdict(f) for f in stats.faults]
     report.ok = all(report.metrics[name] == 0 for name in Report.MUST_BE_ZERO)
+
+
+def _squeeze(answers: list[str]) -> str:
+    """'1.0s 503 x', '1.2s 409 y', '1.6s 409 y' -> '1.0s 503 x; 1.2s 409 y (x2)'."""
+    out: list[list[Any]] = []
+    for answer in answers:
+        what = answer.split(" ", 1)[1]
+        if out and out[-1][1] == what:
+            out[-1][2] += 1
+        else:
+            out.append([answer, what, 1])
+    return "; ".join(
+        a if n == 1 else f"{a} (x{n}, until {answers[-1].split()[0]})" for a, _w, n in out
+    )
 
 
 def render(report: Report, wall: float) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from core import settlement
-from core.transitions import touch, transition
+from core.transitions import transition
 from schemas.problems import FailureCode
 from schemas.status import TaskStatus
 from schemas.tables import utcnow
@@ -108,11 +108,10 @@ async def _reschedule(
     )
     values["upstream_response"] = {**values["upstream_response"], "_poll": poll_state}
     async with context.engine.begin() as conn:
-        won = await touch(
+        won = await task_queries.advance_poll(
             conn,
-            task.id,
-            [TaskStatus.RUNNING],
-            polls=next_attempt,
+            task,
+            updated_at=utcnow(),
             next_attempt_at=later(delay + context.settings.reconcile_grace_seconds),
             **values,
         )

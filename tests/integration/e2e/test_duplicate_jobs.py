@@ -1,0 +1,92 @@
+"""At-least-once delivery is harmless: each step, run twice in sequence or racing in
+two job runners, changes the task and the ledger once. The jobs run in this process
+with a real worker context; the stack's worker process is stopped meanwhile."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from arq import create_pool
+from arq.connections import RedisSettings
+
+from schemas.settings import Settings
+from tests.integration.e2e.helpers import create, credits, sim_stats
+from worker import task_queries
+from worker.jobs.poll import poll_task
+from worker.jobs.store import store_task
+from worker.jobs.submit import submit_task
+from worker.lifecycle import on_shutdown, on_startup
+
+
+@pytest.fixture
+async def job_ctx(stack, settings: Settings) -> AsyncIterator[dict[str, Any]]:
+    stack.stop_workers()
+    redis = await create_pool(RedisSettings.from_dsn(settings.redis_url))
+    ctx: dict[str, Any] = {"settings": settings, "redis": redis, "job_try": 1}
+    await on_startup(ctx)
+    try:
+        yield ctx
+    finally:
+        await on_shutdown(ctx)
+        await redis.aclose()
+        stack.start_worker()
+
+
+async def _video(acme, video_id: str) -> dict[str, Any]:
+    return dict((await acme.get(f"/v1/videos/{video_id}")).json())
+
+
+async def test_racing_submits_reach_the_upstream_once(acme, stack, job_ctx):
+    video = await create(acme, "twice [sim:duration=1]")
+    before = (await sim_stats(stack))["submits"]
+    outcomes = await asyncio.gather(*(submit_task(job_ctx, video["id"]) for _ in range(4)))
+    assert sorted(outcomes).count("submitted") == 1
+    assert (await sim_stats(stack))["submits"] == before + 1
+    assert await submit_task(job_ctx, video["id"]) == "skipped"  # and again, later
+
+
+async def test_duplicate_polls_advance_the_task_once(acme, job_ctx):
+    video = await create(acme, "poll twice [sim:duration=1]")
+    assert await submit_task(job_ctx, video["id"]) == "submitted"
+    await asyncio.gather(poll_task(job_ctx, video["id"], 0), poll_task(job_ctx, video["id"], 0))
+    assert (await _task(job_ctx, video["id"])).polls == 1
+    assert await poll_task(job_ctx, video["id"], 0) == "skipped"  # a late duplicate of hop 0
+    assert (await _task(job_ctx, video["id"])).polls == 1
+
+
+async def test_racing_stores_capture_once(acme, job_ctx, assert_ledger):
+    video = await create(acme, "store twice [sim:duration=1]")
+    assert await submit_task(job_ctx, video["id"]) == "submitted"
+    for _ in range(400):
+        current = await _video(acme, video["id"])
+        if current["internal_status"] == "storing":
+            break
+        await _poll_current(job_ctx, video["id"])
+        await asyncio.sleep(0.05)
+    assert (await _video(acme, video["id"]))["internal_status"] == "storing"
+    outcomes = await asyncio.gather(
+        store_task(job_ctx, video["id"]), store_task(job_ctx, video["id"])
+    )
+    assert outcomes.count("completed") == 1
+    assert await store_task(job_ctx, video["id"]) == "skipped"
+    done = await _video(acme, video["id"])
+    assert done["status"] == "completed" and done["video_bytes"] > 0
+    content = await acme.get(f"/v1/videos/{video['id']}/content", params={"redirect": "0"})
+    assert content.content[4:8] == b"ftyp"  # the loser did not delete the winner's object
+    assert (await credits(acme))[2].count("capture") == 1
+    await assert_ledger()
+
+
+async def _task(ctx, video_id: str) -> Any:
+    task = await task_queries.load(ctx["app"].engine, video_id)
+    assert task is not None
+    return task
+
+
+async def _poll_current(ctx, video_id: str) -> None:
+    task = await _task(ctx, video_id)
+    if task.status == "running":
+        await poll_task(ctx, video_id, task.polls)
