@@ -1,20 +1,29 @@
-"""Terminal transitions together with their exactly-once ledger side effect."""
+"""Terminal transitions together with their exactly-once side effects: the ledger
+entry and the webhook event (outbox), in the caller's transaction."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core import ledger
+from core import ledger, outbox
 from core.transitions import transition
 from schemas.problems import FailureCode
 from schemas.status import ACTIVE, TaskStatus
 from schemas.tables import utcnow
 
 
-async def complete(conn: AsyncConnection, task_id: str, **video: Any) -> bool:
+@dataclass(frozen=True)
+class Settled:
+    """The task ended here; dispatch these deliveries once the transaction commits."""
+
+    deliveries: list[str] = field(default_factory=list)
+
+
+async def complete(conn: AsyncConnection, task_id: str, **video: Any) -> Settled | None:
     """storing → completed, capturing the hold."""
     now = utcnow()
     moved = await transition(
@@ -28,9 +37,9 @@ async def complete(conn: AsyncConnection, task_id: str, **video: Any) -> bool:
         **video,
     )
     if moved is None:
-        return False
+        return None
     await ledger.capture(conn, moved.client_id, moved.user, task_id, moved.price)
-    return True
+    return Settled(await outbox.record(conn, task_id))
 
 
 async def fail(
@@ -41,12 +50,12 @@ async def fail(
     *,
     expected: Iterable[TaskStatus] = ACTIVE,
     **values: Any,
-) -> bool:
+) -> Settled | None:
     """Any active state → failed, releasing the hold."""
     return await _end(conn, task_id, TaskStatus.FAILED, code, message, expected, values)
 
 
-async def cancel(conn: AsyncConnection, task_id: str) -> bool:
+async def cancel(conn: AsyncConnection, task_id: str) -> Settled | None:
     """Any active state → cancelled, releasing the hold."""
     return await _end(
         conn,
@@ -67,7 +76,7 @@ async def _end(
     message: str,
     expected: Iterable[TaskStatus],
     values: dict[str, Any],
-) -> bool:
+) -> Settled | None:
     moved = await transition(
         conn,
         task_id,
@@ -80,6 +89,6 @@ async def _end(
         **values,
     )
     if moved is None:
-        return False
+        return None
     await ledger.release(conn, moved.client_id, moved.user, task_id, moved.price)
-    return True
+    return Settled(await outbox.record(conn, task_id))

@@ -28,6 +28,8 @@ class VideoCreate(BaseModel):
     metadata: dict[str, str] | None = None
     webhook_url: str | None = Field(default=None, max_length=2000)
 
+    _webhook_url = field_validator("webhook_url")(lambda v: _check_webhook_url(v))
+
     @field_validator("prompt")
     @classmethod
     def _not_blank(cls, value: str) -> str:
@@ -153,3 +155,46 @@ class Problem(BaseModel):
     code: str
     detail: str
     extra: dict[str, Any] = Field(default_factory=dict)
+
+
+def _check_webhook_url(value: str | None) -> str | None:
+    if value is not None and not value.startswith(("https://", "http://")):
+        raise ValueError("must be an http:// or https:// URL")
+    return value
+
+
+class EndpointCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(min_length=8, max_length=2000)
+    enabled_events: list[Literal["video.completed", "video.failed", "video.cancelled"]] = Field(
+        default_factory=list
+    )
+    description: str = Field(default="", max_length=500)
+
+    _url = field_validator("url")(_check_webhook_url)
+
+
+class EndpointPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(default=None, min_length=8, max_length=2000)
+    enabled_events: list[Literal["video.completed", "video.failed", "video.cancelled"]] | None = (
+        None
+    )
+    description: str | None = Field(default=None, max_length=500)
+    enabled: bool | None = None
+
+    _url = field_validator("url")(_check_webhook_url)
+
+
+class EndpointOut(BaseModel):
+    id: str
+    object: Literal["webhook_endpoint"] = "webhook_endpoint"
+    url: str
+    enabled_events: list[str]
+    description: str
+    enabled: bool
+    disabled_reason: str | None
+    created_at: int
+    secret: str | None = None  # only in the answers that create or rotate it

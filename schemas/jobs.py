@@ -18,3 +18,10 @@ def poll_job_id(task_id: str, attempt: int) -> str:
 
 def store_job_id(task_id: str) -> str:
     return f"store:{task_id}"
+
+
+DELIVER = "deliver_webhook"
+
+
+def deliver_job_id(delivery_id: str, attempt: int) -> str:
+    return f"deliver:{delivery_id}:{attempt}"

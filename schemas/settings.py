@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev", "development"})
@@ -51,8 +51,25 @@ class Settings(BaseSettings):
     worker_max_jobs: int = Field(default=200, ge=1)
     worker_drain_seconds: float = Field(default=20.0, ge=0)
     upstream_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Seconds between delivery attempts after the first (immediate) one: ~3.2 days.
+    webhook_retry_schedule: str = "5,300,1800,7200,18000,36000,36000,36000,36000,36000,36000,36000"
+    webhook_timeout_seconds: float = Field(default=15.0, gt=0)
+    # Deliveries to loopback/private addresses are refused unless this is set (tests, dev).
+    webhook_allow_private: bool = False
+    callback_min_interval_seconds: float = Field(default=1.0, ge=0)
     reconcile_interval_seconds: int = Field(default=5, ge=1)
     reconcile_grace_seconds: float = Field(default=15.0, gt=0)
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        try:
+            steps = [float(x) for x in value.split(",") if x.strip()]
+        except ValueError:
+            raise ValueError("WEBHOOK_RETRY_SCHEDULE is comma-separated seconds") from None
+        if not steps or any(step < 0 for step in steps):
+            raise ValueError("WEBHOOK_RETRY_SCHEDULE needs at least one non-negative delay")
+        return value
 
     @model_validator(mode="after")
     def _defaults_and_secrets(self) -> Settings:
@@ -71,6 +88,10 @@ class Settings(BaseSettings):
             ):
                 raise ValueError("GOOGLE_VIDEO_ADMIN_KEY is a placeholder; use a long random key")
         return self
+
+    @property
+    def webhook_schedule(self) -> list[float]:
+        return [float(x) for x in self.webhook_retry_schedule.split(",") if x.strip()]
 
     @property
     def is_sqlite(self) -> bool:

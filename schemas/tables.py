@@ -190,3 +190,87 @@ class IdempotencyRecord(SQLModel, table=True):
     response_body: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     created_at: datetime = _now_ts()
     expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    """Where a client wants events. Secrets are encrypted with the service secret."""
+
+    __tablename__ = "webhook_endpoints"
+    __table_args__ = (Index("ix_webhook_endpoints_client", "client_id", "id"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    client_id: str = Field(max_length=100)
+    url: str = Field(max_length=2000)
+    description: str = Field(default="", max_length=500)
+    enabled_events: list[str] = _json(list)
+    secret: str
+    previous_secret: str | None = None
+    previous_secret_expires_at: datetime | None = _ts()
+    enabled: bool = True
+    disabled_reason: str | None = Field(default=None, max_length=200)
+    created_at: datetime = _now_ts()
+    updated_at: datetime = _now_ts()
+    deleted_at: datetime | None = _ts()
+
+
+class ClientSecret(SQLModel, table=True):
+    """Per-client signing secret for per-request ``webhook_url`` deliveries."""
+
+    __tablename__ = "client_secrets"
+
+    client_id: str = Field(primary_key=True, max_length=100)
+    secret: str
+    previous_secret: str | None = None
+    previous_secret_expires_at: datetime | None = _ts()
+    created_at: datetime = _now_ts()
+
+
+class Event(SQLModel, table=True):
+    """An outbox row, written in the transaction that ended the task. ``body`` holds the
+    exact bytes every delivery sends (signatures cover them)."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_client_id", "client_id", "id"),
+        UniqueConstraint("task_id", "type", name="uq_events_task_type"),
+    )
+
+    id: str = Field(primary_key=True, max_length=64)
+    client_id: str = Field(max_length=100)
+    type: str = Field(max_length=40)
+    task_id: str = Field(max_length=64)
+    body: str
+    created_at: datetime = _now_ts()
+
+
+class Delivery(SQLModel, table=True):
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        Index("ix_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_deliveries_event", "event_id"),
+    )
+
+    id: str = Field(primary_key=True, max_length=64)
+    event_id: str = Field(max_length=64)
+    client_id: str = Field(max_length=100)
+    endpoint_id: str | None = Field(default=None, max_length=64)
+    url: str = Field(max_length=2000)
+    status: str = Field(default="pending", max_length=20)
+    attempts: int = 0
+    next_attempt_at: datetime | None = _ts()
+    last_status_code: int | None = None
+    last_error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = _now_ts()
+    delivered_at: datetime | None = _ts()
+
+
+class DeliveryAttempt(SQLModel, table=True):
+    __tablename__ = "delivery_attempts"
+    __table_args__ = (Index("ix_delivery_attempts_delivery", "delivery_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: str = Field(max_length=64)
+    at: datetime = _now_ts()
+    status_code: int | None = None
+    latency_ms: int
+    error: str | None = Field(default=None, max_length=500)

@@ -17,7 +17,16 @@ from schemas.settings import Settings
 from service.context import Context, KeyCache
 from service.errors import HANDLERS
 from service.request_id import RequestIdMiddleware
-from service.routes import admin, credits, health, models, videos
+from service.routes import (
+    admin,
+    callback,
+    credits,
+    events,
+    health,
+    models,
+    videos,
+    webhook_endpoints,
+)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -50,6 +59,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *models.routes,
         *credits.routes,
         *admin.routes,
+        *webhook_endpoints.routes,
+        *events.routes,
+        *callback.routes,
     ]
     return Starlette(
         routes=routes,

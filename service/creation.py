@@ -18,13 +18,13 @@ from schemas.api import SIZES, VideoCreate
 from schemas.catalogue import ModelSpec
 from schemas.config import RuntimeConfig
 from schemas.images import MIME_EXT, ImageError, decode_data_uri
+from schemas.presenter import video_of
 from schemas.problems import Code
 from schemas.status import TaskStatus, TaskType
 from schemas.tables import utcnow
 from service import idempotency, video_queries
 from service.context import Context
 from service.errors import ProblemError
-from service.presenter import video_of
 
 log = structlog.get_logger(__name__)
 
@@ -234,3 +234,14 @@ async def _forget_inputs(context: Context, refs: list[str]) -> None:
     for ref in refs:
         if ref.startswith("stored:"):
             await context.storage.delete(ref.removeprefix("stored:"))
+
+
+async def dispatch(context: Context, delivery_ids: list[str]) -> None:
+    """Hand webhook deliveries to the workers; the reconciler retries any enqueue lost here."""
+    try:
+        for delivery_id in delivery_ids:
+            await context.queue.enqueue_job(
+                jobs.DELIVER, delivery_id, _job_id=jobs.deliver_job_id(delivery_id, 0)
+            )
+    except (OSError, ConnectionError) as exc:
+        log.warning("enqueue_failed", deliveries=len(delivery_ids), error=type(exc).__name__)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.config_store import ConfigStore
+from core.secrets import SecretBox
 from core.storage import Storage
 from schemas.config import RuntimeConfig
 from schemas.settings import Settings
@@ -22,6 +24,8 @@ class WorkerContext:
     config: ConfigStore
     storage: Storage
     redis: ArqRedis
+    box: SecretBox
+    webhooks: httpx.AsyncClient
     _upstreams: dict[tuple[str, str, str], Upstream] = field(default_factory=dict)
 
     async def upstream(self, config: RuntimeConfig) -> Upstream:
@@ -44,6 +48,7 @@ class WorkerContext:
     async def aclose(self) -> None:
         for client in self._upstreams.values():
             await client.aclose()
+        await self.webhooks.aclose()
         await self.storage.close()
         await self.engine.dispose()
 

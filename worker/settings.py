@@ -15,6 +15,7 @@ from arq.worker import Worker
 
 from schemas import jobs
 from schemas.settings import Settings
+from worker.jobs.deliver import deliver_webhook
 from worker.jobs.poll import poll_task
 from worker.jobs.reconcile import reconcile
 from worker.jobs.store import store_task
@@ -42,6 +43,12 @@ def worker_options(settings: Settings) -> dict[str, Any]:
             "functions": [
                 func(submit_task, name=jobs.SUBMIT, timeout=90, max_tries=3),
                 func(poll_task, name=jobs.POLL, timeout=60, max_tries=3),
+                func(
+                    deliver_webhook,
+                    name=jobs.DELIVER,
+                    timeout=settings.webhook_timeout_seconds * 2 + 10,
+                    max_tries=3,
+                ),
                 func(
                     store_task,
                     name=jobs.STORE,

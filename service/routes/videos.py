@@ -15,15 +15,15 @@ from starlette.routing import Route
 from core import settlement
 from core.storage import ObjectNotFound
 from schemas.api import VideoCreate, VideoDeleted, VideoList
+from schemas.presenter import video_of
 from schemas.problems import Code
 from schemas.status import TERMINAL, PublicStatus, TaskStatus, internal_statuses
 from service import creation, idempotency, video_queries
 from service.auth import authenticate
 from service.body import image_from_upload, json_object, media_type, parse, read_limited
 from service.context import Context, ctx
-from service.creation import InputImage
+from service.creation import InputImage, dispatch
 from service.errors import ProblemError
-from service.presenter import video_of
 
 _FORM_LISTS = {"images", "images[]"}
 _METADATA_FIELD = re.compile(r"metadata\[([^\[\]]{1,64})\]")
@@ -168,18 +168,22 @@ async def cancel(request: Request) -> Response:
     row = await _owned(context, request)
     async with context.engine.begin() as conn:
         cancelled = await settlement.cancel(conn, row.id)
-    if not cancelled:
+    if cancelled is None:
         raise ProblemError(Code.VIDEO_FINISHED, f"The video has already finished ({row.status}).")
+    await dispatch(context, cancelled.deliveries)
     return await retrieve(request)
 
 
 async def delete(request: Request) -> Response:
     context = ctx(request)
     row = await _owned(context, request)
+    cancelled = None
     async with context.engine.begin() as conn:
         if row.status not in TERMINAL:
-            await settlement.cancel(conn, row.id)
+            cancelled = await settlement.cancel(conn, row.id)
         await video_queries.mark_deleted(conn, row.id)
+    if cancelled is not None:
+        await dispatch(context, cancelled.deliveries)
     await context.storage.delete_prefix(f"videos/{row.id}/")
     await context.storage.delete_prefix(f"inputs/{row.id}/")
     return JSONResponse(VideoDeleted(id=row.id).model_dump(mode="json"))

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 
+from core.settlement import Settled
 from schemas import jobs
 from schemas.config import RuntimeConfig
 from schemas.problems import FailureCode
@@ -78,3 +79,27 @@ async def heartbeat(
         beating.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await beating
+
+
+async def finish(
+    context: WorkerContext,
+    settle: Callable[..., Awaitable[Settled | None]],
+    task_id: str,
+    *args: Any,
+    **kwargs: Any,
+) -> bool:
+    """Run a settlement (complete / fail / cancel) in its own transaction, then hand its
+    webhook deliveries to the queue. False if the task had already moved on."""
+    async with context.engine.begin() as conn:
+        settled = await settle(conn, task_id, *args, **kwargs)
+    if settled is None:
+        return False
+    await dispatch(context, settled.deliveries)
+    return True
+
+
+async def dispatch(context: WorkerContext, delivery_ids: list[str]) -> None:
+    for delivery_id in delivery_ids:
+        await context.redis.enqueue_job(
+            jobs.DELIVER, delivery_id, _job_id=jobs.deliver_job_id(delivery_id, 0)
+        )

@@ -19,6 +19,7 @@ from worker.jobs.common import (
     enqueue_poll,
     enqueue_store,
     expired,
+    finish,
     later,
     log,
     pacing,
@@ -147,7 +148,8 @@ async def _fail(
 ) -> str:
     values = _observed(result) if result else {}
     values.pop("progress", None)
-    async with context.engine.begin() as conn:
-        await settlement.fail(conn, task_id, code, message, expected=[TaskStatus.RUNNING], **values)
+    await finish(
+        context, settlement.fail, task_id, code, message, expected=[TaskStatus.RUNNING], **values
+    )
     log.info("task_failed", task_id=task_id, code=str(code))
     return str(code)

@@ -16,9 +16,9 @@ from core import settlement
 from schemas import jobs
 from schemas.status import TaskStatus
 from schemas.tables import utcnow
-from worker import task_queries
+from worker import delivery_queries, task_queries
 from worker.context import WorkerContext, wctx
-from worker.jobs.common import expired, log, timeout_message
+from worker.jobs.common import expired, finish, log, timeout_message
 from worker.jobs.submit import ambiguous
 
 BATCH = 500
@@ -32,18 +32,39 @@ async def reconcile(ctx: dict[str, Any]) -> int:
     recovered = 0
     for row in rows:
         recovered += await _recover(context, row)
-    if recovered:
-        log.info("reconciled", tasks=recovered)
-    return recovered
+    redelivered = await _redeliver(context)
+    if recovered or redelivered:
+        log.info("reconciled", tasks=recovered, deliveries=redelivered)
+    return recovered + redelivered
+
+
+async def _redeliver(context: WorkerContext) -> int:
+    """Deliveries whose job was lost (killed worker, flushed Redis, failed enqueue)."""
+    grace = timedelta(seconds=context.settings.reconcile_grace_seconds)
+    now = utcnow()
+    async with context.engine.connect() as conn:
+        rows = await delivery_queries.due(conn, now - grace, limit=BATCH)
+    count = 0
+    for row in rows:
+        async with context.engine.begin() as conn:
+            if not await delivery_queries.push_back(conn, row, now + grace):
+                continue
+        suffix = f"r{int(row.next_attempt_at.timestamp() * 1000)}"
+        job_id = f"{jobs.deliver_job_id(row.id, row.attempts)}:{suffix}"
+        await context.redis.enqueue_job(jobs.DELIVER, row.id, _job_id=job_id)
+        count += 1
+    return count
 
 
 async def _recover(context: WorkerContext, row: Any) -> int:
     config = await context.config.get()
     status = TaskStatus(row.status)
     if status != TaskStatus.STORING and expired(row, config):
-        async with context.engine.begin() as conn:
-            done = await settlement.fail(conn, row.id, *timeout_message(config), expected=[status])
-        return int(done)
+        return int(
+            await finish(
+                context, settlement.fail, row.id, *timeout_message(config), expected=[status]
+            )
+        )
     grace = timedelta(seconds=context.settings.reconcile_grace_seconds)
     async with context.engine.begin() as conn:
         claimed = await task_queries.claim_overdue(conn, row, utcnow() + grace)

@@ -13,7 +13,7 @@ from schemas.problems import FailureCode
 from schemas.status import StorageStatus, TaskStatus
 from worker import task_queries
 from worker.context import WorkerContext, wctx
-from worker.jobs.common import heartbeat, log, pacing
+from worker.jobs.common import finish, heartbeat, log, pacing
 from worker.schedule import backoff
 from worker.upstream import UpstreamError
 
@@ -62,15 +62,15 @@ async def store_task(ctx: dict[str, Any], task_id: str) -> str:
 
 
 async def _complete(context: WorkerContext, task_id: str, stored: StoredObject) -> str:
-    async with context.engine.begin() as conn:
-        done = await settlement.complete(
-            conn,
-            task_id,
-            video_key=stored.key,
-            video_size=stored.size,
-            video_sha256=stored.sha256,
-            storage_status=StorageStatus.STORED,
-        )
+    done = await finish(
+        context,
+        settlement.complete,
+        task_id,
+        video_key=stored.key,
+        video_size=stored.size,
+        video_sha256=stored.sha256,
+        storage_status=StorageStatus.STORED,
+    )
     if not done:
         # Either a duplicate run completed first (keep its object: same key) or the
         # task was cancelled meanwhile (keep nothing).
@@ -100,8 +100,7 @@ async def _retry_or_give_up(
 
 
 async def _give_up(context: WorkerContext, task_id: str, code: FailureCode, message: str) -> str:
-    async with context.engine.begin() as conn:
-        await settlement.fail(conn, task_id, code, message, expected=[TaskStatus.STORING])
+    await finish(context, settlement.fail, task_id, code, message, expected=[TaskStatus.STORING])
     await context.storage.delete(video_key(task_id))
     log.info("task_failed", task_id=task_id, code=str(code))
     return str(code)

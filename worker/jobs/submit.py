@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core import settlement
+from core import callback, settlement
 from core.storage import StorageError
 from core.transitions import transition
 from schemas.images import encode_data_uri, sniff_image
@@ -21,6 +21,7 @@ from worker.jobs.common import (
     enqueue_poll,
     enqueue_submit,
     expired,
+    finish,
     later,
     log,
     pacing,
@@ -46,8 +47,7 @@ async def submit_task(ctx: dict[str, Any], task_id: str) -> str:
         return "skipped"
     config = await context.config.get()
     if expired(task, config):
-        async with context.engine.begin() as conn:
-            await settlement.fail(conn, task_id, *timeout_message(config))
+        await finish(context, settlement.fail, task_id, *timeout_message(config))
         return "timeout"
     async with context.engine.begin() as conn:
         claimed = await transition(
@@ -66,8 +66,7 @@ async def submit_task(ctx: dict[str, Any], task_id: str) -> str:
     try:
         request = await _request(context, task)
     except InputMissing as exc:
-        async with context.engine.begin() as conn:
-            await settlement.fail(conn, task_id, FailureCode.INPUT_UNAVAILABLE, str(exc))
+        await finish(context, settlement.fail, task_id, FailureCode.INPUT_UNAVAILABLE, str(exc))
         return "input missing"
     upstream = await context.upstream(config)
     bound = log.bind(task_id=task_id, attempt=task.submit_attempts + 1)
@@ -77,15 +76,15 @@ async def submit_task(ctx: dict[str, Any], task_id: str) -> str:
         return await _retry_later(context, task, exc)
     except PermanentUpstreamError as exc:
         bound.info("submit_rejected", code=exc.code)
-        async with context.engine.begin() as conn:
-            await settlement.fail(
-                conn,
-                task_id,
-                FailureCode.UPSTREAM_REJECTED,
-                exc.message,
-                expected=[TaskStatus.SUBMITTING],
-                upstream_response=_snapshot(exc),
-            )
+        await finish(
+            context,
+            settlement.fail,
+            task_id,
+            FailureCode.UPSTREAM_REJECTED,
+            exc.message,
+            expected=[TaskStatus.SUBMITTING],
+            upstream_response=_snapshot(exc),
+        )
         return "rejected"
     except AmbiguousSubmitError as exc:
         bound.warning("submit_ambiguous", code=exc.code)
@@ -119,14 +118,14 @@ async def ambiguous(context: WorkerContext, task_id: str, message: str) -> str:
         task = await task_queries.load(context.engine, task_id)
         if task is not None:
             return await _retry_later(context, task, None)
-    async with context.engine.begin() as conn:
-        await settlement.fail(
-            conn,
-            task_id,
-            FailureCode.UPSTREAM_SUBMIT_AMBIGUOUS,
-            message,
-            expected=[TaskStatus.SUBMITTING],
-        )
+    await finish(
+        context,
+        settlement.fail,
+        task_id,
+        FailureCode.UPSTREAM_SUBMIT_AMBIGUOUS,
+        message,
+        expected=[TaskStatus.SUBMITTING],
+    )
     return "ambiguous"
 
 
@@ -136,14 +135,14 @@ async def _retry_later(
     attempt = task.submit_attempts + 1
     if attempt >= context.settings.submit_max_tries:
         message = exc.message if exc else "submit kept failing"
-        async with context.engine.begin() as conn:
-            await settlement.fail(
-                conn,
-                task.id,
-                FailureCode.UPSTREAM_UNAVAILABLE,
-                f"Upstream unavailable after {attempt} submit attempts: {message}",
-                expected=[TaskStatus.SUBMITTING],
-            )
+        await finish(
+            context,
+            settlement.fail,
+            task.id,
+            FailureCode.UPSTREAM_UNAVAILABLE,
+            f"Upstream unavailable after {attempt} submit attempts: {message}",
+            expected=[TaskStatus.SUBMITTING],
+        )
         return "gave up"
     delay = backoff(pacing(context), attempt, exc.retry_after if exc else None)
     async with context.engine.begin() as conn:
@@ -178,7 +177,12 @@ async def _request(context: WorkerContext, task: Any) -> SubmitRequest:
         except StorageError as exc:
             raise InputMissing(f"stored input {ref} cannot be read: {exc}") from exc
         images.append(encode_data_uri(sniff_image(data) or "image/png", data))
+    public_url = context.settings.public_url
+    hook = (
+        callback.hook_url(public_url, context.settings.secret_key, task.id) if public_url else None
+    )
     return SubmitRequest(
+        notify_hook=hook,
         model=task.model,
         prompt=task.prompt,
         enhance_prompt=task.enhance_prompt,

@@ -1,4 +1,4 @@
-"""A task row as the public video object (OpenAI Videos shape plus extensions)."""
+"""A task row as the public video object (OpenAI Videos shape plus extensions); pure."""
 
 from __future__ import annotations
 

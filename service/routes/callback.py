@@ -1,0 +1,47 @@
+"""POST /v1/upstream/callback/{token}: the gateway's notify_hook.
+
+The body is never trusted (nor parsed): a valid token only makes the task's next poll
+happen now. Unknown tokens get 404; calls faster than one per task per
+``CALLBACK_MIN_INTERVAL_SECONDS`` are acknowledged and ignored.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from core import callback as tokens
+from core.tables import tasks
+from schemas import jobs
+from schemas.problems import Code
+from schemas.status import TaskStatus
+from service.body import read_limited
+from service.context import ctx
+from service.errors import ProblemError
+
+
+async def notify(request: Request) -> Response:
+    context = ctx(request)
+    task_id = tokens.task_of(context.settings.secret_key, request.path_params["token"])
+    if task_id is None:
+        raise ProblemError(Code.NOT_FOUND, "Unknown callback.")
+    await read_limited(request, 256 * 1024)  # drained, bounded, ignored
+    interval_ms = int(context.settings.callback_min_interval_seconds * 1000)
+    if interval_ms and not await context.queue.set(
+        f"gv:callback:{task_id}", 1, px=interval_ms, nx=True
+    ):
+        return JSONResponse({"status": "ignored", "reason": "rate limited"}, status_code=202)
+    async with context.engine.connect() as conn:
+        row = (
+            await conn.execute(select(tasks.c.status, tasks.c.polls).where(tasks.c.id == task_id))
+        ).first()
+    if row is None or row.status != TaskStatus.RUNNING:
+        return JSONResponse({"status": "ignored"}, status_code=202)
+    job_id = f"{jobs.poll_job_id(task_id, row.polls)}:cb"
+    await context.queue.enqueue_job(jobs.POLL, task_id, row.polls, _job_id=job_id)
+    return JSONResponse({"status": "accepted"}, status_code=202)
+
+
+routes = [Route("/v1/upstream/callback/{token}", notify, methods=["POST"])]

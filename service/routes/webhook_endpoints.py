@@ -1,0 +1,139 @@
+"""/v1/webhook-endpoints and /v1/webhook-secret: where a client's events go, and the
+secrets that sign them (shown only when created or rotated)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from core.ids import new_id
+from core.secrets import SecretBox
+from core.webhook_secrets import rotate_client_secret, rotate_endpoint_secret
+from schemas.api import EndpointCreate, EndpointOut, EndpointPatch
+from schemas.problems import Code
+from schemas.tables import utcnow
+from schemas.webhooks import new_secret
+from service import webhook_queries as queries
+from service.auth import authenticate
+from service.body import json_object, parse
+from service.context import ctx
+from service.errors import ProblemError
+
+LIMIT = 64 * 1024
+MAX_ENDPOINTS = 20
+
+
+def _box(request: Request) -> SecretBox:
+    return SecretBox(ctx(request).settings.secret_key)
+
+
+def _out(row: Any, secret: str | None = None) -> dict[str, Any]:
+    return EndpointOut(
+        id=row.id,
+        url=row.url,
+        enabled_events=list(row.enabled_events),
+        description=row.description,
+        enabled=row.enabled,
+        disabled_reason=row.disabled_reason,
+        created_at=int(row.created_at.timestamp()),
+        secret=secret,
+    ).model_dump(mode="json", exclude_none=secret is None)
+
+
+async def create(request: Request) -> Response:
+    principal = await authenticate(request)
+    body = parse(EndpointCreate, await json_object(request, LIMIT))
+    secret = new_secret()
+    endpoint_id = new_id("whep")
+    async with ctx(request).engine.begin() as conn:
+        if len(await queries.endpoints(conn, principal.client_id)) >= MAX_ENDPOINTS:
+            raise ProblemError(
+                Code.VALIDATION_ERROR, f"At most {MAX_ENDPOINTS} endpoints per client."
+            )
+        now = utcnow()
+        await queries.insert_endpoint(
+            conn,
+            {
+                "id": endpoint_id,
+                "client_id": principal.client_id,
+                "url": body.url,
+                "description": body.description,
+                "enabled_events": list(body.enabled_events),
+                "secret": _box(request).encrypt(secret),
+                "enabled": True,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+        row = await queries.endpoint(conn, principal.client_id, endpoint_id)
+    return JSONResponse(_out(row, secret), status_code=201)
+
+
+async def list_endpoints(request: Request) -> Response:
+    principal = await authenticate(request)
+    async with ctx(request).engine.connect() as conn:
+        rows = await queries.endpoints(conn, principal.client_id)
+    return JSONResponse({"object": "list", "data": [_out(r) for r in rows]})
+
+
+async def _own(request: Request, conn: Any) -> Any:
+    principal = await authenticate(request)
+    row = await queries.endpoint(conn, principal.client_id, request.path_params["endpoint_id"])
+    if row is None:
+        raise ProblemError(Code.NOT_FOUND, "No such webhook endpoint.")
+    return row
+
+
+async def retrieve(request: Request) -> Response:
+    async with ctx(request).engine.connect() as conn:
+        return JSONResponse(_out(await _own(request, conn)))
+
+
+async def patch(request: Request) -> Response:
+    body = parse(EndpointPatch, await json_object(request, LIMIT))
+    changes = body.model_dump(exclude_unset=True)
+    if changes.get("enabled"):
+        changes["disabled_reason"] = None
+    async with ctx(request).engine.begin() as conn:
+        row = await _own(request, conn)
+        if changes:
+            await queries.update_endpoint(conn, row.id, changes)
+        row = await _own(request, conn)
+    return JSONResponse(_out(row))
+
+
+async def delete(request: Request) -> Response:
+    async with ctx(request).engine.begin() as conn:
+        row = await _own(request, conn)
+        await queries.update_endpoint(conn, row.id, {"deleted_at": utcnow(), "enabled": False})
+    return JSONResponse({"id": row.id, "object": "webhook_endpoint.deleted", "deleted": True})
+
+
+async def rotate(request: Request) -> Response:
+    async with ctx(request).engine.begin() as conn:
+        row = await _own(request, conn)
+        secret = await rotate_endpoint_secret(conn, _box(request), row.id, row.secret)
+        row = await _own(request, conn)
+    return JSONResponse(_out(row, secret))
+
+
+async def client_secret(request: Request) -> Response:
+    """A new signing secret for per-request ``webhook_url`` deliveries (old one: 24 h)."""
+    principal = await authenticate(request)
+    async with ctx(request).engine.begin() as conn:
+        secret = await rotate_client_secret(conn, _box(request), principal.client_id)
+    return JSONResponse({"object": "webhook_secret", "secret": secret}, status_code=201)
+
+
+routes = [
+    Route("/v1/webhook-endpoints", create, methods=["POST"]),
+    Route("/v1/webhook-endpoints", list_endpoints, methods=["GET"]),
+    Route("/v1/webhook-endpoints/{endpoint_id}", retrieve, methods=["GET"]),
+    Route("/v1/webhook-endpoints/{endpoint_id}", patch, methods=["PATCH"]),
+    Route("/v1/webhook-endpoints/{endpoint_id}", delete, methods=["DELETE"]),
+    Route("/v1/webhook-endpoints/{endpoint_id}/rotate-secret", rotate, methods=["POST"]),
+    Route("/v1/webhook-secret", client_secret, methods=["POST"]),
+]

@@ -1,0 +1,73 @@
+"""One HTTP attempt of a webhook delivery: SSRF-checked, no redirects, bounded time."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from schemas.tables import utcnow
+from worker.webhooks.ssrf import UnsafeTarget, resolve_target
+
+
+@dataclass(frozen=True)
+class Attempt:
+    status_code: int | None
+    latency_ms: int
+    error: str | None = None
+    retry_after: float | None = None
+
+    @property
+    def delivered(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        return max(0.0, (parsedate_to_datetime(value) - utcnow()).total_seconds())
+    except (TypeError, ValueError):
+        return None
+
+
+async def post(
+    client: httpx.AsyncClient,
+    url: str,
+    headers: dict[str, str],
+    body: bytes,
+    *,
+    allow_private: bool,
+) -> Attempt:
+    started = time.monotonic()
+
+    def took() -> int:
+        return int((time.monotonic() - started) * 1000)
+
+    try:
+        host, ip, port = await resolve_target(url, allow_private=allow_private)
+    except UnsafeTarget as exc:
+        return Attempt(None, took(), f"refused: {exc}")
+    parts = urlsplit(url)
+    literal = f"[{ip}]" if ":" in ip else ip
+    pinned = urlunsplit((parts.scheme, f"{literal}:{port}", parts.path or "/", parts.query, ""))
+    host_header = host if parts.port is None else f"{host}:{parts.port}"
+    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+    try:
+        response = await client.post(
+            pinned,
+            content=body,
+            headers={**headers, "host": host_header},
+            extensions=extensions,
+        )
+    except httpx.HTTPError as exc:
+        return Attempt(None, took(), f"{type(exc).__name__}: {exc}"[:500])
+    retry_after = None
+    if response.status_code in (429, 503):
+        retry_after = retry_after_seconds(response.headers.get("retry-after"))
+    return Attempt(response.status_code, took(), None, retry_after)
