@@ -11,8 +11,10 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import SQLModel
 from starlette.applications import Starlette
 
+import schemas.tables  # noqa: F401  (registers every table on SQLModel.metadata)
 from core.db import make_engine
 from core.invariants import ledger_violations
 from core.migrate import upgrade
@@ -20,14 +22,7 @@ from schemas.settings import Settings
 from service.app import create_app
 
 ADMIN_KEY = "gv_test_admin_key_0123456789abcdef"
-TABLES = (
-    "video_tasks",
-    "accounts",
-    "credit_entries",
-    "api_keys",
-    "runtime_config",
-    "idempotency_records",
-)
+TABLES = tuple(SQLModel.metadata.tables)  # every table the models define
 
 
 @pytest.fixture(scope="session")

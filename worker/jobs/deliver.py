@@ -35,7 +35,7 @@ async def deliver_webhook(ctx: dict[str, Any], delivery_id: str) -> str:
         if signing is None:
             await queries.close(conn, delivery_id, "cancelled", "endpoint deleted or disabled")
             return "endpoint gone"
-        in_flight = utcnow() + timedelta(seconds=settings.webhook_timeout_seconds * 2)
+        in_flight = utcnow() + timedelta(seconds=settings.webhook_timeout_seconds + 5)
         if not await queries.claim(conn, row, in_flight):
             return "lost race"
     body = row.body.encode()
