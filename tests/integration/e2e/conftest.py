@@ -4,6 +4,7 @@ processes; PostgreSQL, Redis and moto S3 as private servers."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import boto3
@@ -17,9 +18,7 @@ from tests.integration.stack import Stack, base_env, simulator
 BUCKET = "google-video-test"
 
 
-@pytest.fixture(scope="module")
-def stack(pg_url: str, redis_url: str, s3_endpoint: str, tmp_path_factory) -> Iterator[Stack]:
-    log_dir = tmp_path_factory.mktemp("stack-logs")
+def _bucket(s3_endpoint: str) -> dict[str, str]:
     s3 = boto3.client(
         "s3",
         endpoint_url=s3_endpoint,
@@ -29,20 +28,39 @@ def stack(pg_url: str, redis_url: str, s3_endpoint: str, tmp_path_factory) -> It
     )
     if BUCKET not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
         s3.create_bucket(Bucket=BUCKET)
-    storage = {
+    return {
         "GOOGLE_VIDEO_STORAGE_URL": f"s3://{BUCKET}/e2e",
         "GOOGLE_VIDEO_S3_ENDPOINT_URL": s3_endpoint,
         "GOOGLE_VIDEO_S3_REGION": "us-east-1",
         "GOOGLE_VIDEO_S3_ACCESS_KEY_ID": "test",
         "GOOGLE_VIDEO_S3_SECRET_ACCESS_KEY": "test",
     }
+
+
+@contextmanager
+def running_stack(
+    pg_url: str,
+    redis_url: str,
+    s3_endpoint: str,
+    log_dir: Path,
+    extra: dict[str, str] | None = None,
+) -> Iterator[Stack]:
+    """Simulator + one worker; ``extra`` env is given to the worker (and any API process)."""
     with simulator(log_dir) as sim_url:
-        result = Stack(base_env(pg_url, redis_url, storage, sim_url), sim_url, log_dir)
+        env = {**base_env(pg_url, redis_url, _bucket(s3_endpoint), sim_url), **(extra or {})}
+        result = Stack(env, sim_url, log_dir)
         result.start_worker()
         try:
             yield result
         finally:
             result.stop_workers()
+
+
+@pytest.fixture(scope="module")
+def stack(pg_url: str, redis_url: str, s3_endpoint: str, tmp_path_factory) -> Iterator[Stack]:
+    log_dir = tmp_path_factory.mktemp("stack-logs")
+    with running_stack(pg_url, redis_url, s3_endpoint, log_dir) as result:
+        yield result
 
 
 @pytest.fixture

@@ -1,0 +1,83 @@
+"""The gateway's notify_hook makes completion immediate: with polling slowed to 30 s,
+a task finishing upstream after ~1 s completes within seconds only through the
+callback. The simulator POSTs the hook to a real API process."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from core.callback import token
+from schemas.settings import DEV_SECRET_KEY
+from tests.integration.e2e.conftest import running_stack
+from tests.integration.e2e.helpers import create, finished, reaches
+from tests.integration.stack import Stack
+from tests.services import free_port, wait_for_port
+
+SLOW_POLLING = {
+    "GOOGLE_VIDEO_POLL_FIRST_DELAY": "30",
+    "GOOGLE_VIDEO_POLL_MIN_INTERVAL": "30",
+    "GOOGLE_VIDEO_RECONCILE_GRACE_SECONDS": "60",
+}
+
+
+@pytest.fixture(scope="module")
+def api_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def stack(pg_url, redis_url, s3_endpoint, tmp_path_factory, api_port) -> Iterator[Stack]:
+    public = {"GOOGLE_VIDEO_PUBLIC_URL": f"http://127.0.0.1:{api_port}", **SLOW_POLLING}
+    log_dir = tmp_path_factory.mktemp("callback-logs")
+    with running_stack(pg_url, redis_url, s3_endpoint, log_dir, public) as result:
+        api = subprocess.Popen(
+            [sys.executable, "-m", "cli.main", "api", "--port", str(api_port)],
+            env=result.env,
+            stdout=(log_dir / "api.log").open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_for_port("127.0.0.1", api_port, time.monotonic() + 20, proc=api)
+            yield result
+        finally:
+            api.send_signal(signal.SIGTERM)
+            api.wait(timeout=20)
+
+
+async def test_callback_completes_long_before_the_next_poll(acme, assert_ledger):
+    started = time.monotonic()
+    video = await create(acme, "called back [sim:duration=1]")
+    done = await finished(acme, video["id"], deadline=25)
+    assert done["status"] == "completed"
+    assert time.monotonic() - started < 15  # the first poll alone would come after 30 s
+    await assert_ledger()
+
+
+async def test_bad_token_is_404(api_port):
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}") as client:
+        for bad in ("video_x.0000", "nonsense", "video_" + "0" * 32 + "." + "f" * 32):
+            response = await client.post(f"/v1/upstream/callback/{bad}", json={"status": "SUCCESS"})
+            assert response.status_code == 404
+            assert response.json()["code"] == "not_found"
+
+
+async def test_callback_body_is_never_trusted(acme, stack, api_port):
+    video = await create(acme, "still running [sim:duration=20]")
+    await reaches(acme, video["id"], {"running"})
+    forged = {"data": {"status": "SUCCESS", "data": {"video_url": "https://evil.example/x.mp4"}}}
+    secret_key = stack.env.get("GOOGLE_VIDEO_SECRET_KEY", DEV_SECRET_KEY)
+    url = f"/v1/upstream/callback/{token(secret_key, video['id'])}"
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}") as client:
+        first = await client.post(url, json=forged)
+        second = await client.post(url, json=forged)
+    assert first.json() == {"status": "accepted"}
+    assert second.json()["reason"] == "rate limited"
+    after = (await acme.get(f"/v1/videos/{video['id']}")).json()
+    assert after["internal_status"] == "running"  # the poll saw the truth: still running
