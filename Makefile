@@ -10,7 +10,7 @@ DATA_DIR ?= .data
 ADMIN_KEY ?= gv_local_dev_admin_key_change_me_0001
 PYTEST_ARGS ?=
 
-.PHONY: run dev test deps lint typecheck unit integration chaos bench clean
+.PHONY: run dev test deps lint typecheck unit integration chaos clean
 
 deps: $(STAMP)
 $(STAMP): pyproject.toml deploy/install-deps.sh
@@ -48,3 +48,8 @@ test: lint typecheck
 
 clean:
 	rm -rf $(DATA_DIR) .mypy_cache .ruff_cache .pytest_cache
+
+## make chaos: the full chaos run (several hundred tasks, killed workers, Redis flush,
+## PostgreSQL restart); the short form is part of `make test`.
+chaos: deps
+	$(BIN)/python -m tests.chaos.run --tasks 300 --workers 3

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from schemas.catalogue import DEFAULT_CATALOGUE, UNKNOWN_MODEL_PRICE, ModelSpec, find_model
 
@@ -59,3 +59,10 @@ class RuntimeConfigPatch(BaseModel):
     max_concurrent_tasks_per_user: int | None = Field(default=None, ge=1, le=10_000)
     task_timeout_seconds: int | None = Field(default=None, ge=10, le=7 * 24 * 3600)
     ambiguous_submit_policy: AmbiguousPolicy | None = None
+
+    @field_validator("upstream_kind")
+    @classmethod
+    def _implemented(cls, kind: UpstreamKind | None) -> UpstreamKind | None:
+        if kind == "gemini":
+            raise ValueError("the direct Gemini API upstream is not implemented yet")
+        return kind
