@@ -93,6 +93,7 @@ class VideoTask(SQLModel, table=True):
     webhook_url: str | None = None
     polls: int = 0
     submit_attempts: int = 0
+    store_attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = _now_ts()
     updated_at: datetime = _now_ts()
     completed_at: datetime | None = _ts()

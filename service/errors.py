@@ -80,10 +80,21 @@ async def handle_http(_request: Request, exc: Exception) -> Response:
     return problem_response(code, str(exc.detail), status=exc.status_code)
 
 
+# 08 connection exception, 53 insufficient resources, 57 operator intervention (e.g. a
+# server that is shutting down or starting up: 57P01, 57P03).
+TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "53", "57"})
+
+
+def _sqlstate(exc: DBAPIError) -> str:
+    return str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or "")
+
+
 async def handle_dependency(request: Request, exc: Exception) -> Response:
     """A database or Redis outage is temporary: 503 so clients retry (with their key)."""
     transient = not isinstance(exc, DBAPIError) or (
-        exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+        exc.connection_invalidated
+        or isinstance(exc, OperationalError | InterfaceError)
+        or _sqlstate(exc)[:2] in TRANSIENT_SQLSTATE_CLASSES
     )
     if not transient:
         return await handle_unexpected(request, exc)

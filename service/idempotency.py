@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import structlog
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from core.tables import idempotency
@@ -22,7 +23,11 @@ from schemas.problems import Code
 from schemas.tables import utcnow
 from service.errors import ProblemError
 
-ABANDONED_AFTER = timedelta(seconds=120)
+# A create takes well under a second; a claim this old belongs to a request that died
+# (its clean-up could not reach the database either) and may be taken over.
+log = structlog.get_logger(__name__)
+
+ABANDONED_AFTER = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -110,8 +115,12 @@ async def record(
 
 
 async def release_claim(engine: AsyncEngine, client_id: str, key: str) -> None:
-    async with engine.begin() as conn:
-        await _forget(conn, client_id, key)
+    """Best effort: called while another error propagates, which must stay the one seen."""
+    try:
+        async with engine.begin() as conn:
+            await _forget(conn, client_id, key)
+    except (DBAPIError, OSError) as exc:
+        log.warning("idempotency_release_failed", key=key, error=type(exc).__name__)
 
 
 async def _forget(conn: AsyncConnection, client_id: str, key: str) -> None:

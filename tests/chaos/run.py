@@ -455,6 +455,7 @@ class Report:
     problems: dict[str, list[str]] = field(default_factory=dict)
     faults: list[dict[str, Any]] = field(default_factory=list)
     recovery: dict[str, Any] = field(default_factory=dict)
+    tasks: list[dict[str, Any]] = field(default_factory=list)  # per accepted task, for --json
     ok: bool = False
 
     MUST_BE_ZERO = (
@@ -535,8 +536,8 @@ async def chaos(cluster: Cluster, args: argparse.Namespace, stats: Stats, report
         analyse(plan, monitor, outcome, stats, report, Path(cluster.run_dir))
     finally:
         done.set()
-        for task in background:
-            task.cancel()
+        for job in background:
+            job.cancel()
         await asyncio.gather(*background, return_exceptions=True)
         await engine.dispose()
 
@@ -614,7 +615,9 @@ def analyse(
         if t.attempts > 1:
             took = (t.accepted_at or stats.now()) - (t.started_at or 0.0)
             answers = _squeeze(t.answers)
-            note("info: creates retried", t.video_id or f"task {t.index}", f"{took:.1f}s: {answers}")
+            note(
+                "info: creates retried", t.video_id or f"task {t.index}", f"{took:.1f}s: {answers}"
+            )
     for tid, n in outcome.settled_twice:
         note("settled twice", tid, f"{n} capture/release entries")
     if outcome.violations:
@@ -640,6 +643,20 @@ def analyse(
             problems[f"logs: {kind}"] += log_hits(run_dir, tid)
 
     recovery = kill_recovery(monitor.history, stats.faults)
+    for t in plan:
+        row = rows.get(t.video_id) if t.video_id else None
+        report.tasks.append(
+            {
+                "index": t.index,
+                "id": t.video_id,
+                "kind": t.kind,
+                "expected": [t.expected_status, t.expected_code],
+                "final": [str(row.status), row.error_code] if row is not None else None,
+                "create_attempts": t.attempts,
+                "answers": t.answers,
+                "history": monitor.history.get(t.video_id or "", []),
+            }
+        )
     report.failed_by_code = dict(sorted(failed.items()))
     report.metrics = {
         "accepted": len(accepted),

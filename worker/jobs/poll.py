@@ -131,7 +131,7 @@ async def _finished(context: WorkerContext, task: Any, result: PollResult) -> st
             TaskStatus.STORING,
             upstream_video_url=result.video_url,
             polls=task.polls + 1,
-            next_attempt_at=later(context.settings.reconcile_grace_seconds * 4),
+            next_attempt_at=later(context.settings.reconcile_grace_seconds),
             **values,
         )
     if moved is not None:

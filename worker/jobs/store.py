@@ -41,9 +41,16 @@ async def checked_mp4(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
 
 async def store_task(ctx: dict[str, Any], task_id: str) -> str:
     context = wctx(ctx)
+    async with context.engine.begin() as conn:
+        attempt = await task_queries.begin_store(conn, task_id)
     task = await task_queries.load(context.engine, task_id)
-    if task is None or task.status != TaskStatus.STORING:
+    if attempt is None or task is None:
         return "skipped"
+    # Counted in the database, so attempts cut short by a crash count too: a store
+    # that keeps dying ends in download_failed instead of being recovered forever.
+    if attempt > context.settings.download_max_tries:
+        message = f"Gave up storing after {attempt - 1} interrupted attempts."
+        return await _give_up(context, task_id, FailureCode.DOWNLOAD_FAILED, message)
     upstream = await context.upstream(await context.config.get())
     key = video_key(task_id)
     try:
@@ -57,7 +64,7 @@ async def store_task(ctx: dict[str, Any], task_id: str) -> str:
     except NotAVideo as exc:
         return await _give_up(context, task_id, FailureCode.INVALID_VIDEO, str(exc))
     except (UpstreamError, StorageError) as exc:
-        return await _retry_or_give_up(ctx, context, task_id, exc)
+        return await _retry_or_give_up(context, task_id, attempt, exc)
     return await _complete(context, task_id, stored)
 
 
@@ -83,9 +90,8 @@ async def _complete(context: WorkerContext, task_id: str, stored: StoredObject) 
 
 
 async def _retry_or_give_up(
-    ctx: dict[str, Any], context: WorkerContext, task_id: str, exc: Exception
+    context: WorkerContext, task_id: str, attempt: int, exc: Exception
 ) -> str:
-    attempt = int(ctx.get("job_try", 1))
     message = getattr(exc, "message", None) or str(exc)
     if attempt >= context.settings.download_max_tries:
         return await _give_up(
