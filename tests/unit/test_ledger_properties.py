@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pytest
 from hypothesis import event, settings
@@ -30,6 +30,7 @@ from hypothesis.stateful import (
     precondition,
     rule,
 )
+from sqlalchemy import event as sa_event
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -38,7 +39,7 @@ from core import ledger, settlement
 from core.db import make_engine
 from core.invariants import ledger_violations
 from core.migrate import upgrade
-from core.tables import accounts, entries, tasks
+from core.tables import accounts, deliveries, entries, events, tasks
 from core.transitions import transition
 from schemas.problems import FailureCode
 from schemas.status import ACTIVE, EntryKind, TaskStatus, TaskType
@@ -59,16 +60,21 @@ FORWARD = {
 }
 
 
+def settled(result: object) -> bool:
+    """Whether a settlement call moved the task: ``Settled`` (or True) vs None (or False)."""
+    return result is not None and result is not False
+
+
 async def _complete(conn: AsyncConnection, task_id: str) -> bool:
-    return await settlement.complete(conn, task_id)
+    return settled(await settlement.complete(conn, task_id))
 
 
 async def _fail(conn: AsyncConnection, task_id: str) -> bool:
-    return await settlement.fail(conn, task_id, FailureCode.UPSTREAM_FAILED, "x")
+    return settled(await settlement.fail(conn, task_id, FailureCode.UPSTREAM_FAILED, "x"))
 
 
 async def _cancel(conn: AsyncConnection, task_id: str) -> bool:
-    return await settlement.cancel(conn, task_id)
+    return settled(await settlement.cancel(conn, task_id))
 
 
 Settle = Callable[[AsyncConnection, str], Awaitable[bool]]
@@ -80,6 +86,13 @@ SETTLEMENTS: dict[str, tuple[Settle, TaskStatus, str | None]] = {
     "cancel": (_cancel, TaskStatus.CANCELLED, str(FailureCode.CANCELLED)),
 }
 OPS = st.sampled_from(sorted(SETTLEMENTS))
+# DESIGN §8: the event a terminal task writes to the outbox, in its settling transaction.
+EVENT_TYPES = {
+    TaskStatus.COMPLETED: "video.completed",
+    TaskStatus.FAILED: "video.failed",
+    TaskStatus.CANCELLED: "video.cancelled",
+}
+WEBHOOK_URL = "https://hooks.example.com/video"
 
 
 class Crash(Exception):
@@ -96,8 +109,24 @@ class Funds:
 class TaskModel:
     account: Account
     price: int
-    status: TaskStatus = TaskStatus.QUEUED
+    # None: the id was handed out but its create was refused, so no row exists.
+    status: TaskStatus | None = TaskStatus.QUEUED
     error_code: str | None = None
+
+
+@dataclass
+class DbState:
+    violations: list[str]
+    accounts: list[Any]
+    tasks: list[Any]
+    double_settled: list[Any]
+    latest_entries: list[Any]
+    events: list[tuple[str, str, int]]
+
+
+def has_webhook(task_id: str) -> bool:
+    """Every other task carries a per-request webhook URL (one delivery per event)."""
+    return int(task_id.rsplit("_", 1)[1]) % 2 == 1
 
 
 def task_values(task_id: str, account: Account, price: int) -> dict[str, Any]:
@@ -119,13 +148,14 @@ def task_values(task_id: str, account: Account, price: int) -> dict[str, Any]:
         "request_snapshot": {},
         "upstream_response": {},
         "metadata": {},
+        "webhook_url": WEBHOOK_URL if has_webhook(task_id) else None,
         "created_at": now,
         "updated_at": now,
         "next_attempt_at": now,
     }
 
 
-def applies(op: str, status: TaskStatus) -> bool:
+def applies(op: str, status: TaskStatus | None) -> bool:
     """Whether settlement ``op`` may move a task in ``status``."""
     if op == "complete":
         return status == TaskStatus.STORING
@@ -133,9 +163,9 @@ def applies(op: str, status: TaskStatus) -> bool:
 
 
 async def snapshot(conn: AsyncConnection) -> tuple[list[Any], ...]:
-    """Every row of the three ledger tables, to prove a step changed nothing."""
+    """Every row of the ledger and outbox tables, to prove a step changed nothing."""
     tables = []
-    for t in (tasks, accounts, entries):
+    for t in (tasks, accounts, entries, events, deliveries):
         rows = (await conn.execute(select(t).order_by(*t.primary_key))).all()
         tables.append([tuple(r) for r in rows])
     return tuple(tables)
@@ -171,23 +201,44 @@ class LedgerMachine(RuleBasedStateMachine):
             return await fn(conn)
 
     async def concurrently(self, *bodies: Callable[[AsyncConnection], Awaitable[T]]) -> list[T]:
-        """Each body in its own transaction on its own connection, all at once.
+        """Each body in its own transaction on its own connection, overlapping in time.
 
-        Every connection is checked out (opened) before any transaction starts; otherwise
-        opening the second connection takes longer than the whole first transaction and
-        the "race" runs serially. SQLite serialises the writers: the second UPDATE waits
-        on the write lock (busy_timeout) while the first transaction is still open.
+        All connections are opened first (opening one takes longer than a whole
+        transaction, which would make the "race" serial). Body i+1 starts as soon as
+        body i has executed its first statement (a write: the conditional UPDATE), so
+        every later transaction is open, and its UPDATE issued, while the earlier ones
+        are still uncommitted; SQLite makes it wait for the write lock (busy_timeout).
+        The gate makes the order of the writers, and so the winner, the order of
+        ``bodies``: the drawn order decides the outcome and failures replay exactly.
         """
+        gates = [asyncio.Event() for _ in bodies]
 
-        async def one(conn: AsyncConnection, body: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-            async with conn.begin():
-                return await body(conn)
+        async def one(i: int, conn: AsyncConnection) -> T:
+            if i:
+                await gates[i - 1].wait()
+            try:
+                async with conn.begin():
+                    return await bodies[i](conn)
+            finally:
+                gates[i].set()
 
         async with AsyncExitStack() as stack:
-            conns = [await stack.enter_async_context(self.engine.connect()) for _ in bodies]
-            return list(
-                await asyncio.gather(*(one(c, b) for c, b in zip(conns, bodies, strict=True)))
+            conns = []
+            for gate in gates:
+                conn = await stack.enter_async_context(self.engine.connect())
+                sa_event.listen(
+                    conn.sync_connection, "after_cursor_execute", lambda *_, g=gate: g.set()
+                )
+                conns.append(conn)
+            # Let every transaction finish (commit or roll back) before the connections
+            # close, even when one of them raises.
+            results = await asyncio.gather(
+                *(one(i, c) for i, c in enumerate(conns)), return_exceptions=True
             )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return cast(list[T], results)
 
     def in_tx(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         return self.run(self.tx(fn))
@@ -269,7 +320,10 @@ class LedgerMachine(RuleBasedStateMachine):
         funds = self.funds.get(account)
         if funds is None or funds.balance < price:
             assert after is None
-            return multiple()
+            # Still a bundle member (a task that does not exist): how many ids the bundle
+            # holds must not depend on earlier outcomes, or failures cannot be replayed.
+            self.tasks[task_id] = TaskModel(account, price, None)
+            return task_id
         funds.balance -= price
         funds.held += price
         self.expect_balance(account, after)
@@ -309,31 +363,26 @@ class LedgerMachine(RuleBasedStateMachine):
             ok_second = balance - (first if ok_first else 0) >= second
             return [ok_first, ok_second]
 
-        # Whatever order the database serialised them in, the outcome is a serial one.
-        assert done in (serial(price_a, price_b), serial(price_b, price_a)[::-1]), (
-            balance,
-            price_a,
-            price_b,
-            done,
-        )
-        created = []
+        # The database serialised them in the order they took the write lock: a, then b.
+        assert done == serial(price_a, price_b), (balance, price_a, price_b, done)
         for task_id, price, ok in zip(ids, (price_a, price_b), done, strict=True):
+            self.tasks[task_id] = TaskModel(account, price, TaskStatus.QUEUED if ok else None)
             if ok:
                 assert funds is not None
                 funds.balance -= price
                 funds.held += price
-                self.tasks[task_id] = TaskModel(account, price)
-                created.append(task_id)
         event(f"concurrent creates: {sum(done)} succeeded")
-        return multiple(*created)
+        # Both ids, created or not: the bundle's size must not depend on outcomes
+        # (hypothesis needs a reproducible draw sequence to shrink and replay).
+        return multiple(*ids)
 
     # --- forward transitions ----------------------------------------------------------
 
     @rule(task_id=tasks_b)
     def advance(self, task_id: str) -> None:
         task = self.tasks[task_id]
-        nxt = FORWARD.get(task.status)
-        if nxt is None:  # storing or terminal: a stale job's forward step must be refused
+        nxt = FORWARD.get(task.status) if task.status is not None else None
+        if nxt is None:  # storing, terminal or never created: stale forward steps do nothing
             before = self.db_snapshot()
 
             async def stale(conn: AsyncConnection) -> list[Any]:
@@ -343,6 +392,7 @@ class LedgerMachine(RuleBasedStateMachine):
             assert self.db_snapshot() == before
             return
         current = task.status
+        assert current is not None
         moved = self.in_tx(lambda conn: transition(conn, task_id, [current], nxt))
         assert moved is not None
         assert (moved.client_id, moved.user, moved.price) == (*task.account, task.price)
@@ -372,11 +422,12 @@ class LedgerMachine(RuleBasedStateMachine):
             self.drive_to_storing(task_id)
         self.race(task_id, op_a, op_b)
 
-    @rule(task_id=tasks_b)
-    def race_complete_cancel(self, task_id: str) -> None:
+    @rule(task_id=tasks_b, complete_first=st.booleans())
+    def race_complete_cancel(self, task_id: str, complete_first: bool) -> None:
         """The store job completes while the user cancels the same storing task."""
         self.drive_to_storing(task_id)
-        self.race(task_id, "complete", "cancel")
+        ops = ("complete", "cancel") if complete_first else ("cancel", "complete")
+        self.race(task_id, *ops)
 
     def race(self, task_id: str, op_a: str, op_b: str) -> None:
         status = self.tasks[task_id].status
@@ -386,8 +437,9 @@ class LedgerMachine(RuleBasedStateMachine):
             self.concurrently(lambda conn: fa(conn, task_id), lambda conn: fb(conn, task_id))
         )
         winners = [op for op, done in zip((op_a, op_b), results, strict=True) if done]
-        any_applies = applies(op_a, status) or applies(op_b, status)
-        assert len(winners) == (1 if any_applies else 0), (status, op_a, op_b, results)
+        # Exactly one wins: the first writer whose settlement applies; the other no-ops.
+        first = next((op for op in (op_a, op_b) if applies(op, status)), None)
+        assert winners == ([first] if first else []), (status, op_a, op_b, results)
         if winners:
             self.settle_model(task_id, winners[0])
         event(f"race {op_a}/{op_b} on {status}: {winners[0] if winners else 'none'} won")
@@ -461,52 +513,76 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @invariant()
     def database_matches_model(self) -> None:
-        async def read() -> tuple[list[str], list[Any], list[Any], list[Any], list[Any]]:
-            async with self.engine.connect() as conn:
-                violations = await ledger_violations(conn)
-                account_rows = (await conn.execute(select(accounts))).all()
-                task_rows = (
-                    await conn.execute(select(tasks.c.id, tasks.c.status, tasks.c.error_code))
-                ).all()
-                settled = (
-                    await conn.execute(
-                        select(entries.c.task_id, func.count())
-                        .where(entries.c.kind.in_([EntryKind.CAPTURE, EntryKind.RELEASE]))
-                        .group_by(entries.c.task_id)
-                        .having(func.count() > 1)
-                    )
-                ).all()
-                last_id = (
-                    select(func.max(entries.c.id))
-                    .group_by(entries.c.client_id, entries.c.user)
-                    .scalar_subquery()
-                )
-                latest = (
-                    await conn.execute(
-                        select(
-                            entries.c.client_id,
-                            entries.c.user,
-                            entries.c.balance_after,
-                            entries.c.held_after,
-                        ).where(entries.c.id.in_(last_id))
-                    )
-                ).all()
-                return violations, account_rows, task_rows, settled, latest
-
-        violations, account_rows, task_rows, settled, latest = self.run(read())
-        assert violations == []
-        assert settled == []
-        db_funds = {(a.client_id, a.user): Funds(a.balance, a.held) for a in account_rows}
+        state = self.run(self.read_state())
+        assert state.violations == []
+        assert state.double_settled == []
+        db_funds = {(a.client_id, a.user): Funds(a.balance, a.held) for a in state.accounts}
         assert db_funds == self.funds
-        db_tasks = {t.id: (TaskStatus(t.status), t.error_code) for t in task_rows}
-        assert db_tasks == {k: (t.status, t.error_code) for k, t in self.tasks.items()}
+        db_tasks = {t.id: (TaskStatus(t.status), t.error_code) for t in state.tasks}
+        live = {k: t for k, t in self.tasks.items() if t.status is not None}
+        assert db_tasks == {k: (t.status, t.error_code) for k, t in live.items()}
         # The newest entry of each account records the account as it is now.
-        for e in latest:
+        for e in state.latest_entries:
             assert Funds(e.balance_after, e.held_after) == self.funds[(e.client_id, e.user)]
+        # Exactly one outbox event per ended task, of its kind; its deliveries written once.
+        expected_events = {
+            (k, EVENT_TYPES[t.status], 1 if has_webhook(k) else 0)
+            for k, t in live.items()
+            if t.status in EVENT_TYPES
+        }
+        assert sorted(state.events) == sorted(expected_events)
+
+    async def read_state(self) -> DbState:
+        async with self.engine.connect() as conn:
+            last_id = (
+                select(func.max(entries.c.id))
+                .group_by(entries.c.client_id, entries.c.user)
+                .scalar_subquery()
+            )
+            per_event = (
+                select(func.count()).where(deliveries.c.event_id == events.c.id).scalar_subquery()
+            )
+            return DbState(
+                violations=await ledger_violations(conn),
+                accounts=list((await conn.execute(select(accounts))).all()),
+                tasks=list(
+                    (
+                        await conn.execute(select(tasks.c.id, tasks.c.status, tasks.c.error_code))
+                    ).all()
+                ),
+                double_settled=list(
+                    (
+                        await conn.execute(
+                            select(entries.c.task_id, func.count())
+                            .where(entries.c.kind.in_([EntryKind.CAPTURE, EntryKind.RELEASE]))
+                            .group_by(entries.c.task_id)
+                            .having(func.count() > 1)
+                        )
+                    ).all()
+                ),
+                latest_entries=list(
+                    (
+                        await conn.execute(
+                            select(
+                                entries.c.client_id,
+                                entries.c.user,
+                                entries.c.balance_after,
+                                entries.c.held_after,
+                            ).where(entries.c.id.in_(last_id))
+                        )
+                    ).all()
+                ),
+                events=[
+                    (r.task_id, r.type, r.n)
+                    for r in await conn.execute(
+                        select(events.c.task_id, events.c.type, per_event.label("n"))
+                    )
+                ],
+            )
 
 
 LedgerMachine.TestCase.settings = settings(
-    max_examples=50,
+    max_examples=30,
     stateful_step_count=30,
     deadline=None,
 )
