@@ -10,16 +10,21 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.sql.dml import Insert
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def make_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
+    # A fixed pool: overflow connections are closed on return and reopened on the next
+    # burst (a new PostgreSQL backend each time). No pre-ping (three round trips per
+    # checkout): after a database restart the first statement on each stale connection
+    # fails, the dialect invalidates the pool, the API answers 503 and jobs are retried.
     return create_async_engine(
         url,
         pool_size=pool_size,
-        max_overflow=pool_size,
-        pool_pre_ping=True,
+        max_overflow=0,
+        pool_timeout=30,
+        pool_pre_ping=False,
         pool_recycle=1800,
     )
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.db import insert_ignoring_conflicts
@@ -42,6 +42,26 @@ async def balance_of(conn: AsyncConnection, client_id: str, user: str) -> Balanc
     return Balance(row.balance, row.held) if row else Balance(0, 0)
 
 
+# Built once: hot statements with bound parameters skip SQLAlchemy's per-call
+# construction and cache-key walk (the create and settle paths run them every time).
+_MOVE = (
+    update(accounts)
+    .where(
+        accounts.c.client_id == bindparam("p_client"),
+        accounts.c.user == bindparam("p_user"),
+        accounts.c.balance >= bindparam("p_guard_balance"),
+        accounts.c.held >= bindparam("p_guard_held"),
+    )
+    .values(
+        balance=accounts.c.balance + bindparam("p_balance_delta"),
+        held=accounts.c.held + bindparam("p_held_delta"),
+        updated_at=bindparam("p_now", type_=accounts.c.updated_at.type),
+    )
+    .returning(accounts.c.balance, accounts.c.held)
+)
+_ENTRY = insert(entries)
+
+
 async def _move(
     conn: AsyncConnection,
     client_id: str,
@@ -54,19 +74,16 @@ async def _move(
 ) -> Balance | None:
     """Apply deltas if ``balance >= guard_balance`` and ``held >= guard_held``."""
     result = await conn.execute(
-        update(accounts)
-        .where(
-            accounts.c.client_id == client_id,
-            accounts.c.user == user,
-            accounts.c.balance >= guard_balance,
-            accounts.c.held >= guard_held,
-        )
-        .values(
-            balance=accounts.c.balance + balance_delta,
-            held=accounts.c.held + held_delta,
-            updated_at=utcnow(),
-        )
-        .returning(accounts.c.balance, accounts.c.held)
+        _MOVE,
+        {
+            "p_client": client_id,
+            "p_user": user,
+            "p_guard_balance": guard_balance,
+            "p_guard_held": guard_held,
+            "p_balance_delta": balance_delta,
+            "p_held_delta": held_delta,
+            "p_now": utcnow(),
+        },
     )
     row = result.first()
     return Balance(row.balance, row.held) if row else None
@@ -85,18 +102,19 @@ async def _entry(
 ) -> None:
     settles = task_id if kind in (EntryKind.CAPTURE, EntryKind.RELEASE) else None
     await conn.execute(
-        insert(entries).values(
-            client_id=client_id,
-            user=user,
-            task_id=task_id,
-            settles=settles,
-            kind=kind,
-            amount=amount,
-            balance_after=after.balance,
-            held_after=after.held,
-            reason=reason,
-            at=utcnow(),
-        )
+        _ENTRY,
+        {
+            "client_id": client_id,
+            "user": user,
+            "task_id": task_id,
+            "settles": settles,
+            "kind": str(kind),
+            "amount": amount,
+            "balance_after": after.balance,
+            "held_after": after.held,
+            "reason": reason,
+            "at": utcnow(),
+        },
     )
 
 

@@ -89,7 +89,6 @@ async def fan_out(
     return ids
 
 
-
 async def webhook_url_of(conn: AsyncConnection, task_id: str) -> str | None:
     query = select(tasks.c.webhook_url).where(tasks.c.id == task_id)
     url: str | None = (await conn.execute(query)).scalar_one_or_none()

@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     upstream_api_key: str = ""
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
+    db_pool_size: int = Field(default=20, ge=1, le=500)
     max_body_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     api_key_cache_seconds: float = Field(default=5.0, ge=0)
     idempotency_ttl_seconds: int = Field(default=48 * 3600, ge=24 * 3600)

@@ -34,7 +34,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
         queue = await create_pool(RedisSettings.from_dsn(settings.redis_url))
         storage = storage_from(settings)
         try:

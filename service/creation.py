@@ -191,9 +191,7 @@ async def _create(
                 # The enqueue intent: the reconciler re-enqueues anything overdue.
                 "next_attempt_at": now,
             }
-            await video_queries.insert_task(conn, values)
-            row = await video_queries.get(conn, principal, task_id)
-            assert row is not None
+            row = await video_queries.insert_task(conn, values)
             body = video_of(row).model_dump(mode="json")
             if idempotency_key is not None:
                 await idempotency.record(conn, principal.client_id, idempotency_key, 200, body)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Row, and_, func, insert, select, update
+from sqlalchemy import Row, and_, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.apikeys import Principal
@@ -45,17 +45,22 @@ async def page(
     return list((await conn.execute(query.order_by(order).limit(limit + 1))).all())
 
 
+_ACTIVE_COUNT = select(func.count()).where(
+    tasks.c.client_id == bindparam("p_client"),
+    tasks.c.user == bindparam("p_user"),
+    tasks.c.status.in_([str(s) for s in ACTIVE]),
+)
+_INSERT_TASK = insert(tasks).returning(*tasks.c)
+
+
 async def active_count(conn: AsyncConnection, client_id: str, user: str) -> int:
-    query = select(func.count()).where(
-        tasks.c.client_id == client_id,
-        tasks.c.user == user,
-        tasks.c.status.in_([str(s) for s in ACTIVE]),
-    )
-    return int((await conn.execute(query)).scalar_one())
+    result = await conn.execute(_ACTIVE_COUNT, {"p_client": client_id, "p_user": user})
+    return int(result.scalar_one())
 
 
-async def insert_task(conn: AsyncConnection, values: dict[str, Any]) -> None:
-    await conn.execute(insert(tasks).values(**values))
+async def insert_task(conn: AsyncConnection, values: dict[str, Any]) -> Row[Any]:
+    """Insert and return the new row (one round trip)."""
+    return (await conn.execute(_INSERT_TASK, values)).one()
 
 
 async def mark_deleted(conn: AsyncConnection, task_id: str) -> None:

@@ -15,7 +15,7 @@ from worker.context import WorkerContext
 
 async def on_startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
     config = await prepare(settings, engine)
     ctx["app"] = WorkerContext(
         settings=settings,
