@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from core import settlement
+from core.db import autocommit
 from core.transitions import transition
 from schemas.problems import FailureCode
 from schemas.status import TaskStatus
@@ -37,7 +38,7 @@ from worker.upstream import (
 
 async def poll_task(ctx: dict[str, Any], task_id: str, attempt: int) -> str:
     context = wctx(ctx)
-    task = await task_queries.load(context.engine, task_id)
+    task = await task_queries.load_for_poll(context.engine, task_id)
     if task is None or task.status != TaskStatus.RUNNING or task.polls != attempt:
         return "skipped"
     config = await context.config.get()
@@ -108,7 +109,7 @@ async def _reschedule(
         _observed(result) if result else {"upstream_response": dict(task.upstream_response or {})}
     )
     values["upstream_response"] = {**values["upstream_response"], "_poll": poll_state}
-    async with context.engine.begin() as conn:
+    async with autocommit(context.engine) as conn:  # one statement: no transaction
         won = await task_queries.advance_poll(
             conn,
             task,
