@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     # Deliveries to loopback/private addresses are refused unless this is set (tests, dev).
     webhook_allow_private: bool = False
     callback_min_interval_seconds: float = Field(default=1.0, ge=0)
+    # With PUBLIC_URL set, poll this many times less often: the callback reports the finish.
+    callback_poll_factor: float = Field(default=4.0, ge=1)
     reconcile_interval_seconds: int = Field(default=5, ge=1)
     reconcile_grace_seconds: float = Field(default=15.0, gt=0)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -189,7 +190,8 @@ async def _create(
                 "created_at": now,
                 "updated_at": now,
                 # The enqueue intent: the reconciler re-enqueues anything overdue.
-                "next_attempt_at": now,
+                "next_attempt_at": now
+                + timedelta(seconds=context.settings.reconcile_grace_seconds),
             }
             row = await video_queries.insert_task(conn, values)
             body = video_of(row).model_dump(mode="json")

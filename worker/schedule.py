@@ -16,6 +16,9 @@ class Pacing:
     min_interval: float
     max_interval: float
     retry_base: float
+    # > 1 when the upstream will call our notify_hook: polling is then only a safety net
+    # for lost callbacks, so it can be that many times sparser.
+    callback_factor: float = 1.0
 
 
 def next_poll_delay(pacing: Pacing, elapsed: float, progress: int | None) -> float:
@@ -25,7 +28,8 @@ def next_poll_delay(pacing: Pacing, elapsed: float, progress: int | None) -> flo
     if progress is not None and 0 < progress < 100:
         remaining = elapsed * (100 - progress) / progress
         interval = min(interval, 0.5 * remaining)
-    return max(pacing.min_interval, min(pacing.max_interval, interval))
+    factor = pacing.callback_factor
+    return max(pacing.min_interval * factor, min(pacing.max_interval * factor, interval * factor))
 
 
 def backoff(pacing: Pacing, attempt: int, retry_after: float | None = None) -> float:

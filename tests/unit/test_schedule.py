@@ -103,3 +103,11 @@ def test_backoff_keeps_exponential_delay_when_retry_after_is_shorter() -> None:
 @given(attempt=st.integers(min_value=0, max_value=100_000))
 def test_backoff_is_positive_and_never_above_cap_without_retry_after(attempt: int) -> None:
     assert 0 < backoff(PACING, attempt) <= PACING.max_interval * 4
+
+
+def test_expected_callback_makes_polling_a_sparser_safety_net():
+    plain = Pacing(first_delay=10, min_interval=2, max_interval=30, retry_base=2)
+    with_callback = Pacing(10, 2, 30, 2, callback_factor=4)
+    assert next_poll_delay(with_callback, 5, None) == next_poll_delay(plain, 5, None)  # first poll
+    assert next_poll_delay(with_callback, 20, None) == 4 * next_poll_delay(plain, 20, None)
+    assert next_poll_delay(with_callback, 10_000, None) == 120

@@ -25,8 +25,9 @@ log = structlog.get_logger("worker")
 
 def pacing(context: WorkerContext) -> Pacing:
     s = context.settings
+    factor = s.callback_poll_factor if s.public_url else 1.0
     return Pacing(
-        s.poll_first_delay, s.poll_min_interval, s.poll_max_interval, s.retry_base_seconds
+        s.poll_first_delay, s.poll_min_interval, s.poll_max_interval, s.retry_base_seconds, factor
     )
 
 
