@@ -99,6 +99,13 @@ async def stats(request: Request) -> Response:
     return JSONResponse(simulator_of(request).store.stats())
 
 
+async def list_tasks(request: Request) -> Response:
+    """Every task with its prompt and timeline, for benchmarks that time what follows."""
+    simulator = simulator_of(request)
+    now = simulator.clock()
+    return JSONResponse({"tasks": [views.sim_task(t, now) for t in simulator.store.tasks.values()]})
+
+
 async def reset(request: Request) -> Response:
     simulator_of(request).store.reset()
     return JSONResponse({"reset": True})
@@ -109,5 +116,6 @@ ROUTES = (
     Route("/google/v1/tasks/{task_id}", query, methods=["GET"]),
     Route("/files/{task_id}.mp4", download, methods=["GET"]),
     Route("/_sim/stats", stats, methods=["GET"]),
+    Route("/_sim/tasks", list_tasks, methods=["GET"]),
     Route("/_sim/reset", reset, methods=["POST"]),
 )

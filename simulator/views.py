@@ -61,6 +61,19 @@ def task_object(
     }
 
 
+def sim_task(task: SimTask, now: float) -> dict[str, Any]:
+    """One entry of ``GET /_sim/tasks``: times are Unix seconds, ``finished_at`` is null
+    until the timeline reaches SUCCESS or FAILURE."""
+    snapshot = task.snapshot(now)
+    return {
+        "task_id": task.task_id,
+        "prompt": task.prompt,
+        "status": snapshot.phase.value,
+        "submitted_at": task.submitted_at,
+        "finished_at": snapshot.finished_at if snapshot.phase.finished else None,
+    }
+
+
 def _status(phase: Phase, *, weird: bool, lowercase: bool) -> str:
     if weird:
         return WEIRD_STATUS

@@ -472,3 +472,26 @@ async def test_unreachable_notify_hook_is_counted_and_ignored(make_app, clock):
         await eventually(lambda: bool(app.state.simulator.store.notifications))
         assert (await task_data(client, task_id))["status"] == "SUCCESS"
     assert dict(app.state.simulator.store.notifications) == {"failed": 1}
+
+
+async def test_sim_tasks_lists_prompts_and_timeline_times(client, clock):
+    done_id = await submit_ok(client, "short one [sim:duration=2]")
+    clock.advance(1)
+    running_id = await submit_ok(client, "long one [sim:duration=30]")
+    failed_id = await submit_ok(client, "bad one [sim:duration=1.5] [sim:fail=nope]")
+    clock.advance(2)
+    tasks = {t["task_id"]: t for t in (await client.get("/_sim/tasks")).json()["tasks"]}
+    assert tasks[done_id] == {
+        "task_id": done_id,
+        "prompt": "short one [sim:duration=2]",
+        "status": "SUCCESS",
+        "submitted_at": T0,
+        "finished_at": T0 + 2,
+    }
+    assert tasks[running_id]["status"] == "SUBMITTED"
+    assert tasks[running_id]["submitted_at"] == T0 + 1
+    assert tasks[running_id]["finished_at"] is None
+    assert tasks[failed_id]["status"] == "FAILURE"
+    assert tasks[failed_id]["finished_at"] == T0 + 2.5
+    assert (await client.post("/_sim/reset")).status_code == 200
+    assert (await client.get("/_sim/tasks")).json() == {"tasks": []}

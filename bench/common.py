@@ -1,0 +1,341 @@
+"""Shared benchmark plumbing: private PostgreSQL + Redis, child processes, CPU accounting.
+
+Everything listens on 127.0.0.1 only and every child is bounded in time: started here,
+stopped here (and SIGKILLed with its process group on the way out).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from tests.services import PostgresServer, RedisServer, free_port, wait_for_port
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+ADMIN_KEY = "gv_bench_admin_key_0123456789abcdef"
+SIM_KEY = "sim-bench-key"
+
+
+def sim_command(port: int) -> list[str]:
+    """The gateway simulator on 127.0.0.1:``port``, answering to SIM_KEY."""
+    return [
+        PY,
+        "-m",
+        "simulator.main",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--api-key",
+        SIM_KEY,
+    ]
+
+
+def seed_accounts_sql(users: int, balance: int) -> str:
+    """Accounts ``bench``/``u0`` … ``u{users-1}`` with ``balance`` credits each."""
+    users, balance = int(users), int(balance)
+    return (
+        'INSERT INTO accounts (client_id, "user", balance, held, updated_at)'  # noqa: S608
+        f" SELECT 'bench', 'u' || g, {balance}, 0, now() FROM generate_series(0, {users - 1}) g"
+    )
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Infra:
+    """A private PostgreSQL 15 cluster and redis-server in a fresh /tmp directory."""
+
+    base: Path = field(init=False)
+    psql_calls: int = 0
+    pg: PostgresServer = field(init=False)
+    redis: RedisServer = field(init=False)
+
+    def __enter__(self) -> Infra:
+        # The cluster runs as `postgres` when we are root: the dir must be traversable.
+        self.base = Path(tempfile.mkdtemp(prefix="gv-bench-"))
+        self.base.chmod(0o755)
+        self.pg = PostgresServer(self.base)
+        self.redis = RedisServer(self.base / "redis")
+        try:
+            self.pg.start()
+            self.redis.start()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with contextlib.suppress(Exception):
+            self.redis.stop()
+        with contextlib.suppress(Exception):
+            self.pg.stop()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    @property
+    def log_dir(self) -> Path:
+        path = self.base / "logs"
+        path.mkdir(exist_ok=True)
+        return path
+
+    def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Environment of a product process (API or worker) on these servers."""
+        return {
+            **os.environ,
+            "GOOGLE_VIDEO_DATABASE_URL": self.pg.url,
+            "GOOGLE_VIDEO_REDIS_URL": self.redis.url,
+            "GOOGLE_VIDEO_DATA_DIR": str(self.base / "data"),
+            "GOOGLE_VIDEO_ADMIN_KEY": ADMIN_KEY,
+            # As deployed (deploy/k8s): JSON logs at INFO, written to a file here.
+            "GOOGLE_VIDEO_LOG_FORMAT": "json",
+            "GOOGLE_VIDEO_LOG_LEVEL": "INFO",
+            **(extra or {}),
+        }
+
+    def migrate(self) -> None:
+        subprocess.run(
+            [PY, "-m", "cli.main", "migrate"],
+            cwd=ROOT,
+            env=self.env(),
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def psql(self, *statements: str) -> str:
+        """Run statements (each its own ``-c``: own transaction) and return the output."""
+        self.psql_calls += 1
+        command = ["psql", "-h", "127.0.0.1", "-p", str(self.pg.port), "-U", "postgres"]
+        command += ["-d", "google_video", "-qAt", "-v", "ON_ERROR_STOP=1"]
+        for sql in statements:
+            command += ["-c", sql]
+        out = subprocess.run(command, capture_output=True, text=True, check=False)
+        if out.returncode != 0:
+            raise RuntimeError(f"psql failed: {out.stderr.strip()}")
+        return out.stdout.strip()
+
+    def sessions(self) -> int:
+        """PostgreSQL sessions opened so far (pg_stat_database.sessions, this one included)."""
+        return int(
+            self.psql("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+        )
+
+    def pg_processes(self) -> list[psutil.Process]:
+        """The postmaster and all its children (backends, walwriter, …)."""
+        pid = self.pg.pid
+        if pid is None:
+            return []
+        try:
+            root = psutil.Process(pid)
+            return [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def redis_processes(self) -> list[psutil.Process]:
+        pid = self.redis.pid
+        return [psutil.Process(pid)] if pid else []
+
+
+class Child:
+    """A child process in its own session, with its output in a log file."""
+
+    def __init__(
+        self,
+        name: str,
+        command: Sequence[str],
+        env: Mapping[str, str],
+        log_dir: Path,
+        *,
+        port: int | None = None,
+        ready_timeout: float = 30.0,
+    ) -> None:
+        self.name = name
+        self.port = port
+        self.log_path = log_dir / f"{name}.log"
+        with self.log_path.open("ab") as out:
+            self.proc = subprocess.Popen(
+                list(command),
+                cwd=ROOT,
+                env=dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        if port is not None:
+            try:
+                wait_for_port("127.0.0.1", port, time.monotonic() + ready_timeout, proc=self.proc)
+            except BaseException:
+                self.stop()
+                raise
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def processes(self) -> list[psutil.Process]:
+        try:
+            root = psutil.Process(self.proc.pid)
+            return [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=timeout)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+    def tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def cpu_seconds(processes: Sequence[psutil.Process]) -> float:
+    total = 0.0
+    for proc in processes:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            times = proc.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+class CpuMeter:
+    """CPU seconds spent by named groups of processes between ``start`` and ``stop``.
+
+    Groups are re-enumerated at each reading: a process born in between counts in full;
+    one that exited in between is lost (the pools here keep their connections open).
+    """
+
+    def __init__(
+        self,
+        groups: Mapping[str, Callable[[], Sequence[psutil.Process]]],
+        infra: Infra | None = None,
+    ) -> None:
+        self.groups = dict(groups)
+        self.infra = infra
+        self._start: dict[str, dict[int, float]] = {}
+        self._sessions = (0, 0)
+        # PostgreSQL connections opened by the processes under test during the window
+        # (psql probes subtracted); None without ``infra``.
+        self.new_sessions: int | None = None
+
+    @staticmethod
+    def _read(procs: Sequence[psutil.Process]) -> dict[int, float]:
+        out: dict[int, float] = {}
+        for proc in procs:
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                times = proc.cpu_times()
+                out[proc.pid] = times.user + times.system
+        return out
+
+    def start(self) -> None:
+        if self.infra is not None:
+            self._sessions = (self.infra.sessions(), self.infra.psql_calls)
+        self._start = {name: self._read(get()) for name, get in self.groups.items()}
+        self._machine = machine_busy()
+
+    def stop(self) -> dict[str, float]:
+        """CPU seconds by group, plus ``machine``: busy CPU seconds of the whole machine
+        (all cores, every process: other users of the machine show up as the excess)."""
+        out: dict[str, float] = {}
+        for name, get in self.groups.items():
+            before = self._start.get(name, {})
+            now = self._read(get())
+            out[name] = sum(max(0.0, cpu - before.get(pid, 0.0)) for pid, cpu in now.items())
+        out["machine"] = machine_busy() - self._machine
+        if self.infra is not None:
+            before, calls = self._sessions
+            now = self.infra.sessions()
+            self.new_sessions = now - before - (self.infra.psql_calls - calls)
+        return out
+
+
+def machine_busy() -> float:
+    t = psutil.cpu_times()
+    return t.user + t.nice + t.system + t.irq + t.softirq + getattr(t, "steal", 0.0)
+
+
+def machine() -> dict[str, str]:
+    try:
+        model = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
+    except (OSError, StopIteration):
+        model = platform.processor() or "unknown"
+    return {
+        "nproc": str(os.cpu_count()),
+        "cpu": model,
+        "memory": f"{psutil.virtual_memory().total / 2**30:.1f} GiB",
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "postgres": _version(["/usr/lib/postgresql/15/bin/postgres", "--version"]),
+        "redis": _version(["redis-server", "--version"]),
+        "wrk": "wrk -t1 (C)" if shutil.which("wrk") else "Python asyncio (wrk not installed)",
+    }
+
+
+def _version(cmd: list[str]) -> str:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, check=False).stdout.strip()
+    except OSError:
+        return "unknown"
+
+
+@contextlib.contextmanager
+def deadline(seconds: float, what: str) -> Iterator[None]:
+    """Abort the whole benchmark (SIGALRM) if a step overruns its budget."""
+
+    def fire(signum: int, frame: Any) -> None:
+        raise TimeoutError(f"{what}: over the {seconds:.0f} s budget")
+
+    previous = signal.signal(signal.SIGALRM, fire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+__all__ = [
+    "ADMIN_KEY",
+    "PY",
+    "ROOT",
+    "SIM_KEY",
+    "Child",
+    "CpuMeter",
+    "Infra",
+    "cpu_seconds",
+    "deadline",
+    "free_port",
+    "log",
+    "machine",
+]
