@@ -36,6 +36,7 @@ async def migrated(pg_url: str) -> AsyncIterator[AsyncEngine]:
 @pytest.fixture
 async def engine(migrated: AsyncEngine, redis_url: str) -> AsyncIterator[AsyncEngine]:
     """The shared test database, emptied before each test (and Redis flushed)."""
+    await migrated.dispose()  # fresh connections: an earlier test may have restarted the server
     async with migrated.begin() as conn:
         await conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY"))
     redis = Redis.from_url(redis_url)

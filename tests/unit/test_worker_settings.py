@@ -54,8 +54,9 @@ def test_worker_options_pass_validation(settings: Settings) -> None:
     assert validated(options) is options
 
 
-def test_worker_options_register_the_three_job_functions_by_name(settings: Settings) -> None:
-    assert set(_functions(worker_options(settings))) == {jobs.SUBMIT, jobs.POLL, jobs.STORE}
+def test_worker_options_register_every_job_function_by_name(settings: Settings) -> None:
+    expected = {jobs.SUBMIT, jobs.POLL, jobs.STORE, jobs.DELIVER}
+    assert set(_functions(worker_options(settings))) == expected
 
 
 def test_every_job_function_has_a_finite_timeout(settings: Settings) -> None:
@@ -95,4 +96,10 @@ def test_worker_options_take_limits_from_settings(settings: Settings) -> None:
 async def test_arq_worker_accepts_the_options(settings: Settings) -> None:
     """Beyond the names: arq itself builds a worker from them (no Redis needed yet)."""
     worker = Worker(**{**worker_options(settings), "handle_signals": False})
-    assert set(worker.functions) == {jobs.SUBMIT, jobs.POLL, jobs.STORE, jobs.RECONCILE}
+    assert set(worker.functions) == {
+        jobs.SUBMIT,
+        jobs.POLL,
+        jobs.STORE,
+        jobs.DELIVER,
+        jobs.RECONCILE,
+    }

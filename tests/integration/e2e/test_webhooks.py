@@ -215,3 +215,22 @@ async def _delivered(acme, event_id: str) -> dict:
             return dict(event)
         assert time.monotonic() < deadline, event
         await asyncio.sleep(0.05)
+
+
+async def test_event_written_with_the_state_change_is_delivered_after_its_job_is_lost(
+    acme, stack, redis_url, receiver
+):
+    """No worker runs while the video ends and Redis then forgets the delivery job: the
+    outbox row alone brings the event to the receiver once a worker is back."""
+    from redis.asyncio import Redis
+
+    await _endpoint(acme, receiver.url("/outbox"))
+    stack.stop_workers()
+    video = await create(acme, "ended while no worker runs")
+    await acme.post(f"/v1/videos/{video['id']}/cancel")  # the event and its delivery rows
+    redis = Redis.from_url(redis_url)
+    await redis.flushall()  # ... and the enqueued delivery job is gone
+    await redis.aclose()
+    stack.start_worker()
+    (received,) = await receiver.wait_for("/outbox", 1, deadline=30)
+    assert json.loads(received.body)["type"] == "video.cancelled"
