@@ -115,10 +115,18 @@ async def record(
 
 
 async def release_claim(engine: AsyncEngine, client_id: str, key: str) -> None:
-    """Best effort: called while another error propagates, which must stay the one seen."""
+    """Best effort: called while another error propagates, which must stay the one seen.
+    Only an unanswered claim goes: once the create committed (even if the request was
+    then cancelled), the key must keep answering with that task, or a retry would pay twice."""
     try:
         async with engine.begin() as conn:
-            await _forget(conn, client_id, key)
+            await conn.execute(
+                delete(idempotency).where(
+                    idempotency.c.client_id == client_id,
+                    idempotency.c.key == key,
+                    idempotency.c.response_status.is_(None),
+                )
+            )
     except (DBAPIError, OSError) as exc:
         log.warning("idempotency_release_failed", key=key, error=type(exc).__name__)
 

@@ -94,3 +94,18 @@ async def test_failed_create_does_not_burn_the_key(client_for, grant):
     assert (
         await acme.post("/v1/videos", json={"prompt": PROMPT}, headers=headers)
     ).status_code == 200
+
+
+async def test_answered_key_survives_a_late_cleanup(client_for, grant, engine):
+    """A request cancelled after its create committed must not free the key (a retry
+    would then create and charge a second video)."""
+    from service.idempotency import release_claim
+
+    acme = await client_for("acme")
+    await grant("acme", "acme", 1000)
+    headers = {"Idempotency-Key": "committed"}
+    first = (await acme.post("/v1/videos", json={"prompt": PROMPT}, headers=headers)).json()
+    await release_claim(engine, "acme", "committed")  # what a cancelled request's cleanup runs
+    again = (await acme.post("/v1/videos", json={"prompt": PROMPT}, headers=headers)).json()
+    assert again["id"] == first["id"]
+    assert (await acme.get("/v1/credits/acme")).json()["held"] == 100
