@@ -137,24 +137,27 @@ async def hold(
 async def capture(
     conn: AsyncConnection, client_id: str, user: str, task_id: str, amount: int
 ) -> Balance:
-    after = await _move(
-        conn, client_id, user, balance_delta=0, held_delta=-amount, guard_held=amount
-    )
-    if after is None:
-        raise LedgerError(f"capture of {amount} for {task_id}: not enough held")
-    await _entry(conn, client_id, user, EntryKind.CAPTURE, amount, after, task_id=task_id)
-    return after
+    """The held amount is spent."""
+    return await _settle(conn, client_id, user, task_id, amount, EntryKind.CAPTURE)
 
 
 async def release(
     conn: AsyncConnection, client_id: str, user: str, task_id: str, amount: int
 ) -> Balance:
+    """The held amount goes back to the balance."""
+    return await _settle(conn, client_id, user, task_id, amount, EntryKind.RELEASE)
+
+
+async def _settle(
+    conn: AsyncConnection, client_id: str, user: str, task_id: str, amount: int, kind: EntryKind
+) -> Balance:
+    refund = amount if kind == EntryKind.RELEASE else 0
     after = await _move(
-        conn, client_id, user, balance_delta=amount, held_delta=-amount, guard_held=amount
+        conn, client_id, user, balance_delta=refund, held_delta=-amount, guard_held=amount
     )
     if after is None:
-        raise LedgerError(f"release of {amount} for {task_id}: not enough held")
-    await _entry(conn, client_id, user, EntryKind.RELEASE, amount, after, task_id=task_id)
+        raise LedgerError(f"{kind} of {amount} for {task_id}: not enough held")
+    await _entry(conn, client_id, user, kind, amount, after, task_id=task_id)
     return after
 
 
