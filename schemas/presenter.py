@@ -1,11 +1,10 @@
-"""A task row as the public video object (OpenAI Videos shape plus extensions); pure."""
+"""A task row (or anything with its attributes) as the public video object: the
+OpenAI Videos shape plus extensions. Pure."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-
-from sqlalchemy import Row
 
 from schemas.api import SIZES, Video, VideoError
 from schemas.status import TaskStatus, public_status
@@ -17,9 +16,7 @@ def _unix(value: datetime | None) -> int | None:
     return int(value.timestamp()) if value is not None else None
 
 
-def video_of(
-    row: Row[Any], *, download_url: str | None = None, expires_at: int | None = None
-) -> Video:
+def video_of(row: Any, *, download_url: str | None = None, expires_at: int | None = None) -> Video:
     status = TaskStatus(row.status)
     snapshot = row.request_snapshot or {}
     size = snapshot.get("size") or _SIZE_OF_RATIO.get(row.aspect_ratio or "16:9", "1280x720")
@@ -43,7 +40,7 @@ def video_of(
         images=list(row.images),
         enhance_prompt=row.enhance_prompt,
         price=row.price,
-        metadata=dict(row._mapping["metadata"]),
+        metadata=dict(row.metadata),
         internal_status=status,
         cancelled=status == TaskStatus.CANCELLED,
         download_url=download_url,

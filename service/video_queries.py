@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Row, and_, bindparam, func, insert, select, update
@@ -50,7 +51,17 @@ _ACTIVE_COUNT = select(func.count()).where(
     tasks.c.user == bindparam("p_user"),
     tasks.c.status.in_([str(s) for s in ACTIVE]),
 )
-_INSERT_TASK = insert(tasks).returning(*tasks.c)
+_INSERT_TASK = insert(tasks)
+
+
+def _scalar_default(column: Any) -> Any:
+    arg = getattr(column.default, "arg", None)
+    return None if callable(arg) else arg
+
+
+# Column defaults the create does not set, so the new row can be presented without
+# reading it back.
+_UNSET = {c.key: _scalar_default(c) for c in tasks.c}
 
 
 async def active_count(conn: AsyncConnection, client_id: str, user: str) -> int:
@@ -58,9 +69,10 @@ async def active_count(conn: AsyncConnection, client_id: str, user: str) -> int:
     return int(result.scalar_one())
 
 
-async def insert_task(conn: AsyncConnection, values: dict[str, Any]) -> Row[Any]:
-    """Insert and return the new row (one round trip)."""
-    return (await conn.execute(_INSERT_TASK, values)).one()
+async def insert_task(conn: AsyncConnection, values: dict[str, Any]) -> SimpleNamespace:
+    """Insert; the new row as the presenter sees it, with no second round trip."""
+    await conn.execute(_INSERT_TASK, values)
+    return SimpleNamespace(**{**_UNSET, **values})
 
 
 async def mark_deleted(conn: AsyncConnection, task_id: str) -> None:
