@@ -31,7 +31,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bench.common import SIM_KEY, Child, Infra, free_port, log, seed_accounts_sql, sim_command
+from bench.common import (
+    SIM_KEY,
+    Infra,
+    log,
+    seed_accounts_sql,
+    start_simulator,
+)
 
 PROMPT = "A red fox running through fresh snow at dawn, cinematic"
 USERS = 1000
@@ -445,18 +451,11 @@ def run(n: int = 300) -> dict[str, Any]:
             runner: Callable[[Awaitable[Any]], Any] = uvloop.run
         except ImportError:
             runner = asyncio.run
-        sim_port = free_port()
-        sim = Child(
-            "simulator",
-            sim_command(sim_port),
-            {**infra.env(), "GOOGLE_VIDEO_SIM_TIME_SCALE": "1"},
-            infra.log_dir,
-            port=sim_port,
-        )
+        sim, sim_url = start_simulator(infra)
         try:
             with open(os.devnull, "w") as devnull:  # noqa: PTH123
                 pieces = runner(_main(infra, n, devnull))
-                hop = runner(_hop_main(infra, f"http://127.0.0.1:{sim_port}", n, devnull))
+                hop = runner(_hop_main(infra, sim_url, n, devnull))
         finally:
             sim.stop()
     log(f"breakdown: {n} calls per piece in {time.monotonic() - started:.0f} s")

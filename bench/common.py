@@ -45,6 +45,29 @@ def sim_command(port: int) -> list[str]:
     ]
 
 
+def start_simulator(infra: Infra) -> tuple[Child, str]:
+    """The simulator at time scale 1, and its base URL."""
+    port = free_port()
+    env = {**infra.env(), "GOOGLE_VIDEO_SIM_TIME_SCALE": "1"}
+    child = Child("simulator", sim_command(port), env, infra.log_dir, port=port)
+    return child, f"http://127.0.0.1:{port}"
+
+
+def client_key(infra: Infra) -> str:
+    """A new client-role API key for tenant ``bench``, made with the real CLI."""
+    out = subprocess.run(
+        [PY, "-m", "cli.main", "keys", "create", "--name", "bench", "--client", "bench"],
+        env=infra.env(),
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    ).stdout
+    return next(
+        line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("key:")
+    )
+
+
 def seed_accounts_sql(users: int, balance: int) -> str:
     """Accounts ``bench``/``u0`` … ``u{users-1}`` with ``balance`` credits each."""
     users, balance = int(users), int(balance)

@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,10 +40,10 @@ import redis
 from bench.common import (
     ADMIN_KEY,
     PY,
-    ROOT,
     Child,
     CpuMeter,
     Infra,
+    client_key,
     free_port,
     log,
     seed_accounts_sql,
@@ -87,19 +86,6 @@ class Run:
 def _children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
-
-
-def _client_key(infra: Infra) -> str:
-    out = subprocess.run(
-        [PY, "-m", "cli.main", "keys", "create", "--name", "bench", "--client", "bench"],
-        env=infra.env(),
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    ).stdout
-    lines = out.splitlines()
-    return next(line.split(":", 1)[1].strip() for line in lines if line.startswith("key:"))
 
 
 def _reset(infra: Infra, users: int) -> None:
@@ -175,7 +161,7 @@ def run(
     started = time.monotonic()
     with Infra() as infra:
         infra.migrate()
-        key = _client_key(infra)
+        key = client_key(infra)
         _reset(infra, users)
         api_port, ref_port, nopp_port = free_port(), free_port(), free_port()
         api = Child(

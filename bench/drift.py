@@ -28,7 +28,15 @@ import httpx
 from arq import create_pool
 from arq.connections import RedisSettings
 
-from bench.common import PY, SIM_KEY, Child, CpuMeter, Infra, free_port, log, sim_command
+from bench.common import (
+    PY,
+    SIM_KEY,
+    Child,
+    CpuMeter,
+    Infra,
+    log,
+    start_simulator,
+)
 from bench.poll_hop import PROMPT, _worker_env
 
 INSERT = """
@@ -97,15 +105,7 @@ def run(
     started = time.monotonic()
     with Infra() as infra:
         infra.migrate()
-        sim_port = free_port()
-        sim = Child(
-            "simulator",
-            sim_command(sim_port),
-            {**infra.env(), "GOOGLE_VIDEO_SIM_TIME_SCALE": "1"},
-            infra.log_dir,
-            port=sim_port,
-        )
-        sim_url = f"http://127.0.0.1:{sim_port}"
+        sim, sim_url = start_simulator(infra)
         out = infra.base / "drift.json"
         try:
             asyncio.run(_seed(infra, sim_url, tasks, interval))

@@ -41,12 +41,12 @@ from bench.common import (
     Child,
     CpuMeter,
     Infra,
+    client_key,
     free_port,
     log,
     seed_accounts_sql,
-    sim_command,
+    start_simulator,
 )
-from bench.create import _client_key
 from bench.raw_worker import COUNTER_KEY, JOB, job_id
 
 PROMPT = "[sim:duration=100000] poll hop benchmark"
@@ -141,7 +141,7 @@ async def _create_tasks(port: int, key: str, count: int) -> None:
 
 def _setup(infra: Infra, sim_url: str, chains: int) -> None:
     """Create ``chains`` tasks through the API and let the real worker submit them."""
-    key = _client_key(infra)
+    key = client_key(infra)
     infra.psql(seed_accounts_sql(50, BALANCE))
     env = _worker_env(infra, sim_url)
     port = free_port()
@@ -326,15 +326,7 @@ def run(
     runs: list[HopRun] = []
     with Infra() as infra:
         infra.migrate()
-        sim_port = free_port()
-        sim = Child(
-            "simulator",
-            sim_command(sim_port),
-            {**infra.env(), "GOOGLE_VIDEO_SIM_TIME_SCALE": "1"},
-            infra.log_dir,
-            port=sim_port,
-        )
-        sim_url = f"http://127.0.0.1:{sim_port}"
+        sim, sim_url = start_simulator(infra)
         try:
             _setup(infra, sim_url, chains)
             log(f"poll_hop: {chains} tasks running upstream")

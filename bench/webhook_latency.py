@@ -31,7 +31,6 @@ import random
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -51,11 +50,11 @@ from starlette.routing import Route
 from bench.common import (
     ADMIN_KEY,
     PY,
-    ROOT,
     SIM_KEY,
     Child,
     CpuMeter,
     Infra,
+    client_key,
     free_port,
     log,
     machine,
@@ -471,27 +470,13 @@ def _product(
             child.stop(timeout=30)
 
 
-def _client_key(infra: Infra) -> str:
-    out = subprocess.run(
-        [PY, "-m", "cli.main", "keys", "create", "--name", "bench", "--client", "bench"],
-        env=infra.env(),
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    ).stdout
-    return next(
-        line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("key:")
-    )
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
     plan = Plan.make(args.tasks, args.seed, args.min_duration, args.max_duration)
     results: list[RunResult] = []
     began = time.gmtime()
     with Infra() as infra:
         infra.migrate()
-        key = _client_key(infra)
+        key = client_key(infra)
         sim_port = free_port()
         sim_env = {
             **infra.env(),
