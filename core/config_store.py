@@ -19,7 +19,8 @@ from schemas.tables import utcnow
 class ConfigStore:
     def __init__(self, engine: AsyncEngine, box: SecretBox, *, ttl: float = 1.0) -> None:
         self._engine = engine
-        self._box = box
+        # The one box of the process: webhook secrets use it too.
+        self.box = box
         self._ttl = ttl
         self._cached: RuntimeConfig | None = None
         self._loaded_at = 0.0
@@ -29,7 +30,7 @@ class ConfigStore:
         initial = RuntimeConfig(
             upstream_kind=settings.upstream_kind,
             upstream_base_url=settings.upstream_base_url,
-            upstream_api_key=self._box.encrypt(settings.upstream_api_key),
+            upstream_api_key=self.box.encrypt(settings.upstream_api_key),
         )
         values = {
             "id": 1,
@@ -53,7 +54,7 @@ class ConfigStore:
     async def update(self, patch: RuntimeConfigPatch) -> RuntimeConfig:
         changes = patch.model_dump(exclude_unset=True)
         if "upstream_api_key" in changes:
-            changes["upstream_api_key"] = self._box.encrypt(changes["upstream_api_key"] or "")
+            changes["upstream_api_key"] = self.box.encrypt(changes["upstream_api_key"] or "")
         async with self._engine.begin() as conn:
             row = (await conn.execute(select(runtime_config.c.document).with_for_update())).first()
             current = RuntimeConfig.model_validate(row.document) if row else RuntimeConfig()
@@ -71,4 +72,4 @@ class ConfigStore:
         return merged
 
     def upstream_key(self, config: RuntimeConfig) -> str:
-        return self._box.decrypt(config.upstream_api_key)
+        return self.box.decrypt(config.upstream_api_key)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -146,15 +146,6 @@ class CreditsOut(BaseModel):
     held: int
     entries: list[CreditEntryOut]
     has_more: bool
-
-
-class Problem(BaseModel):
-    type: str = "about:blank"
-    title: str
-    status: int
-    code: str
-    detail: str
-    extra: dict[str, Any] = Field(default_factory=dict)
 
 
 def _check_webhook_url(value: str | None) -> str | None:

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 
 CHUNK_SIZE = 64 * 1024
 _SMALL_HEADER = 8  # 32-bit size + type
-_LARGE_HEADER = 16  # size 1 + type + 64-bit largesize
 
 
 def padding_for(video_size: int, target_size: int | None) -> int:

@@ -10,7 +10,6 @@ from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.config_store import ConfigStore
-from core.secrets import SecretBox
 from core.storage import Storage
 from schemas.config import RuntimeConfig
 from schemas.settings import Settings
@@ -24,7 +23,6 @@ class WorkerContext:
     config: ConfigStore
     storage: Storage
     redis: ArqRedis
-    box: SecretBox
     webhooks: httpx.AsyncClient
     _upstreams: dict[tuple[str, str, str], Upstream] = field(default_factory=dict)
 

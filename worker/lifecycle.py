@@ -8,7 +8,6 @@ import httpx
 
 from core.bootstrap import prepare, storage_from
 from core.db import make_engine
-from core.secrets import SecretBox
 from schemas.settings import Settings
 from worker.context import WorkerContext
 
@@ -23,7 +22,6 @@ async def on_startup(ctx: dict[str, Any]) -> None:
         config=config,
         storage=storage_from(settings),
         redis=ctx["redis"],
-        box=SecretBox(settings.secret_key),
         webhooks=httpx.AsyncClient(
             follow_redirects=False,
             timeout=httpx.Timeout(settings.webhook_timeout_seconds),

@@ -90,13 +90,13 @@ async def advance_poll(conn: AsyncConnection, task: Any, **values: Any) -> bool:
     return result.rowcount == 1
 
 
-async def begin_store(conn: AsyncConnection, task_id: str) -> int | None:
-    """Count one more store attempt of a storing task; None if it is not storing."""
+async def begin_store(conn: AsyncConnection, task_id: str) -> Any:
+    """Count one more store attempt of a storing task: its (store_attempts,
+    upstream_video_url), or None if it is not storing."""
     result = await conn.execute(
         update(tasks)
         .where(tasks.c.id == task_id, tasks.c.status == str(TaskStatus.STORING))
         .values(store_attempts=tasks.c.store_attempts + 1)
-        .returning(tasks.c.store_attempts)
+        .returning(tasks.c.store_attempts, tasks.c.upstream_video_url)
     )
-    attempt: int | None = result.scalar_one_or_none()
-    return attempt
+    return result.first()

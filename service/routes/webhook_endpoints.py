@@ -27,7 +27,7 @@ MAX_ENDPOINTS = 20
 
 
 def _box(request: Request) -> SecretBox:
-    return SecretBox(ctx(request).settings.secret_key)
+    return ctx(request).config.box
 
 
 def _out(row: Any, secret: str | None = None) -> dict[str, Any]:

@@ -50,15 +50,13 @@ async def deliver_webhook(ctx: dict[str, Any], delivery_id: str) -> str:
 
 
 async def _secrets(context: WorkerContext, conn: Any, row: Any) -> list[str] | None:
-    now = utcnow()
+    now, box = utcnow(), context.config.box
     if row.endpoint_id is None:
-        return live_secrets(
-            context.box, await client_secret_row(conn, context.box, row.client_id), now
-        )
+        return live_secrets(box, await client_secret_row(conn, box, row.client_id), now)
     endpoint = await queries.endpoint(conn, row.endpoint_id)
     if endpoint is None or endpoint.deleted_at is not None or not endpoint.enabled:
         return None
-    return live_secrets(context.box, endpoint, now)
+    return live_secrets(box, endpoint, now)
 
 
 async def _settle(context: WorkerContext, row: Any, attempt: Attempt) -> str:

@@ -42,10 +42,10 @@ async def checked_mp4(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
 async def store_task(ctx: dict[str, Any], task_id: str) -> str:
     context = wctx(ctx)
     async with context.engine.begin() as conn:
-        attempt = await task_queries.begin_store(conn, task_id)
-    task = await task_queries.load(context.engine, task_id)
-    if attempt is None or task is None:
+        task = await task_queries.begin_store(conn, task_id)
+    if task is None:
         return "skipped"
+    attempt = task.store_attempts
     # Counted in the database, so attempts cut short by a crash count too: a store
     # that keeps dying ends in download_failed instead of being recovered forever.
     if attempt > context.settings.download_max_tries:
