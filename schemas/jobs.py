@@ -6,6 +6,7 @@ SUBMIT = "submit_task"
 POLL = "poll_task"
 STORE = "store_task"
 RECONCILE = "reconcile"
+PURGE_IDEMPOTENCY = "purge_idempotency"
 
 
 def submit_job_id(task_id: str) -> str:

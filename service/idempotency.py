@@ -135,8 +135,3 @@ async def _forget(conn: AsyncConnection, client_id: str, key: str) -> None:
     await conn.execute(
         delete(idempotency).where(idempotency.c.client_id == client_id, idempotency.c.key == key)
     )
-
-
-async def purge_expired(conn: AsyncConnection) -> int:
-    result = await conn.execute(delete(idempotency).where(idempotency.c.expires_at < utcnow()))
-    return result.rowcount

@@ -16,6 +16,7 @@ from arq.worker import Worker
 from schemas import jobs
 from schemas.settings import Settings
 from worker.jobs.deliver import deliver_webhook
+from worker.jobs.housekeeping import purge_idempotency
 from worker.jobs.poll import poll_task
 from worker.jobs.reconcile import reconcile
 from worker.jobs.store import store_task
@@ -64,6 +65,13 @@ def worker_options(settings: Settings) -> dict[str, Any]:
                     run_at_startup=True,
                     timeout=60,
                     unique=False,
+                ),
+                cron(
+                    purge_idempotency,
+                    name=jobs.PURGE_IDEMPOTENCY,
+                    minute=17,
+                    second=0,
+                    timeout=300,
                 ),
             ],
             "redis_settings": RedisSettings.from_dsn(settings.redis_url),

@@ -70,12 +70,19 @@ def test_store_retries_follow_download_max_tries(settings: Settings) -> None:
     assert _functions(worker_options(settings))[jobs.STORE].max_tries == 5
 
 
-def test_reconcile_cron_runs_at_startup_every_interval(settings: Settings) -> None:
+def _crons(settings: Settings) -> dict[str, CronJob]:
     crons = worker_options(settings)["cron_jobs"]
-    assert isinstance(crons, list) and len(crons) == 1
-    cron = crons[0]
-    assert isinstance(cron, CronJob)
-    assert cron.name == jobs.RECONCILE
+    assert isinstance(crons, list) and all(isinstance(c, CronJob) for c in crons)
+    return {c.name: c for c in crons}
+
+
+def test_idempotency_purge_runs_hourly_in_one_replica(settings: Settings) -> None:
+    cron = _crons(settings)[jobs.PURGE_IDEMPOTENCY]
+    assert (cron.minute, cron.second, cron.unique) == (17, 0, True)
+
+
+def test_reconcile_cron_runs_at_startup_every_interval(settings: Settings) -> None:
+    cron = _crons(settings)[jobs.RECONCILE]
     assert cron.run_at_startup is True
     assert cron.second == set(range(0, 60, 5))
     assert cron.timeout_s is not None and cron.timeout_s > 0
@@ -102,4 +109,5 @@ async def test_arq_worker_accepts_the_options(settings: Settings) -> None:
         jobs.STORE,
         jobs.DELIVER,
         jobs.RECONCILE,
+        jobs.PURGE_IDEMPOTENCY,
     }

@@ -3,17 +3,21 @@ processes; PostgreSQL, Redis and moto S3 as private servers."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import boto3
 import httpx
 import pytest
+from arq import create_pool
+from arq.connections import RedisSettings
 
 from schemas.settings import Settings
 from tests.integration.conftest import ADMIN_KEY
 from tests.integration.stack import Stack, base_env, simulator
+from worker.lifecycle import on_shutdown, on_startup
 
 BUCKET = "google-video-test"
 
@@ -93,3 +97,17 @@ async def roomy_limits(admin) -> None:
     await admin.put(
         "/v1/admin/config", json={"max_concurrent_tasks_per_user": 100, "task_timeout_seconds": 60}
     )
+
+
+@pytest.fixture
+async def job_ctx(stack, settings: Settings) -> AsyncIterator[dict[str, Any]]:
+    stack.stop_workers()
+    redis = await create_pool(RedisSettings.from_dsn(settings.redis_url))
+    ctx: dict[str, Any] = {"settings": settings, "redis": redis, "job_try": 1}
+    await on_startup(ctx)
+    try:
+        yield ctx
+    finally:
+        await on_shutdown(ctx)
+        await redis.aclose()
+        stack.start_worker()

@@ -5,34 +5,13 @@ with a real worker context; the stack's worker process is stopped meanwhile."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-from arq import create_pool
-from arq.connections import RedisSettings
-
-from schemas.settings import Settings
 from tests.integration.e2e.helpers import create, credits, sim_stats
 from worker import task_queries
 from worker.jobs.poll import poll_task
 from worker.jobs.store import store_task
 from worker.jobs.submit import submit_task
-from worker.lifecycle import on_shutdown, on_startup
-
-
-@pytest.fixture
-async def job_ctx(stack, settings: Settings) -> AsyncIterator[dict[str, Any]]:
-    stack.stop_workers()
-    redis = await create_pool(RedisSettings.from_dsn(settings.redis_url))
-    ctx: dict[str, Any] = {"settings": settings, "redis": redis, "job_try": 1}
-    await on_startup(ctx)
-    try:
-        yield ctx
-    finally:
-        await on_shutdown(ctx)
-        await redis.aclose()
-        stack.start_worker()
 
 
 async def _video(acme, video_id: str) -> dict[str, Any]:
