@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from core import apikeys, ledger
+from core import apikeys
 from core.db import make_engine
 from core.migrate import upgrade
+from core.repo import credits
 from schemas.settings import Settings
 from schemas.status import Role
 
@@ -34,7 +35,7 @@ async def dispatch(settings: Settings, args: argparse.Namespace) -> int:
                 )
                 return 0 if ok else 1
             if args.command == "credits":
-                after = await ledger.grant(conn, args.client, args.user, args.amount, args.reason)
+                after = await credits.grant(conn, args.client, args.user, args.amount, args.reason)
                 if after is None:
                     print("refused: the balance would go below zero", file=sys.stderr)
                     return 1

@@ -8,14 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.db import insert_ignoring_conflicts
 from core.ids import new_id
-from core.tables import api_keys
+from core.repo import apikeys as repo
+from schemas.clock import utcnow
 from schemas.status import Role
-from schemas.tables import utcnow
 
 KEY_PREFIX = "gv_"
 
@@ -30,6 +28,11 @@ class Principal:
     def is_admin(self) -> bool:
         return self.role == Role.ADMIN
 
+    @property
+    def scope(self) -> str | None:
+        """The client whose videos and events this principal sees; None (all) for admins."""
+        return None if self.is_admin else self.client_id
+
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
@@ -41,7 +44,7 @@ async def create_key(
     """(key id, plaintext key). The plaintext is not stored anywhere."""
     plaintext = key or KEY_PREFIX + secrets.token_urlsafe(32)
     values = _row(plaintext, client_id=client_id, name=name, role=role)
-    await conn.execute(insert(api_keys).values(**values))
+    await repo.insert_key(conn, values)
     return values["id"], plaintext
 
 
@@ -62,29 +65,18 @@ async def ensure_key(
 ) -> None:
     """Register a key given from outside (the bootstrap admin key) unless it exists;
     safe when several replicas start at once."""
-    values = _row(key, client_id=client_id, name=name, role=role)
-    await conn.execute(insert_ignoring_conflicts(conn, api_keys, values))
+    await repo.ensure_key(conn, _row(key, client_id=client_id, name=name, role=role))
 
 
 async def authenticate(conn: AsyncConnection, key: str) -> Principal | None:
-    row = (
-        await conn.execute(
-            select(api_keys.c.id, api_keys.c.client_id, api_keys.c.role).where(
-                api_keys.c.key_hash == hash_key(key), api_keys.c.revoked_at.is_(None)
-            )
-        )
-    ).first()
-    return Principal(row.id, row.client_id, Role(row.role)) if row else None
+    """The principal of an active key, or None."""
+    owner = await repo.active_by_hash(conn, hash_key(key))
+    return Principal(owner.id, owner.client_id, owner.role) if owner is not None else None
 
 
 async def mark_used(conn: AsyncConnection, key_id: str, at: datetime) -> None:
-    await conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(last_used_at=at))
+    await repo.mark_used(conn, key_id, at)
 
 
 async def revoke(conn: AsyncConnection, key_id: str) -> bool:
-    result = await conn.execute(
-        update(api_keys)
-        .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-    )
-    return result.rowcount == 1
+    return await repo.revoke(conn, key_id)

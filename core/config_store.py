@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from core.db import insert_ignoring_conflicts
+from core.repo import config as repo
 from core.secrets import SecretBox
-from core.tables import runtime_config
 from schemas.config import RuntimeConfig, RuntimeConfigPatch
 from schemas.settings import Settings
-from schemas.tables import utcnow
 
 
 class ConfigStore:
@@ -32,22 +29,15 @@ class ConfigStore:
             upstream_base_url=settings.upstream_base_url,
             upstream_api_key=self.box.encrypt(settings.upstream_api_key),
         )
-        values = {
-            "id": 1,
-            "version": 1,
-            "document": initial.model_dump(mode="json"),
-            "updated_at": utcnow(),
-        }
         async with self._engine.begin() as conn:
-            # Replicas start together: the first insert wins, the others change nothing.
-            await conn.execute(insert_ignoring_conflicts(conn, runtime_config, values))
+            await repo.seed(conn, initial.model_dump(mode="json"))
 
     async def get(self) -> RuntimeConfig:
         now = time.monotonic()
         if self._cached is None or now - self._loaded_at > self._ttl:
             async with self._engine.connect() as conn:
-                row = (await conn.execute(select(runtime_config.c.document))).first()
-            self._cached = RuntimeConfig.model_validate(row.document) if row else RuntimeConfig()
+                document = await repo.document(conn)
+            self._cached = RuntimeConfig.model_validate(document or {})
             self._loaded_at = now
         return self._cached
 
@@ -56,18 +46,9 @@ class ConfigStore:
         if "upstream_api_key" in changes:
             changes["upstream_api_key"] = self.box.encrypt(changes["upstream_api_key"] or "")
         async with self._engine.begin() as conn:
-            row = (await conn.execute(select(runtime_config.c.document).with_for_update())).first()
-            current = RuntimeConfig.model_validate(row.document) if row else RuntimeConfig()
+            current = RuntimeConfig.model_validate(await repo.document(conn, for_update=True) or {})
             merged = RuntimeConfig.model_validate({**current.model_dump(), **changes})
-            await conn.execute(
-                update(runtime_config)
-                .where(runtime_config.c.id == 1)
-                .values(
-                    document=merged.model_dump(mode="json"),
-                    version=runtime_config.c.version + 1,
-                    updated_at=utcnow(),
-                )
-            )
+            await repo.replace(conn, merged.model_dump(mode="json"))
         self._cached, self._loaded_at = merged, time.monotonic()
         return merged
 

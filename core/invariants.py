@@ -1,13 +1,13 @@
-"""Ledger invariants (DESIGN §4), checked by the tests after every scenario."""
+"""Ledger invariants (docs/architecture.md, "Ledger"), checked by the tests after every
+scenario and by the chaos run."""
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.tables import accounts, entries, tasks
+from core.repo import credits, tasks
 from schemas.status import TERMINAL, EntryKind, TaskStatus
 
 _SETTLES_AS = {
@@ -20,23 +20,9 @@ _SETTLES_AS = {
 async def ledger_violations(conn: AsyncConnection) -> list[str]:
     """Every broken invariant, as readable lines; empty when the ledger is sound."""
     problems: list[str] = []
-    task_rows = (
-        await conn.execute(
-            select(tasks.c.id, tasks.c.status, tasks.c.price, tasks.c.client_id, tasks.c.user)
-        )
-    ).all()
-    entry_rows = (
-        await conn.execute(
-            select(
-                entries.c.client_id,
-                entries.c.user,
-                entries.c.task_id,
-                entries.c.kind,
-                entries.c.amount,
-            )
-        )
-    ).all()
-    account_rows = (await conn.execute(select(accounts))).all()
+    task_rows = await tasks.ledger_views(conn)
+    entry_rows = await credits.all_entries(conn)
+    account_rows = await credits.all_accounts(conn)
 
     per_task: dict[str, Counter[str]] = defaultdict(Counter)
     sums: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
@@ -48,7 +34,7 @@ async def ledger_violations(conn: AsyncConnection) -> list[str]:
     held_expected: Counter[tuple[str, str]] = Counter()
     for t in task_rows:
         kinds = per_task.get(t.id, Counter())
-        status = TaskStatus(t.status)
+        status = t.status
         if kinds[EntryKind.HOLD] != 1:
             problems.append(f"task {t.id} has {kinds[EntryKind.HOLD]} holds")
         settlements = kinds[EntryKind.CAPTURE] + kinds[EntryKind.RELEASE]

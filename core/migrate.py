@@ -25,13 +25,3 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
 
     async with engine.begin() as conn:
         await conn.run_sync(run)
-
-
-async def autogenerate(engine: AsyncEngine, message: str) -> None:
-    """Developer aid: write a new revision from the difference to the models."""
-
-    def run(connection: Connection) -> None:
-        command.revision(alembic_config(connection), message=message, autogenerate=True)
-
-    async with engine.begin() as conn:
-        await conn.run_sync(run)

@@ -1,5 +1,9 @@
 """Terminal transitions together with their exactly-once side effects: the ledger
-entry and the webhook event (outbox), in the caller's transaction."""
+entry and the webhook event (outbox), in the caller's transaction.
+
+This is the one place that ends a task; non-terminal moves call
+``core.repo.tasks.transition`` directly (one conditional UPDATE each).
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core import ledger, outbox
-from core.transitions import transition
+from core.repo import credits
+from core.repo.tasks import transition
+from core.webhooks import outbox
+from schemas.clock import utcnow
 from schemas.problems import FailureCode
 from schemas.status import ACTIVE, TaskStatus
-from schemas.tables import utcnow
 
 
 @dataclass(frozen=True)
@@ -38,7 +43,7 @@ async def complete(conn: AsyncConnection, task_id: str, **video: Any) -> Settled
     )
     if moved is None:
         return None
-    await ledger.capture(conn, moved.client_id, moved.user, task_id, moved.price)
+    await credits.capture(conn, moved.client_id, moved.user, task_id, moved.price)
     return Settled(await outbox.record(conn, task_id))
 
 
@@ -90,5 +95,5 @@ async def _end(
     )
     if moved is None:
         return None
-    await ledger.release(conn, moved.client_id, moved.user, task_id, moved.price)
+    await credits.release(conn, moved.client_id, moved.user, task_id, moved.price)
     return Settled(await outbox.record(conn, task_id))

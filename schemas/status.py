@@ -69,3 +69,28 @@ class EntryKind(StrEnum):
 class Role(StrEnum):
     ADMIN = "admin"
     CLIENT = "client"
+
+
+class EventType(StrEnum):
+    """Webhook event types (the OpenAI Videos API's names)."""
+
+    VIDEO_COMPLETED = "video.completed"
+    VIDEO_FAILED = "video.failed"
+    VIDEO_CANCELLED = "video.cancelled"
+
+
+EVENT_OF: dict[TaskStatus, EventType] = {
+    TaskStatus.COMPLETED: EventType.VIDEO_COMPLETED,
+    TaskStatus.FAILED: EventType.VIDEO_FAILED,
+    TaskStatus.CANCELLED: EventType.VIDEO_CANCELLED,
+}
+
+
+class DeliveryStatus(StrEnum):
+    """A webhook delivery: ``pending`` until one of the final states."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    DISABLED = "disabled"
+    CANCELLED = "cancelled"

@@ -11,11 +11,8 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 from schemas.catalogue import UNKNOWN_MODEL_PRICE
-from schemas.status import StorageStatus, TaskStatus
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+from schemas.clock import utcnow
+from schemas.status import DeliveryStatus, StorageStatus, TaskStatus
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -256,7 +253,7 @@ class Delivery(SQLModel, table=True):
     client_id: str = Field(max_length=100)
     endpoint_id: str | None = Field(default=None, max_length=64)
     url: str = Field(max_length=2000)
-    status: str = Field(default="pending", max_length=20)
+    status: str = Field(default=DeliveryStatus.PENDING, max_length=20)
     attempts: int = 0
     next_attempt_at: datetime | None = _ts()
     last_status_code: int | None = None

@@ -8,8 +8,8 @@ from starlette.requests import Request
 
 from core import apikeys
 from core.apikeys import Principal
+from schemas.clock import utcnow
 from schemas.problems import Code
-from schemas.tables import utcnow
 from service.context import ctx
 from service.errors import ProblemError
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
-from schemas.images import MAX_IMAGE_BYTES, sniff_image
+from core.images import MAX_IMAGE_BYTES, sniff_image
 from schemas.problems import Code
 from service.errors import ProblemError, from_validation
 

@@ -1,5 +1,5 @@
 """Creating a video: validate against the runtime config, hold credits, write the task,
-enqueue the submit job after commit (DESIGN §4, §5)."""
+enqueue the submit job after commit (docs/architecture.md, "Ledger" and "Queue")."""
 
 from __future__ import annotations
 
@@ -11,19 +11,20 @@ from urllib.parse import urlsplit
 
 import structlog
 
-from core import ledger
+from core import queue
 from core.apikeys import Principal
 from core.ids import new_id
-from schemas import jobs
+from core.images import MIME_EXT, ImageError, decode_data_uri
+from core.presenter import video_of
+from core.repo import credits, tasks
+from core.storage.keys import input_key, stored_key, stored_ref
 from schemas.api import SIZES, VideoCreate
 from schemas.catalogue import ModelSpec
+from schemas.clock import utcnow
 from schemas.config import RuntimeConfig
-from schemas.images import MIME_EXT, ImageError, decode_data_uri
-from schemas.presenter import video_of
 from schemas.problems import Code
 from schemas.status import TaskStatus, TaskType
-from schemas.tables import utcnow
-from service import idempotency, video_queries
+from service import idempotency
 from service.context import Context
 from service.errors import ProblemError
 
@@ -151,15 +152,15 @@ async def _create(
     aspect = req.aspect_ratio or (SIZES[req.size] if req.size else None)
     try:
         async with context.engine.begin() as conn:
-            if await ledger.hold(conn, principal.client_id, user, task_id, price) is None:
-                have = await ledger.balance_of(conn, principal.client_id, user)
+            if await credits.hold(conn, principal.client_id, user, task_id, price) is None:
+                have = await credits.balance_of(conn, principal.client_id, user)
                 raise ProblemError(
                     Code.INSUFFICIENT_CREDITS,
                     f"{spec.id} costs {price} credits; user '{user}' has {have.balance} available.",
                     balance=have.balance,
                     price=price,
                 )
-            active = await video_queries.active_count(conn, principal.client_id, user)
+            active = await tasks.active_count(conn, principal.client_id, user)
             if active >= config.max_concurrent_tasks_per_user:
                 raise ProblemError(
                     Code.TOO_MANY_CONCURRENT_TASKS,
@@ -193,23 +194,16 @@ async def _create(
                 "next_attempt_at": now
                 + timedelta(seconds=context.settings.reconcile_grace_seconds),
             }
-            row = await video_queries.insert_task(conn, values)
-            body = video_of(row).model_dump(mode="json")
+            task = await tasks.insert_task(conn, values)
+            body = video_of(task).model_dump(mode="json")
             if idempotency_key is not None:
                 await idempotency.record(conn, principal.client_id, idempotency_key, 200, body)
     except BaseException:
         await _forget_inputs(context, refs)
         raise
-    await enqueue_submit(context, task_id)
+    await queue.enqueue_after_commit(context.queue, queue.submit(task_id))
     log.info("video_created", task_id=task_id, model=spec.id, user=user, price=price)
     return 200, body
-
-
-async def enqueue_submit(context: Context, task_id: str) -> None:
-    try:
-        await context.queue.enqueue_job(jobs.SUBMIT, task_id, _job_id=jobs.submit_job_id(task_id))
-    except (OSError, ConnectionError) as exc:  # the reconciler will enqueue it later
-        log.warning("enqueue_failed", task_id=task_id, error=type(exc).__name__)
 
 
 async def _store_inputs(
@@ -223,25 +217,14 @@ async def _store_inputs(
             refs.append(image)
             shown.append(image)
             continue
-        key = f"inputs/{task_id}/{position}.{MIME_EXT[image.mime]}"
+        key = input_key(task_id, position, MIME_EXT[image.mime])
         await context.storage.put_bytes(key, image.data, image.mime)
-        refs.append(f"stored:{key}")
-        shown.append(f"stored:{key}")
+        refs.append(stored_ref(key))
+        shown.append(stored_ref(key))
     return refs, shown
 
 
 async def _forget_inputs(context: Context, refs: list[str]) -> None:
     for ref in refs:
-        if ref.startswith("stored:"):
-            await context.storage.delete(ref.removeprefix("stored:"))
-
-
-async def dispatch(context: Context, delivery_ids: list[str]) -> None:
-    """Hand webhook deliveries to the workers; the reconciler retries any enqueue lost here."""
-    try:
-        for delivery_id in delivery_ids:
-            await context.queue.enqueue_job(
-                jobs.DELIVER, delivery_id, _job_id=jobs.deliver_job_id(delivery_id, 0)
-            )
-    except (OSError, ConnectionError) as exc:
-        log.warning("enqueue_failed", deliveries=len(delivery_ids), error=type(exc).__name__)
+        if (key := stored_key(ref)) is not None:
+            await context.storage.delete(key)

@@ -14,19 +14,19 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from core.tables import idempotency
+from core.repo import idempotency
+from core.repo.idempotency import Record
+from schemas.clock import utcnow
 from schemas.problems import Code
-from schemas.tables import utcnow
 from service.errors import ProblemError
+
+log = structlog.get_logger(__name__)
 
 # A create takes well under a second; a claim this old belongs to a request that died
 # (its clean-up could not reach the database either) and may be taken over.
-log = structlog.get_logger(__name__)
-
 ABANDONED_AFTER = timedelta(seconds=30)
 
 
@@ -56,13 +56,7 @@ async def claim(
     now = utcnow()
     for _ in range(3):
         async with engine.begin() as conn:
-            row = (
-                await conn.execute(
-                    select(idempotency).where(
-                        idempotency.c.client_id == client_id, idempotency.c.key == key
-                    )
-                )
-            ).first()
+            row = await idempotency.find(conn, client_id, key)
             stale = row is not None and (
                 row.expires_at < now
                 or (row.response_status is None and row.created_at < now - ABANDONED_AFTER)
@@ -70,17 +64,16 @@ async def claim(
             if row is not None and not stale:
                 return _existing(row, digest)
             if stale:
-                await _forget(conn, client_id, key)
+                await idempotency.forget(conn, client_id, key, unanswered=False)
             try:
                 async with conn.begin_nested():
-                    await conn.execute(
-                        insert(idempotency).values(
-                            client_id=client_id,
-                            key=key,
-                            request_hash=digest,
-                            created_at=now,
-                            expires_at=now + timedelta(seconds=ttl_seconds),
-                        )
+                    await idempotency.insert_claim(
+                        conn,
+                        client_id,
+                        key,
+                        digest,
+                        created_at=now,
+                        expires_at=now + timedelta(seconds=ttl_seconds),
                     )
             except IntegrityError:
                 continue  # someone claimed it between our read and insert: look again
@@ -90,7 +83,7 @@ async def claim(
     )
 
 
-def _existing(row: Any, digest: str) -> Replay:
+def _existing(row: Record, digest: str) -> Replay:
     if row.response_status is None:
         raise ProblemError(
             Code.IDEMPOTENCY_IN_PROGRESS,
@@ -107,11 +100,8 @@ def _existing(row: Any, digest: str) -> Replay:
 async def record(
     conn: AsyncConnection, client_id: str, key: str, status: int, body: dict[str, Any]
 ) -> None:
-    await conn.execute(
-        update(idempotency)
-        .where(idempotency.c.client_id == client_id, idempotency.c.key == key)
-        .values(response_status=status, response_body=body)
-    )
+    """Store the create's answer in its own transaction: replays of the key get it."""
+    await idempotency.answer(conn, client_id, key, status, body)
 
 
 async def release_claim(engine: AsyncEngine, client_id: str, key: str) -> None:
@@ -120,18 +110,6 @@ async def release_claim(engine: AsyncEngine, client_id: str, key: str) -> None:
     then cancelled), the key must keep answering with that task, or a retry would pay twice."""
     try:
         async with engine.begin() as conn:
-            await conn.execute(
-                delete(idempotency).where(
-                    idempotency.c.client_id == client_id,
-                    idempotency.c.key == key,
-                    idempotency.c.response_status.is_(None),
-                )
-            )
+            await idempotency.forget(conn, client_id, key, unanswered=True)
     except (DBAPIError, OSError) as exc:
         log.warning("idempotency_release_failed", key=key, error=type(exc).__name__)
-
-
-async def _forget(conn: AsyncConnection, client_id: str, key: str) -> None:
-    await conn.execute(
-        delete(idempotency).where(idempotency.c.client_id == client_id, idempotency.c.key == key)
-    )

@@ -8,7 +8,7 @@ import uvloop
 from arq.worker import Worker
 
 from schemas.settings import Settings
-from worker.settings import worker_options
+from worker.options import worker_options
 
 
 def run_worker(settings: Settings) -> int:

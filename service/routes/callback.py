@@ -7,14 +7,13 @@ happen now. Unknown tokens get 404; calls faster than one per task per
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from core import callback as tokens
-from core.tables import tasks
-from schemas import jobs
+from core import queue
+from core.repo import tasks
 from schemas.problems import Code
 from schemas.status import TaskStatus
 from service.body import read_limited
@@ -34,13 +33,11 @@ async def notify(request: Request) -> Response:
     ):
         return JSONResponse({"status": "ignored", "reason": "rate limited"}, status_code=202)
     async with context.engine.connect() as conn:
-        row = (
-            await conn.execute(select(tasks.c.status, tasks.c.polls).where(tasks.c.id == task_id))
-        ).first()
-    if row is None or row.status != TaskStatus.RUNNING:
+        position = await tasks.poll_position(conn, task_id)
+    if position is None or position[0] != TaskStatus.RUNNING:
         return JSONResponse({"status": "ignored"}, status_code=202)
-    job_id = f"{jobs.poll_job_id(task_id, row.polls)}:cb"
-    await context.queue.enqueue_job(jobs.POLL, task_id, row.polls, _job_id=job_id)
+    job = queue.poll(task_id, position[1], variant=queue.CALLBACK)
+    await queue.enqueue_after_commit(context.queue, job)
     return JSONResponse({"status": "accepted"}, status_code=202)
 
 

@@ -8,11 +8,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from core import ledger
 from core.apikeys import Principal
+from core.repo import credits
 from schemas.api import USER_PATTERN, CreditEntryOut, CreditsOut, Grant
 from schemas.problems import Code
-from service import credit_queries
+from service import params
 from service.auth import authenticate, require_admin
 from service.body import json_object, parse
 from service.context import ctx
@@ -37,18 +37,11 @@ def _account(request: Request, principal: Principal) -> tuple[str, str]:
 async def show(request: Request) -> Response:
     principal = await authenticate(request)
     client, user = _account(request, principal)
-    params = request.query_params
-    limit_raw, before_raw = params.get("limit", "20"), params.get("before")
-    if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= 100:
-        raise ProblemError(Code.VALIDATION_ERROR, "limit must be an integer from 1 to 100.")
-    if before_raw is not None and not before_raw.isdigit():
-        raise ProblemError(Code.INVALID_CURSOR, "before must be an entry id.")
-    limit = int(limit_raw)
+    limit = params.limit(request.query_params)
+    before = params.int_cursor(request.query_params, "before")
     async with ctx(request).engine.connect() as conn:
-        balance = await ledger.balance_of(conn, client, user)
-        rows = await credit_queries.recent_entries(
-            conn, client, user, limit=limit, before=int(before_raw) if before_raw else None
-        )
+        balance = await credits.balance_of(conn, client, user)
+        rows = await credits.recent_entries(conn, client, user, limit=limit, before=before)
     body = CreditsOut(
         user=user,
         balance=balance.balance,
@@ -78,9 +71,9 @@ async def grant(request: Request) -> Response:
     if body.amount == 0:
         raise ProblemError(Code.INVALID_GRANT, "amount must not be zero.")
     async with ctx(request).engine.begin() as conn:
-        after = await ledger.grant(conn, client, user, body.amount, body.reason)
+        after = await credits.grant(conn, client, user, body.amount, body.reason)
         if after is None:
-            have = await ledger.balance_of(conn, client, user)
+            have = await credits.balance_of(conn, client, user)
             raise ProblemError(
                 Code.INVALID_GRANT,
                 f"Adjusting by {body.amount} would take the balance ({have.balance}) below zero.",

@@ -5,37 +5,37 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from core import outbox
+from core import queue
+from core.repo import events
+from core.repo.events import Attempt, Delivery, Event
+from core.webhooks import outbox
+from schemas.clock import unix
 from schemas.problems import Code
-from schemas.webhooks import EVENT_TYPES
-from service import webhook_queries as queries
+from schemas.status import EventType
+from service import params
 from service.auth import authenticate
 from service.context import ctx
-from service.creation import dispatch
 from service.errors import ProblemError
 
 
-def _unix(value: Any) -> int | None:
-    return int(value.timestamp()) if value is not None else None
-
-
-def _delivery(row: Any, attempts: list[Any]) -> dict[str, Any]:
+def _delivery(row: Delivery, attempts: list[Attempt]) -> dict[str, Any]:
     return {
         "id": row.id,
         "endpoint_id": row.endpoint_id,
         "url": row.url,
         "status": row.status,
         "attempts": row.attempts,
-        "next_attempt_at": _unix(row.next_attempt_at),
-        "delivered_at": _unix(row.delivered_at),
+        "next_attempt_at": unix(row.next_attempt_at),
+        "delivered_at": unix(row.delivered_at),
         "last_status_code": row.last_status_code,
         "attempt_log": [
             {
-                "at": _unix(a.at),
+                "at": unix(a.at),
                 "status_code": a.status_code,
                 "latency_ms": a.latency_ms,
                 "error": a.error,
@@ -47,32 +47,36 @@ def _delivery(row: Any, attempts: list[Any]) -> dict[str, Any]:
 
 async def list_events(request: Request) -> Response:
     principal = await authenticate(request)
-    params = request.query_params
-    limit_raw, kind, after = params.get("limit", "20"), params.get("type"), params.get("after")
-    if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= 100:
-        raise ProblemError(Code.VALIDATION_ERROR, "limit must be an integer from 1 to 100.")
-    if kind is not None and kind not in EVENT_TYPES:
-        raise ProblemError(Code.VALIDATION_ERROR, f"type must be one of {', '.join(EVENT_TYPES)}.")
-    if after is not None and not after.startswith("evt_"):
-        raise ProblemError(Code.INVALID_CURSOR, "after must be an event id.")
-    limit = int(limit_raw)
+    query = request.query_params
+    limit = params.limit(query)
+    kind = query.get("type")
+    if kind is not None and kind not in set(EventType):
+        types = ", ".join(EventType)
+        raise ProblemError(Code.VALIDATION_ERROR, f"type must be one of {types}.")
+    after = params.id_cursor(query, "after", "evt_")
     async with ctx(request).engine.connect() as conn:
-        rows = await queries.event_page(conn, principal, limit=limit, after=after, kind=kind)
+        rows = await events.event_page(
+            conn,
+            client_id=principal.scope,
+            limit=limit,
+            after=after,
+            kind=EventType(kind) if kind is not None else None,
+        )
     data = [json.loads(r.body) for r in rows[:limit]]
     return JSONResponse({"object": "list", "data": data, "has_more": len(rows) > limit})
 
 
-async def _event(request: Request, conn: Any) -> Any:
+async def _event(request: Request, conn: AsyncConnection) -> Event:
     principal = await authenticate(request)
-    row = await queries.event(conn, principal, request.path_params["event_id"])
+    row = await events.event(conn, request.path_params["event_id"], client_id=principal.scope)
     if row is None:
         raise ProblemError(Code.NOT_FOUND, "No such event.")
     return row
 
 
-async def _with_deliveries(conn: Any, row: Any) -> dict[str, Any]:
+async def _with_deliveries(conn: AsyncConnection, row: Event) -> dict[str, Any]:
     body: dict[str, Any] = json.loads(row.body)
-    body["deliveries"] = [_delivery(d, a) for d, a in await queries.deliveries_of(conn, row.id)]
+    body["deliveries"] = [_delivery(d, a) for d, a in await events.deliveries_of(conn, row.id)]
     return body
 
 
@@ -86,9 +90,8 @@ async def replay(request: Request) -> Response:
     context = ctx(request)
     async with context.engine.begin() as conn:
         row = await _event(request, conn)
-        url = await outbox.webhook_url_of(conn, row.task_id)
-        ids = await outbox.fan_out(conn, row.id, row.client_id, row.type, url)
-    await dispatch(context, ids)
+        ids = await outbox.replay(conn, row)
+    await queue.enqueue_after_commit(context.queue, *queue.deliveries(ids))
     async with context.engine.connect() as conn:
         return JSONResponse(await _with_deliveries(conn, row), status_code=202)
 

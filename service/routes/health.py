@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from core.repo.health import ping
 from service.context import ctx
 
 
@@ -21,7 +21,7 @@ async def readyz(request: Request) -> Response:
 
     async def database() -> None:
         async with context.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+            await ping(conn)
 
     async def redis() -> None:
         await context.queue.ping()

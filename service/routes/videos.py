@@ -12,17 +12,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from core import settlement
+from core import queue, settlement
+from core.presenter import video_of
+from core.repo import tasks
+from core.repo.tasks import Task
 from core.storage import ObjectNotFound
-from schemas.api import VideoCreate, VideoDeleted, VideoList
-from schemas.presenter import video_of
+from core.storage.keys import task_prefixes
+from schemas.api import Video, VideoCreate, VideoDeleted, VideoList
 from schemas.problems import Code
 from schemas.status import TERMINAL, PublicStatus, TaskStatus, internal_statuses
-from service import creation, idempotency, video_queries
+from service import creation, idempotency, params
 from service.auth import authenticate
 from service.body import image_from_upload, json_object, media_type, parse, read_limited
 from service.context import Context, ctx
-from service.creation import InputImage, dispatch
+from service.creation import InputImage
 from service.errors import ProblemError
 
 _FORM_LISTS = {"images", "images[]"}
@@ -85,15 +88,15 @@ def _form_value(name: str, value: str) -> Any:
             raise ProblemError(Code.INVALID_METADATA, "metadata must be a JSON object.") from None
     if name == "enhance_prompt":
         return {"true": True, "false": False}.get(value.lower(), value)
-    if name == "seed" and value.isdigit():
-        return int(value)
+    if name == "seed" and (seed := params.ascii_int(value)) is not None:
+        return seed
     return value
 
 
-async def _owned(context: Context, request: Request) -> Any:
+async def _owned(context: Context, request: Request) -> Task:
     principal = await authenticate(request)
     async with context.engine.connect() as conn:
-        row = await video_queries.get(conn, principal, request.path_params["video_id"])
+        row = await tasks.visible(conn, request.path_params["video_id"], client_id=principal.scope)
     if row is None:
         raise ProblemError(Code.NOT_FOUND, "No such video.")
     return row
@@ -105,7 +108,7 @@ async def retrieve(request: Request) -> Response:
     return JSONResponse((await _present(context, row)).model_dump(mode="json"))
 
 
-async def _present(context: Context, row: Any) -> Any:
+async def _present(context: Context, row: Task) -> Video:
     if row.status != TaskStatus.COMPLETED or not row.video_key:
         return video_of(row)
     seconds = context.settings.presign_seconds
@@ -119,12 +122,12 @@ async def _present(context: Context, row: Any) -> Any:
 async def list_videos(request: Request) -> Response:
     principal = await authenticate(request)
     context = ctx(request)
-    params = request.query_params
-    limit = _int_param(params.get("limit"), default=20, low=1, high=100)
-    order = params.get("order", "desc")
+    query = request.query_params
+    limit = params.limit(query)
+    order = query.get("order", "desc")
     if order not in ("asc", "desc"):
         raise ProblemError(Code.VALIDATION_ERROR, "order must be 'asc' or 'desc'.")
-    status = params.get("status")
+    status = query.get("status")
     statuses = None
     if status is not None:
         if status not in set(PublicStatus):
@@ -132,17 +135,15 @@ async def list_videos(request: Request) -> Response:
                 Code.VALIDATION_ERROR, f"status must be one of {', '.join(PublicStatus)}."
             )
         statuses = internal_statuses(PublicStatus(status))
-    after = params.get("after")
-    if after is not None and (not after.startswith("video_") or len(after) > 64):
-        raise ProblemError(Code.INVALID_CURSOR, "after must be a video id from a previous page.")
+    after = params.id_cursor(query, "after", "video_")
     async with context.engine.connect() as conn:
-        rows = await video_queries.page(
+        rows = await tasks.page(
             conn,
-            principal,
+            client_id=principal.scope,
             limit=limit,
             descending=order == "desc",
             after=after,
-            user=params.get("user"),
+            user=query.get("user"),
             statuses=statuses,
         )
     page = [await _present(context, r) for r in rows[:limit]]
@@ -155,14 +156,6 @@ async def list_videos(request: Request) -> Response:
     return JSONResponse(body.model_dump(mode="json"))
 
 
-def _int_param(raw: str | None, *, default: int, low: int, high: int) -> int:
-    if raw is None:
-        return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise ProblemError(Code.VALIDATION_ERROR, f"limit must be an integer from {low} to {high}.")
-    return int(raw)
-
-
 async def cancel(request: Request) -> Response:
     context = ctx(request)
     row = await _owned(context, request)
@@ -170,7 +163,7 @@ async def cancel(request: Request) -> Response:
         cancelled = await settlement.cancel(conn, row.id)
     if cancelled is None:
         raise ProblemError(Code.VIDEO_FINISHED, f"The video has already finished ({row.status}).")
-    await dispatch(context, cancelled.deliveries)
+    await queue.enqueue_after_commit(context.queue, *queue.deliveries(cancelled.deliveries))
     return await retrieve(request)
 
 
@@ -181,11 +174,11 @@ async def delete(request: Request) -> Response:
     async with context.engine.begin() as conn:
         if row.status not in TERMINAL:
             cancelled = await settlement.cancel(conn, row.id)
-        await video_queries.mark_deleted(conn, row.id)
+        await tasks.mark_deleted(conn, row.id)
     if cancelled is not None:
-        await dispatch(context, cancelled.deliveries)
-    await context.storage.delete_prefix(f"videos/{row.id}/")
-    await context.storage.delete_prefix(f"inputs/{row.id}/")
+        await queue.enqueue_after_commit(context.queue, *queue.deliveries(cancelled.deliveries))
+    for prefix in task_prefixes(row.id):
+        await context.storage.delete_prefix(prefix)
     return JSONResponse(VideoDeleted(id=row.id).model_dump(mode="json"))
 
 

@@ -5,18 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from core.ids import new_id
+from core.repo import webhooks
+from core.repo.webhooks import Endpoint
 from core.secrets import SecretBox
-from core.webhook_secrets import rotate_client_secret, rotate_endpoint_secret
+from core.webhooks.secrets import rotate_client_secret, rotate_endpoint_secret
+from core.webhooks.signing import new_secret
 from schemas.api import EndpointCreate, EndpointOut, EndpointPatch
+from schemas.clock import utcnow
 from schemas.problems import Code
-from schemas.tables import utcnow
-from schemas.webhooks import new_secret
-from service import webhook_queries as queries
 from service.auth import authenticate
 from service.body import json_object, parse
 from service.context import ctx
@@ -30,7 +32,7 @@ def _box(request: Request) -> SecretBox:
     return ctx(request).config.box
 
 
-def _out(row: Any, secret: str | None = None) -> dict[str, Any]:
+def _out(row: Endpoint, secret: str | None = None) -> dict[str, Any]:
     return EndpointOut(
         id=row.id,
         url=row.url,
@@ -49,12 +51,12 @@ async def create(request: Request) -> Response:
     secret = new_secret()
     endpoint_id = new_id("whep")
     async with ctx(request).engine.begin() as conn:
-        if len(await queries.endpoints(conn, principal.client_id)) >= MAX_ENDPOINTS:
+        if len(await webhooks.endpoints(conn, principal.client_id)) >= MAX_ENDPOINTS:
             raise ProblemError(
                 Code.VALIDATION_ERROR, f"At most {MAX_ENDPOINTS} endpoints per client."
             )
         now = utcnow()
-        await queries.insert_endpoint(
+        await webhooks.insert_endpoint(
             conn,
             {
                 "id": endpoint_id,
@@ -68,20 +70,22 @@ async def create(request: Request) -> Response:
                 "updated_at": now,
             },
         )
-        row = await queries.endpoint(conn, principal.client_id, endpoint_id)
+        row = await webhooks.endpoint(conn, endpoint_id, client_id=principal.client_id)
+    assert row is not None  # inserted in this transaction
     return JSONResponse(_out(row, secret), status_code=201)
 
 
 async def list_endpoints(request: Request) -> Response:
     principal = await authenticate(request)
     async with ctx(request).engine.connect() as conn:
-        rows = await queries.endpoints(conn, principal.client_id)
+        rows = await webhooks.endpoints(conn, principal.client_id)
     return JSONResponse({"object": "list", "data": [_out(r) for r in rows]})
 
 
-async def _own(request: Request, conn: Any) -> Any:
+async def _own(request: Request, conn: AsyncConnection) -> Endpoint:
     principal = await authenticate(request)
-    row = await queries.endpoint(conn, principal.client_id, request.path_params["endpoint_id"])
+    endpoint_id = request.path_params["endpoint_id"]
+    row = await webhooks.endpoint(conn, endpoint_id, client_id=principal.client_id)
     if row is None:
         raise ProblemError(Code.NOT_FOUND, "No such webhook endpoint.")
     return row
@@ -100,7 +104,7 @@ async def patch(request: Request) -> Response:
     async with ctx(request).engine.begin() as conn:
         row = await _own(request, conn)
         if changes:
-            await queries.update_endpoint(conn, row.id, changes)
+            await webhooks.update_endpoint(conn, row.id, changes)
         row = await _own(request, conn)
     return JSONResponse(_out(row))
 
@@ -108,7 +112,7 @@ async def patch(request: Request) -> Response:
 async def delete(request: Request) -> Response:
     async with ctx(request).engine.begin() as conn:
         row = await _own(request, conn)
-        await queries.update_endpoint(conn, row.id, {"deleted_at": utcnow(), "enabled": False})
+        await webhooks.update_endpoint(conn, row.id, {"deleted_at": utcnow(), "enabled": False})
     return JSONResponse({"id": row.id, "object": "webhook_endpoint.deleted", "deleted": True})
 
 

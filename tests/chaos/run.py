@@ -42,7 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.db import make_engine
 from core.invariants import ledger_violations
-from core.tables import entries, tasks
+from core.repo.tables import entries, tasks
 from schemas.problems import FailureCode
 from schemas.status import ACTIVE, TERMINAL, EntryKind, TaskStatus
 from tests.chaos.processes import ADMIN_KEY, Cluster

@@ -164,7 +164,7 @@ async def test_revoked_key_is_401(client_for, engine):
     from sqlalchemy import select
 
     from core import apikeys
-    from core.tables import api_keys
+    from core.repo.tables import api_keys
 
     acme = await client_for("acme")
     assert (await acme.get("/v1/videos")).status_code == 200

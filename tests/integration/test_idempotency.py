@@ -60,8 +60,8 @@ async def test_in_flight_key_is_409(client_for, grant, engine):
 
     from sqlalchemy import insert
 
-    from core.tables import idempotency
-    from schemas.tables import utcnow
+    from core.repo.tables import idempotency
+    from schemas.clock import utcnow
     from service.idempotency import request_hash
 
     acme = await client_for("acme")

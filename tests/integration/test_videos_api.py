@@ -7,7 +7,7 @@ import asyncio
 from arq.jobs import Job
 from redis.asyncio import Redis
 
-from schemas import jobs
+from core import queue as jobs
 from tests.integration.images import PNG_URI
 
 PROMPT = "a red fox running through snow at dawn"
@@ -40,7 +40,7 @@ async def test_create_enqueues_submit_job_with_id_from_task(client_for, grant, r
     video = (await acme.post("/v1/videos", json={"prompt": PROMPT})).json()
     redis = Redis.from_url(redis_url)
     try:
-        info = await Job(jobs.submit_job_id(video["id"]), redis).info()
+        info = await Job(jobs.submit(video["id"]).job_id, redis).info()
     finally:
         await redis.aclose()
     assert info is not None

@@ -11,14 +11,15 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from core import ledger, settlement
+from core import settlement
 from core.db import make_engine
 from core.invariants import ledger_violations
 from core.migrate import upgrade
-from core.tables import accounts, entries, tasks
+from core.repo import credits as ledger
+from core.repo.tables import accounts, entries, tasks
+from schemas.clock import utcnow
 from schemas.problems import FailureCode
 from schemas.status import TaskStatus
-from schemas.tables import utcnow
 
 CLIENT, USER = "acme", "alice"
 

@@ -35,16 +35,16 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from core import ledger, settlement
+from core import settlement
 from core.db import make_engine
 from core.invariants import ledger_violations
 from core.migrate import upgrade
-from core.tables import accounts, deliveries, entries, events, tasks
-from core.transitions import transition
+from core.repo import credits as ledger
+from core.repo.tables import accounts, deliveries, entries, events, tasks
+from core.repo.tasks import insert_task, transition
+from schemas.clock import utcnow
 from schemas.problems import FailureCode
 from schemas.status import ACTIVE, EntryKind, TaskStatus, TaskType
-from schemas.tables import utcnow
-from service.video_queries import insert_task
 
 T = TypeVar("T")
 Account = tuple[str, str]

@@ -7,16 +7,16 @@ import base64
 import pytest
 from pydantic import ValidationError
 
-from schemas.api import MAX_PROMPT, VideoCreate
-from schemas.catalogue import DEFAULT_CATALOGUE, ModelSpec, find_model
-from schemas.config import RuntimeConfig
-from schemas.images import (
+from core.images import (
     MAX_IMAGE_BYTES,
     ImageError,
     decode_data_uri,
     encode_data_uri,
     sniff_image,
 )
+from schemas.api import MAX_PROMPT, VideoCreate
+from schemas.catalogue import DEFAULT_CATALOGUE, ModelSpec, find_model
+from schemas.config import RuntimeConfig
 from schemas.status import (
     ACTIVE,
     TERMINAL,

@@ -12,14 +12,20 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from core.webhook_secrets import client_secret_row, live_secrets
-from schemas import jobs
-from schemas.tables import utcnow
-from schemas.webhooks import headers
-from worker import delivery_queries as queries
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core import queue
+from core.repo import events, webhooks
+from core.repo.events import Outgoing
+from core.webhooks.secrets import client_secret_row, live_secrets
+from core.webhooks.signing import headers
+from schemas.clock import utcnow
+from schemas.status import DeliveryStatus
 from worker.context import WorkerContext, wctx
-from worker.jobs.common import log
 from worker.webhooks.sender import Attempt, post
+
+log = structlog.get_logger(__name__)
 
 MAX_RETRY_AFTER = 24 * 3600.0
 
@@ -28,15 +34,17 @@ async def deliver_webhook(ctx: dict[str, Any], delivery_id: str) -> str:
     context = wctx(ctx)
     settings = context.settings
     async with context.engine.begin() as conn:
-        row = await queries.load(conn, delivery_id)
-        if row is None or row.status != "pending":
+        row = await events.outgoing(conn, delivery_id)
+        if row is None or row.status != DeliveryStatus.PENDING:
             return "skipped"
         signing = await _secrets(context, conn, row)
         if signing is None:
-            await queries.close(conn, delivery_id, "cancelled", "endpoint deleted or disabled")
+            await events.close(
+                conn, delivery_id, DeliveryStatus.CANCELLED, "endpoint deleted or disabled"
+            )
             return "endpoint gone"
         in_flight = utcnow() + timedelta(seconds=settings.webhook_timeout_seconds + 5)
-        if not await queries.claim(conn, row, in_flight):
+        if not await events.claim(conn, row, in_flight):
             return "lost race"
     body = row.body.encode()
     attempt = await post(
@@ -49,40 +57,48 @@ async def deliver_webhook(ctx: dict[str, Any], delivery_id: str) -> str:
     return await _settle(context, row, attempt)
 
 
-async def _secrets(context: WorkerContext, conn: Any, row: Any) -> list[str] | None:
+async def _secrets(
+    context: WorkerContext, conn: AsyncConnection, row: Outgoing
+) -> list[str] | None:
     now, box = utcnow(), context.config.box
     if row.endpoint_id is None:
         return live_secrets(box, await client_secret_row(conn, box, row.client_id), now)
-    endpoint = await queries.endpoint(conn, row.endpoint_id)
+    endpoint = await webhooks.endpoint(conn, row.endpoint_id)
     if endpoint is None or endpoint.deleted_at is not None or not endpoint.enabled:
         return None
     return live_secrets(box, endpoint, now)
 
 
-async def _settle(context: WorkerContext, row: Any, attempt: Attempt) -> str:
+async def _settle(context: WorkerContext, row: Outgoing, attempt: Attempt) -> str:
     number = row.attempts + 1
     schedule = context.settings.webhook_schedule
     bound = log.bind(delivery_id=row.id, attempt=number, status_code=attempt.status_code)
+    delay: float | None = None
+    if attempt.delivered:
+        status = DeliveryStatus.DELIVERED
+    elif attempt.status_code == 410 and row.endpoint_id is not None:
+        status = DeliveryStatus.DISABLED
+    elif number > len(schedule):
+        status = DeliveryStatus.FAILED
+    else:
+        status = DeliveryStatus.PENDING
+        delay = _next_delay(schedule[number - 1], attempt.retry_after)
     async with context.engine.begin() as conn:
-        if attempt.delivered:
-            await queries.record(conn, row.id, attempt, status="delivered", next_attempt_at=None)
-            outcome = "delivered"
-        elif attempt.status_code == 410 and row.endpoint_id is not None:
-            await queries.record(conn, row.id, attempt, status="disabled", next_attempt_at=None)
-            await queries.disable_endpoint(conn, row.endpoint_id, "the endpoint answered 410 Gone")
-            outcome = "disabled"
-        elif number > len(schedule):
-            await queries.record(conn, row.id, attempt, status="failed", next_attempt_at=None)
-            outcome = "failed"
-        else:
-            delay = _next_delay(schedule[number - 1], attempt.retry_after)
-            due = utcnow() + timedelta(seconds=delay)
-            await queries.record(conn, row.id, attempt, status="pending", next_attempt_at=due)
-            outcome = "retry"
-    if outcome == "retry":
-        await context.redis.enqueue_job(
-            jobs.DELIVER, row.id, _job_id=jobs.deliver_job_id(row.id, number), _defer_by=delay
+        await events.record(
+            conn,
+            row.id,
+            status_code=attempt.status_code,
+            latency_ms=attempt.latency_ms,
+            error=attempt.error,
+            status=status,
+            next_attempt_at=None if delay is None else utcnow() + timedelta(seconds=delay),
         )
+        if status == DeliveryStatus.DISABLED and row.endpoint_id is not None:
+            await webhooks.disable_endpoint(conn, row.endpoint_id, "the endpoint answered 410 Gone")
+    if delay is not None:
+        job = queue.deliver(row.id, number, delay=delay)
+        await queue.enqueue_after_commit(context.redis, job)
+    outcome = "retry" if status == DeliveryStatus.PENDING else str(status)
     bound.info("webhook_attempt", outcome=outcome, error=attempt.error)
     return outcome
 

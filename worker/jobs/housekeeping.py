@@ -8,18 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete
+import structlog
 
 from core.db import autocommit
-from core.tables import idempotency
-from schemas.tables import utcnow
+from core.repo import idempotency
 from worker.context import wctx
-from worker.jobs.common import log
+
+log = structlog.get_logger(__name__)
 
 
 async def purge_idempotency(ctx: dict[str, Any]) -> int:
     async with autocommit(wctx(ctx).engine) as conn:
-        result = await conn.execute(delete(idempotency).where(idempotency.c.expires_at < utcnow()))
-    if result.rowcount:
-        log.info("idempotency_purged", records=result.rowcount)
-    return int(result.rowcount)
+        purged = await idempotency.purge_expired(conn)
+    if purged:
+        log.info("idempotency_purged", records=purged)
+    return purged

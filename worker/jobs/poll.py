@@ -8,24 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from core import settlement
+import structlog
+
+from core import queue, settlement
 from core.db import autocommit
-from core.transitions import transition
+from core.repo import tasks
+from core.repo.tasks import PollView
+from schemas.clock import utcnow
 from schemas.problems import FailureCode
 from schemas.status import TaskStatus
-from schemas.tables import utcnow
-from worker import task_queries
 from worker.context import WorkerContext, wctx
-from worker.jobs.common import (
-    enqueue_poll,
-    enqueue_store,
-    expired,
-    finish,
-    later,
-    log,
-    pacing,
-    timeout_message,
-)
+from worker.jobs.deadline import expired, timeout_failure
+from worker.jobs.finishing import finish
+from worker.jobs.pacing import due_after, pacing
 from worker.schedule import backoff, next_poll_delay
 from worker.upstream import (
     PermanentUpstreamError,
@@ -35,12 +30,18 @@ from worker.upstream import (
     UpstreamState,
 )
 
+log = structlog.get_logger(__name__)
+
 
 async def poll_task(ctx: dict[str, Any], task_id: str, attempt: int) -> str:
     context = wctx(ctx)
-    task = await task_queries.load_for_poll(context.engine, task_id)
+    async with autocommit(context.engine) as conn:
+        task = await tasks.load_for_poll(conn, task_id)
     if task is None or task.status != TaskStatus.RUNNING or task.polls != attempt:
         return "skipped"
+    if task.upstream_task_id is None:  # a running task always has one; never poll None
+        message = "The running task has no upstream task id."
+        return await _fail(context, task_id, FailureCode.UPSTREAM_TASK_LOST, message)
     config = await context.config.get()
     upstream = await context.upstream(config)
     try:
@@ -51,7 +52,7 @@ async def poll_task(ctx: dict[str, Any], task_id: str, attempt: int) -> str:
         return await _fail(context, task_id, FailureCode.UPSTREAM_REJECTED, exc.message)
     except TransientUpstreamError as exc:
         if expired(task, config):
-            return await _fail(context, task_id, *timeout_message(config))
+            return await _fail(context, task_id, *timeout_failure(config))
         delay = backoff(pacing(context), _streak(task) + 1, exc.retry_after)
         log.info("poll_transient", task_id=task_id, code=exc.code, delay=round(delay, 2))
         return await _reschedule(
@@ -68,7 +69,7 @@ async def poll_task(ctx: dict[str, Any], task_id: str, attempt: int) -> str:
     if result.state == UpstreamState.SUCCEEDED and result.video_url:
         return await _finished(context, task, result)
     if expired(task, config):
-        code, message = timeout_message(config)
+        code, message = timeout_failure(config)
         if result.state == UpstreamState.SUCCEEDED:
             code, message = (
                 FailureCode.UPSTREAM_NO_VIDEO,
@@ -82,7 +83,7 @@ async def poll_task(ctx: dict[str, Any], task_id: str, attempt: int) -> str:
     return await _reschedule(context, task, delay, {"errors": 0}, result)
 
 
-def _streak(task: Any) -> int:
+def _streak(task: PollView) -> int:
     """Consecutive transient errors so far (kept in the response snapshot)."""
     return int((task.upstream_response or {}).get("_poll", {}).get("errors", 0))
 
@@ -99,7 +100,7 @@ def _observed(result: PollResult) -> dict[str, Any]:
 
 async def _reschedule(
     context: WorkerContext,
-    task: Any,
+    task: PollView,
     delay: float,
     poll_state: dict[str, Any],
     result: PollResult | None = None,
@@ -110,33 +111,30 @@ async def _reschedule(
     )
     values["upstream_response"] = {**values["upstream_response"], "_poll": poll_state}
     async with autocommit(context.engine) as conn:  # one statement: no transaction
-        won = await task_queries.advance_poll(
-            conn,
-            task,
-            updated_at=utcnow(),
-            next_attempt_at=later(delay + context.settings.reconcile_grace_seconds),
-            **values,
+        won = await tasks.advance_poll(
+            conn, task, updated_at=utcnow(), next_attempt_at=due_after(context, delay), **values
         )
     if won:
-        await enqueue_poll(context, task.id, next_attempt, delay)
+        job = queue.poll(task.id, next_attempt, delay=delay)
+        await queue.enqueue_after_commit(context.redis, job)
     return "pending"
 
 
-async def _finished(context: WorkerContext, task: Any, result: PollResult) -> str:
+async def _finished(context: WorkerContext, task: PollView, result: PollResult) -> str:
     values = _observed(result)
     async with context.engine.begin() as conn:
-        moved = await transition(
+        moved = await tasks.transition(
             conn,
             task.id,
             [TaskStatus.RUNNING],
             TaskStatus.STORING,
             upstream_video_url=result.video_url,
             polls=task.polls + 1,
-            next_attempt_at=later(context.settings.reconcile_grace_seconds),
+            next_attempt_at=due_after(context, 0),
             **values,
         )
     if moved is not None:
-        await enqueue_store(context, task.id)
+        await queue.enqueue_after_commit(context.redis, queue.store(task.id))
     return "finished"
 
 

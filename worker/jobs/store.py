@@ -5,25 +5,27 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import structlog
 from arq import Retry
 
 from core import settlement
+from core.repo import tasks
 from core.storage import StorageError, StoredObject
+from core.storage.keys import video_key
 from schemas.problems import FailureCode
 from schemas.status import StorageStatus, TaskStatus
-from worker import task_queries
 from worker.context import WorkerContext, wctx
-from worker.jobs.common import finish, heartbeat, log, pacing
+from worker.jobs.finishing import finish
+from worker.jobs.heartbeat import heartbeat
+from worker.jobs.pacing import pacing
 from worker.schedule import backoff
 from worker.upstream import UpstreamError
+
+log = structlog.get_logger(__name__)
 
 
 class NotAVideo(Exception):
     pass
-
-
-def video_key(task_id: str) -> str:
-    return f"videos/{task_id}/video.mp4"
 
 
 async def checked_mp4(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -42,7 +44,7 @@ async def checked_mp4(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
 async def store_task(ctx: dict[str, Any], task_id: str) -> str:
     context = wctx(ctx)
     async with context.engine.begin() as conn:
-        task = await task_queries.begin_store(conn, task_id)
+        task = await tasks.begin_store(conn, task_id)
     if task is None:
         return "skipped"
     attempt = task.store_attempts
@@ -51,6 +53,9 @@ async def store_task(ctx: dict[str, Any], task_id: str) -> str:
     if attempt > context.settings.download_max_tries:
         message = f"Gave up storing after {attempt - 1} interrupted attempts."
         return await _give_up(context, task_id, FailureCode.DOWNLOAD_FAILED, message)
+    if task.upstream_video_url is None:  # storing always has one; never download None
+        message = "The finished task has no video URL."
+        return await _give_up(context, task_id, FailureCode.UPSTREAM_NO_VIDEO, message)
     upstream = await context.upstream(await context.config.get())
     key = video_key(task_id)
     try:
@@ -81,7 +86,8 @@ async def _complete(context: WorkerContext, task_id: str, stored: StoredObject) 
     if not done:
         # Either a duplicate run completed first (keep its object: same key) or the
         # task was cancelled meanwhile (keep nothing).
-        task = await task_queries.load(context.engine, task_id)
+        async with context.engine.connect() as conn:
+            task = await tasks.load(conn, task_id)
         if task is not None and task.status != TaskStatus.COMPLETED:
             await context.storage.delete(stored.key)
         return "not completed here"

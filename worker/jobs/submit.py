@@ -1,32 +1,28 @@
 """submit_task: queued → submitting → running, the one non-idempotent upstream call.
 
 ``submitting`` is written (and committed) before the call, so a crash during the call
-leaves a task the reconciler recognises as ambiguous (DESIGN §5).
+leaves a task the reconciler recognises as ambiguous (docs/architecture.md, "Queue").
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from core import callback, settlement
+import structlog
+
+from core import callback, queue, settlement
+from core.images import encode_data_uri, sniff_image
+from core.repo import tasks
+from core.repo.tasks import Task
 from core.storage import StorageError
-from core.transitions import transition
-from schemas.images import encode_data_uri, sniff_image
+from core.storage.keys import stored_key
+from schemas.clock import utcnow
 from schemas.problems import FailureCode
 from schemas.status import TaskStatus
-from schemas.tables import utcnow
-from worker import task_queries
 from worker.context import WorkerContext, wctx
-from worker.jobs.common import (
-    enqueue_poll,
-    enqueue_submit,
-    expired,
-    finish,
-    later,
-    log,
-    pacing,
-    timeout_message,
-)
+from worker.jobs.deadline import expired, timeout_failure
+from worker.jobs.finishing import finish
+from worker.jobs.pacing import due_after, later, pacing
 from worker.schedule import backoff, next_poll_delay
 from worker.upstream import (
     AmbiguousSubmitError,
@@ -35,6 +31,8 @@ from worker.upstream import (
     TransientUpstreamError,
 )
 
+log = structlog.get_logger(__name__)
+
 
 class InputMissing(Exception):
     pass
@@ -42,15 +40,16 @@ class InputMissing(Exception):
 
 async def submit_task(ctx: dict[str, Any], task_id: str) -> str:
     context = wctx(ctx)
-    task = await task_queries.load(context.engine, task_id)
+    async with context.engine.connect() as conn:
+        task = await tasks.load(conn, task_id)
     if task is None or task.status != TaskStatus.QUEUED:
         return "skipped"
     config = await context.config.get()
     if expired(task, config):
-        await finish(context, settlement.fail, task_id, *timeout_message(config))
+        await finish(context, settlement.fail, task_id, *timeout_failure(config))
         return "timeout"
     async with context.engine.begin() as conn:
-        claimed = await transition(
+        claimed = await tasks.transition(
             conn,
             task_id,
             [TaskStatus.QUEUED],
@@ -92,7 +91,7 @@ async def submit_task(ctx: dict[str, Any], task_id: str) -> str:
     pace = pacing(context)
     delay = next_poll_delay(pace, 0.0, None)
     async with context.engine.begin() as conn:
-        moved = await transition(
+        moved = await tasks.transition(
             conn,
             task_id,
             [TaskStatus.SUBMITTING],
@@ -101,12 +100,12 @@ async def submit_task(ctx: dict[str, Any], task_id: str) -> str:
             upstream_action="google-videos",
             upstream_submit_time=utcnow(),
             upstream_response=result.raw,
-            next_attempt_at=later(delay + context.settings.reconcile_grace_seconds),
+            next_attempt_at=due_after(context, delay),
         )
     if moved is None:  # cancelled while we were submitting
         bound.info("submitted_after_cancel", upstream_task_id=result.task_id)
         return "cancelled meanwhile"
-    await enqueue_poll(context, task_id, 0, delay)
+    await queue.enqueue_after_commit(context.redis, queue.poll(task_id, 0, delay=delay))
     bound.info("submitted", upstream_task_id=result.task_id)
     return "submitted"
 
@@ -115,7 +114,8 @@ async def ambiguous(context: WorkerContext, task_id: str, message: str) -> str:
     """Apply the configured policy to a submit whose outcome we cannot know."""
     config = await context.config.get()
     if config.ambiguous_submit_policy == "resubmit":
-        task = await task_queries.load(context.engine, task_id)
+        async with context.engine.connect() as conn:
+            task = await tasks.load(conn, task_id)
         if task is not None:
             return await _retry_later(context, task, None)
     await finish(
@@ -130,7 +130,7 @@ async def ambiguous(context: WorkerContext, task_id: str, message: str) -> str:
 
 
 async def _retry_later(
-    context: WorkerContext, task: Any, exc: TransientUpstreamError | None
+    context: WorkerContext, task: Task, exc: TransientUpstreamError | None
 ) -> str:
     attempt = task.submit_attempts + 1
     if attempt >= context.settings.submit_max_tries:
@@ -146,15 +146,16 @@ async def _retry_later(
         return "gave up"
     delay = backoff(pacing(context), attempt, exc.retry_after if exc else None)
     async with context.engine.begin() as conn:
-        back = await transition(
+        back = await tasks.transition(
             conn,
             task.id,
             [TaskStatus.SUBMITTING],
             TaskStatus.QUEUED,
-            next_attempt_at=later(delay + context.settings.reconcile_grace_seconds),
+            next_attempt_at=due_after(context, delay),
         )
     if back is not None:
-        await enqueue_submit(context, task.id, delay, attempt)
+        job = queue.submit(task.id, retry=attempt, delay=delay)
+        await queue.enqueue_after_commit(context.redis, job)
     log.info(
         "submit_retry",
         task_id=task.id,
@@ -165,14 +166,15 @@ async def _retry_later(
     return "retry"
 
 
-async def _request(context: WorkerContext, task: Any) -> SubmitRequest:
+async def _request(context: WorkerContext, task: Task) -> SubmitRequest:
     images: list[str] = []
     for ref in task.input_refs:
-        if not ref.startswith("stored:"):
+        key = stored_key(ref)
+        if key is None:
             images.append(ref)
             continue
         try:
-            stream = await context.storage.open_stream(ref.removeprefix("stored:"))
+            stream = await context.storage.open_stream(key)
             data = b"".join([chunk async for chunk in stream])
         except StorageError as exc:
             raise InputMissing(f"stored input {ref} cannot be read: {exc}") from exc

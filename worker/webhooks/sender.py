@@ -9,7 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from schemas.tables import utcnow
+from schemas.clock import utcnow
 from worker.webhooks.ssrf import UnsafeTarget, resolve_target
 
 

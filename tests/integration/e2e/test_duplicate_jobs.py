@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from core.repo import tasks
 from tests.integration.e2e.helpers import create, credits, sim_stats
-from worker import task_queries
 from worker.jobs.poll import poll_task
 from worker.jobs.store import store_task
 from worker.jobs.submit import submit_task
@@ -60,7 +60,8 @@ async def test_racing_stores_capture_once(acme, job_ctx, assert_ledger):
 
 
 async def _task(ctx, video_id: str) -> Any:
-    task = await task_queries.load(ctx["app"].engine, video_id)
+    async with ctx["app"].engine.connect() as conn:
+        task = await tasks.load(conn, video_id)
     assert task is not None
     return task
 

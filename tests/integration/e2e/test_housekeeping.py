@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from sqlalchemy import insert, select
 
-from core.tables import idempotency
-from schemas.tables import utcnow
+from core.repo.tables import idempotency
+from schemas.clock import utcnow
 from worker.jobs.housekeeping import purge_idempotency
 
 

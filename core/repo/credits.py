@@ -1,23 +1,51 @@
-"""The credits ledger (DESIGN §4): conditional account updates plus append-only entries.
+"""The ``accounts`` and ``credit_entries`` tables: the credits ledger.
 
+Conditional account updates plus append-only entries (docs/architecture.md, "Ledger").
 Every function runs inside the caller's transaction; the caller commits.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from datetime import datetime
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.db import insert_ignoring_conflicts
-from core.tables import accounts, entries
+from core.repo._sql import insert_ignoring_conflicts
+from core.repo.tables import accounts, entries
+from schemas.clock import utcnow
 from schemas.status import EntryKind
-from schemas.tables import utcnow
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Balance:
+    """An account's spendable ``balance`` and the ``held`` part reserved by active tasks."""
+
+    balance: int
+    held: int
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One ledger line; ``amount`` is in credits, negative only for a downward adjust."""
+
+    id: int
+    client_id: str
+    user: str
+    task_id: str | None
+    kind: EntryKind
+    amount: int
+    balance_after: int
+    held_after: int
+    reason: str | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    client_id: str
+    user: str
     balance: int
     held: int
 
@@ -174,3 +202,29 @@ async def grant(
         kind = EntryKind.GRANT if amount > 0 else EntryKind.ADJUST
         await _entry(conn, client_id, user, kind, amount, after, reason=reason)
     return after
+
+
+_ENTRY_COLUMNS = [entries.c[f.name] for f in fields(Entry)]
+
+
+async def recent_entries(
+    conn: AsyncConnection, client_id: str, user: str, *, limit: int, before: int | None
+) -> list[Entry]:
+    """Up to ``limit + 1`` of the account's entries, newest first, older than ``before``."""
+    query = select(*_ENTRY_COLUMNS).where(entries.c.client_id == client_id, entries.c.user == user)
+    if before is not None:
+        query = query.where(entries.c.id < before)
+    rows = (await conn.execute(query.order_by(entries.c.id.desc()).limit(limit + 1))).mappings()
+    return [Entry(**{**r, "kind": EntryKind(r["kind"])}) for r in rows]
+
+
+async def all_entries(conn: AsyncConnection) -> list[Entry]:
+    """The whole ledger (the invariant checks read it; not for request paths)."""
+    rows = (await conn.execute(select(*_ENTRY_COLUMNS))).mappings()
+    return [Entry(**{**r, "kind": EntryKind(r["kind"])}) for r in rows]
+
+
+async def all_accounts(conn: AsyncConnection) -> list[Account]:
+    """Every account (the invariant checks read them; not for request paths)."""
+    query = select(accounts.c.client_id, accounts.c.user, accounts.c.balance, accounts.c.held)
+    return [Account(**r) for r in (await conn.execute(query)).mappings()]

@@ -1,23 +1,23 @@
-"""A task row (or anything with its attributes) as the public video object: the
-OpenAI Videos shape plus extensions. Pure."""
+"""A task as the public video object: the OpenAI Videos API shape plus extensions. Pure.
+
+It lives in ``core`` rather than ``schemas`` because it reads the repository's typed
+``Task``; ``schemas`` holds only the contracts (the ``Video`` model it fills in).
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
+from core.repo.tasks import Task
 from schemas.api import SIZES, Video, VideoError
+from schemas.clock import unix
 from schemas.status import TaskStatus, public_status
 
 _SIZE_OF_RATIO = {ratio: size for size, ratio in reversed(SIZES.items())}
 
 
-def _unix(value: datetime | None) -> int | None:
-    return int(value.timestamp()) if value is not None else None
-
-
-def video_of(row: Any, *, download_url: str | None = None, expires_at: int | None = None) -> Video:
-    status = TaskStatus(row.status)
+def video_of(row: Task, *, download_url: str | None = None, expires_at: int | None = None) -> Video:
+    """The video object of ``row``; ``download_url``/``expires_at`` (Unix seconds) only
+    for a completed video whose stored object can be fetched."""
+    status = row.status
     snapshot = row.request_snapshot or {}
     size = snapshot.get("size") or _SIZE_OF_RATIO.get(row.aspect_ratio or "16:9", "1280x720")
     error = (
@@ -29,7 +29,7 @@ def video_of(row: Any, *, download_url: str | None = None, expires_at: int | Non
         status=public_status(status),
         progress=row.progress,
         created_at=int(row.created_at.timestamp()),
-        completed_at=_unix(row.completed_at),
+        completed_at=unix(row.completed_at),
         expires_at=expires_at,
         prompt=row.prompt,
         seconds=snapshot.get("seconds") or "8",

@@ -13,7 +13,7 @@ from arq import cron, func
 from arq.connections import RedisSettings
 from arq.worker import Worker
 
-from schemas import jobs
+from core import queue
 from schemas.settings import Settings
 from worker.jobs.deliver import deliver_webhook
 from worker.jobs.housekeeping import purge_idempotency
@@ -42,17 +42,17 @@ def worker_options(settings: Settings) -> dict[str, Any]:
     return validated(
         {
             "functions": [
-                func(submit_task, name=jobs.SUBMIT, timeout=90, max_tries=3),
-                func(poll_task, name=jobs.POLL, timeout=60, max_tries=3),
+                func(submit_task, name=queue.SUBMIT, timeout=90, max_tries=3),
+                func(poll_task, name=queue.POLL, timeout=60, max_tries=3),
                 func(
                     deliver_webhook,
-                    name=jobs.DELIVER,
+                    name=queue.DELIVER,
                     timeout=settings.webhook_timeout_seconds * 2 + 10,
                     max_tries=3,
                 ),
                 func(
                     store_task,
-                    name=jobs.STORE,
+                    name=queue.STORE,
                     timeout=3600,
                     max_tries=settings.download_max_tries + 1,
                 ),
@@ -60,7 +60,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
             "cron_jobs": [
                 cron(
                     reconcile,
-                    name=jobs.RECONCILE,
+                    name=queue.RECONCILE,
                     second=set(range(0, 60, every)),
                     run_at_startup=True,
                     timeout=60,
@@ -68,7 +68,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
                 ),
                 cron(
                     purge_idempotency,
-                    name=jobs.PURGE_IDEMPOTENCY,
+                    name=queue.PURGE_IDEMPOTENCY,
                     minute=17,
                     second=0,
                     timeout=300,

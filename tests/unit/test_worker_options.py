@@ -8,9 +8,9 @@ import pytest
 from arq.cron import CronJob
 from arq.worker import Function, Worker
 
-from schemas import jobs
+from core import queue as jobs
 from schemas.settings import Settings
-from worker.settings import WORKER_OPTIONS, InvalidWorkerSettings, validated, worker_options
+from worker.options import WORKER_OPTIONS, InvalidWorkerSettings, validated, worker_options
 
 
 @pytest.fixture

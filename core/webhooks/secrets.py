@@ -5,19 +5,18 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.db import insert_ignoring_conflicts
+from core.repo import webhooks as repo
+from core.repo.webhooks import ClientSecret, Endpoint
 from core.secrets import SecretBox
-from core.tables import client_secrets, webhook_endpoints
-from schemas.tables import utcnow
-from schemas.webhooks import new_secret
+from core.webhooks.signing import new_secret
+from schemas.clock import utcnow
 
 ROTATION_OVERLAP = timedelta(hours=24)
 
 
-def live_secrets(box: SecretBox, row: Any, now: datetime) -> list[str]:
+def live_secrets(box: SecretBox, row: Endpoint | ClientSecret, now: datetime) -> list[str]:
     """The current secret, plus the previous one during its 24 h overlap."""
     found = [box.decrypt(row.secret)]
     expires = row.previous_secret_expires_at
@@ -26,34 +25,25 @@ def live_secrets(box: SecretBox, row: Any, now: datetime) -> list[str]:
     return found
 
 
-async def client_secret_row(conn: AsyncConnection, box: SecretBox, client_id: str) -> Any:
+async def client_secret_row(conn: AsyncConnection, box: SecretBox, client_id: str) -> ClientSecret:
     """The client's secret row, created on first use."""
-    values = {"client_id": client_id, "secret": box.encrypt(new_secret()), "created_at": utcnow()}
-    await conn.execute(insert_ignoring_conflicts(conn, client_secrets, values))
-    query = select(client_secrets).where(client_secrets.c.client_id == client_id)
-    return (await conn.execute(query)).one()
+    return await repo.client_secret(conn, client_id, box.encrypt(new_secret()))
 
 
 async def rotate_client_secret(conn: AsyncConnection, box: SecretBox, client_id: str) -> str:
+    """A new secret for the client (shown once); the old one stays valid for 24 h."""
     row = await client_secret_row(conn, box, client_id)
     fresh = new_secret()
-    await conn.execute(
-        update(client_secrets)
-        .where(client_secrets.c.client_id == client_id)
-        .values(**_rotation(box, row.secret, fresh))
-    )
+    await repo.update_client_secret(conn, client_id, _rotation(box, row.secret, fresh))
     return fresh
 
 
 async def rotate_endpoint_secret(
     conn: AsyncConnection, box: SecretBox, endpoint_id: str, current: str
 ) -> str:
+    """A new secret for the endpoint (shown once); the old one stays valid for 24 h."""
     fresh = new_secret()
-    await conn.execute(
-        update(webhook_endpoints)
-        .where(webhook_endpoints.c.id == endpoint_id)
-        .values(updated_at=utcnow(), **_rotation(box, current, fresh))
-    )
+    await repo.update_endpoint(conn, endpoint_id, _rotation(box, current, fresh))
     return fresh
 
 

@@ -1,4 +1,7 @@
-"""Core ``Table`` handles for the SQLModel tables, so statements type-check."""
+"""Core ``Table`` handles of the SQLModel tables, so statements type-check.
+
+Only the repositories in this package import them: SQL lives nowhere else.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,109 @@
+"""The job queue (ARQ on Redis): job names, deterministic job ids, argument order, and the
+one way to enqueue after a commit.
+
+Redis is a cache of work, not its only copy (docs/architecture.md, "Queue"): every job is
+enqueued only after the transaction that made it due has committed, and the database
+records when it is due (``next_attempt_at``). An enqueue that fails is logged and left to
+the reconciler, which re-enqueues overdue work under a *recovery* job id.
+
+Job ids make duplicates harmless: ARQ refuses a second job with the id of a queued one.
+Arguments are JSON-serialisable values in the order the job functions take them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+from arq.connections import ArqRedis
+from redis.exceptions import RedisError
+
+SUBMIT = "submit_task"
+POLL = "poll_task"
+STORE = "store_task"
+DELIVER = "deliver_webhook"
+RECONCILE = "reconcile"
+PURGE_IDEMPOTENCY = "purge_idempotency"
+
+# The variant of a poll enqueued by the upstream's callback (one per poll position).
+CALLBACK = "cb"
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One job to enqueue: ``function(ctx, *args)`` under ``job_id``, ``defer_by`` seconds
+    from now (None: as soon as a worker is free)."""
+
+    function: str
+    args: tuple[str | int, ...]
+    job_id: str
+    defer_by: float | None = None
+
+
+def recovery(due_at: datetime) -> str:
+    """The job-id variant of a reconciler re-enqueue of work that was due at ``due_at``.
+
+    A fresh id per claim: a killed worker's job keeps its ARQ in-progress key until that
+    expires, and reusing its id would wait for it.
+    """
+    return f"r{int(due_at.timestamp() * 1000)}"
+
+
+def _id(*parts: str | int | None) -> str:
+    return ":".join(str(p) for p in parts if p is not None)
+
+
+def submit(
+    task_id: str, *, retry: int | None = None, variant: str | None = None, delay: float = 0
+) -> Job:
+    """``submit_task(task_id)``; ``retry`` numbers a resubmission after a transient error."""
+    return Job(SUBMIT, (task_id,), _id("submit", task_id, retry, variant), delay or None)
+
+
+def poll(task_id: str, attempt: int, *, variant: str | None = None, delay: float = 0) -> Job:
+    """``poll_task(task_id, attempt)``: the hop that expects ``attempt`` polls so far."""
+    return Job(POLL, (task_id, attempt), _id("poll", task_id, attempt, variant), delay or None)
+
+
+def store(task_id: str, *, variant: str | None = None) -> Job:
+    """``store_task(task_id)``."""
+    return Job(STORE, (task_id,), _id("store", task_id, variant))
+
+
+def deliver(delivery_id: str, attempt: int, *, variant: str | None = None, delay: float = 0) -> Job:
+    """``deliver_webhook(delivery_id)``, its ``attempt``-th try (0 is the first)."""
+    return Job(
+        DELIVER, (delivery_id,), _id("deliver", delivery_id, attempt, variant), delay or None
+    )
+
+
+def deliveries(delivery_ids: Iterable[str]) -> list[Job]:
+    """The first attempt of each new delivery (what a settlement hands over)."""
+    return [deliver(d, 0) for d in delivery_ids]
+
+
+async def enqueue_after_commit(redis: ArqRedis, *jobs: Job) -> bool:
+    """Enqueue ``jobs`` (whose database state is already committed); False if Redis failed.
+
+    Never raises for a Redis outage (``RedisError``, ``OSError``, timeouts): the work is
+    durable in the database and the reconciler enqueues it once it is overdue.
+    """
+    for job in jobs:
+        try:
+            await redis.enqueue_job(
+                job.function, *job.args, _job_id=job.job_id, _defer_by=job.defer_by
+            )
+        except (RedisError, OSError, TimeoutError) as exc:
+            log.warning(
+                "enqueue_failed",
+                job_id=job.job_id,
+                jobs=len(jobs),
+                error=type(exc).__name__,
+                detail=str(exc)[:200],
+            )
+            return False
+    return True

@@ -1,0 +1,325 @@
+"""The ``video_tasks`` table: every read and write of a task, and its typed read models.
+
+State changes go through ``transition`` (one conditional UPDATE); ``core.settlement``
+pairs the terminal ones with their ledger entry and outbox event in one transaction.
+Statements on the hot paths (create, poll hop) are built once, with bound parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, and_, bindparam, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core.repo.tables import tasks
+from schemas.clock import utcnow
+from schemas.status import ACTIVE, StorageStatus, TaskStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """A whole task row. ``metadata`` is the column of that name (``VideoTask.meta``)."""
+
+    id: str
+    client_id: str
+    user: str
+    task_type: str
+    status: TaskStatus
+    upstream_task_id: str | None
+    upstream_action: str | None
+    model: str
+    prompt: str
+    enhance_prompt: bool
+    aspect_ratio: str | None
+    seed: int | None
+    images: list[str]
+    input_refs: list[str]
+    upstream_submit_time: datetime | None
+    upstream_start_time: datetime | None
+    upstream_finish_time: datetime | None
+    progress: int
+    upstream_video_url: str | None
+    video_key: str | None
+    video_size: int | None
+    video_sha256: str | None
+    storage_status: str
+    error_code: str | None
+    error_message: str | None
+    price: int
+    request_snapshot: dict[str, Any]
+    upstream_response: dict[str, Any]
+    metadata: dict[str, str]
+    webhook_url: str | None
+    polls: int
+    submit_attempts: int
+    store_attempts: int
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+    deleted_at: datetime | None
+    next_attempt_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class PollView:
+    """The few columns a poll hop needs (the hop runs thousands of times a minute)."""
+
+    id: str
+    status: TaskStatus
+    model: str
+    polls: int
+    upstream_task_id: str | None
+    created_at: datetime
+    upstream_submit_time: datetime | None
+    upstream_response: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Overdue:
+    """An active task whose next step is late, as the reconciler saw it."""
+
+    id: str
+    status: TaskStatus
+    polls: int
+    created_at: datetime
+    next_attempt_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoreAttempt:
+    """A storing task after one more store attempt was counted."""
+
+    store_attempts: int
+    model: str
+    upstream_video_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """Whose hold a moved task carries: what a settlement needs."""
+
+    client_id: str
+    user: str
+    price: int
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerView:
+    """A task as the ledger invariants see it."""
+
+    id: str
+    status: TaskStatus
+    price: int
+    client_id: str
+    user: str
+
+
+T = TypeVar("T")
+
+
+def _typed(cls: type[T], row: Mapping[Any, Any]) -> T:
+    return cls(**{**row, "status": TaskStatus(row["status"])})
+
+
+def _columns(cls: type[Any]) -> list[Any]:
+    return [tasks.c[f.name] for f in fields(cls)]
+
+
+_TASK = _columns(Task)
+
+
+def _scalar_default(column: Any) -> Any:
+    arg = getattr(column.default, "arg", None)
+    return None if callable(arg) else arg
+
+
+# Column defaults a create does not set, so the new task can be presented without
+# reading it back.
+_UNSET = {c.key: _scalar_default(c) for c in tasks.c}
+
+_GET = select(*_TASK).where(tasks.c.id == bindparam("p_id"))
+_POLL_VIEW = select(*_columns(PollView)).where(tasks.c.id == bindparam("p_id"))
+_ACTIVE_COUNT = select(func.count()).where(
+    tasks.c.client_id == bindparam("p_client"),
+    tasks.c.user == bindparam("p_user"),
+    tasks.c.status.in_([str(s) for s in ACTIVE]),
+)
+_INSERT = insert(tasks)
+
+
+async def insert_task(conn: AsyncConnection, values: Mapping[str, Any]) -> Task:
+    """Insert a new task (``values`` keyed by column name); the task as stored, with no
+    second round trip."""
+    await conn.execute(_INSERT, dict(values))
+    return _typed(Task, {**_UNSET, **values})
+
+
+async def load(conn: AsyncConnection, task_id: str) -> Task | None:
+    row = (await conn.execute(_GET, {"p_id": task_id})).mappings().first()
+    return _typed(Task, row) if row is not None else None
+
+
+def _visible(client_id: str | None) -> ColumnElement[bool]:
+    """Not deleted, and the client's own unless ``client_id`` is None (an admin)."""
+    clause = tasks.c.deleted_at.is_(None)
+    return clause if client_id is None else and_(clause, tasks.c.client_id == client_id)
+
+
+async def visible(conn: AsyncConnection, task_id: str, *, client_id: str | None) -> Task | None:
+    """The task if it exists, is not deleted and (unless ``client_id`` is None) is that
+    client's."""
+    query = select(*_TASK).where(tasks.c.id == task_id, _visible(client_id))
+    row = (await conn.execute(query)).mappings().first()
+    return _typed(Task, row) if row is not None else None
+
+
+async def page(
+    conn: AsyncConnection,
+    *,
+    client_id: str | None,
+    limit: int,
+    descending: bool,
+    after: str | None,
+    user: str | None,
+    statuses: list[TaskStatus] | None,
+) -> list[Task]:
+    """Up to ``limit + 1`` visible tasks in id order (the extra one tells whether there are
+    more), starting after the cursor ``after``."""
+    query = select(*_TASK).where(_visible(client_id))
+    if after is not None:
+        query = query.where(tasks.c.id < after if descending else tasks.c.id > after)
+    if user is not None:
+        query = query.where(tasks.c.user == user)
+    if statuses is not None:
+        query = query.where(tasks.c.status.in_([str(s) for s in statuses]))
+    order = tasks.c.id.desc() if descending else tasks.c.id.asc()
+    rows = (await conn.execute(query.order_by(order).limit(limit + 1))).mappings()
+    return [_typed(Task, r) for r in rows]
+
+
+async def active_count(conn: AsyncConnection, client_id: str, user: str) -> int:
+    """How many of the user's tasks are not yet terminal."""
+    result = await conn.execute(_ACTIVE_COUNT, {"p_client": client_id, "p_user": user})
+    return int(result.scalar_one())
+
+
+async def mark_deleted(conn: AsyncConnection, task_id: str) -> None:
+    """Soft delete: the row stays for the ledger, hidden from every read."""
+    now = utcnow()
+    await conn.execute(
+        update(tasks)
+        .where(tasks.c.id == task_id)
+        .values(deleted_at=now, updated_at=now, storage_status=StorageStatus.DELETED)
+    )
+
+
+async def transition(
+    conn: AsyncConnection,
+    task_id: str,
+    expected: Iterable[TaskStatus],
+    new: TaskStatus,
+    **values: Any,
+) -> Owner | None:
+    """Move the task to ``new`` (setting ``values`` too) if it is in one of ``expected``.
+
+    One conditional UPDATE; the owner of the moved task, or None if it was not in
+    ``expected`` (another job won: do nothing else).
+    """
+    result = await conn.execute(
+        update(tasks)
+        .where(tasks.c.id == task_id, tasks.c.status.in_([str(s) for s in expected]))
+        .values(status=str(new), updated_at=utcnow(), **values)
+        .returning(tasks.c.client_id, tasks.c.user, tasks.c.price)
+    )
+    row = result.first()
+    return Owner(row.client_id, row.user, row.price) if row is not None else None
+
+
+async def load_for_poll(conn: AsyncConnection, task_id: str) -> PollView | None:
+    row = (await conn.execute(_POLL_VIEW, {"p_id": task_id})).mappings().first()
+    return _typed(PollView, row) if row is not None else None
+
+
+async def advance_poll(conn: AsyncConnection, task: PollView, **values: Any) -> bool:
+    """Record a poll hop, only if no other hop for this task got there first."""
+    result = await conn.execute(
+        update(tasks)
+        .where(
+            tasks.c.id == task.id,
+            tasks.c.status == str(TaskStatus.RUNNING),
+            tasks.c.polls == task.polls,
+        )
+        .values(polls=task.polls + 1, **values)
+    )
+    return result.rowcount == 1
+
+
+async def begin_store(conn: AsyncConnection, task_id: str) -> StoreAttempt | None:
+    """Count one more store attempt of a storing task; None if it is not storing."""
+    result = await conn.execute(
+        update(tasks)
+        .where(tasks.c.id == task_id, tasks.c.status == str(TaskStatus.STORING))
+        .values(store_attempts=tasks.c.store_attempts + 1)
+        .returning(tasks.c.store_attempts, tasks.c.model, tasks.c.upstream_video_url)
+    )
+    row = result.first()
+    return StoreAttempt(row.store_attempts, row.model, row.upstream_video_url) if row else None
+
+
+async def extend(conn: AsyncConnection, task_id: str, status: TaskStatus, until: datetime) -> bool:
+    """A running job's heartbeat: keep the reconciler away while it makes progress."""
+    result = await conn.execute(
+        update(tasks)
+        .where(tasks.c.id == task_id, tasks.c.status == str(status))
+        .values(next_attempt_at=until)
+    )
+    return result.rowcount == 1
+
+
+async def overdue(conn: AsyncConnection, before: datetime, limit: int) -> list[Overdue]:
+    """Active tasks whose next step should have happened before ``before``, oldest first."""
+    query = (
+        select(*_columns(Overdue))
+        .where(tasks.c.status.in_([str(s) for s in ACTIVE]), tasks.c.next_attempt_at < before)
+        .order_by(tasks.c.next_attempt_at)
+        .limit(limit)
+    )
+    return [_typed(Overdue, r) for r in (await conn.execute(query)).mappings()]
+
+
+async def claim_overdue(conn: AsyncConnection, task: Overdue, until: datetime) -> bool:
+    """Push an overdue task's deadline to ``until`` if nobody touched it since it was read."""
+    result = await conn.execute(
+        update(tasks)
+        .where(
+            tasks.c.id == task.id,
+            tasks.c.status == str(task.status),
+            tasks.c.polls == task.polls,
+            tasks.c.next_attempt_at == task.next_attempt_at,
+        )
+        .values(next_attempt_at=until)
+    )
+    return result.rowcount == 1
+
+
+async def poll_position(conn: AsyncConnection, task_id: str) -> tuple[TaskStatus, int] | None:
+    """(status, polls) of a task, for the upstream callback."""
+    query = select(tasks.c.status, tasks.c.polls).where(tasks.c.id == task_id)
+    row = (await conn.execute(query)).first()
+    return (TaskStatus(row.status), row.polls) if row is not None else None
+
+
+async def webhook_url_of(conn: AsyncConnection, task_id: str) -> str | None:
+    query = select(tasks.c.webhook_url).where(tasks.c.id == task_id)
+    url: str | None = (await conn.execute(query)).scalar_one_or_none()
+    return url
+
+
+async def ledger_views(conn: AsyncConnection) -> list[LedgerView]:
+    """Every task, reduced to what the ledger invariants check."""
+    query = select(*_columns(LedgerView))
+    return [_typed(LedgerView, r) for r in (await conn.execute(query)).mappings()]

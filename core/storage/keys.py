@@ -1,0 +1,35 @@
+"""Where a task's objects live in storage, and how a task row refers to a stored input.
+
+Keys are deterministic per task, so a re-run overwrites instead of duplicating:
+
+- ``videos/{task_id}/video.mp4``: the stored video (derived files go beside it);
+- ``inputs/{task_id}/{position}.{ext}``: an input image given inline or uploaded;
+- a task's ``input_refs`` hold ``stored:{key}`` for such an input and the URL otherwise.
+"""
+
+from __future__ import annotations
+
+STORED = "stored:"
+
+
+def video_key(task_id: str) -> str:
+    return f"videos/{task_id}/video.mp4"
+
+
+def input_key(task_id: str, position: int, extension: str) -> str:
+    return f"inputs/{task_id}/{position}.{extension}"
+
+
+def task_prefixes(task_id: str) -> tuple[str, ...]:
+    """Every prefix under which the task has objects (what deleting a video deletes)."""
+    return (f"videos/{task_id}/", f"inputs/{task_id}/")
+
+
+def stored_ref(key: str) -> str:
+    """The ``input_refs`` entry of an input stored under ``key``."""
+    return STORED + key
+
+
+def stored_key(ref: str) -> str | None:
+    """The storage key of a ``stored:`` reference; None for a URL to pass on."""
+    return ref.removeprefix(STORED) if ref.startswith(STORED) else None
