@@ -32,6 +32,7 @@ dev: deps
 lint: deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-logo --no-cache
 
 typecheck: deps
 	$(BIN)/mypy service worker schemas core cli simulator

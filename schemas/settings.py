@@ -1,7 +1,7 @@
 """Infrastructure settings, read from the environment (prefix ``GOOGLE_VIDEO_``).
 
 Runtime behaviour (prices, upstream, limits) lives in the database instead, see
-``schemas.tables.RuntimeConfig``; these values only seed it on first start.
+``schemas.config.RuntimeConfig``; the upstream values here only seed it on first start.
 """
 
 from __future__ import annotations
@@ -95,7 +95,3 @@ class Settings(BaseSettings):
     @property
     def webhook_schedule(self) -> list[float]:
         return [float(x) for x in self.webhook_retry_schedule.split(",") if x.strip()]
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")

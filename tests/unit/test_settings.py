@@ -55,7 +55,7 @@ def test_default_database_url_is_sqlite_under_data_dir(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data")
     expected = f"sqlite+aiosqlite:///{(tmp_path / 'data').resolve() / 'google-video.db'}"
     assert settings.database_url == expected
-    assert settings.is_sqlite
+    assert settings.database_url.startswith("sqlite")
 
 
 def test_default_storage_url_is_file_uri_under_data_dir(tmp_path: Path) -> None:
@@ -75,7 +75,7 @@ def test_explicit_urls_are_kept() -> None:
     )
     assert settings.database_url == "postgresql+asyncpg://u@h/db"
     assert settings.storage_url == "s3://bucket/prefix"
-    assert not settings.is_sqlite
+    assert not settings.database_url.startswith("sqlite")
 
 
 def test_environment_variables_with_prefix_are_read(
