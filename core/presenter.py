@@ -16,10 +16,19 @@ _SIZE_OF_RATIO = {ratio: size for size, ratio in reversed(SIZES.items())}
 
 def video_of(row: Task, *, download_url: str | None = None, expires_at: int | None = None) -> Video:
     """The video object of ``row``; ``download_url``/``expires_at`` (Unix seconds) only
-    for a completed video whose stored object can be fetched."""
+    for a completed video whose stored object can be fetched.
+
+    ``seconds`` and ``size`` are what the stored file measured once it was probed, and
+    what was asked for (or the model's default) before that.
+    """
     status = row.status
     snapshot = row.request_snapshot or {}
     size = snapshot.get("size") or _SIZE_OF_RATIO.get(row.aspect_ratio or "16:9", "1280x720")
+    seconds = snapshot.get("seconds") or "8"
+    if row.video_width and row.video_height:
+        size = f"{row.video_width}x{row.video_height}"
+    if row.video_duration_ms:
+        seconds = str(max(1, round(row.video_duration_ms / 1000)))
     error = (
         VideoError(code=row.error_code, message=row.error_message or "") if row.error_code else None
     )
@@ -32,7 +41,7 @@ def video_of(row: Task, *, download_url: str | None = None, expires_at: int | No
         completed_at=unix(row.completed_at),
         expires_at=expires_at,
         prompt=row.prompt,
-        seconds=snapshot.get("seconds") or "8",
+        seconds=seconds,
         size=size,
         error=error,
         user=row.user,
@@ -46,4 +55,10 @@ def video_of(row: Task, *, download_url: str | None = None, expires_at: int | No
         download_url=download_url,
         video_bytes=row.video_size,
         video_sha256=row.video_sha256,
+        duration_ms=row.video_duration_ms,
+        width=row.video_width,
+        height=row.video_height,
+        fps=row.video_fps,
+        codec=row.video_codec,
+        has_audio=row.video_has_audio,
     )

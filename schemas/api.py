@@ -82,6 +82,13 @@ class Video(BaseModel):
     download_url: str | None = None
     video_bytes: int | None = None
     video_sha256: str | None = None
+    # Measured from the stored file once completed (None before).
+    duration_ms: int | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    codec: str | None = None
+    has_audio: bool | None = None
 
 
 class VideoList(BaseModel):

@@ -78,6 +78,15 @@ class VideoTask(SQLModel, table=True):
     video_key: str | None = Field(default=None, max_length=300)
     video_size: int | None = None
     video_sha256: str | None = Field(default=None, max_length=64)
+    # Measured from the stored file (not what was asked for).
+    video_duration_ms: int | None = None
+    video_width: int | None = None
+    video_height: int | None = None
+    video_fps: float | None = None
+    video_codec: str | None = Field(default=None, max_length=32)
+    video_has_audio: bool | None = None
+    thumbnail_key: str | None = Field(default=None, max_length=300)
+    spritesheet_key: str | None = Field(default=None, max_length=300)
     storage_status: str = Field(default=StorageStatus.PENDING, max_length=20)
     error_code: str | None = Field(default=None, max_length=64)
     error_message: str | None = None

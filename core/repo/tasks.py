@@ -46,6 +46,14 @@ class Task:
     video_key: str | None
     video_size: int | None
     video_sha256: str | None
+    video_duration_ms: int | None
+    video_width: int | None
+    video_height: int | None
+    video_fps: float | None
+    video_codec: str | None
+    video_has_audio: bool | None
+    thumbnail_key: str | None
+    spritesheet_key: str | None
     storage_status: str
     error_code: str | None
     error_message: str | None
