@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from pathlib import PurePosixPath
 from typing import Any
 
 from starlette.datastructures import FormData, UploadFile
@@ -182,20 +183,36 @@ async def delete(request: Request) -> Response:
     return JSONResponse(VideoDeleted(id=row.id).model_dump(mode="json"))
 
 
+# The OpenAI Videos API's `variant` values of GET /videos/{id}/content.
+VARIANTS = ("video", "thumbnail", "spritesheet")
+_MEDIA_TYPES = {".mp4": "video/mp4", ".jpg": "image/jpeg", ".webp": "image/webp"}
+
+
 async def content(request: Request) -> Response:
+    """The stored MP4, or with ``?variant=thumbnail|spritesheet`` an image derived from it:
+    a 302 to a presigned URL where the storage has them (``?redirect=0`` streams instead)."""
     context = ctx(request)
+    variant = request.query_params.get("variant", "video")
+    if variant not in VARIANTS:
+        raise ProblemError(Code.VALIDATION_ERROR, f"variant must be one of {', '.join(VARIANTS)}.")
     row = await _owned(context, request)
     if row.status != TaskStatus.COMPLETED or not row.video_key:
         raise ProblemError(Code.VIDEO_NOT_READY, f"The video is not ready ({row.status}).")
-    url = await context.storage.presigned_url(row.video_key, context.settings.presign_seconds)
+    key = {"video": row.video_key, "thumbnail": row.thumbnail_key}.get(variant, row.spritesheet_key)
+    if key is None:
+        raise ProblemError(Code.NOT_FOUND, f"This video has no {variant}.")
+    url = await context.storage.presigned_url(key, context.settings.presign_seconds)
     if url is not None and request.query_params.get("redirect", "1") != "0":
         return RedirectResponse(url, status_code=302)
     try:
-        stream = await context.storage.open_stream(row.video_key)
+        stream = await context.storage.open_stream(key)
     except ObjectNotFound:
-        raise ProblemError(Code.NOT_FOUND, "The stored video is missing.") from None
-    headers = {"Content-Length": str(row.video_size)} if row.video_size else {}
-    return StreamingResponse(stream, media_type="video/mp4", headers=headers)
+        raise ProblemError(Code.NOT_FOUND, f"The stored {variant} is missing.") from None
+    headers = (
+        {"Content-Length": str(row.video_size)} if variant == "video" and row.video_size else {}
+    )
+    media_type = _MEDIA_TYPES.get(PurePosixPath(key).suffix, "application/octet-stream")
+    return StreamingResponse(stream, media_type=media_type, headers=headers)
 
 
 routes = [
