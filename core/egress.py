@@ -1,19 +1,23 @@
-"""Where a webhook may be sent: public addresses only, checked after resolution, and
-the connection goes to the address that was checked (no second lookup to rebind)."""
+"""Egress on a user's behalf (webhooks now, remote images later): public addresses only,
+checked after resolution, and the connection goes to the address that was checked (no
+second lookup that DNS rebinding could answer differently)."""
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
 import socket
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
-NAT64 = ipaddress.ip_network("64:ff9b::/96")
+import httpx
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
 class UnsafeTarget(Exception):
-    pass
+    """The URL is not http(s), carries credentials, does not resolve, or reaches a
+    non-public address."""
 
 
 def embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
@@ -39,7 +43,11 @@ def is_public(ip: IPAddress) -> bool:
 
 
 async def resolve_target(url: str, *, allow_private: bool) -> tuple[str, str, int]:
-    """(host, checked IP, port) for an http(s) URL, or UnsafeTarget."""
+    """(host, checked IP, port) for an http(s) URL, or UnsafeTarget.
+
+    Every address the host resolves to must be public (unless ``allow_private``); the
+    first one is the one to connect to.
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UnsafeTarget("webhook URLs must be http:// or https:// with a host")
@@ -56,3 +64,31 @@ async def resolve_target(url: str, *, allow_private: bool) -> tuple[str, str, in
     if not allow_private and not all(is_public(ip) for ip in addresses):
         raise UnsafeTarget(f"{parts.hostname} resolves to a non-public address")
     return parts.hostname, str(addresses[0]), port
+
+
+async def post(
+    client: httpx.AsyncClient,
+    url: str,
+    headers: dict[str, str],
+    body: bytes,
+    *,
+    allow_private: bool,
+) -> httpx.Response:
+    """POST ``body`` to ``url``, connecting to the address ``resolve_target`` checked.
+
+    The request carries the URL's host in ``Host`` and (https) as the TLS server name.
+    Redirects and timeouts are the ``client``'s. Raises UnsafeTarget before connecting,
+    or httpx.HTTPError from the exchange.
+    """
+    host, ip, port = await resolve_target(url, allow_private=allow_private)
+    parts = urlsplit(url)
+    literal = f"[{ip}]" if ":" in ip else ip
+    pinned = urlunsplit((parts.scheme, f"{literal}:{port}", parts.path or "/", parts.query, ""))
+    host_header = host if parts.port is None else f"{host}:{parts.port}"
+    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+    return await client.post(
+        pinned,
+        content=body,
+        headers={**headers, "host": host_header},
+        extensions=extensions,
+    )
