@@ -3,7 +3,6 @@ request and answers from a script, e.g. ``[500, 500, 200]``."""
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections import deque
@@ -15,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tests.eventually import eventually
 from tests.services import free_port, wait_for_port
 
 
@@ -45,12 +45,13 @@ class Receiver:
         return [r for r in self.requests if r.path == path]
 
     async def wait_for(self, path: str, count: int, deadline: float = 30.0) -> list[Received]:
-        end = time.monotonic() + deadline
-        while len(self.on(path)) < count:
-            if time.monotonic() > end:
-                raise AssertionError(f"{path}: {len(self.on(path))} of {count} deliveries arrived")
-            await asyncio.sleep(0.02)
-        return self.on(path)
+        """The requests received on ``path`` once there are at least ``count``."""
+        return await eventually(
+            lambda: self.on(path),
+            deadline,
+            until=lambda received: len(received) >= count,
+            what=f"{count} deliveries on {path}",
+        )
 
     async def _handle(self, request: Request) -> Response:
         body = await request.body()

@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 
 from simulator.app import create_app
 from simulator.video import render_mp4
+from tests.eventually import eventually
 
 KEY = "sim-test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -95,14 +96,6 @@ def inner(data: dict[str, object]) -> dict[str, object]:
     nested = data["data"]
     assert isinstance(nested, dict)
     return nested
-
-
-async def eventually(predicate: Callable[[], bool], timeout: float = 3.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        assert loop.time() < deadline, "condition not reached before the deadline"
-        await asyncio.sleep(0.01)
 
 
 # --- submit ---------------------------------------------------------------------------
@@ -425,7 +418,7 @@ async def test_finished_task_is_posted_to_its_notify_hook(make_app, clock):
         )
         await submit_ok(client, "no hook [sim:duration=10]")
         clock.advance(10)
-        await eventually(lambda: len(received) == 1)
+        await eventually(lambda: len(received) == 1, 3.0)
         stats = (await client.get("/_sim/stats")).json()
     assert str(received[0].url) == "http://hooks.test/veo"
     body = json.loads(received[0].content)
@@ -451,7 +444,7 @@ async def test_notify_failure_rate_one_drops_every_callback(make_app, clock):
     ):
         await submit_ok(client, "fox [sim:duration=1]", notify_hook="http://hooks.test/veo")
         clock.advance(1)
-        await eventually(lambda: bool(app.state.simulator.store.notifications))
+        await eventually(lambda: bool(app.state.simulator.store.notifications), 3.0)
         stats = (await client.get("/_sim/stats")).json()
     assert stats["notifications"] == {"skipped": 1}
     assert received == []
@@ -469,7 +462,7 @@ async def test_unreachable_notify_hook_is_counted_and_ignored(make_app, clock):
     ):
         task_id = await submit_ok(client, "fox [sim:duration=1]", notify_hook="http://x.test/")
         clock.advance(1)
-        await eventually(lambda: bool(app.state.simulator.store.notifications))
+        await eventually(lambda: bool(app.state.simulator.store.notifications), 3.0)
         assert (await task_data(client, task_id))["status"] == "SUCCESS"
     assert dict(app.state.simulator.store.notifications) == {"failed": 1}
 

@@ -1,9 +1,7 @@
 """The simulator as a real process: ``python -m simulator.main`` behind uvicorn."""
 
-import asyncio
 import io
 import os
-import socket
 import struct
 import subprocess
 import sys
@@ -16,30 +14,20 @@ import httpx
 import psutil
 import pytest
 
+from tests.eventually import eventually
+from tests.services import free_port, wait_for_port
+
 KEY = "server-test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_DEADLINE = 20.0
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_DEADLINE
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"simulator exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.02)
-    pytest.fail(f"simulator did not listen on {port} in time:\n{log.read_text()}")
+def wait_for_simulator(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    try:
+        wait_for_port("127.0.0.1", port, time.monotonic() + STARTUP_DEADLINE, proc=process)
+    except (RuntimeError, TimeoutError) as exc:
+        pytest.fail(f"simulator on {port}: {exc}:\n{log.read_text()}")
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +42,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]
             command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
         )
     try:
-        wait_for_port(port, process, log)
+        wait_for_simulator(port, process, log)
         yield f"http://127.0.0.1:{port}", process.pid
     finally:
         process.terminate()
@@ -66,15 +54,18 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]
 
 
 async def poll_until_finished(client: httpx.AsyncClient, task_id: str) -> dict[str, object]:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+    async def task() -> dict[str, object]:
         response = await client.get(f"/google/v1/tasks/{task_id}", headers=AUTH)
         assert response.status_code == 200, response.text
         data: dict[str, object] = response.json()["data"]
-        if data["status"] in ("SUCCESS", "FAILURE"):
-            return data
-        await asyncio.sleep(0.02)
-    pytest.fail(f"task {task_id} did not finish in time")
+        return data
+
+    return await eventually(
+        task,
+        10,
+        until=lambda data: data["status"] in ("SUCCESS", "FAILURE"),
+        what=f"task {task_id} finishing",
+    )
 
 
 async def test_real_server_runs_a_task_to_success_and_serves_the_mp4(server):

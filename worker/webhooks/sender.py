@@ -1,16 +1,17 @@
-"""One HTTP attempt of a webhook delivery: SSRF-checked, no redirects, bounded time."""
+"""One HTTP attempt of a webhook delivery, as the attempt log records it. The SSRF-safe
+POST itself is ``core.egress.post``; the webhook client follows no redirects and bounds
+the time."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from core import egress
 from schemas.clock import utcnow
-from worker.webhooks.ssrf import UnsafeTarget, resolve_target
 
 
 @dataclass(frozen=True)
@@ -50,21 +51,9 @@ async def post(
         return int((time.monotonic() - started) * 1000)
 
     try:
-        host, ip, port = await resolve_target(url, allow_private=allow_private)
-    except UnsafeTarget as exc:
+        response = await egress.post(client, url, headers, body, allow_private=allow_private)
+    except egress.UnsafeTarget as exc:
         return Attempt(None, took(), f"refused: {exc}")
-    parts = urlsplit(url)
-    literal = f"[{ip}]" if ":" in ip else ip
-    pinned = urlunsplit((parts.scheme, f"{literal}:{port}", parts.path or "/", parts.query, ""))
-    host_header = host if parts.port is None else f"{host}:{parts.port}"
-    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
-    try:
-        response = await client.post(
-            pinned,
-            content=body,
-            headers={**headers, "host": host_header},
-            extensions=extensions,
-        )
     except httpx.HTTPError as exc:
         return Attempt(None, took(), f"{type(exc).__name__}: {exc}"[:500])
     retry_after = None

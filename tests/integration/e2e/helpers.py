@@ -2,26 +2,30 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 import httpx
 
+from tests.eventually import eventually
 from tests.integration.stack import Stack
+
+
+async def read_video(client: httpx.AsyncClient, video_id: str) -> dict[str, Any]:
+    """The video object as ``GET /v1/videos/{id}`` answers it now."""
+    return dict((await client.get(f"/v1/videos/{video_id}")).json())
 
 
 async def finished(
     client: httpx.AsyncClient, video_id: str, deadline: float = 45.0
 ) -> dict[str, Any]:
     """Wait (with a deadline, no fixed sleeps) until the video reaches a final status."""
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        video = (await client.get(f"/v1/videos/{video_id}")).json()
-        if video["status"] in ("completed", "failed"):
-            return dict(video)
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{video_id} did not finish in {deadline}s: {video}")
+    return await eventually(
+        lambda: read_video(client, video_id),
+        deadline,
+        until=lambda v: v["status"] in ("completed", "failed"),
+        what=f"{video_id} finishing",
+        interval=0.1,
+    )
 
 
 async def create(client: httpx.AsyncClient, prompt: str, **extra: Any) -> dict[str, Any]:
@@ -40,14 +44,20 @@ async def sim_stats(stack: Stack) -> dict[str, Any]:
         return dict((await c.get(f"{stack.sim_url}/_sim/stats")).json())
 
 
+async def sim_tasks(stack: Stack) -> list[dict[str, Any]]:
+    """The simulator's record of every upstream task: prompt, status, times."""
+    async with httpx.AsyncClient() as c:
+        return list((await c.get(f"{stack.sim_url}/_sim/tasks")).json()["tasks"])
+
+
 async def reaches(
     client: httpx.AsyncClient, video_id: str, statuses: set[str], deadline: float = 30.0
 ) -> dict[str, Any]:
     """Wait until the video's internal status is one of ``statuses``."""
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        video = dict((await client.get(f"/v1/videos/{video_id}")).json())
-        if video["internal_status"] in statuses:
-            return video
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{video_id} never reached {statuses}: {video}")
+    return await eventually(
+        lambda: read_video(client, video_id),
+        deadline,
+        until=lambda v: v["internal_status"] in statuses,
+        what=f"{video_id} reaching {statuses}",
+        interval=0.05,
+    )

@@ -8,14 +8,11 @@ import asyncio
 from typing import Any
 
 from core.repo import tasks
-from tests.integration.e2e.helpers import create, credits, sim_stats
+from tests.eventually import eventually
+from tests.integration.e2e.helpers import create, credits, read_video, sim_stats
 from worker.jobs.poll import poll_task
 from worker.jobs.store import store_task
 from worker.jobs.submit import submit_task
-
-
-async def _video(acme, video_id: str) -> dict[str, Any]:
-    return dict((await acme.get(f"/v1/videos/{video_id}")).json())
 
 
 async def test_racing_submits_reach_the_upstream_once(acme, stack, job_ctx):
@@ -39,19 +36,23 @@ async def test_duplicate_polls_advance_the_task_once(acme, job_ctx):
 async def test_racing_stores_capture_once(acme, job_ctx, assert_ledger):
     video = await create(acme, "store twice [sim:duration=1]")
     assert await submit_task(job_ctx, video["id"]) == "submitted"
-    for _ in range(400):
-        current = await _video(acme, video["id"])
-        if current["internal_status"] == "storing":
-            break
-        await _poll_current(job_ctx, video["id"])
-        await asyncio.sleep(0.05)
-    assert (await _video(acme, video["id"]))["internal_status"] == "storing"
+
+    async def poll_unless_storing() -> str:
+        status = str((await read_video(acme, video["id"]))["internal_status"])
+        if status != "storing":
+            await _poll_current(job_ctx, video["id"])
+        return status
+
+    await eventually(
+        poll_unless_storing, 20, until=lambda s: s == "storing", what="storing", interval=0.05
+    )
+    assert (await read_video(acme, video["id"]))["internal_status"] == "storing"
     outcomes = await asyncio.gather(
         store_task(job_ctx, video["id"]), store_task(job_ctx, video["id"])
     )
     assert outcomes.count("completed") == 1
     assert await store_task(job_ctx, video["id"]) == "skipped"
-    done = await _video(acme, video["id"])
+    done = await read_video(acme, video["id"])
     assert done["status"] == "completed" and done["video_bytes"] > 0
     content = await acme.get(f"/v1/videos/{video['id']}/content", params={"redirect": "0"})
     assert content.content[4:8] == b"ftyp"  # the loser did not delete the winner's object

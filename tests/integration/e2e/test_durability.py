@@ -11,9 +11,18 @@ import asyncio
 import signal
 import time
 
+from arq.constants import default_queue_name
 from redis.asyncio import Redis
 
-from tests.integration.e2e.helpers import create, credits, finished, reaches, sim_stats
+from tests.eventually import eventually
+from tests.integration.e2e.helpers import (
+    create,
+    credits,
+    finished,
+    reaches,
+    sim_stats,
+    sim_tasks,
+)
 
 BIG = 150 * 1024 * 1024  # slow enough to kill the worker mid-store
 
@@ -91,10 +100,12 @@ async def test_sigterm_drains_the_running_store(acme, stack, assert_ledger):
     downloads = (await sim_stats(stack))["downloads_total"]
     video = await create(acme, f"drain [sim:duration=1] [sim:size={BIG}]")
     await reaches(acme, video["id"], {"storing"})
-    end = time.monotonic() + 20
-    while (await sim_stats(stack))["downloads_total"] == downloads:  # the store job has begun
-        assert time.monotonic() < end
-        await asyncio.sleep(0.02)
+    await eventually(  # the store job has begun
+        lambda: sim_stats(stack),
+        20,
+        until=lambda stats: stats["downloads_total"] != downloads,
+        what="the store job's download",
+    )
     (worker,) = stack.workers
     worker.send_signal(signal.SIGTERM)
     assert await asyncio.to_thread(worker.wait, 60) == 0
@@ -127,13 +138,30 @@ async def test_cancel_queued_video_releases_at_once(acme, stack, assert_ledger):
     await assert_ledger()
 
 
-async def test_cancel_running_stops_polling_and_ignores_late_success(acme, stack, assert_ledger):
+async def test_cancel_running_stops_polling_and_ignores_late_success(
+    acme, stack, redis_url, assert_ledger
+):
     video = await create(acme, "cancel me [sim:duration=2]")
     running = await reaches(acme, video["id"], {"running"})
     assert running["internal_status"] == "running"
     assert (await acme.post(f"/v1/videos/{video['id']}/cancel")).status_code == 200
     polls_at_cancel = await _polls(stack)
-    await asyncio.sleep(3)  # let the upstream finish: its success must not count
+    # Let the upstream finish (its success must not count) and every poll job of the task
+    # run out: nothing is left that could poll again.
+    await eventually(
+        lambda: sim_tasks(stack),
+        20,
+        until=lambda tasks: (
+            [t["status"] for t in tasks if "cancel me" in t["prompt"]] == ["SUCCESS"]
+        ),
+        what="the upstream task finished",
+    )
+    await eventually(
+        lambda: _queued_polls(redis_url, video["id"]),
+        20,
+        until=lambda jobs: not jobs,
+        what="no poll job of the task queued or running",
+    )
     after = (await acme.get(f"/v1/videos/{video['id']}")).json()
     assert after["internal_status"] == "cancelled"
     assert await _polls(stack) <= polls_at_cancel + 1  # at most one in flight
@@ -150,3 +178,13 @@ async def test_cancel_finished_video_is_409(acme):
 
 async def _polls(stack) -> int:
     return int((await sim_stats(stack))["polls_total"])
+
+
+async def _queued_polls(redis_url: str, task_id: str) -> list[bytes]:
+    """ARQ's queue holds a job from enqueue until it has finished running."""
+    redis = Redis.from_url(redis_url)
+    try:
+        jobs = await redis.zrange(default_queue_name, 0, -1)
+    finally:
+        await redis.aclose()
+    return [job for job in jobs if job.startswith(f"poll:{task_id}:".encode())]

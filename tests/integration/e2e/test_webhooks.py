@@ -3,7 +3,6 @@ package and with the official openai SDK; retries keep the webhook-id; 410 disab
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
 import time
@@ -13,6 +12,7 @@ import openai
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from tests.eventually import eventually
 from tests.integration.e2e.helpers import create, finished
 from tests.integration.receiver import Receiver
 
@@ -83,7 +83,7 @@ async def test_enabled_events_filter(acme, receiver):
     await finished(acme, (await create(acme, "fine [sim:duration=1]"))["id"])
     await finished(acme, (await create(acme, "bad [sim:duration=1] [sim:fail=x]"))["id"])
     received = await receiver.wait_for("/only-failed", 1)
-    await asyncio.sleep(1)  # a wrongly sent completed event would have arrived by now
+    await _settled(acme)  # a wrongly sent completed event would have arrived by now
     assert [json.loads(r.body)["type"] for r in receiver.on("/only-failed")] == ["video.failed"]
     assert len(received) == 1
 
@@ -108,12 +108,15 @@ async def test_410_disables_the_endpoint(acme, receiver):
     receiver.answer("/gone", 410)
     await finished(acme, (await create(acme, "gone receiver [sim:duration=1]"))["id"])
     await receiver.wait_for("/gone", 1)
-    deadline = time.monotonic() + 10
-    while (await acme.get(f"/v1/webhook-endpoints/{endpoint['id']}")).json()["enabled"]:
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.05)
+    await eventually(
+        lambda: _get(acme, f"/v1/webhook-endpoints/{endpoint['id']}"),
+        10,
+        until=lambda e: not e["enabled"],
+        what="the endpoint disabled",
+        interval=0.05,
+    )
     await finished(acme, (await create(acme, "after gone [sim:duration=1]"))["id"])
-    await asyncio.sleep(1)
+    await _settled(acme)  # a delivery to the disabled endpoint would have arrived by now
     assert len(receiver.on("/gone")) == 1
 
 
@@ -207,14 +210,38 @@ async def test_bad_endpoint_registration_is_a_problem(acme, body):
     assert response.status_code == 400 and response.json()["code"] == "validation_error"
 
 
+async def _get(acme, path: str) -> dict:
+    return dict((await acme.get(path)).json())
+
+
 async def _delivered(acme, event_id: str) -> dict:
-    deadline = time.monotonic() + 10
-    while True:
-        event = (await acme.get(f"/v1/events/{event_id}")).json()
-        if all(d["status"] == "delivered" for d in event["deliveries"]):
-            return dict(event)
-        assert time.monotonic() < deadline, event
-        await asyncio.sleep(0.05)
+    return await eventually(
+        lambda: _get(acme, f"/v1/events/{event_id}"),
+        10,
+        until=lambda event: all(d["status"] == "delivered" for d in event["deliveries"]),
+        what=f"every delivery of {event_id} delivered",
+        interval=0.05,
+    )
+
+
+async def _deliveries(acme) -> list[dict]:
+    """Every delivery recorded for the client's events (one test's worth: tables are
+    emptied between tests)."""
+    events = (await _get(acme, "/v1/events?limit=100"))["data"]
+    return [d for e in events for d in (await _get(acme, f"/v1/events/{e['id']}"))["deliveries"]]
+
+
+async def _settled(acme) -> None:
+    """Wait until no recorded delivery is pending: every request that was going to reach
+    a receiver has reached it (the receiver records a request before answering it, and a
+    delivery leaves ``pending`` only after the answer)."""
+    await eventually(
+        lambda: _deliveries(acme),
+        10,
+        until=lambda deliveries: all(d["status"] != "pending" for d in deliveries),
+        what="every delivery settled",
+        interval=0.05,
+    )
 
 
 async def test_event_written_with_the_state_change_is_delivered_after_its_job_is_lost(

@@ -1,0 +1,124 @@
+"""Egress on a user's behalf (webhooks now, remote images later): public addresses only,
+checked after resolution, and the connection goes to the address that was checked (no
+second lookup that DNS rebinding could answer differently)."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# The well-known NAT64 prefix is how IPv6-only networks reach IPv4 hosts, so it is allowed
+# when the IPv4 address it carries is public itself.
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated (RFC 4291 2.5.5.1)
+IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # RFC 2765
+
+# Never a legitimate target, although `is_global` lets them through on some Python versions
+# (3.11's registry predates several entries; recent releases judge ::ffff:a.b.c.d by its
+# IPv4). Every IPv6 form that carries an IPv4 address, NAT64 aside, is refused whatever it
+# carries: they are deprecated or host-internal, so no real receiver lives there.
+NEVER_PUBLIC = (
+    ipaddress.ip_network("192.0.0.0/24"),  # IETF protocol assignments (RFC 6890)
+    ipaddress.ip_network("192.88.99.0/24"),  # 6to4 relay anycast, deprecated (RFC 7526)
+    IPV4_COMPATIBLE,
+    ipaddress.ip_network("::ffff:0:0/96"),  # IPv4-mapped (RFC 4291 2.5.5.2)
+    IPV4_TRANSLATED,
+    ipaddress.ip_network("64:ff9b:1::/48"),  # local-use NAT64 (RFC 8215)
+    ipaddress.ip_network("2001::/32"),  # Teredo (RFC 4380)
+    ipaddress.ip_network("2002::/16"),  # 6to4, deprecated (RFC 7526)
+    ipaddress.ip_network("3fff::/20"),  # documentation (RFC 9637)
+    ipaddress.ip_network("5f00::/16"),  # SRv6 segment identifiers (RFC 9602)
+)
+
+
+class UnsafeTarget(Exception):
+    """The URL is not http(s), carries credentials, does not resolve, or reaches a
+    non-public address."""
+
+
+def embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address hidden in an IPv4-mapped, -compatible or -translated, 6to4, Teredo
+    (the client's) or NAT64 IPv6 address; None for IPv4 and other IPv6 addresses."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return None
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    if ip in NAT64 or ip in IPV4_COMPATIBLE or ip in IPV4_TRANSLATED:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
+def is_public(ip: IPAddress) -> bool:
+    """Whether ``ip`` is a globally routable unicast address hiding no non-public IPv4.
+
+    The stdlib's ``is_global`` (the IANA special-purpose registries) and ``is_multicast``
+    and ``is_site_local`` properties, plus the explicit ``NEVER_PUBLIC`` networks.
+    """
+    if not ip.is_global or ip.is_multicast or any(ip in net for net in NEVER_PUBLIC):
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local:
+        return False
+    inner = embedded_ipv4(ip)
+    return inner is None or is_public(inner)
+
+
+async def resolve_target(url: str, *, allow_private: bool) -> tuple[str, str, int]:
+    """(host, checked IP, port) for an http(s) URL, or UnsafeTarget.
+
+    Every address the host resolves to must be public (unless ``allow_private``); the
+    first one is the one to connect to.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UnsafeTarget("webhook URLs must be http:// or https:// with a host")
+    if parts.username or parts.password:
+        raise UnsafeTarget("webhook URLs must not carry credentials")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            parts.hostname, port, type=socket.SOCK_STREAM
+        )
+    except socket.gaierror as exc:
+        raise UnsafeTarget(f"cannot resolve {parts.hostname}: {exc}") from None
+    addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+    if not allow_private and not all(is_public(ip) for ip in addresses):
+        raise UnsafeTarget(f"{parts.hostname} resolves to a non-public address")
+    return parts.hostname, str(addresses[0]), port
+
+
+async def post(
+    client: httpx.AsyncClient,
+    url: str,
+    headers: dict[str, str],
+    body: bytes,
+    *,
+    allow_private: bool,
+) -> httpx.Response:
+    """POST ``body`` to ``url``, connecting to the address ``resolve_target`` checked.
+
+    The request carries the URL's host in ``Host`` and (https) as the TLS server name.
+    Redirects and timeouts are the ``client``'s. Raises UnsafeTarget before connecting,
+    or httpx.HTTPError from the exchange.
+    """
+    host, ip, port = await resolve_target(url, allow_private=allow_private)
+    parts = urlsplit(url)
+    literal = f"[{ip}]" if ":" in ip else ip
+    pinned = urlunsplit((parts.scheme, f"{literal}:{port}", parts.path or "/", parts.query, ""))
+    host_header = host if parts.port is None else f"{host}:{parts.port}"
+    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+    return await client.post(
+        pinned,
+        content=body,
+        headers={**headers, "host": host_header},
+        extensions=extensions,
+    )
