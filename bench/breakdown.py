@@ -381,7 +381,10 @@ async def _hop_main(infra: Infra, sim_url: str, n: int, devnull: Any) -> dict[st
                 upstream_kind="simulator", upstream_base_url=sim_url, upstream_api_key=SIM_KEY
             )
         )
-        upstream = await context.upstream(config)
+        # Held for the whole measurement; on_shutdown closes every client.
+        upstream = await contextlib.AsyncExitStack().enter_async_context(
+            context.upstreams.lease(config, None)
+        )
         from datetime import UTC, datetime
 
         import asyncpg

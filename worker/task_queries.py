@@ -16,6 +16,7 @@ _POLL_VIEW = select(
     tasks.c.id,
     tasks.c.status,
     tasks.c.polls,
+    tasks.c.model,
     tasks.c.upstream_task_id,
     tasks.c.created_at,
     tasks.c.upstream_submit_time,
@@ -92,11 +93,11 @@ async def advance_poll(conn: AsyncConnection, task: Any, **values: Any) -> bool:
 
 async def begin_store(conn: AsyncConnection, task_id: str) -> Any:
     """Count one more store attempt of a storing task: its (store_attempts,
-    upstream_video_url), or None if it is not storing."""
+    upstream_video_url, model), or None if it is not storing."""
     result = await conn.execute(
         update(tasks)
         .where(tasks.c.id == task_id, tasks.c.status == str(TaskStatus.STORING))
         .values(store_attempts=tasks.c.store_attempts + 1)
-        .returning(tasks.c.store_attempts, tasks.c.upstream_video_url)
+        .returning(tasks.c.store_attempts, tasks.c.upstream_video_url, tasks.c.model)
     )
     return result.first()

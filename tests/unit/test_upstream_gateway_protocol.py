@@ -3,14 +3,15 @@ from typing import Any
 
 import pytest
 
-from worker.upstream.base import SubmitRequest, UpstreamState
+from schemas.catalogue import ImageRole
+from worker.upstream.base import RemoteImage, SubmitRequest, UpstreamState
 from worker.upstream.errors import (
     AmbiguousSubmitError,
     PermanentUpstreamError,
     TaskNotFoundError,
     TransientUpstreamError,
 )
-from worker.upstream.gateway_protocol import (
+from worker.upstream.gateway.protocol import (
     map_status,
     parse_poll_answer,
     parse_progress,
@@ -59,7 +60,7 @@ def test_payload_sends_every_option_that_is_set():
         model="veo3-fast",
         prompt="一只猫",
         enhance_prompt=True,
-        images=["https://img.example/a.png"],
+        images=[RemoteImage(ImageRole.FIRST_FRAME, "https://img.example/a.png")],
         aspect_ratio="9:16",
         enable_upsample=False,
         seed=42,

@@ -51,11 +51,12 @@ async def store_task(ctx: dict[str, Any], task_id: str) -> str:
     if attempt > context.settings.download_max_tries:
         message = f"Gave up storing after {attempt - 1} interrupted attempts."
         return await _give_up(context, task_id, FailureCode.DOWNLOAD_FAILED, message)
-    upstream = await context.upstream(await context.config.get())
+    config = await context.config.get()
     key = video_key(task_id)
     try:
         async with (
             heartbeat(context, task_id, TaskStatus.STORING),
+            context.upstreams.lease(config, config.model(task.model)) as upstream,
             upstream.download(task.upstream_video_url) as download,
         ):
             stored = await context.storage.put_stream(
