@@ -122,3 +122,19 @@ def test_polling_is_sparser_only_where_the_provider_will_call_back(
 
     assert pacing(context, registry.provider(kind)).callback_factor == factor
     assert pacing(context).callback_factor == 1.0
+
+
+def test_a_served_kind_cannot_be_registered_twice() -> None:
+    with pytest.raises(ValueError, match="already registered: simulator"):
+        registry.register(Provider("simulator", "again", _never_built, "x", calls_back=False))
+    assert registry.provider("simulator") is registry.provider("gateway")
+
+
+def test_unregistering_restores_what_config_validation_knew_before() -> None:
+    gemini = Provider("gemini", "a stand-in", _never_built, "gemini-videos", calls_back=False)
+    registry.register(gemini)
+    assert RuntimeConfigPatch(upstream_kind="gemini").upstream_kind == "gemini"
+
+    registry.unregister(gemini)
+    with pytest.raises(ValidationError, match="the direct Gemini API upstream is not implemented"):
+        RuntimeConfigPatch(upstream_kind="gemini")

@@ -55,16 +55,18 @@ class Provider:
 
 
 _registered: dict[str, Provider] = {}
+# What config validation knew of each registered kind before, for `unregister`.
+_declared_before: dict[str, ProviderKind | None] = {}
 _builtins_loaded = False
 
 
 def register(provider: Provider) -> None:
-    """Serve `provider.kinds` with `provider` in this process (replaces an earlier one)."""
-    for name in provider.kinds:
-        _registered[name] = provider
-        declared = providers.kind(name)
-        title = declared.title if declared is not None else provider.title
-        providers.declare(ProviderKind(name, title))
+    """Serve `provider.kinds` with `provider` in this process.
+
+    Raises ValueError if one of its kinds is already served.
+    """
+    _load_builtins()
+    _add(provider)
 
 
 def unregister(provider: Provider) -> None:
@@ -72,7 +74,11 @@ def unregister(provider: Provider) -> None:
     for name in provider.kinds:
         if _registered.get(name) is provider:
             del _registered[name]
-            providers.forget(name)
+            before = _declared_before.pop(name, None)
+            if before is None:
+                providers.forget(name)
+            else:
+                providers.declare(before)
 
 
 def registered() -> dict[str, Provider]:
@@ -121,5 +127,17 @@ def _load_builtins() -> None:
         if info.ispkg:
             module = importlib.import_module(info.name)
             for declared in getattr(module, "PROVIDERS", ()):
-                register(declared)
+                _add(declared)
     _builtins_loaded = True
+
+
+def _add(provider: Provider) -> None:
+    taken = [name for name in provider.kinds if name in _registered]
+    if taken:
+        raise ValueError(f"upstream kind already registered: {', '.join(taken)}")
+    for name in provider.kinds:
+        _registered[name] = provider
+        declared = providers.kind(name)
+        _declared_before[name] = declared
+        title = declared.title if declared is not None else provider.title
+        providers.declare(ProviderKind(name, title))
