@@ -34,6 +34,9 @@ from worker.upstream import (
 )
 from worker.upstream.registry import ClientOptions, Provider
 
+# arq 0.28's Worker.close calls redis-py's deprecated close(); nothing of ours.
+pytestmark = pytest.mark.filterwarnings("ignore:Call to deprecated close:DeprecationWarning")
+
 MODEL = "memory-veo"
 PRICE = 30
 
