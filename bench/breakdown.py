@@ -56,6 +56,7 @@ async def _timed(fn: Callable[[int], Awaitable[Any]], n: int) -> dict[str, float
 async def _main(infra: Infra, n: int, devnull: Any) -> dict[str, Any]:
     # Product imports here: after the environment points at the private servers.
     import asyncpg
+    from core.tables import accounts, entries, tasks
     from sqlalchemy import bindparam, func, insert, select, update
     from sqlalchemy.ext.asyncio import create_async_engine
     from sqlalchemy.pool import NullPool
@@ -64,7 +65,6 @@ async def _main(infra: Infra, n: int, devnull: Any) -> dict[str, Any]:
     from core.apikeys import Principal
     from core.ids import new_id
     from core.logging import configure
-    from core.tables import accounts, entries, tasks
     from schemas import jobs
     from schemas.api import VideoCreate
     from schemas.config import RuntimeConfigPatch
@@ -342,6 +342,7 @@ async def _hop_main(infra: Infra, sim_url: str, n: int, devnull: Any) -> dict[st
     """The poll hop's pieces: one running task, polled ``n`` times in a row."""
     from arq import create_pool
     from arq.connections import RedisSettings
+    from worker.jobs.common import enqueue_poll, later
 
     from bench.drift import INSERT
     from bench.poll_hop import PROMPT as HOP_PROMPT
@@ -349,7 +350,6 @@ async def _hop_main(infra: Infra, sim_url: str, n: int, devnull: Any) -> dict[st
     from schemas.settings import Settings
     from worker import task_queries
     from worker.context import wctx
-    from worker.jobs.common import enqueue_poll, later
     from worker.jobs.poll import poll_task
     from worker.lifecycle import on_shutdown, on_startup
 
@@ -381,7 +381,10 @@ async def _hop_main(infra: Infra, sim_url: str, n: int, devnull: Any) -> dict[st
                 upstream_kind="simulator", upstream_base_url=sim_url, upstream_api_key=SIM_KEY
             )
         )
-        upstream = await context.upstream(config)
+        # Held for the whole measurement; on_shutdown closes every client.
+        upstream = await contextlib.AsyncExitStack().enter_async_context(
+            context.upstreams.lease(config, None)
+        )
         from datetime import UTC, datetime
 
         import asyncpg

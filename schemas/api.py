@@ -123,7 +123,7 @@ class ModelInfo(BaseModel):
             id=spec.id,
             modes=modes,
             max_images=spec.max_images,
-            image_roles=spec.image_roles,
+            image_roles=spec.role_labels(),
             price=spec.price,
         )
 

@@ -7,8 +7,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from schemas.catalogue import DEFAULT_CATALOGUE, UNKNOWN_MODEL_PRICE, ModelSpec, find_model
+from schemas.providers import ImplementedKind, UpstreamKind, implemented_kind
 
-UpstreamKind = Literal["gateway", "simulator", "gemini"]
 AmbiguousPolicy = Literal["fail", "resubmit"]
 
 
@@ -48,7 +48,7 @@ class RuntimeConfigPatch(BaseModel):
     model_config = {"extra": "forbid"}
 
     enabled: bool | None = None
-    upstream_kind: UpstreamKind | None = None
+    upstream_kind: ImplementedKind | None = None
     upstream_base_url: str | None = Field(default=None, max_length=500)
     upstream_api_key: str | None = Field(default=None, max_length=500)
     default_text_model: str | None = None
@@ -60,9 +60,10 @@ class RuntimeConfigPatch(BaseModel):
     task_timeout_seconds: int | None = Field(default=None, ge=10, le=7 * 24 * 3600)
     ambiguous_submit_policy: AmbiguousPolicy | None = None
 
-    @field_validator("upstream_kind")
+    @field_validator("models")
     @classmethod
-    def _implemented(cls, kind: UpstreamKind | None) -> UpstreamKind | None:
-        if kind == "gemini":
-            raise ValueError("the direct Gemini API upstream is not implemented yet")
-        return kind
+    def _providers_implemented(cls, models: list[ModelSpec] | None) -> list[ModelSpec] | None:
+        for spec in models or []:
+            if spec.provider is not None:
+                implemented_kind(spec.provider)
+        return models

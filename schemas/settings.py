@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.providers import UpstreamKind
+
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev", "development"})
 # A published placeholder: production refuses it (see the validator below).
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105
@@ -32,7 +34,7 @@ class Settings(BaseSettings):
     admin_key: str | None = None
     public_url: str | None = None
     secret_key: str = DEV_SECRET_KEY
-    upstream_kind: Literal["gateway", "simulator", "gemini"] = "simulator"
+    upstream_kind: UpstreamKind = "simulator"
     upstream_base_url: str = "http://127.0.0.1:8090"
     upstream_api_key: str = ""
     log_format: Literal["console", "json"] = "console"

@@ -179,7 +179,7 @@ async def _create(
                 "enhance_prompt": config.default_enhance_prompt
                 if req.enhance_prompt is None
                 else req.enhance_prompt,
-                "aspect_ratio": aspect if spec.supports_aspect_ratio else None,
+                "aspect_ratio": aspect if aspect in spec.aspect_ratios else None,
                 "seed": req.seed,
                 "images": shown,
                 "input_refs": refs,

@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.config_store import ConfigStore
 from core.storage import Storage
-from schemas.config import RuntimeConfig
 from schemas.settings import Settings
-from worker.upstream import Upstream, make_upstream
+from worker.upstream.pool import UpstreamPool
+from worker.upstream.registry import ClientOptions
 
 
 @dataclass
@@ -24,28 +24,17 @@ class WorkerContext:
     storage: Storage
     redis: ArqRedis
     webhooks: httpx.AsyncClient
-    _upstreams: dict[tuple[str, str, str], Upstream] = field(default_factory=dict)
+    # Jobs lease clients: `async with context.upstreams.lease(config, spec) as upstream`.
+    upstreams: UpstreamPool = field(init=False)
 
-    async def upstream(self, config: RuntimeConfig) -> Upstream:
-        """The client for the configured upstream; rebuilt when the config changes."""
-        key = (config.upstream_kind, config.upstream_base_url, config.upstream_api_key)
-        client = self._upstreams.get(key)
-        if client is None:
-            for old in self._upstreams.values():
-                await old.aclose()
-            self._upstreams.clear()
-            client = make_upstream(
-                config.upstream_kind,
-                config.upstream_base_url,
-                self.config.upstream_key(config),
-                read_timeout=self.settings.upstream_timeout_seconds,
-            )
-            self._upstreams[key] = client
-        return client
+    def __post_init__(self) -> None:
+        self.upstreams = UpstreamPool(
+            self.config.upstream_key,
+            ClientOptions(read_timeout=self.settings.upstream_timeout_seconds),
+        )
 
     async def aclose(self) -> None:
-        for client in self._upstreams.values():
-            await client.aclose()
+        await self.upstreams.aclose()
         await self.webhooks.aclose()
         await self.storage.close()
         await self.engine.dispose()

@@ -1,6 +1,7 @@
 import pytest
 
-from worker.upstream import GatewayClient, make_upstream
+from worker.upstream import make_upstream
+from worker.upstream.gateway import GatewayClient
 
 
 @pytest.mark.parametrize("kind", ["gateway", "simulator"])

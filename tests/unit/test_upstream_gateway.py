@@ -8,13 +8,13 @@ from structlog.testing import capture_logs
 
 from worker.upstream import (
     AmbiguousSubmitError,
-    GatewayClient,
     PermanentUpstreamError,
     SubmitRequest,
     TaskNotFoundError,
     TransientUpstreamError,
     UpstreamState,
 )
+from worker.upstream.gateway import GatewayClient
 
 Handler = Callable[[httpx.Request], httpx.Response]
 

@@ -3,14 +3,15 @@ from typing import Any
 
 import pytest
 
-from worker.upstream.base import SubmitRequest, UpstreamState
+from schemas.catalogue import ImageRole
+from worker.upstream.base import InlineImage, RemoteImage, SubmitRequest, UpstreamState
 from worker.upstream.errors import (
     AmbiguousSubmitError,
     PermanentUpstreamError,
     TaskNotFoundError,
     TransientUpstreamError,
 )
-from worker.upstream.gateway_protocol import (
+from worker.upstream.gateway.protocol import (
     map_status,
     parse_poll_answer,
     parse_progress,
@@ -59,7 +60,7 @@ def test_payload_sends_every_option_that_is_set():
         model="veo3-fast",
         prompt="一只猫",
         enhance_prompt=True,
-        images=["https://img.example/a.png"],
+        images=[RemoteImage(ImageRole.FIRST_FRAME, "https://img.example/a.png")],
         aspect_ratio="9:16",
         enable_upsample=False,
         seed=42,
@@ -343,3 +344,23 @@ def test_time_parsing_accepts_seconds_and_milliseconds(raw, expected):
     assert parsed == expected
     if parsed is not None:
         assert parsed.tzinfo is not None
+
+
+def test_images_go_in_the_order_the_gateway_reads_them_and_bytes_go_inline():
+    png = b"\x89PNG\r\n\x1a\nrest"
+    req = SubmitRequest(
+        model="veo2-fast-frames",
+        prompt="p",
+        enhance_prompt=False,
+        images=[
+            RemoteImage(ImageRole.REFERENCE, "https://img.example/element.png"),
+            InlineImage(ImageRole.LAST_FRAME, "image/png", png),
+            RemoteImage(ImageRole.FIRST_FRAME, "https://img.example/first.png"),
+        ],
+    )
+
+    assert submit_payload(req)["images"] == [
+        "https://img.example/first.png",
+        "data:image/png;base64,iVBORw0KGgpyZXN0",
+        "https://img.example/element.png",
+    ]

@@ -11,13 +11,8 @@ from worker.upstream.errors import (
     TaskNotFoundError,
     TransientUpstreamError,
 )
-from worker.upstream.outcomes import (
-    error_from_answer,
-    error_from_exception,
-    error_from_malformed,
-    error_from_response,
-    parse_retry_after,
-)
+from worker.upstream.gateway.errors import error_from_answer, error_from_response
+from worker.upstream.outcomes import error_from_exception, error_from_malformed, parse_retry_after
 
 REQUEST = httpx.Request("POST", "https://gw.example/google/v1/models/veo/videos")
 

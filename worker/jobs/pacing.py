@@ -7,12 +7,16 @@ from datetime import datetime, timedelta
 from schemas.clock import utcnow
 from worker.context import WorkerContext
 from worker.schedule import Pacing
+from worker.upstream.registry import Provider
 
 
-def pacing(context: WorkerContext) -> Pacing:
-    """The poll schedule; sparser when the upstream will call back (a safety net only)."""
+def pacing(context: WorkerContext, provider: Provider | None = None) -> Pacing:
+    """The poll schedule. Polling is ``callback_poll_factor`` times sparser only where a
+    callback will come: a public URL is set and ``provider`` calls back. Without a
+    provider (backoff only), the factor is 1."""
     s = context.settings
-    factor = s.callback_poll_factor if s.public_url else 1.0
+    calls_back = bool(s.public_url) and provider is not None and provider.calls_back
+    factor = s.callback_poll_factor if calls_back else 1.0
     return Pacing(
         s.poll_first_delay, s.poll_min_interval, s.poll_max_interval, s.retry_base_seconds, factor
     )

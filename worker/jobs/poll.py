@@ -43,9 +43,10 @@ async def poll_task(ctx: dict[str, Any], task_id: str, attempt: int) -> str:
         message = "The running task has no upstream task id."
         return await _fail(context, task_id, FailureCode.UPSTREAM_TASK_LOST, message)
     config = await context.config.get()
-    upstream = await context.upstream(config)
+    spec = config.model(task.model)
     try:
-        result = await upstream.poll(task.upstream_task_id)
+        async with context.upstreams.lease(config, spec) as upstream:
+            result = await upstream.poll(task.upstream_task_id)
     except TaskNotFoundError as exc:
         return await _fail(context, task_id, FailureCode.UPSTREAM_TASK_LOST, exc.message)
     except PermanentUpstreamError as exc:
@@ -79,7 +80,8 @@ async def poll_task(ctx: dict[str, Any], task_id: str, attempt: int) -> str:
     elapsed = (
         (utcnow() - task.upstream_submit_time).total_seconds() if task.upstream_submit_time else 0.0
     )
-    delay = next_poll_delay(pacing(context), elapsed, result.progress)
+    pace = pacing(context, context.upstreams.provider(config, spec))
+    delay = next_poll_delay(pace, elapsed, result.progress)
     return await _reschedule(context, task, delay, {"errors": 0}, result)
 
 

@@ -56,11 +56,12 @@ async def store_task(ctx: dict[str, Any], task_id: str) -> str:
     if task.upstream_video_url is None:  # storing always has one; never download None
         message = "The finished task has no video URL."
         return await _give_up(context, task_id, FailureCode.UPSTREAM_NO_VIDEO, message)
-    upstream = await context.upstream(await context.config.get())
+    config = await context.config.get()
     key = video_key(task_id)
     try:
         async with (
             heartbeat(context, task_id, TaskStatus.STORING),
+            context.upstreams.lease(config, config.model(task.model)) as upstream,
             upstream.download(task.upstream_video_url) as download,
         ):
             stored = await context.storage.put_stream(

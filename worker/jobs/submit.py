@@ -11,11 +11,12 @@ from typing import Any
 import structlog
 
 from core import callback, queue, settlement
-from core.images import encode_data_uri, sniff_image
+from core.images import sniff_image
 from core.repo import tasks
 from core.repo.tasks import Task
 from core.storage import StorageError
 from core.storage.keys import stored_key
+from schemas.catalogue import ImageRole, ModelSpec
 from schemas.clock import utcnow
 from schemas.problems import FailureCode
 from schemas.status import TaskStatus
@@ -26,10 +27,14 @@ from worker.jobs.pacing import due_after, later, pacing
 from worker.schedule import backoff, next_poll_delay
 from worker.upstream import (
     AmbiguousSubmitError,
+    ImageInput,
+    InlineImage,
     PermanentUpstreamError,
+    RemoteImage,
     SubmitRequest,
     TransientUpstreamError,
 )
+from worker.upstream.registry import Provider
 
 log = structlog.get_logger(__name__)
 
@@ -62,15 +67,17 @@ async def submit_task(ctx: dict[str, Any], task_id: str) -> str:
         )
     if claimed is None:
         return "lost race"
+    spec = config.model(task.model)
+    provider = context.upstreams.provider(config, spec)
     try:
-        request = await _request(context, task)
+        request = await _request(context, task, spec, provider)
     except InputMissing as exc:
         await finish(context, settlement.fail, task_id, FailureCode.INPUT_UNAVAILABLE, str(exc))
         return "input missing"
-    upstream = await context.upstream(config)
     bound = log.bind(task_id=task_id, attempt=task.submit_attempts + 1)
     try:
-        result = await upstream.submit(request)
+        async with context.upstreams.lease(config, spec) as upstream:
+            result = await upstream.submit(request)
     except TransientUpstreamError as exc:
         return await _retry_later(context, task, exc)
     except PermanentUpstreamError as exc:
@@ -88,7 +95,7 @@ async def submit_task(ctx: dict[str, Any], task_id: str) -> str:
     except AmbiguousSubmitError as exc:
         bound.warning("submit_ambiguous", code=exc.code)
         return await ambiguous(context, task_id, f"Submit outcome unknown: {exc.message}")
-    pace = pacing(context)
+    pace = pacing(context, provider)
     delay = next_poll_delay(pace, 0.0, None)
     async with context.engine.begin() as conn:
         moved = await tasks.transition(
@@ -97,7 +104,7 @@ async def submit_task(ctx: dict[str, Any], task_id: str) -> str:
             [TaskStatus.SUBMITTING],
             TaskStatus.RUNNING,
             upstream_task_id=result.task_id,
-            upstream_action="google-videos",
+            upstream_action=provider.upstream_action,
             upstream_submit_time=utcnow(),
             upstream_response=result.raw,
             next_attempt_at=due_after(context, delay),
@@ -166,26 +173,33 @@ async def _retry_later(
     return "retry"
 
 
-async def _request(context: WorkerContext, task: Task) -> SubmitRequest:
-    images: list[str] = []
-    for ref in task.input_refs:
+async def _request(
+    context: WorkerContext, task: Task, spec: ModelSpec | None, provider: Provider
+) -> SubmitRequest:
+    """The request for `provider`; image roles by position from the catalogue entry
+    (`spec` None: the model left the catalogue after the task was created)."""
+    images: list[ImageInput] = []
+    for position, ref in enumerate(task.input_refs):
+        role = spec.role_at(position) if spec is not None else ImageRole.REFERENCE
         key = stored_key(ref)
         if key is None:
-            images.append(ref)
+            images.append(RemoteImage(role, ref))
             continue
         try:
             stream = await context.storage.open_stream(key)
             data = b"".join([chunk async for chunk in stream])
         except StorageError as exc:
             raise InputMissing(f"stored input {ref} cannot be read: {exc}") from exc
-        images.append(encode_data_uri(sniff_image(data) or "image/png", data))
+        images.append(InlineImage(role, sniff_image(data) or "image/png", data))
     public_url = context.settings.public_url
     hook = (
-        callback.hook_url(public_url, context.settings.secret_key, task.id) if public_url else None
+        callback.hook_url(public_url, context.settings.secret_key, task.id)
+        if public_url and provider.calls_back
+        else None
     )
     return SubmitRequest(
         notify_hook=hook,
-        model=task.model,
+        model=spec.upstream_model if spec is not None else task.model,
         prompt=task.prompt,
         enhance_prompt=task.enhance_prompt,
         images=images,

@@ -1,12 +1,14 @@
-"""Clients for the video providers: one protocol, one error tree, one factory."""
+"""Clients for the video providers: one interface, one error tree, a registry of providers
+(one package each under this folder, see `registry`)."""
 
 from __future__ import annotations
 
-import httpx
-
 from worker.upstream.base import (
     DownloadStream,
+    ImageInput,
+    InlineImage,
     PollResult,
+    RemoteImage,
     SubmitRequest,
     SubmitResult,
     Upstream,
@@ -19,14 +21,16 @@ from worker.upstream.errors import (
     TransientUpstreamError,
     UpstreamError,
 )
-from worker.upstream.gateway import GatewayClient
+from worker.upstream.registry import make_upstream
 
 __all__ = [
     "AmbiguousSubmitError",
     "DownloadStream",
-    "GatewayClient",
+    "ImageInput",
+    "InlineImage",
     "PermanentUpstreamError",
     "PollResult",
+    "RemoteImage",
     "SubmitRequest",
     "SubmitResult",
     "TaskNotFoundError",
@@ -36,15 +40,3 @@ __all__ = [
     "UpstreamState",
     "make_upstream",
 ]
-
-
-def make_upstream(
-    kind: str, base_url: str, api_key: str, *, read_timeout: float | None = None
-) -> Upstream:
-    """Build the client for `kind`; the simulator speaks the gateway protocol."""
-    if kind in ("gateway", "simulator"):
-        timeout = httpx.Timeout(read_timeout, connect=5.0) if read_timeout else None
-        return GatewayClient(base_url, api_key, timeout=timeout)
-    if kind == "gemini":
-        raise NotImplementedError("gemini upstream is not implemented yet")
-    raise ValueError(f"unknown upstream kind: {kind!r}")

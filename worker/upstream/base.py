@@ -9,19 +9,43 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+from schemas.catalogue import ImageRole
+
+
+@dataclass(frozen=True)
+class RemoteImage:
+    """An input image the provider may fetch itself: the https URL the caller gave."""
+
+    role: ImageRole
+    url: str
+
+
+@dataclass(frozen=True)
+class InlineImage:
+    """An input image's bytes (uploaded or given inline), for the provider to inline."""
+
+    role: ImageRole
+    mime: str
+    data: bytes = field(repr=False)
+
+
+ImageInput = RemoteImage | InlineImage
+
 
 @dataclass(frozen=True)
 class SubmitRequest:
     """One video job as sent upstream.
 
-    Optional fields are sent only when set: the caller (the model catalogue) decides
-    which models take `aspect_ratio` and `enable_upsample`; `seed` is sent only when > 0.
+    `model` is the provider's id for the model. Optional fields are sent only when set:
+    the caller (the model catalogue) decides which models take `aspect_ratio` and
+    `enable_upsample`; `seed` is sent only when > 0. Each image carries its role; the
+    provider places and encodes it as its protocol wants.
     """
 
     model: str
     prompt: str
     enhance_prompt: bool
-    images: list[str] = field(default_factory=list)
+    images: list[ImageInput] = field(default_factory=list)
     aspect_ratio: str | None = None
     enable_upsample: bool | None = None
     seed: int | None = None

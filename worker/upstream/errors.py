@@ -5,10 +5,11 @@
     UpstreamError
     ├── TransientUpstreamError      retry later: nothing is lost by trying again
     ├── PermanentUpstreamError      retrying the same request cannot succeed
-    │   └── TaskNotFoundError       the gateway does not know this task id
+    │   └── TaskNotFoundError       the provider does not know this task id
     └── AmbiguousSubmitError        a submit was sent and no answer came back
 
-Which outcome becomes which error is decided in one place, `worker.upstream.outcomes`.
+Which outcome becomes which error is decided by the shared transport rules in
+`worker.upstream.outcomes` and each provider's `ErrorPolicy` for its own codes.
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ class PermanentUpstreamError(UpstreamError):
 
 
 class TaskNotFoundError(PermanentUpstreamError):
-    """The gateway answered `task_not_exist` for a task id: it will never finish."""
+    """The provider says it has no such task (the gateway's `task_not_exist`): it will
+    never finish."""
 
 
 class AmbiguousSubmitError(UpstreamError):

@@ -1,25 +1,26 @@
-"""The single place where an upstream outcome becomes a typed error.
+"""The shared transport rules by which an upstream outcome becomes a typed error.
 
 Every HTTP answer that is not a success, every success answer carrying an error code and
-every transport failure goes through one of the `error_from_*` functions below, and only
-these functions decide transient vs permanent vs ambiguous.
+every transport failure goes through one of the `error_from_*` functions below. What a
+provider's own error codes mean is that provider's `ErrorPolicy` (for the gateway,
+`worker.upstream.gateway.errors`); the rules about HTTP statuses, Retry-After and httpx
+exceptions are the same for every provider and live only here.
 
 Policy, in order:
 
-1. `task_not_exist` (any status) -> `TaskNotFoundError`.
+1. A code the provider names as "task not found" (any status) -> `TaskNotFoundError`.
 2. 401 / 403 -> permanent `unauthorized` (`download_forbidden` for a download).
-3. Codes the gateway uses for its own trouble (`get_task_failed`, `do_request_failed`,
-   `fail_to_fetch_task`) -> transient, whatever the status.
+3. Codes the provider names as its own passing trouble -> transient, whatever the status.
 4. 404 / 410 on a download -> permanent `download_not_found`.
 5. 408, 425, 429 and 5xx -> transient, with `retry_after` from the Retry-After header.
 6. Other 4xx and unexpected 3xx -> permanent.
-7. A 2xx carrying `code != "success"`: permanent on submit (the gateway refused the job);
+7. A 2xx carrying an error code: permanent on submit (the provider refused the job);
    transient on poll/check, because the task may still exist and the caller's poll
    deadline bounds the retries.
 8. Transport failures before the request could be written (connect error or timeout,
    pool timeout, proxy error) -> transient; invalid URLs -> permanent. Any other transport
    failure on a submit (read/write timeout, dropped connection, undecodable answer) ->
-   `AmbiguousSubmitError`, because the gateway may have created -- and billed -- the
+   `AmbiguousSubmitError`, because the provider may have created -- and billed -- the
    task. Write failures count as ambiguous too: a partly written request is very unlikely
    to create a task, but a duplicate paid job costs more than a refunded failure.
 """
@@ -28,6 +29,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
@@ -45,33 +48,49 @@ from worker.upstream.errors import (
 
 Operation = Literal["submit", "poll", "download", "check"]
 
-TASK_NOT_FOUND_CODE = "task_not_exist"
-TRANSIENT_CODES = frozenset({"get_task_failed", "do_request_failed", "fail_to_fetch_task"})
 TRANSIENT_STATUSES = frozenset({408, 425, 429})
 _SNAPSHOT_CHARS = 2048
 _TEXT_MESSAGE_CHARS = 500
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
 
 
+@dataclass(frozen=True)
+class ErrorPolicy:
+    """What one provider's own error answers mean (rules 1 and 3 above).
+
+    `read_code(body)` gives the (machine code or None, verbatim message) of an error body
+    in the provider's format; codes in `not_found` mean the task does not exist; codes in
+    `transient` mean the provider's own passing trouble.
+    """
+
+    read_code: Callable[[Body], tuple[str | None, str]]
+    not_found: frozenset[str] = frozenset()
+    transient: frozenset[str] = frozenset()
+
+
 def error_from_response(
-    response: httpx.Response, op: Operation, *, content: bytes | None = None
+    response: httpx.Response,
+    op: Operation,
+    policy: ErrorPolicy,
+    *,
+    content: bytes | None = None,
 ) -> UpstreamError:
     """Map a non-2xx answer. `content` overrides `response.content` (streamed answers)."""
     raw = response.content if content is None else content
     body = parse_body(raw)
-    code, message = code_and_message(body)
+    code, message = policy.read_code(body)
     status = response.status_code
     if not message:
         message = _text_message(body) or f"HTTP {status} {response.reason_phrase}".strip()
     retry_after = parse_retry_after(response.headers.get("Retry-After"))
-    return _classify(op, status, code, message, body, retry_after)
+    return _classify(policy, op, status, code, message, body, retry_after)
 
 
 def error_from_answer(
-    op: Operation, status: int, code: str, message: str, body: Body
+    op: Operation, status: int, code: str, message: str, body: Body, policy: ErrorPolicy
 ) -> UpstreamError:
-    """Map a 2xx answer whose envelope carries `code != "success"`."""
-    return _classify(op, status, code, message, body, None)
+    """Map a 2xx answer whose envelope carries an error code."""
+    return _classify(policy, op, status, code, message, body, None)
 
 
 def error_from_malformed(op: Operation, status: int, body: Body, why: str) -> UpstreamError:
@@ -105,6 +124,7 @@ def error_from_exception(exc: Exception, op: Operation) -> UpstreamError:
 
 
 def _classify(
+    policy: ErrorPolicy,
     op: Operation,
     status: int,
     code: str | None,
@@ -112,14 +132,14 @@ def _classify(
     body: Body,
     retry_after: float | None,
 ) -> UpstreamError:
-    if code == TASK_NOT_FOUND_CODE:
+    if code in policy.not_found:
         return TaskNotFoundError(code, message, status=status, body=body)
     if status in (401, 403):
         denied = "download_forbidden" if op == "download" else "unauthorized"
         return PermanentUpstreamError(denied, message, status=status, body=body)
     code = code or _default_code(status)
     transient = (
-        code in TRANSIENT_CODES
+        code in policy.transient
         or status >= 500
         or status in TRANSIENT_STATUSES
         or (200 <= status < 300 and op != "submit")
@@ -158,25 +178,6 @@ def parse_body(raw: bytes) -> Body:
     if isinstance(parsed, dict):
         return parsed
     return raw.decode("utf-8", errors="replace")[:_SNAPSHOT_CHARS]
-
-
-def code_and_message(body: Body) -> tuple[str | None, str]:
-    """The machine code and verbatim text of a gateway or OpenAI-style error body."""
-    if not isinstance(body, dict):
-        return None, ""
-    error = body.get("error")
-    if isinstance(error, dict):
-        code = _text(error.get("code")) or _text(error.get("type"))
-        return code, _text(error.get("message")) or ""
-    if isinstance(error, str) and error:
-        return _text(body.get("code")), error
-    return _text(body.get("code")), _text(body.get("message")) or ""
-
-
-def _text(value: object) -> str | None:
-    if isinstance(value, str) and value:
-        return value
-    return None
 
 
 def _text_message(body: Body) -> str | None:

@@ -2,7 +2,7 @@
 
 Pure functions, no I/O. Tolerant by design (see docs UPSTREAM.md §1): the documented
 shape first, then the variants seen in the wild; an answer that cannot be read raises
-through `worker.upstream.outcomes`, never a KeyError.
+through the gateway's error policy, never a KeyError.
 """
 
 from __future__ import annotations
@@ -11,14 +11,19 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from worker.upstream.base import PollResult, SubmitRequest, SubmitResult, UpstreamState
-from worker.upstream.errors import Body
-from worker.upstream.outcomes import (
-    Operation,
-    code_and_message,
-    error_from_answer,
-    error_from_malformed,
+from core.images import encode_data_uri
+from schemas.catalogue import ImageRole
+from worker.upstream.base import (
+    ImageInput,
+    PollResult,
+    RemoteImage,
+    SubmitRequest,
+    SubmitResult,
+    UpstreamState,
 )
+from worker.upstream.errors import Body
+from worker.upstream.gateway.errors import code_and_message, error_from_answer
+from worker.upstream.outcomes import Operation, error_from_malformed
 
 _STATES: dict[str, UpstreamState] = {
     **dict.fromkeys(("not_start", "submitted", "queued", "pending"), UpstreamState.PENDING),
@@ -31,6 +36,8 @@ _STATES: dict[str, UpstreamState] = {
 _SUCCESS_CODES = frozenset({"success", "0", "200"})
 # Timestamps above this are milliseconds (1e11 s is the year 5138).
 _MILLISECONDS_FROM = 1e11
+# The gateway reads `images` by position: the first frame, then the last, then elements.
+_IMAGE_ORDER = {ImageRole.FIRST_FRAME: 0, ImageRole.LAST_FRAME: 1, ImageRole.REFERENCE: 2}
 
 
 def submit_payload(req: SubmitRequest) -> dict[str, Any]:
@@ -41,7 +48,8 @@ def submit_payload(req: SubmitRequest) -> dict[str, Any]:
         "enhance_prompt": req.enhance_prompt,
     }
     if req.images:
-        payload["images"] = list(req.images)
+        ordered = sorted(req.images, key=lambda image: _IMAGE_ORDER[image.role])
+        payload["images"] = [image_reference(image) for image in ordered]
     if req.aspect_ratio is not None:
         payload["aspect_ratio"] = req.aspect_ratio
     if req.enable_upsample is not None:
@@ -51,6 +59,13 @@ def submit_payload(req: SubmitRequest) -> dict[str, Any]:
     if req.notify_hook:
         payload["notify_hook"] = req.notify_hook
     return payload
+
+
+def image_reference(image: ImageInput) -> str:
+    """A URL passes on as given; bytes go inline as a ``data:<mime>;base64,`` URI."""
+    if isinstance(image, RemoteImage):
+        return image.url
+    return encode_data_uri(image.mime, image.data)
 
 
 def parse_submit_answer(status: int, body: Body) -> SubmitResult:

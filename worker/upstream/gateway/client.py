@@ -1,7 +1,7 @@
 """HTTP client for the aggregator gateway (new-api / one-api "google" route).
 
-The wire format lives in `gateway_protocol`, the error policy in `outcomes`; this module
-only moves bytes, measures latency and logs. The caller owns the lifecycle (`aclose`).
+The wire format lives in `protocol`, the error policy in `errors`; this module only moves
+bytes, measures latency and logs. The caller owns the lifecycle (`aclose`).
 """
 
 from __future__ import annotations
@@ -18,17 +18,13 @@ import structlog
 
 from worker.upstream.base import DownloadStream, PollResult, SubmitRequest, SubmitResult
 from worker.upstream.errors import Body, PermanentUpstreamError, TaskNotFoundError
-from worker.upstream.gateway_protocol import (
+from worker.upstream.gateway.errors import error_from_response
+from worker.upstream.gateway.protocol import (
     parse_poll_answer,
     parse_submit_answer,
     submit_payload,
 )
-from worker.upstream.outcomes import (
-    Operation,
-    error_from_exception,
-    error_from_response,
-    parse_body,
-)
+from worker.upstream.outcomes import Operation, error_from_exception, parse_body
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 DEFAULT_DOWNLOAD_TIMEOUT = httpx.Timeout(60.0, connect=5.0)

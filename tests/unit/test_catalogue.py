@@ -1,0 +1,66 @@
+"""The catalogue's typed shape, and the earlier shape stored documents still have."""
+
+from schemas.api import ModelInfo
+from schemas.catalogue import DEFAULT_CATALOGUE, ImageRole, ModelSpec, find_model
+from schemas.config import RuntimeConfig
+
+EARLIER_DOCUMENT_MODELS = [
+    {"id": "veo3", "text_to_video": True, "max_images": 0, "image_roles": [], "price": 100,
+     "supports_aspect_ratio": True},
+    {"id": "veo2-fast-frames", "max_images": 2, "image_roles": ["first frame", "last frame"],
+     "price": 120, "supports_aspect_ratio": False},
+    {"id": "veo2-fast-components", "max_images": 3,
+     "image_roles": ["elements that appear in the video"] * 3, "price": 100},
+    {"id": "veo3.1-components", "max_images": 3, "image_roles": ["element"] * 3, "price": 250},
+]  # fmt: skip
+
+
+def test_a_document_stored_in_the_earlier_shape_still_reads() -> None:
+    config = RuntimeConfig.model_validate({"models": EARLIER_DOCUMENT_MODELS})
+    models = {m.id: m for m in config.models}
+
+    assert models["veo3"].aspect_ratios == ["16:9", "9:16"] and models["veo3"].upsample
+    assert models["veo2-fast-frames"].aspect_ratios == []
+    assert models["veo2-fast-frames"].image_roles == [ImageRole.FIRST_FRAME, ImageRole.LAST_FRAME]
+    assert models["veo2-fast-components"].image_roles == [ImageRole.REFERENCE] * 3
+    assert models["veo3.1-components"].image_roles == [ImageRole.REFERENCE] * 3
+
+
+def test_earlier_and_current_shapes_read_the_same() -> None:
+    for spec in DEFAULT_CATALOGUE:
+        earlier = spec.model_dump(mode="json", exclude={"aspect_ratios", "upsample"})
+        earlier["image_roles"] = spec.role_labels()
+        earlier["supports_aspect_ratio"] = spec.supports_aspect_ratio
+        assert ModelSpec.model_validate(earlier) == spec
+
+
+def test_stored_shape_is_typed_roles_and_capabilities() -> None:
+    spec = find_model(list(DEFAULT_CATALOGUE), "veo2-fast-frames")
+    assert spec is not None
+    dumped = spec.model_dump(mode="json")
+
+    assert dumped["image_roles"] == ["first_frame", "last_frame"]
+    assert "supports_aspect_ratio" not in dumped
+    assert ModelSpec.model_validate(dumped) == spec
+
+
+def test_models_endpoint_shows_the_display_wording() -> None:
+    shown = {m.id: ModelInfo.of(m).image_roles for m in DEFAULT_CATALOGUE}
+
+    assert shown["veo2-fast-frames"] == ["first frame", "last frame"]
+    assert shown["veo2-fast-components"] == ["elements that appear in the video"] * 3
+    assert shown["veo3"] == []
+
+
+def test_roles_by_position_and_the_provider_model_id() -> None:
+    spec = ModelSpec(id="public", provider_model="veo-3.1-generate-preview", max_images=3,
+                     image_roles=[ImageRole.FIRST_FRAME, ImageRole.LAST_FRAME])  # fmt: skip
+
+    assert [spec.role_at(i) for i in range(3)] == [
+        ImageRole.FIRST_FRAME,
+        ImageRole.LAST_FRAME,
+        ImageRole.REFERENCE,
+    ]
+    assert spec.upstream_model == "veo-3.1-generate-preview"
+    assert ModelSpec(id="veo3").upstream_model == "veo3"
+    assert ModelSpec(id="veo3").provider is None

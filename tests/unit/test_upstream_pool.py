@@ -1,0 +1,145 @@
+"""Leases keep a client open across a config change until the last job using it ends."""
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractAsyncContextManager
+
+import pytest
+
+from schemas.catalogue import ModelSpec
+from schemas.config import RuntimeConfig
+from worker.upstream import (
+    DownloadStream,
+    PermanentUpstreamError,
+    PollResult,
+    SubmitRequest,
+    SubmitResult,
+    Upstream,
+    UpstreamState,
+    registry,
+)
+from worker.upstream.pool import UpstreamPool
+from worker.upstream.registry import ClientOptions, Provider
+
+
+class RecordingUpstream:
+    """A provider client that answers polls until it is closed."""
+
+    def __init__(self, kind: str, base_url: str, api_key: str, options: ClientOptions) -> None:
+        self.kind, self.base_url, self.api_key, self.options = kind, base_url, api_key, options
+        self.closed = False
+
+    async def submit(self, req: SubmitRequest) -> SubmitResult:
+        raise NotImplementedError
+
+    async def poll(self, task_id: str) -> PollResult:
+        if self.closed:
+            raise PermanentUpstreamError("closed", "client used after close")
+        return PollResult(
+            UpstreamState.RUNNING, "running", 50, None, None, None, None, None, {"id": task_id}
+        )
+
+    def download(self, url: str) -> AbstractAsyncContextManager[DownloadStream]:
+        raise NotImplementedError
+
+    async def check(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+BUILT: list[RecordingUpstream] = []
+
+
+def _provider(kind: str) -> Provider:
+    def build(base_url: str, api_key: str, options: ClientOptions) -> Upstream:
+        client = RecordingUpstream(kind, base_url, api_key, options)
+        BUILT.append(client)
+        return client
+
+    return Provider(kind, f"the {kind} test provider", build, f"{kind}-videos", calls_back=False)
+
+
+@pytest.fixture(autouse=True)
+def providers() -> Iterator[None]:
+    registered = [_provider("pool-a"), _provider("pool-b")]
+    for provider in registered:
+        registry.register(provider)
+    BUILT.clear()
+    yield
+    for provider in registered:
+        registry.unregister(provider)
+
+
+@pytest.fixture
+async def pool() -> AsyncIterator[UpstreamPool]:
+    upstreams = UpstreamPool(lambda config: f"plain:{config.upstream_api_key}", ClientOptions(9.0))
+    yield upstreams
+    await upstreams.aclose()
+
+
+def config(key: str = "k1", kind: str = "pool-a") -> RuntimeConfig:
+    return RuntimeConfig(
+        upstream_kind=kind, upstream_base_url="https://up.example", upstream_api_key=key
+    )
+
+
+async def test_client_is_built_once_per_config_with_the_plain_key_and_options(pool) -> None:
+    async with pool.lease(config(), None) as first:
+        pass
+    async with pool.lease(config(), None) as second:
+        pass
+
+    assert first is second and [first] == BUILT
+    assert (first.base_url, first.api_key, first.options.read_timeout) == (
+        "https://up.example",
+        "plain:k1",
+        9.0,
+    )
+    assert not first.closed
+
+
+async def test_lease_held_across_a_config_change_keeps_the_old_client_until_released(
+    pool,
+) -> None:
+    async with pool.lease(config("k1"), None) as old:
+        async with pool.lease(config("k2"), None) as new:
+            assert new is not old and new.api_key == "plain:k2"
+        # The config changed while this job held `old`: it stays open and usable.
+        assert not old.closed
+        assert (await old.poll("t1")).raw == {"id": "t1"}
+    assert old.closed
+    assert not new.closed
+    async with pool.lease(config("k2"), None) as again:
+        assert again is new
+
+
+async def test_idle_client_closes_as_soon_as_the_config_changes(pool) -> None:
+    async with pool.lease(config("k1"), None) as old:
+        pass
+    async with pool.lease(config("k2"), None):
+        assert old.closed
+
+
+async def test_each_provider_of_the_catalogue_gets_its_own_client(pool) -> None:
+    spec = ModelSpec(id="m", provider="pool-b")
+    async with pool.lease(config(), None) as default, pool.lease(config(), spec) as own:
+        assert (default.kind, own.kind) == ("pool-a", "pool-b")
+    assert pool.provider(config(), spec).upstream_action == "pool-b-videos"
+
+
+async def test_shutdown_closes_every_client_leased_or_not(pool) -> None:
+    async with (
+        pool.lease(config("k1"), None) as retired_in_use,
+        pool.lease(config("k2"), None) as current,
+    ):
+        await pool.aclose()
+        assert retired_in_use.closed and current.closed
+
+
+async def test_unserved_kind_raises_and_takes_no_lease(pool) -> None:
+    with pytest.raises(NotImplementedError, match="gemini upstream is not implemented yet"):
+        async with pool.lease(config(kind="gemini"), None):
+            pass
+    async with pool.lease(config(), None) as client:
+        assert client.kind == "pool-a"

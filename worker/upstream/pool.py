@@ -1,0 +1,95 @@
+"""The upstream clients of one worker process, lent to jobs as leases.
+
+Clients are kept per kind for the configured upstream (kind, base URL, key). A change of
+any of these retires the current clients: new leases get new clients, and a retired
+client closes when its last lease ends, so a store that streams for an hour keeps its
+connection through a configuration change. Everything closes on `aclose` (shutdown).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from schemas.catalogue import ModelSpec
+from schemas.config import RuntimeConfig
+from worker.upstream import registry
+from worker.upstream.base import Upstream
+from worker.upstream.registry import ClientOptions, Provider
+
+
+@dataclass(eq=False)
+class _Entry:
+    client: Upstream
+    leases: int = 0
+    retired: bool = False
+
+
+class UpstreamPool:
+    """`api_key(config)` gives the plain key of a config (it is stored encrypted)."""
+
+    def __init__(
+        self, api_key: Callable[[RuntimeConfig], str], options: ClientOptions | None = None
+    ) -> None:
+        self._api_key = api_key
+        self._options = options or ClientOptions()
+        self._generation: tuple[str, str, str] | None = None
+        self._current: dict[str, _Entry] = {}
+        self._retired: set[_Entry] = set()
+
+    def provider(self, config: RuntimeConfig, spec: ModelSpec | None) -> Provider:
+        """The provider a model runs on under `config` (errors as `registry.provider`)."""
+        return registry.provider_for(config, spec)
+
+    @asynccontextmanager
+    async def lease(self, config: RuntimeConfig, spec: ModelSpec | None) -> AsyncIterator[Upstream]:
+        """The client for `spec`'s provider under `config`, open until the block ends.
+
+        `spec` None (a model no longer in the catalogue) means the configured upstream.
+        Raises NotImplementedError / ValueError for a kind nothing serves.
+        """
+        entry, idle = self._acquire(config, spec)
+        try:
+            for retired in idle:
+                await retired.client.aclose()
+            yield entry.client
+        finally:
+            entry.leases -= 1
+            if entry.retired and entry.leases == 0:
+                self._retired.discard(entry)
+                await entry.client.aclose()
+
+    async def aclose(self) -> None:
+        """Close every client, leased or not (worker shutdown)."""
+        entries = [*self._current.values(), *self._retired]
+        self._current, self._retired, self._generation = {}, set(), None
+        for entry in entries:
+            await entry.client.aclose()
+
+    def _acquire(
+        self, config: RuntimeConfig, spec: ModelSpec | None
+    ) -> tuple[_Entry, list[_Entry]]:
+        """Take a lease; also return the retired clients nobody holds, to close.
+
+        No await in here: concurrent jobs see the bookkeeping change all at once.
+        """
+        idle: list[_Entry] = []
+        generation = (config.upstream_kind, config.upstream_base_url, config.upstream_api_key)
+        if generation != self._generation:
+            for entry in self._current.values():
+                entry.retired = True
+                if entry.leases:
+                    self._retired.add(entry)
+                else:
+                    idle.append(entry)
+            self._current, self._generation = {}, generation
+        kind = registry.kind_for(config, spec)
+        found = self._current.get(kind)
+        if found is None:
+            client = registry.provider(kind).build(
+                config.upstream_base_url, self._api_key(config), self._options
+            )
+            found = self._current[kind] = _Entry(client)
+        found.leases += 1
+        return found, idle
