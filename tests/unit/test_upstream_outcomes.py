@@ -1,5 +1,3 @@
-from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
 from typing import Any
 
 import httpx
@@ -12,7 +10,7 @@ from worker.upstream.errors import (
     TransientUpstreamError,
 )
 from worker.upstream.gateway.errors import error_from_answer, error_from_response
-from worker.upstream.outcomes import error_from_exception, error_from_malformed, parse_retry_after
+from worker.upstream.outcomes import error_from_exception, error_from_malformed
 
 REQUEST = httpx.Request("POST", "https://gw.example/google/v1/models/veo/videos")
 
@@ -180,24 +178,3 @@ def test_transport_failures_are_ambiguous_only_after_a_submit_may_have_been_sent
     assert type(error) is expected_type
     assert error.code == expected_code
     assert error.status is None
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [(None, None), ("", None), ("5", 5.0), ("1.5", 1.5), ("-3", 0.0), ("soon", None)],
-)
-def test_retry_after_seconds_parsing(value, expected):
-    assert parse_retry_after(value) == expected
-
-
-def test_retry_after_http_date_is_relative_to_now():
-    when = format_datetime(datetime.now(UTC) + timedelta(seconds=120), usegmt=True)
-
-    seconds = parse_retry_after(when)
-
-    assert seconds is not None
-    assert 100 < seconds <= 120
-
-
-def test_retry_after_infinite_is_ignored():
-    assert parse_retry_after("inf") is None

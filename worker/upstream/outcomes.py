@@ -28,15 +28,13 @@ Policy, in order:
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 import httpx
 
+from core.retry_after import parse_retry_after
 from worker.upstream.errors import (
     AmbiguousSubmitError,
     Body,
@@ -188,22 +186,3 @@ def _text_message(body: Body) -> str | None:
     if not text or text.startswith("<") or len(text) > _TEXT_MESSAGE_CHARS:
         return None
     return text
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Retry-After as seconds: a number, or an HTTP date relative to now."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        return max(0.0, seconds) if math.isfinite(seconds) else None
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())

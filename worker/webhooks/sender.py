@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 
 import httpx
 
 from core import egress
-from schemas.clock import utcnow
+from core.retry_after import parse_retry_after
 
 
 @dataclass(frozen=True)
@@ -24,17 +23,6 @@ class Attempt:
     @property
     def delivered(self) -> bool:
         return self.status_code is not None and 200 <= self.status_code < 300
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value.strip())
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - utcnow()).total_seconds())
-    except (TypeError, ValueError):
-        return None
 
 
 async def post(
@@ -58,5 +46,5 @@ async def post(
         return Attempt(None, took(), f"{type(exc).__name__}: {exc}"[:500])
     retry_after = None
     if response.status_code in (429, 503):
-        retry_after = retry_after_seconds(response.headers.get("retry-after"))
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
     return Attempt(response.status_code, took(), None, retry_after)
