@@ -4,6 +4,7 @@ import pytest
 
 from worker.upstream.errors import (
     AmbiguousSubmitError,
+    OperatorProblemError,
     PermanentUpstreamError,
     TaskNotFoundError,
     TransientUpstreamError,
@@ -13,6 +14,8 @@ from worker.upstream.errors import (
 
 def test_tree_lets_callers_catch_each_family_separately():
     assert issubclass(TaskNotFoundError, PermanentUpstreamError)
+    assert issubclass(OperatorProblemError, PermanentUpstreamError)
+    assert not issubclass(OperatorProblemError, TaskNotFoundError)
     assert not issubclass(AmbiguousSubmitError, TransientUpstreamError | PermanentUpstreamError)
     assert not issubclass(TransientUpstreamError, PermanentUpstreamError)
     for cls in (TransientUpstreamError, PermanentUpstreamError, AmbiguousSubmitError):
@@ -40,6 +43,7 @@ def test_transient_error_defaults_retry_after_to_none():
         PermanentUpstreamError("invalid_request", "bad", status=400, body={"code": "x"}),
         TaskNotFoundError("task_not_exist", "task_not_exist", status=400, body="text"),
         AmbiguousSubmitError("submit_timeout", "timed out"),
+        OperatorProblemError("quota", "额度不足", upstream_code="quota_not_enough", status=403),
     ],
 )
 def test_errors_survive_pickling_for_arq_results(error):
@@ -48,3 +52,17 @@ def test_errors_survive_pickling_for_arq_results(error):
     assert type(copy) is type(error)
     assert copy.__dict__ == error.__dict__
     assert str(copy) == str(error)
+
+
+def test_operator_problem_codes_name_the_cause_and_keep_the_upstream_code():
+    quota = OperatorProblemError(
+        "quota", "user quota is not enough", upstream_code="quota_not_enough"
+    )
+    auth = OperatorProblemError("auth", "无效的令牌", status=401)
+
+    assert (quota.code, quota.cause, quota.upstream_code) == (
+        "quota_exhausted",
+        "quota",
+        "quota_not_enough",
+    )
+    assert (auth.code, auth.cause, auth.upstream_code) == ("unauthorized", "auth", None)

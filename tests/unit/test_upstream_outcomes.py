@@ -5,6 +5,7 @@ import pytest
 
 from worker.upstream.errors import (
     AmbiguousSubmitError,
+    OperatorProblemError,
     PermanentUpstreamError,
     TaskNotFoundError,
     TransientUpstreamError,
@@ -35,8 +36,11 @@ def gateway_error(
         (429, "rate_limit", "submit", TransientUpstreamError, "rate_limit"),
         (503, "", "poll", TransientUpstreamError, "server_error"),
         (408, "", "poll", TransientUpstreamError, "request_timeout"),
-        (401, "whatever", "poll", PermanentUpstreamError, "unauthorized"),
-        (403, "", "submit", PermanentUpstreamError, "unauthorized"),
+        (401, "whatever", "poll", OperatorProblemError, "unauthorized"),
+        (403, "", "submit", OperatorProblemError, "unauthorized"),
+        (402, "", "submit", OperatorProblemError, "quota_exhausted"),
+        (403, "quota_not_enough", "submit", OperatorProblemError, "quota_exhausted"),
+        (429, "insufficient_quota", "poll", OperatorProblemError, "quota_exhausted"),
         (403, "", "download", PermanentUpstreamError, "download_forbidden"),
         (404, "", "download", PermanentUpstreamError, "download_not_found"),
         (410, "", "download", PermanentUpstreamError, "download_not_found"),
@@ -178,3 +182,130 @@ def test_transport_failures_are_ambiguous_only_after_a_submit_may_have_been_sent
     assert type(error) is expected_type
     assert error.code == expected_code
     assert error.status is None
+
+
+# --- whose problem: the operator's key or account -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "cause"),
+    [
+        (401, {"error": {"message": "无效的令牌", "type": "new_api_error"}}, "auth"),
+        (
+            401,
+            {"error": {"message": "[sk-a***] 该令牌额度已用尽", "type": "new_api_error"}},
+            "quota",
+        ),
+        (403, {"code": "quota_not_enough", "message": "user quota is not enough"}, "quota"),
+        (403, {"error": {"message": "用户额度不足", "type": "new_api_error"}}, "quota"),
+        (403, {"error": {"message": "Key revoked", "code": "invalid_api_key"}}, "auth"),
+        (403, "<html><body>Access denied by the WAF</body></html>", "auth"),
+        (401, {"error": {"message": "Token Quota Exhausted", "type": "x"}}, "quota"),
+        (200, {"code": "pre_consume_token_quota_failed", "message": "预扣费额度失败"}, "quota"),
+    ],
+)
+@pytest.mark.parametrize("op", ["submit", "poll", "check"])
+def test_a_refused_key_or_account_is_the_operators_problem_with_its_cause(status, body, cause, op):
+    response = httpx.Response(status, json=body, request=REQUEST)
+    if isinstance(body, str):
+        response = httpx.Response(status, text=body, request=REQUEST)
+
+    error = error_from_response(response, op)
+
+    assert type(error) is OperatorProblemError
+    assert error.cause == cause
+    assert error.status == status
+
+
+def test_operator_problem_keeps_the_gateways_own_code_and_text():
+    error = error_from_response(
+        gateway_error(403, "quota_not_enough", "user quota is not enough"), "submit"
+    )
+
+    assert isinstance(error, OperatorProblemError)
+    assert error.upstream_code == "quota_not_enough"
+    assert error.message == "user quota is not enough"
+
+
+def test_a_forbidden_download_is_the_cdn_url_not_the_operator():
+    error = error_from_response(gateway_error(403, "quota_not_enough"), "download")
+
+    assert type(error) is PermanentUpstreamError
+    assert error.code == "download_forbidden"
+
+
+# --- who answered: the gateway or a proxy in front of it ------------------------------
+
+NGINX_504 = "<html><head><title>504 Gateway Time-out</title></head><body></body></html>"
+CLOUDFLARE_524 = {
+    "type": "https://developers.cloudflare.com/support/troubleshooting/http-status-codes/",
+    "title": "Error 524: A timeout occurred",
+    "status": 524,
+    "detail": "The origin web server timed out responding to this request.",
+    "error_code": 524,
+    "cloudflare_error": True,
+    "retryable": True,
+}
+
+
+def _response(status: int, body: object) -> httpx.Response:
+    if isinstance(body, dict):
+        return httpx.Response(status, json=body, request=REQUEST)
+    return httpx.Response(status, text=str(body), request=REQUEST)
+
+
+@pytest.mark.parametrize("status", [502, 504, 520, 524, 598, 599])
+@pytest.mark.parametrize(
+    "body",
+    [
+        NGINX_504,
+        "",
+        "upstream request timeout",
+        CLOUDFLARE_524,
+        {"message": "Endpoint request timed out"},
+    ],
+)
+def test_a_proxys_forwarded_error_on_submit_is_ambiguous(status, body):
+    error = error_from_response(_response(status, body), "submit")
+
+    assert type(error) is AmbiguousSubmitError
+    assert error.code == f"proxy_{status}"
+    assert error.status == status
+    assert f"HTTP {status}" in error.message
+
+
+@pytest.mark.parametrize("status", [502, 504, 520, 521, 522, 523, 524])
+@pytest.mark.parametrize("body", [NGINX_504, "", CLOUDFLARE_524])
+def test_the_same_proxy_errors_on_a_poll_are_transient(status, body):
+    error = error_from_response(_response(status, body), "poll")
+
+    assert type(error) is TransientUpstreamError
+
+
+@pytest.mark.parametrize("status", [521, 522, 523, 500, 503])
+@pytest.mark.parametrize("body", [NGINX_504, "", CLOUDFLARE_524])
+def test_proxy_errors_that_never_reached_the_gateway_are_safe_to_retry(status, body):
+    error = error_from_response(_response(status, body), "submit")
+
+    assert type(error) is TransientUpstreamError
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"code": "do_request_failed", "message": "请求上游地址失败", "data": None},
+        {"code": "bad_response_status_code", "message": "bad response", "data": None},
+        {
+            "error": {
+                "message": "当前分组 default 下对于模型 veo3.1 无可用渠道",
+                "type": "new_api_error",
+            }
+        },
+        {"success": False, "message": "系统繁忙"},
+    ],
+)
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_the_gateways_own_5xx_on_submit_created_no_task_and_is_transient(body, status):
+    error = error_from_response(_response(status, body), "submit")
+
+    assert type(error) is TransientUpstreamError

@@ -5,7 +5,8 @@
     UpstreamError
     ├── TransientUpstreamError      retry later: nothing is lost by trying again
     ├── PermanentUpstreamError      retrying the same request cannot succeed
-    │   └── TaskNotFoundError       the provider does not know this task id
+    │   ├── TaskNotFoundError       the provider does not know this task id
+    │   └── OperatorProblemError    the operator's key or account was refused (not the task's fault)
     └── AmbiguousSubmitError        a submit was sent and no answer came back
 
 Which outcome becomes which error is decided by the shared transport rules in
@@ -14,7 +15,7 @@ Which outcome becomes which error is decided by the shared transport rules in
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 Body = dict[str, Any] | str | None
 
@@ -74,6 +75,35 @@ class PermanentUpstreamError(UpstreamError):
 class TaskNotFoundError(PermanentUpstreamError):
     """The provider says it has no such task (the gateway's `task_not_exist`): it will
     never finish."""
+
+
+OperatorCause = Literal["auth", "quota"]
+
+
+class OperatorProblemError(PermanentUpstreamError):
+    """The provider refused the operator's key or account: 401/403, or a quota code.
+
+    Permanent for a submit (that task cannot be sent with this key), but not the running
+    tasks' fault: the provider keeps generating (and billing) what it already accepted, so
+    a poll that gets this must not fail its task. `cause` is ``"auth"`` (key rejected or
+    revoked) or ``"quota"`` (the key or the account ran out); `code` is ours
+    (``unauthorized`` / ``quota_exhausted``), `upstream_code` the provider's own code
+    (``quota_not_enough`` …) when it sent one.
+    """
+
+    def __init__(
+        self,
+        cause: OperatorCause,
+        message: str,
+        *,
+        upstream_code: str | None = None,
+        status: int | None = None,
+        body: Body = None,
+    ) -> None:
+        code = "quota_exhausted" if cause == "quota" else "unauthorized"
+        super().__init__(code, message, status=status, body=body)
+        self.cause: OperatorCause = cause
+        self.upstream_code = upstream_code
 
 
 class AmbiguousSubmitError(UpstreamError):

@@ -9,15 +9,25 @@ exceptions are the same for every provider and live only here.
 Policy, in order:
 
 1. A code the provider names as "task not found" (any status) -> `TaskNotFoundError`.
-2. 401 / 403 -> permanent `unauthorized` (`download_forbidden` for a download).
-3. Codes the provider names as its own passing trouble -> transient, whatever the status.
-4. 404 / 410 on a download -> permanent `download_not_found`.
-5. 408, 425, 429 and 5xx -> transient, with `retry_after` from the Retry-After header.
-6. Other 4xx and unexpected 3xx -> permanent.
-7. A 2xx carrying an error code: permanent on submit (the provider refused the job);
+2. 401 / 403 on a download -> permanent `download_forbidden` (a signed CDN URL, not our key).
+3. Whose problem: a code the provider names as "out of quota" (any status), or 401 / 402 /
+   403 -> `OperatorProblemError`, cause ``quota`` when the code or the message says so
+   (``quota_not_enough``, "额度已用尽") and ``auth`` otherwise. It is the operator's key or
+   account, not the task: the jobs fail a *submit* for it but never a running task.
+4. Codes the provider names as its own passing trouble -> transient, whatever the status.
+5. Who answered: 502, 504, 520, 524, 598 and 599 on a *submit* whose body is not the
+   provider's own answer (an HTML page, an empty body, a CDN's problem JSON) came from a
+   proxy that had forwarded the request and lost the answer: the provider may have created
+   (and billed) the task -> `AmbiguousSubmitError`. The provider's own answer with these
+   statuses, and 521 / 522 / 523 (the proxy never reached the origin), stay transient.
+6. 404 / 410 on a download -> permanent `download_not_found`.
+7. 408, 425, 429 and 5xx -> transient, with `retry_after` from the Retry-After header
+   (read by `core.retry_after`; the jobs cap it).
+8. Other 4xx and unexpected 3xx -> permanent.
+9. A 2xx carrying an error code: permanent on submit (the provider refused the job);
    transient on poll/check, because the task may still exist and the caller's poll
    deadline bounds the retries.
-8. Transport failures before the request could be written (connect error or timeout,
+10. Transport failures before the request could be written (connect error or timeout,
    pool timeout, proxy error) -> transient; invalid URLs -> permanent. Any other transport
    failure on a submit (read/write timeout, dropped connection, undecodable answer) ->
    `AmbiguousSubmitError`, because the provider may have created -- and billed -- the
@@ -38,6 +48,8 @@ from core.retry_after import parse_retry_after
 from worker.upstream.errors import (
     AmbiguousSubmitError,
     Body,
+    OperatorCause,
+    OperatorProblemError,
     PermanentUpstreamError,
     TaskNotFoundError,
     TransientUpstreamError,
@@ -47,6 +59,11 @@ from worker.upstream.errors import (
 Operation = Literal["submit", "poll", "download", "check"]
 
 TRANSIENT_STATUSES = frozenset({408, 425, 429})
+OPERATOR_STATUSES = frozenset({401, 402, 403})
+# Statuses a proxy answers after it forwarded the request and lost the answer: 502 (bad
+# or no answer from the origin), 504 / 524 / 598 / 599 (timed out waiting), 520 (the
+# origin answered something empty or unknown). 521-523 mean it never got through.
+FORWARDED_STATUSES = frozenset({502, 504, 520, 524, 598, 599})
 _SNAPSHOT_CHARS = 2048
 _TEXT_MESSAGE_CHARS = 500
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
@@ -54,16 +71,22 @@ _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, http
 
 @dataclass(frozen=True)
 class ErrorPolicy:
-    """What one provider's own error answers mean (rules 1 and 3 above).
+    """What one provider's own error answers mean (rules 1, 3, 4 and 5 above).
 
     `read_code(body)` gives the (machine code or None, verbatim message) of an error body
     in the provider's format; codes in `not_found` mean the task does not exist; codes in
-    `transient` mean the provider's own passing trouble.
+    `transient` mean the provider's own passing trouble; codes in `quota` mean the
+    operator's account or key ran out, as does a 401/402/403 whose message contains one of
+    `quota_words` (compared case-insensitively). `own_answer(body)` says whether a body is
+    in the provider's own error format, i.e. the provider itself answered, not a proxy.
     """
 
     read_code: Callable[[Body], tuple[str | None, str]]
     not_found: frozenset[str] = frozenset()
     transient: frozenset[str] = frozenset()
+    quota: frozenset[str] = frozenset()
+    quota_words: tuple[str, ...] = ()
+    own_answer: Callable[[Body], bool] = lambda body: False
 
 
 def error_from_response(
@@ -132,9 +155,25 @@ def _classify(
 ) -> UpstreamError:
     if code in policy.not_found:
         return TaskNotFoundError(code, message, status=status, body=body)
-    if status in (401, 403):
-        denied = "download_forbidden" if op == "download" else "unauthorized"
-        return PermanentUpstreamError(denied, message, status=status, body=body)
+    if op == "download" and status in (401, 403):
+        return PermanentUpstreamError("download_forbidden", message, status=status, body=body)
+    if op != "download" and (code in policy.quota or status in OPERATOR_STATUSES):
+        return OperatorProblemError(
+            _operator_cause(policy, status, code, message),
+            message,
+            upstream_code=code,
+            status=status,
+            body=body,
+        )
+    if code not in policy.transient and _from_a_proxy(policy, op, status, body):
+        said = "" if message.startswith(f"HTTP {status}") else f" ({message})"
+        return AmbiguousSubmitError(
+            f"proxy_{status}",
+            f"a proxy answered HTTP {status}{said} after forwarding the submit; "
+            "the provider may have created the task",
+            status=status,
+            body=body,
+        )
     code = code or _default_code(status)
     transient = (
         code in policy.transient
@@ -149,6 +188,19 @@ def _classify(
     if op == "download" and status in (404, 410):
         return PermanentUpstreamError("download_not_found", message, status=status, body=body)
     return PermanentUpstreamError(code, message, status=status, body=body)
+
+
+def _operator_cause(
+    policy: ErrorPolicy, status: int, code: str | None, message: str
+) -> OperatorCause:
+    if code in policy.quota or status == 402:
+        return "quota"
+    text = f"{code or ''} {message}".casefold()
+    return "quota" if any(word.casefold() in text for word in policy.quota_words) else "auth"
+
+
+def _from_a_proxy(policy: ErrorPolicy, op: Operation, status: int, body: Body) -> bool:
+    return op == "submit" and status in FORWARDED_STATUSES and not policy.own_answer(body)
 
 
 def _default_code(status: int) -> str:

@@ -1,9 +1,10 @@
-"""The gateway's own error answers (new-api / one-api, see docs UPSTREAM.md §1).
+"""The gateway's own error answers (new-api / one-api, see docs/upstreams.md).
 
 Bodies come as the gateway's envelope ``{"code", "message", "data"}`` or, from other
 routes and middlewares, OpenAI-style ``{"error": {"message", "type", "code"}}``. The
 rules for HTTP statuses, Retry-After and transport failures are shared
-(`worker.upstream.outcomes`); this module only says what the gateway's codes mean.
+(`worker.upstream.outcomes`); this module only says what the gateway's codes mean and how
+its own answers look (anything else in front of it is a proxy's).
 """
 
 from __future__ import annotations
@@ -17,6 +18,22 @@ from worker.upstream.outcomes import ErrorPolicy, Operation
 TASK_NOT_FOUND_CODE = "task_not_exist"
 # The gateway's own trouble: it recorded no task, or its upstream answered an error.
 TRANSIENT_CODES = frozenset({"get_task_failed", "do_request_failed", "fail_to_fetch_task"})
+# The operator's account or key at the gateway ran out (new-api's task route, its relay
+# quota codes, and OpenAI's own, which chained gateways pass on).
+QUOTA_CODES = frozenset(
+    {
+        "quota_not_enough",
+        "insufficient_user_quota",
+        "pre_consume_token_quota_failed",
+        "insufficient_quota",
+        "entitlement_daily_limit_exceeded",
+        "entitlement_total_limit_exceeded",
+        "billing_hard_limit_reached",
+    }
+)
+# A 401/403 saying one of these is the key's quota, not a bad key: "该令牌额度已用尽"
+# (this token's quota is used up), "用户额度不足" (user quota insufficient), "余额不足".
+QUOTA_WORDS = ("quota", "额度", "余额", "balance", "exhausted", "用尽", "欠费", "billing")
 
 
 def code_and_message(body: Body) -> tuple[str | None, str]:
@@ -32,10 +49,26 @@ def code_and_message(body: Body) -> tuple[str | None, str]:
     return _text(body.get("code")), _text(body.get("message")) or ""
 
 
+def is_gateway_answer(body: Body) -> bool:
+    """Whether `body` is the gateway's own JSON (its envelope, its OpenAI-style error, or
+    its API's ``{"success", "message"}``) rather than a proxy's page or problem JSON."""
+    if not isinstance(body, dict):
+        return False
+    error = body.get("error")
+    if isinstance(error, dict):
+        return bool({"message", "type", "code"} & error.keys())
+    if isinstance(error, str):
+        return True
+    return "message" in body and bool({"code", "data", "success"} & body.keys())
+
+
 POLICY = ErrorPolicy(
     read_code=code_and_message,
     not_found=frozenset({TASK_NOT_FOUND_CODE}),
     transient=TRANSIENT_CODES,
+    quota=QUOTA_CODES,
+    quota_words=QUOTA_WORDS,
+    own_answer=is_gateway_answer,
 )
 
 
