@@ -4,7 +4,8 @@ from typing import Any
 import pytest
 
 from schemas.catalogue import ImageRole
-from worker.upstream.base import InlineImage, RemoteImage, SubmitRequest, UpstreamState
+from schemas.problems import FailureCode
+from worker.upstream.base import Failure, InlineImage, RemoteImage, SubmitRequest, UpstreamState
 from worker.upstream.errors import (
     AmbiguousSubmitError,
     PermanentUpstreamError,
@@ -283,6 +284,25 @@ def test_poll_answer_other_error_code_is_transient():
         ("error", UpstreamState.FAILED),
         ("cancelled", UpstreamState.FAILED),
         (" Success ", UpstreamState.SUCCEEDED),
+        ("SUCCEEDED", UpstreamState.SUCCEEDED),
+        ("Succeed", UpstreamState.SUCCEEDED),
+        ("done", UpstreamState.SUCCEEDED),
+        ("finished", UpstreamState.SUCCEEDED),
+        ("TASK_STATUS_SUCCEEDED", UpstreamState.SUCCEEDED),
+        ("fail", UpstreamState.FAILED),
+        ("expired", UpstreamState.FAILED),
+        ("CANCELED", UpstreamState.FAILED),
+        ("timed-out", UpstreamState.FAILED),
+        ("JOB_STATE_FAILED", UpstreamState.FAILED),
+        ("rejected", UpstreamState.FAILED),
+        ("in-progress", UpstreamState.RUNNING),
+        ("In Progress", UpstreamState.RUNNING),
+        ("generating", UpstreamState.RUNNING),
+        ("NOT_STARTED", UpstreamState.PENDING),
+        ("waiting", UpstreamState.PENDING),
+        ("failed_retrying", UpstreamState.UNKNOWN),
+        ("not_ready", UpstreamState.UNKNOWN),
+        ("no_error", UpstreamState.UNKNOWN),
         ("", UpstreamState.UNKNOWN),
         ("✨", UpstreamState.UNKNOWN),
         (None, UpstreamState.UNKNOWN),
@@ -364,3 +384,211 @@ def test_images_go_in_the_order_the_gateway_reads_them_and_bytes_go_inline():
         "data:image/png;base64,iVBORw0KGgpyZXN0",
         "https://img.example/element.png",
     ]
+
+
+# --- where the video URL can be -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"code": "success", "data": {"status": "SUCCESS", "result_url": VIDEO, "data": {}}},
+        {"code": "success", "data": {"status": "SUCCESS", "fail_reason": f" {VIDEO} "}},
+        {"code": "success", "data": {"status": "SUCCESS", "data": {"outputs": [{"uri": VIDEO}]}}},
+        {"code": "success", "data": {"status": "SUCCESS", "data": {"result_url": VIDEO}}},
+        {"status": "succeeded", "result_url": VIDEO},
+        {"status": "completed", "output": VIDEO},
+        {"status": "completed", "outputs": [VIDEO]},
+        # anywhere else in the answer, under any name
+        {
+            "code": "success",
+            "data": {"status": "SUCCESS", "data": {"result": {"videos": [{"url": VIDEO}]}}},
+        },
+        {"code": "success", "data": {"status": "SUCCESS", "data": {"media": {"mp4": VIDEO}}}},
+        {
+            "code": "success",
+            "data": {
+                "status": "SUCCESS",
+                "data": {
+                    "response": {
+                        "generateVideoResponse": {"generatedSamples": [{"video": {"uri": VIDEO}}]}
+                    }
+                },
+            },
+        },
+        {"status": "success", "message": f"视频已生成：{VIDEO}。"},  # noqa: RUF001 -- gateway text
+    ],
+    ids=[
+        "data.result_url",
+        "fail_reason",
+        "outputs[0].uri",
+        "data.data.result_url",
+        "flat result_url",
+        "flat output",
+        "flat outputs",
+        "result.videos[0].url",
+        "media.mp4",
+        "gemini samples",
+        "url in text",
+    ],
+)
+def test_a_finished_video_is_found_wherever_its_url_moved(body):
+    result = parse_poll_answer(200, body)
+
+    assert result.state is UpstreamState.SUCCEEDED
+    assert result.video_url == VIDEO
+    assert result.failure() is None
+
+
+def test_the_known_place_wins_over_other_urls_in_the_answer():
+    body = documented_answer(result_url="https://cdn.example/other.mp4")
+    body["data"]["data"]["preview"] = "https://cdn.example/preview.mp4"
+
+    assert parse_poll_answer(200, body).video_url == VIDEO
+
+
+def test_a_video_file_wins_over_another_url_and_images_inputs_and_hooks_never_count():
+    task = {
+        "status": "SUCCESS",
+        "notify_hook": "https://us.example/v1/upstream/callback/tok.mp4",
+        "images": ["https://img.example/first.mp4"],
+        "properties": {"input_image": "https://img.example/in.png"},
+        "data": {
+            "thumbnail": "https://cdn.example/thumb.jpg",
+            "cover_url": "https://cdn.example/cover.mp4",
+            "page": "https://cdn.example/watch?v=1",
+            "file": VIDEO,
+        },
+    }
+
+    assert parse_poll_answer(200, {"code": "success", "data": task}).video_url == VIDEO
+
+
+def test_some_other_url_is_still_better_than_losing_the_video():
+    task = {"status": "SUCCESS", "data": {"file": "https://cdn.example/download?id=42"}}
+
+    result = parse_poll_answer(200, {"code": "success", "data": task})
+
+    assert result.video_url == "https://cdn.example/download?id=42"
+
+
+@pytest.mark.parametrize(
+    "junk",
+    [
+        "",
+        "   ",
+        "not a url",
+        "ftp://cdn.example/v.mp4",
+        "https://",
+        "/relative/v.mp4",
+        "https://cdn.example/",
+        "https://cdn.example/poster.png",
+    ],
+)
+def test_things_that_are_not_a_video_url_are_not_taken_for_one(junk):
+    body = documented_answer(fail_reason=junk, data={"status": "completed", "video_url": junk})
+
+    result = parse_poll_answer(200, body)
+
+    assert result.state is UpstreamState.SUCCEEDED
+    assert result.video_url is None
+
+
+def test_a_running_task_has_no_video_url_even_with_a_placeholder():
+    body = documented_answer(status="IN_PROGRESS", progress="50%")
+
+    result = parse_poll_answer(200, body)
+
+    assert (result.state, result.video_url, result.progress) == (UpstreamState.RUNNING, None, 50)
+
+
+# --- failures ---------------------------------------------------------------------------
+
+
+def test_an_openai_shaped_failed_task_with_http_200_is_a_terminal_failure():
+    body = {
+        "id": "v1",
+        "object": "video",
+        "status": "failed",
+        "error": {"message": "no", "code": "x"},
+    }
+
+    result = parse_poll_answer(200, body)
+
+    assert result.state is UpstreamState.FAILED
+    assert (result.fail_reason, result.fail_code) == ("no", "x")
+    assert result.failure() == Failure(FailureCode.UPSTREAM_FAILED, "no")
+
+
+def test_an_error_object_without_a_task_status_is_still_a_failed_request():
+    with pytest.raises(TransientUpstreamError):
+        parse_poll_answer(200, {"error": {"message": "rate limited", "type": "new_api_error"}})
+
+
+def test_an_enveloped_error_code_beside_a_status_is_a_failed_request():
+    with pytest.raises(TaskNotFoundError):
+        parse_poll_answer(200, {"code": "task_not_exist", "message": "m", "status": "error"})
+
+
+@pytest.mark.parametrize(
+    ("task", "reason"),
+    [
+        ({"status": "failed", "message": "视频生成失败"}, "视频生成失败"),
+        ({"status": "FAILURE", "failure_reason": "quota"}, "quota"),
+        ({"status": "error", "error": "boom"}, "boom"),
+        ({"status": "expired"}, "The upstream reported status 'expired'."),
+    ],
+)
+def test_a_failure_keeps_whatever_reason_the_answer_gives(task, reason):
+    result = parse_poll_answer(200, task)
+
+    assert result.failure() == Failure(FailureCode.UPSTREAM_FAILED, reason)
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["rai_filtered", "PROMPT_BLOCKED", "moderation_blocked", "content_policy_violation", "SAFETY"],
+)
+def test_a_failure_whose_code_names_a_safety_filter_is_safety_filtered(code):
+    body = {"status": "failed", "error": {"message": "blocked", "code": code}}
+
+    assert parse_poll_answer(200, body).failure() == Failure(FailureCode.SAFETY_FILTERED, "blocked")
+
+
+@pytest.mark.parametrize(
+    "filtered",
+    [
+        {"raiMediaFilteredCount": 1},
+        {"raiMediaFilteredCount": "2"},
+        {"raiMediaFilteredReasons": ["Unsafe content."]},
+        {"rai_media_filtered_count": 1, "rai_media_filtered_reasons": "Unsafe content."},
+    ],
+)
+def test_success_without_a_video_and_with_safety_signs_fails_as_safety_filtered(filtered):
+    body = documented_answer(data={"response": {"generateVideoResponse": filtered}})
+
+    failure = parse_poll_answer(200, body).failure()
+
+    assert failure is not None and failure.code == FailureCode.SAFETY_FILTERED
+    if "Reasons" in str(filtered) or "reasons" in str(filtered):
+        assert failure.message == "Unsafe content."
+
+
+@pytest.mark.parametrize(
+    "filtered", [{"raiMediaFilteredCount": 0}, {"raiMediaFilteredReasons": []}]
+)
+def test_a_zero_filter_count_is_no_safety_sign(filtered):
+    body = documented_answer(data={"response": {"generateVideoResponse": filtered}})
+
+    result = parse_poll_answer(200, body)
+
+    assert (result.safety_filtered, result.failure(), result.video_url) == (False, None, None)
+
+
+def test_a_video_that_came_wins_over_a_partial_safety_filter():
+    body = documented_answer()
+    body["data"]["data"]["raiMediaFilteredCount"] = 1
+
+    result = parse_poll_answer(200, body)
+
+    assert (result.video_url, result.failure()) == (VIDEO, None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from worker.upstream.base import (
     DownloadStream,
+    Failure,
     ImageInput,
     InlineImage,
     PollResult,
@@ -16,6 +17,7 @@ from worker.upstream.base import (
 )
 from worker.upstream.errors import (
     AmbiguousSubmitError,
+    OperatorProblemError,
     PermanentUpstreamError,
     TaskNotFoundError,
     TransientUpstreamError,
@@ -26,8 +28,10 @@ from worker.upstream.registry import make_upstream
 __all__ = [
     "AmbiguousSubmitError",
     "DownloadStream",
+    "Failure",
     "ImageInput",
     "InlineImage",
+    "OperatorProblemError",
     "PermanentUpstreamError",
     "PollResult",
     "RemoteImage",

@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from schemas.catalogue import ImageRole
+from schemas.problems import FailureCode
 
 
 @dataclass(frozen=True)
@@ -67,11 +68,22 @@ class UpstreamState(StrEnum):
 
 
 @dataclass(frozen=True)
+class Failure:
+    """How a task ended upstream without a video: our failure code, the provider's text."""
+
+    code: FailureCode
+    message: str
+
+
+@dataclass(frozen=True)
 class PollResult:
     """One look at an upstream task.
 
     `SUCCEEDED` with `video_url` None is not done yet: the caller keeps polling for a
-    bounded time. `UNKNOWN` covers statuses this client does not recognise.
+    short, bounded grace -- unless `safety_filtered` says the video was removed by a safety
+    filter and will never come. `UNKNOWN` covers statuses this client does not recognise
+    (keep polling until the task's deadline). `fail_reason` and `fail_code` are the
+    provider's own text and machine code for a failure, verbatim.
     """
 
     state: UpstreamState
@@ -83,6 +95,24 @@ class PollResult:
     start_time: datetime | None
     finish_time: datetime | None
     raw: dict[str, Any]
+    fail_code: str | None = None
+    safety_filtered: bool = False
+
+    def failure(self) -> Failure | None:
+        """The failure this answer settles, or None while a video may still come.
+
+        `FAILED` -> ``upstream_failed`` (``safety_filtered`` when the answer says a safety
+        filter removed the video); `SUCCEEDED` without a URL but with the safety-filter
+        signs -> ``safety_filtered`` at once.
+        """
+        if self.state == UpstreamState.FAILED:
+            code = FailureCode.SAFETY_FILTERED if self.safety_filtered else None
+            reason = self.fail_reason or f"The upstream reported status {self.raw_status!r}."
+            return Failure(code or FailureCode.UPSTREAM_FAILED, reason)
+        if self.state == UpstreamState.SUCCEEDED and not self.video_url and self.safety_filtered:
+            reason = self.fail_reason or "A safety filter removed the generated video."
+            return Failure(FailureCode.SAFETY_FILTERED, reason)
+        return None
 
 
 @dataclass(frozen=True)
