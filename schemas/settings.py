@@ -54,6 +54,15 @@ class Settings(BaseSettings):
     worker_max_jobs: int = Field(default=200, ge=1)
     worker_drain_seconds: float = Field(default=20.0, ge=0)
     upstream_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Upstream tolerance (README, "Upstream behaviour"). A Retry-After above the cap is
+    # cut to it (and never past the task's deadline).
+    upstream_retry_after_max_seconds: float = Field(default=300.0, ge=0)
+    # `task_not_exist` this soon after the submit is the gateway's replication lag.
+    task_not_found_grace_seconds: float = Field(default=60.0, ge=0)
+    # SUCCESS without a video URL: this many more polls (POLL_MIN_INTERVAL apart).
+    no_video_grace_polls: int = Field(default=5, ge=0)
+    # The upstream refused the key or account: one error log per worker per interval.
+    operator_alert_interval_seconds: float = Field(default=60.0, gt=0)
     # Seconds between delivery attempts after the first (immediate) one: ~3.2 days.
     webhook_retry_schedule: str = "5,300,1800,7200,18000,36000,36000,36000,36000,36000,36000,36000"
     webhook_timeout_seconds: float = Field(default=15.0, gt=0)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from core.config_store import ConfigStore
 from core.storage import Storage
 from schemas.settings import Settings
+from worker.alerts import OperatorAlerts
 from worker.upstream.pool import UpstreamPool
 from worker.upstream.registry import ClientOptions
 
@@ -26,8 +27,11 @@ class WorkerContext:
     webhooks: httpx.AsyncClient
     # Jobs lease clients: `async with context.upstreams.lease(config, spec) as upstream`.
     upstreams: UpstreamPool = field(init=False)
+    # The upstream refused the key or account: the latest problem, for health and metrics.
+    alerts: OperatorAlerts = field(init=False)
 
     def __post_init__(self) -> None:
+        self.alerts = OperatorAlerts(self.settings.operator_alert_interval_seconds)
         self.upstreams = UpstreamPool(
             self.config.upstream_key,
             ClientOptions(read_timeout=self.settings.upstream_timeout_seconds),

@@ -7,6 +7,7 @@ predicts, always within [min_interval, max_interval].
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -19,6 +20,8 @@ class Pacing:
     # > 1 when the upstream will call our notify_hook: polling is then only a safety net
     # for lost callbacks, so it can be that many times sparser.
     callback_factor: float = 1.0
+    # The longest wait a server's Retry-After can ask for (seconds).
+    retry_after_cap: float = 300.0
 
 
 def next_poll_delay(pacing: Pacing, elapsed: float, progress: int | None) -> float:
@@ -33,6 +36,14 @@ def next_poll_delay(pacing: Pacing, elapsed: float, progress: int | None) -> flo
 
 
 def backoff(pacing: Pacing, attempt: int, retry_after: float | None = None) -> float:
-    """Exponential backoff for transient errors, honouring the server's Retry-After."""
+    """Exponential backoff (seconds) for the `attempt`-th transient error in a row.
+
+    A server's Retry-After is honoured up to `pacing.retry_after_cap` when it asks for
+    longer than the backoff; a missing, zero or negative one leaves the backoff alone (so
+    "Retry-After: 0" cannot turn a retry schedule into a burst). The caller still bounds
+    the result by the task's deadline.
+    """
     delay = min(pacing.max_interval * 4, pacing.retry_base * 2.0 ** min(max(0, attempt - 1), 30))
-    return max(delay, retry_after or 0.0)
+    if retry_after is not None and math.isfinite(retry_after) and retry_after > 0:
+        delay = max(delay, min(retry_after, pacing.retry_after_cap))
+    return delay

@@ -111,3 +111,25 @@ def test_expected_callback_makes_polling_a_sparser_safety_net():
     assert next_poll_delay(with_callback, 5, None) == next_poll_delay(plain, 5, None)  # first poll
     assert next_poll_delay(with_callback, 20, None) == 4 * next_poll_delay(plain, 20, None)
     assert next_poll_delay(with_callback, 10_000, None) == 120
+
+
+@pytest.mark.parametrize("retry_after", [None, 0.0, -5.0, float("nan"), float("-inf")])
+def test_backoff_ignores_a_missing_zero_or_negative_retry_after(retry_after) -> None:
+    assert backoff(PACING, 3, retry_after=retry_after) == backoff(PACING, 3)
+
+
+def test_backoff_caps_a_huge_retry_after() -> None:
+    capped = Pacing(10.0, 2.0, 30.0, 2.0, retry_after_cap=300.0)
+
+    assert backoff(capped, 1, retry_after=3600.0) == 300.0
+    assert backoff(capped, 1, retry_after=float("inf")) == backoff(capped, 1)
+
+
+@given(
+    attempt=st.integers(min_value=1, max_value=1000),
+    retry_after=st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)),
+)
+def test_backoff_is_always_within_its_bounds(attempt: int, retry_after: float | None) -> None:
+    delay = backoff(PACING, attempt, retry_after)
+
+    assert 0 < delay <= max(PACING.max_interval * 4, PACING.retry_after_cap)

@@ -15,9 +15,18 @@ class Created(Protocol):
     def created_at(self) -> datetime: ...
 
 
+def deadline(task: Created, config: RuntimeConfig) -> datetime:
+    """When the task times out."""
+    return task.created_at + timedelta(seconds=config.task_timeout_seconds)
+
+
 def expired(task: Created, config: RuntimeConfig, now: datetime | None = None) -> bool:
-    deadline = task.created_at + timedelta(seconds=config.task_timeout_seconds)
-    return (now or utcnow()) >= deadline
+    return (now or utcnow()) >= deadline(task, config)
+
+
+def seconds_left(task: Created, config: RuntimeConfig, now: datetime | None = None) -> float:
+    """Seconds until the deadline (0.0 once it has passed)."""
+    return max(0.0, (deadline(task, config) - (now or utcnow())).total_seconds())
 
 
 def timeout_failure(config: RuntimeConfig) -> tuple[FailureCode, str]:

@@ -18,7 +18,12 @@ def pacing(context: WorkerContext, provider: Provider | None = None) -> Pacing:
     calls_back = bool(s.public_url) and provider is not None and provider.calls_back
     factor = s.callback_poll_factor if calls_back else 1.0
     return Pacing(
-        s.poll_first_delay, s.poll_min_interval, s.poll_max_interval, s.retry_base_seconds, factor
+        s.poll_first_delay,
+        s.poll_min_interval,
+        s.poll_max_interval,
+        s.retry_base_seconds,
+        factor,
+        s.upstream_retry_after_max_seconds,
     )
 
 

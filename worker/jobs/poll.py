@@ -2,6 +2,19 @@
 
 Each hop carries the poll counter it expects; the conditional update on ``polls`` makes
 a duplicate or late hop a no-op, so at most one chain of polls lives per task.
+
+What a look can say, and what the hop does (README, "Upstream behaviour"):
+
+- a video URL -> storing; a failure (or a success that a safety filter emptied) -> failed;
+- success without a URL -> a few more polls (``NO_VIDEO_GRACE_POLLS``), then failed;
+- transient trouble -> backoff (a Retry-After honoured up to its cap);
+- the key or account refused (401/403, quota) -> the operator is alerted and the task
+  backs off like transient trouble: it is not the task's fault, the video is still made;
+- ``task_not_exist`` within ``TASK_NOT_FOUND_GRACE_SECONDS`` of the submit -> the
+  gateway's replication lag: transient; after that the task is lost.
+
+No hop is ever scheduled past the task's deadline: the last one lands on it, to take a
+finished video or to fail the task with ``timeout``.
 """
 
 from __future__ import annotations
@@ -15,14 +28,16 @@ from core.db import autocommit
 from core.repo import tasks
 from core.repo.tasks import PollView
 from schemas.clock import utcnow
+from schemas.config import RuntimeConfig
 from schemas.problems import FailureCode
 from schemas.status import TaskStatus
 from worker.context import WorkerContext, wctx
-from worker.jobs.deadline import expired, timeout_failure
+from worker.jobs.deadline import expired, seconds_left, timeout_failure
 from worker.jobs.finishing import finish
 from worker.jobs.pacing import due_after, pacing
 from worker.schedule import backoff, next_poll_delay
 from worker.upstream import (
+    OperatorProblemError,
     PermanentUpstreamError,
     PollResult,
     TaskNotFoundError,
@@ -31,6 +46,10 @@ from worker.upstream import (
 )
 
 log = structlog.get_logger(__name__)
+
+# The key of the poll bookkeeping kept in the task's upstream_response snapshot.
+_STATE = "_poll"
+_MAX_UNKNOWN_WORDS = 8
 
 
 async def poll_task(ctx: dict[str, Any], task_id: str, attempt: int) -> str:
@@ -48,46 +67,88 @@ async def poll_task(ctx: dict[str, Any], task_id: str, attempt: int) -> str:
         async with context.upstreams.lease(config, spec) as upstream:
             result = await upstream.poll(task.upstream_task_id)
     except TaskNotFoundError as exc:
+        if _just_submitted(context, task):
+            return await _back_off(context, task, config, exc.code, None)
         return await _fail(context, task_id, FailureCode.UPSTREAM_TASK_LOST, exc.message)
+    except OperatorProblemError as exc:
+        context.alerts.report("poll", exc, task_id=task_id)
+        return await _back_off(context, task, config, exc.code, None)
     except PermanentUpstreamError as exc:
         return await _fail(context, task_id, FailureCode.UPSTREAM_REJECTED, exc.message)
     except TransientUpstreamError as exc:
-        if expired(task, config):
-            return await _fail(context, task_id, *timeout_failure(config))
-        delay = backoff(pacing(context), _streak(task) + 1, exc.retry_after)
-        log.info("poll_transient", task_id=task_id, code=exc.code, delay=round(delay, 2))
-        return await _reschedule(
-            context, task, delay, {"errors": _streak(task) + 1, "last_error": exc.code}
-        )
-    if result.state == UpstreamState.FAILED:
-        return await _fail(
-            context,
-            task_id,
-            FailureCode.UPSTREAM_FAILED,
-            result.fail_reason or f"upstream status {result.raw_status}",
-            result,
-        )
+        return await _back_off(context, task, config, exc.code, exc.retry_after)
+    context.alerts.ok()
+    return await _look(context, task, config, result)
+
+
+async def _look(
+    context: WorkerContext, task: PollView, config: RuntimeConfig, result: PollResult
+) -> str:
+    """Act on an answer the upstream gave about the task."""
+    failure = result.failure()
+    if failure is not None:
+        return await _fail(context, task.id, failure.code, failure.message, result)
     if result.state == UpstreamState.SUCCEEDED and result.video_url:
         return await _finished(context, task, result)
+    state = dict(_state(task), errors=0)
+    state.pop("last_error", None)
+    if result.state == UpstreamState.SUCCEEDED:
+        state["no_video"] = int(state.get("no_video", 0)) + 1
+        if state["no_video"] > context.settings.no_video_grace_polls or expired(task, config):
+            message = "The upstream reported success but gave no video URL."
+            return await _fail(context, task.id, FailureCode.UPSTREAM_NO_VIDEO, message, result)
+        delay = context.settings.poll_min_interval
+        return await _reschedule(context, task, config, delay, state, result)
     if expired(task, config):
-        code, message = timeout_failure(config)
-        if result.state == UpstreamState.SUCCEEDED:
-            code, message = (
-                FailureCode.UPSTREAM_NO_VIDEO,
-                "Upstream reported success but gave no video URL.",
-            )
-        return await _fail(context, task_id, code, message, result)
-    elapsed = (
-        (utcnow() - task.upstream_submit_time).total_seconds() if task.upstream_submit_time else 0.0
-    )
-    pace = pacing(context, context.upstreams.provider(config, spec))
+        return await _fail(context, task.id, *timeout_failure(config), result)
+    if result.state == UpstreamState.UNKNOWN:
+        _note_unknown(task, state, result.raw_status)
+    submitted = task.upstream_submit_time
+    elapsed = (utcnow() - submitted).total_seconds() if submitted else 0.0
+    pace = pacing(context, context.upstreams.provider(config, config.model(task.model)))
     delay = next_poll_delay(pace, elapsed, result.progress)
-    return await _reschedule(context, task, delay, {"errors": 0}, result)
+    return await _reschedule(context, task, config, delay, state, result)
 
 
-def _streak(task: PollView) -> int:
-    """Consecutive transient errors so far (kept in the response snapshot)."""
-    return int((task.upstream_response or {}).get("_poll", {}).get("errors", 0))
+async def _back_off(
+    context: WorkerContext,
+    task: PollView,
+    config: RuntimeConfig,
+    code: str,
+    retry_after: float | None,
+) -> str:
+    """Poll again later after trouble that may pass; the deadline still holds."""
+    if expired(task, config):
+        return await _fail(context, task.id, *timeout_failure(config))
+    streak = int(_state(task).get("errors", 0)) + 1
+    delay = backoff(pacing(context), streak, retry_after)
+    log.info("poll_transient", task_id=task.id, code=code, delay=round(delay, 2))
+    state = {**_state(task), "errors": streak, "last_error": code}
+    await _reschedule(context, task, config, delay, state)
+    return "backoff"
+
+
+def _just_submitted(context: WorkerContext, task: PollView) -> bool:
+    """Whether `task_not_exist` may still be the gateway's replication lag."""
+    since = task.upstream_submit_time or task.created_at
+    age = (utcnow() - since).total_seconds()
+    return age < context.settings.task_not_found_grace_seconds
+
+
+def _state(task: PollView) -> dict[str, Any]:
+    """The poll bookkeeping: `errors` (consecutive transient errors), `last_error`,
+    `no_video` (successes without a URL so far), `unknown` (status words logged)."""
+    state = (task.upstream_response or {}).get(_STATE)
+    return dict(state) if isinstance(state, dict) else {}
+
+
+def _note_unknown(task: PollView, state: dict[str, Any], word: str) -> None:
+    """Log an unrecognised status word once per task (and remember that it was)."""
+    seen = [w for w in state.get("unknown", []) if isinstance(w, str)]
+    if word in seen or len(seen) >= _MAX_UNKNOWN_WORDS:
+        return
+    log.warning("upstream_status_unknown", task_id=task.id, status=word)
+    state["unknown"] = [*seen, word]
 
 
 def _observed(result: PollResult) -> dict[str, Any]:
@@ -103,15 +164,18 @@ def _observed(result: PollResult) -> dict[str, Any]:
 async def _reschedule(
     context: WorkerContext,
     task: PollView,
+    config: RuntimeConfig,
     delay: float,
     poll_state: dict[str, Any],
     result: PollResult | None = None,
 ) -> str:
+    # Never past the deadline: the last hop lands on it (a finished video is still taken).
+    delay = min(delay, seconds_left(task, config))
     next_attempt = task.polls + 1
     values = (
         _observed(result) if result else {"upstream_response": dict(task.upstream_response or {})}
     )
-    values["upstream_response"] = {**values["upstream_response"], "_poll": poll_state}
+    values["upstream_response"] = {**values["upstream_response"], _STATE: poll_state}
     async with autocommit(context.engine) as conn:  # one statement: no transaction
         won = await tasks.advance_poll(
             conn, task, updated_at=utcnow(), next_attempt_at=due_after(context, delay), **values

@@ -21,7 +21,7 @@ from schemas.clock import utcnow
 from schemas.problems import FailureCode
 from schemas.status import TaskStatus
 from worker.context import WorkerContext, wctx
-from worker.jobs.deadline import expired, timeout_failure
+from worker.jobs.deadline import expired, seconds_left, timeout_failure
 from worker.jobs.finishing import finish
 from worker.jobs.pacing import due_after, later, pacing
 from worker.schedule import backoff, next_poll_delay
@@ -29,6 +29,7 @@ from worker.upstream import (
     AmbiguousSubmitError,
     ImageInput,
     InlineImage,
+    OperatorProblemError,
     PermanentUpstreamError,
     RemoteImage,
     SubmitRequest,
@@ -80,6 +81,19 @@ async def submit_task(ctx: dict[str, Any], task_id: str) -> str:
             result = await upstream.submit(request)
     except TransientUpstreamError as exc:
         return await _retry_later(context, task, exc)
+    except OperatorProblemError as exc:
+        context.alerts.report("submit", exc, task_id=task_id)
+        code, message = operator_failure(exc)
+        await finish(
+            context,
+            settlement.fail,
+            task_id,
+            code,
+            message,
+            expected=[TaskStatus.SUBMITTING],
+            upstream_response=_snapshot(exc),
+        )
+        return str(code)
     except PermanentUpstreamError as exc:
         bound.info("submit_rejected", code=exc.code)
         await finish(
@@ -95,8 +109,9 @@ async def submit_task(ctx: dict[str, Any], task_id: str) -> str:
     except AmbiguousSubmitError as exc:
         bound.warning("submit_ambiguous", code=exc.code)
         return await ambiguous(context, task_id, f"Submit outcome unknown: {exc.message}")
+    context.alerts.ok()
     pace = pacing(context, provider)
-    delay = next_poll_delay(pace, 0.0, None)
+    delay = min(next_poll_delay(pace, 0.0, None), seconds_left(task, config))
     async with context.engine.begin() as conn:
         moved = await tasks.transition(
             conn,
@@ -115,6 +130,24 @@ async def submit_task(ctx: dict[str, Any], task_id: str) -> str:
     await queue.enqueue_after_commit(context.redis, queue.poll(task_id, 0, delay=delay))
     bound.info("submitted", upstream_task_id=result.task_id)
     return "submitted"
+
+
+def operator_failure(exc: OperatorProblemError) -> tuple[FailureCode, str]:
+    """The failure of a submit refused for the operator's key or account: the code names
+    the cause, the message keeps the HTTP status and the provider's own code and text."""
+    detail = ", ".join(
+        part for part in (f"HTTP {exc.status}" if exc.status else None, exc.upstream_code) if part
+    )
+    said = f" ({detail})" if detail else ""
+    if exc.cause == "quota":
+        return (
+            FailureCode.UPSTREAM_QUOTA,
+            f"The upstream account is out of quota{said}: {exc.message}",
+        )
+    return (
+        FailureCode.UPSTREAM_AUTH,
+        f"The upstream refused the service's API key{said}: {exc.message}",
+    )
 
 
 async def ambiguous(context: WorkerContext, task_id: str, message: str) -> str:
@@ -152,6 +185,19 @@ async def _retry_later(
         )
         return "gave up"
     delay = backoff(pacing(context), attempt, exc.retry_after if exc else None)
+    config = await context.config.get()
+    if delay >= seconds_left(task, config):
+        # The retry would come after the deadline, where the task only times out: do it
+        # now, releasing the hold and the user's concurrency slot at once.
+        log.info("submit_retry_past_deadline", task_id=task.id, delay=round(delay, 2))
+        await finish(
+            context,
+            settlement.fail,
+            task.id,
+            *timeout_failure(config),
+            expected=[TaskStatus.SUBMITTING],
+        )
+        return "timeout"
     async with context.engine.begin() as conn:
         back = await tasks.transition(
             conn,

@@ -1,0 +1,86 @@
+"""Problems only the operator can fix: the upstream refused the service's key or account.
+
+They are not the tasks' fault, so no task fails for them while it runs; instead the
+operator is told -- at error level, at most once per interval per worker process, with
+how many reports that one log stands for -- and the latest problem is kept here, on the
+worker's context, for its health and metrics to read.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+
+from schemas.clock import utcnow
+from worker.upstream.errors import OperatorCause, OperatorProblemError
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class OperatorProblem:
+    """One refusal: when (UTC), why (`cause` ``auth`` | ``quota``), on which call (`op`
+    ``submit`` | ``poll``), the HTTP status, the provider's own code and text."""
+
+    at: datetime
+    cause: OperatorCause
+    op: str
+    status: int | None
+    upstream_code: str | None
+    message: str
+
+
+class OperatorAlerts:
+    """The latest operator problem of this worker process, and the rate-limited alert.
+
+    `interval` is in seconds; `clock` a monotonic clock in seconds (tests pass their own).
+    Not thread-safe; one per process, owned by the `WorkerContext`.
+    """
+
+    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._interval = interval
+        self._clock = clock
+        self._logged_at: float | None = None
+        self._unlogged = 0
+        self.last: OperatorProblem | None = None
+        self.last_ok_at: datetime | None = None
+        self.count = 0
+
+    @property
+    def active(self) -> bool:
+        """True while the latest upstream answer about the key was a refusal."""
+        return self.last is not None and (self.last_ok_at is None or self.last_ok_at < self.last.at)
+
+    def report(self, op: str, error: OperatorProblemError, *, task_id: str | None = None) -> bool:
+        """Record a refusal; log it at error level unless one was logged within the
+        interval. Returns whether this report was logged."""
+        self.count += 1
+        self.last = OperatorProblem(
+            utcnow(), error.cause, op, error.status, error.upstream_code, error.message
+        )
+        now = self._clock()
+        if self._logged_at is not None and now - self._logged_at < self._interval:
+            self._unlogged += 1
+            return False
+        log.error(
+            "upstream_operator_problem",
+            cause=error.cause,
+            op=op,
+            status=error.status,
+            upstream_code=error.upstream_code,
+            message=error.message,
+            task_id=task_id,
+            unlogged_since_last=self._unlogged,
+            hint="the upstream refused the service's key or account: running tasks keep "
+            "polling until their deadline; fix the key or top up the account",
+        )
+        self._logged_at, self._unlogged = now, 0
+        return True
+
+    def ok(self) -> None:
+        """An upstream call was accepted with the key: any problem is over."""
+        self.last_ok_at = utcnow()
