@@ -10,15 +10,14 @@ a new real-world answer must be interpreted on purpose, never skipped.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from schemas.problems import FailureCode
+from tests import corpus
 from worker.upstream import (
     AmbiguousSubmitError,
     OperatorProblemError,
@@ -30,8 +29,7 @@ from worker.upstream import (
 )
 from worker.upstream.gateway import GatewayClient
 
-REPO = Path(__file__).resolve().parents[2]
-CORPUS = REPO.parent / "shared" / "upstream-corpus" / "gateway"
+CORPUS = corpus.CORPUS / "gateway"
 BASE = "https://gw.example"
 TASK = "f0aa213c-c09e-4e19-a0e5-c698fe48acf1"
 VIDEO = "https://cdn.example/videos/20250618/a5O3efr3GyiSTIMxAtXYmCWKcNPjBL.mp4"
@@ -40,7 +38,6 @@ RAI = (
     "for this request. Try rephrasing the prompt. If you think this was an error, send "
     "feedback. Support codes: 42237218"
 )
-_CONTENT_TYPES = {".json": "application/json", ".html": "text/html", ".txt": "text/plain"}
 
 
 # --- what the client can make of an answer --------------------------------------------
@@ -156,18 +153,7 @@ EXPECTED: dict[str, Outcome] = {
 # --- the corpus -----------------------------------------------------------------------
 
 
-def _manifest() -> list[dict[str, Any]]:
-    path = CORPUS / "manifest.json"
-    if not path.is_file():
-        # Loud on purpose: CI runs with a copy of shared/ beside the clone.
-        raise FileNotFoundError(
-            f"the upstream corpus is missing: {path} (expected shared/ beside the repo)"
-        )
-    entries: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))
-    return entries
-
-
-MANIFEST = _manifest()
+MANIFEST = corpus.manifest("gateway")  # loud when the corpus is missing
 
 
 def test_every_corpus_file_has_an_expected_interpretation_and_every_row_a_file():
@@ -189,14 +175,13 @@ async def test_the_client_interprets_the_corpus_answer_as_expected(entry: dict[s
 
 async def interpret(entry: dict[str, Any]) -> Outcome:
     """Send the entry's request through `GatewayClient`; answer it from the corpus file."""
-    name, op = entry["file"], entry["request"]
-    body = (CORPUS / name).read_bytes()
-    headers = {"Content-Type": _CONTENT_TYPES[Path(name).suffix], **entry.get("headers", {})}
+    op = entry["request"]
+    recorded = corpus.answer("gateway", entry)
     seen: list[httpx.Request] = []
 
     def answer(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        return httpx.Response(entry["http_status"], content=body, headers=headers)
+        return httpx.Response(recorded.status, content=recorded.body, headers=recorded.headers)
 
     async with GatewayClient(BASE, "sk-test", transport=httpx.MockTransport(answer)) as client:
         try:
