@@ -40,13 +40,14 @@ import redis
 from bench.common import (
     ADMIN_KEY,
     PY,
-    Child,
     CpuMeter,
     Infra,
     client_key,
     free_port,
     log,
+    processes,
     seed_accounts_sql,
+    start_child,
 )
 from bench.loadgen import LoadResult, run_python, run_wrk, wrk_available
 from bench.profile import record, summarise
@@ -164,7 +165,7 @@ def run(
         key = client_key(infra)
         _reset(infra, users)
         api_port, ref_port, nopp_port = free_port(), free_port(), free_port()
-        api = Child(
+        api = start_child(
             "api",
             [PY, "-m", "cli.main", "api", "--port", str(api_port)],
             infra.env(),
@@ -172,7 +173,7 @@ def run(
             port=api_port,
         )
         # What-if: the same API with pool_pre_ping=False (bench-only monkeypatch).
-        nopp = Child(
+        nopp = start_child(
             "api-nopp",
             [
                 PY,
@@ -188,7 +189,7 @@ def run(
             infra.log_dir,
             port=nopp_port,
         )
-        ref = Child(
+        ref = start_child(
             "ref",
             [
                 PY,
@@ -241,7 +242,7 @@ def run(
                     _reset(infra, users)
                     meter = CpuMeter(
                         {
-                            "server": child.processes,
+                            "server": processes(child),
                             "postgres": infra.pg_processes,
                             "redis": infra.redis_processes,
                         },
@@ -263,13 +264,13 @@ def run(
                         f" p50 {result.p50_ms:.1f} ms p99 {result.p99_ms:.1f} ms"
                         f" non2xx {result.non_2xx} errors {result.socket_errors}"
                     )
-                    if not child.alive():
-                        raise RuntimeError(f"{child.name} died:\n{child.tail()}")
+                    if not child.alive:
+                        raise RuntimeError(f"{child.name} died:\n{child.log_tail()}")
         finally:
             api.stop()
             nopp.stop()
             ref.stop()
-        api_log_lines = sum(1 for _ in api.log_path.open(errors="replace"))
+        api_log_lines = sum(1 for _ in (infra.log_dir / "api.log").open(errors="replace"))
     best = {
         name: max((r for r in runs if r.target == name), key=lambda r: r.load.rps)
         for name in TARGETS

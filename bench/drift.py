@@ -31,10 +31,11 @@ from arq.connections import RedisSettings
 from bench.common import (
     PY,
     SIM_KEY,
-    Child,
     CpuMeter,
     Infra,
     log,
+    processes,
+    start_child,
     start_simulator,
 )
 from bench.poll_hop import PROMPT, _worker_env
@@ -118,7 +119,7 @@ def run(
                     "BENCH_DRIFT_OUT": str(out),
                 }
             )
-            worker = Child(
+            worker = start_child(
                 "worker-drift",
                 [PY, "-m", "bench.patched", "--patch-drift", "--", "worker"],
                 env,
@@ -129,10 +130,10 @@ def run(
                 time.sleep(warmup)
                 meter = CpuMeter(
                     {
-                        "worker": worker.processes,
+                        "worker": processes(worker),
                         "postgres": infra.pg_processes,
                         "redis": infra.redis_processes,
-                        "simulator": sim.processes,
+                        "simulator": processes(sim),
                     },
                     infra,
                 )
@@ -141,8 +142,8 @@ def run(
                 cpu = meter.stop()
                 window_end = time.time()
                 time.sleep(1.5)  # let the last dump land
-                if not worker.alive():
-                    raise RuntimeError(f"drift worker died:\n{worker.tail()}")
+                if not worker.alive:
+                    raise RuntimeError(f"drift worker died:\n{worker.log_tail()}")
             finally:
                 worker.stop()
             samples = json.loads(out.read_text()) if out.exists() else []

@@ -44,7 +44,9 @@ from bench.common import (
     client_key,
     free_port,
     log,
+    processes,
     seed_accounts_sql,
+    start_child,
     start_simulator,
 )
 from bench.raw_worker import COUNTER_KEY, JOB, job_id
@@ -145,7 +147,7 @@ def _setup(infra: Infra, sim_url: str, chains: int) -> None:
     infra.psql(seed_accounts_sql(50, BALANCE))
     env = _worker_env(infra, sim_url)
     port = free_port()
-    api = Child(
+    api = start_child(
         "setup-api",
         [PY, "-m", "cli.main", "api", "--port", str(port)],
         env,
@@ -164,15 +166,15 @@ def _setup(infra: Infra, sim_url: str, chains: int) -> None:
         asyncio.run(_create_tasks(port, key, chains))
     finally:
         api.stop()
-    worker = Child("setup-worker", [PY, "-m", "cli.main", "worker"], env, infra.log_dir)
+    worker = start_child("setup-worker", [PY, "-m", "cli.main", "worker"], env, infra.log_dir)
     try:
         deadline = time.monotonic() + 90
         while True:
             running = int(infra.psql("SELECT count(*) FROM video_tasks WHERE status = 'running'"))
             if running == chains:
                 break
-            if time.monotonic() > deadline or not worker.alive():
-                raise RuntimeError(f"only {running}/{chains} tasks running:\n{worker.tail()}")
+            if time.monotonic() > deadline or not worker.alive:
+                raise RuntimeError(f"only {running}/{chains} tasks running:\n{worker.log_tail()}")
             time.sleep(0.3)
     finally:
         worker.stop()
@@ -261,21 +263,21 @@ def _one_run(
     def counter() -> int:
         return _ours_counter(infra)[0] if ours else _raw_counter(infra)[0]
 
-    worker = Child(f"worker-{target}-{round_no}", command, env, infra.log_dir)
+    worker = start_child(f"worker-{target}-{round_no}", command, env, infra.log_dir)
     try:
         start_count = counter()
         deadline = time.monotonic() + 30
         while counter() == start_count:  # wait for the first hops (imports, start-up)
-            if time.monotonic() > deadline or not worker.alive():
-                raise RuntimeError(f"{target}: no hops:\n{worker.tail()}")
+            if time.monotonic() > deadline or not worker.alive:
+                raise RuntimeError(f"{target}: no hops:\n{worker.log_tail()}")
             time.sleep(0.1)
         time.sleep(warmup)
         meter = CpuMeter(
             {
-                "worker": worker.processes,
+                "worker": processes(worker),
                 "postgres": infra.pg_processes,
                 "redis": infra.redis_processes,
-                "simulator": sim.processes,
+                "simulator": processes(sim),
             },
             infra,
         )
@@ -297,8 +299,8 @@ def _one_run(
             advanced, sim_polls = chains, None
         cpu = meter.stop()
         log_lines = _lines(worker) - log_before
-        if not worker.alive():
-            raise RuntimeError(f"{target} worker died:\n{worker.tail()}")
+        if not worker.alive:
+            raise RuntimeError(f"{target} worker died:\n{worker.log_tail()}")
     finally:
         worker.stop()
     return HopRun(
@@ -307,6 +309,8 @@ def _one_run(
 
 
 def _lines(child: Child) -> int:
+    if child.log_path is None:
+        return 0
     try:
         with child.log_path.open("rb") as handle:
             return sum(1 for _ in handle)

@@ -1,11 +1,10 @@
 """The simulator as a real process: ``python -m simulator.main`` behind uvicorn."""
 
 import asyncio
+import functools
 import io
 import os
-import socket
 import struct
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -16,30 +15,12 @@ import httpx
 import psutil
 import pytest
 
+from cli.supervise import Child, free_port, port_open
+
 KEY = "server-test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_DEADLINE = 20.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_DEADLINE
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"simulator exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.02)
-    pytest.fail(f"simulator did not listen on {port} in time:\n{log.read_text()}")
 
 
 @pytest.fixture(scope="module")
@@ -49,20 +30,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]
     env = {**os.environ, "GOOGLE_VIDEO_SIM_TIME_SCALE": "0.01"}
     command = [sys.executable, "-m", "simulator.main", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--api-key", KEY]
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
-        )
-    try:
-        wait_for_port(port, process, log)
-        yield f"http://127.0.0.1:{port}", process.pid
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    simulator = Child("simulator", command, env=env, cwd=ROOT, output=log)
+    ready = functools.partial(port_open, "127.0.0.1", port, 0.2)
+    with simulator.start(ready, timeout=STARTUP_DEADLINE):
+        assert simulator.pid is not None
+        yield f"http://127.0.0.1:{port}", simulator.pid
 
 
 async def poll_until_finished(client: httpx.AsyncClient, task_id: str) -> dict[str, object]:
