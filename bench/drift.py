@@ -6,7 +6,7 @@ as ``running`` rows straight into the database (the API create path is measured 
 ``bench.create``; seeding thousands of rows through it would take minutes here). Pacing is
 MIN = MAX = ``interval`` (the most lenient production setting is the 30 s maximum), the
 first hops are spread evenly over one interval, and one real worker
-(``google-video worker`` under ``bench.patched --patch-drift``) polls them. Drift is hop
+(``google-video worker`` under ``bench.drift_worker``) polls them. Drift is hop
 start minus its scheduled time, read from ARQ's own queue score, over ``seconds`` after
 ``warmup``.
 
@@ -120,10 +120,7 @@ def run(
                 }
             )
             worker = start_child(
-                "worker-drift",
-                [PY, "-m", "bench.patched", "--patch-drift", "--", "worker"],
-                env,
-                infra.log_dir,
+                "worker-drift", [PY, "-m", "bench.drift_worker"], env, infra.log_dir
             )
             try:
                 window_start = time.time() + warmup

@@ -8,8 +8,6 @@
   recorded its answer), cross-checked with the simulator's ``polls_total``.
 - ``ours-warn``: the same at GOOGLE_VIDEO_LOG_LEVEL=WARNING (what per-hop INFO logging
   costs).
-- ``ours-nopp``: the same at INFO with ``pool_pre_ping=False`` (``bench.patched``, a
-  bench-only monkeypatch: what the suggested fix buys).
 - ``raw``: ``bench.raw_worker``: an ARQ job that only re-enqueues itself with the same
   1 ms defer, same max_jobs/poll_delay/uvloop; ``chains`` chains.
 
@@ -53,7 +51,7 @@ from bench.raw_worker import COUNTER_KEY, JOB, job_id
 
 PROMPT = "[sim:duration=100000] poll hop benchmark"
 BALANCE = 2_000_000_000
-TARGETS = ("raw", "ours", "ours-warn", "ours-nopp")
+TARGETS = ("raw", "ours", "ours-warn")
 
 
 @dataclass
@@ -251,8 +249,6 @@ def _one_run(
         asyncio.run(_seed_ours(infra.redis.url, sorted(polls.items())))
         env = _worker_env(infra, sim_url, "WARNING" if target == "ours-warn" else "INFO")
         command = [PY, "-m", "cli.main", "worker"]
-        if target == "ours-nopp":  # what-if: pool_pre_ping=False (bench-only monkeypatch)
-            command = [PY, "-m", "bench.patched", "--patch-no-pre-ping", "--", "worker"]
     else:
         asyncio.run(_seed_raw(infra.redis.url, chains))
         env = infra.env()
@@ -366,9 +362,8 @@ def run(
     }
     if "ours" in best and "raw" in best:
         result["ratio_ours_raw"] = best["ours"].rate / best["raw"].rate
-    for variant in ("ours-warn", "ours-nopp"):
-        if variant in best and "raw" in best:
-            result[f"ratio_{variant.replace('-', '_')}_raw"] = best[variant].rate / best["raw"].rate
+    if "ours-warn" in best and "raw" in best:
+        result["ratio_ours_warn_raw"] = best["ours-warn"].rate / best["raw"].rate
     return result
 
 
