@@ -1,6 +1,6 @@
 """Run the benchmarks and write ``bench/results.md``: ``python -m bench.run``.
 
-``--only create|poll_hop|drift|breakdown`` runs one (repeatable); ``--quick`` shortens
+``--only create|poll_hop|drift`` runs one (repeatable); ``--quick`` shortens
 every window (a smoke run, numbers not worth reporting). Each benchmark has its own time
 budget and aborts past it; the default windows keep each one under three minutes on a
 2-core machine (the whole run takes about seven). Raw JSON of the run goes next to the
@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import breakdown, create, drift, poll_hop
+from bench import create, drift, poll_hop
 from bench.common import deadline, log, machine
 
 HERE = Path(__file__).resolve().parent
@@ -67,9 +67,8 @@ def _create_md(r: dict[str, Any]) -> list[str]:
         "bare": "bare Starlette JSON (upper bound)",
         "raw": "raw asyncpg reference",
         "ours": "**ours** (`google-video api`)",
-        "ours-nopp": "ours, `pool_pre_ping=False` (what-if)",
     }
-    for name in ("bare", "raw", "ours", "ours-nopp"):
+    for name in ("bare", "raw", "ours"):
         if name not in best:
             continue
         b = best[name]
@@ -87,7 +86,6 @@ def _create_md(r: dict[str, Any]) -> list[str]:
         f" {_verdict(r['ratio_ours_raw'], CREATE_TARGET)}.",
         f"- Server CPU per request, raw / ours = {cpu_ratio:.2f} (the same comparison by"
         " CPU cost, less sensitive to what else runs on the machine).",
-        f"- ours with `pool_pre_ping=False` / raw = {r['ratio_ours_nopp_raw']:.2f}.",
         f"- raw / bare = {r['ratio_raw_bare']:.2f}; ours / bare = {r['ratio_ours_bare']:.3f}.",
         f"- Background: {_load_note(r['runs'], 'seconds')}.",
         f"- API log lines written during the whole benchmark: {r['api_log_lines']}.",
@@ -128,9 +126,8 @@ def _hop_md(r: dict[str, Any]) -> list[str]:
         "raw": "raw ARQ self-re-enqueue",
         "ours": "**ours** (`poll_task`, INFO logs)",
         "ours-warn": "ours at LOG_LEVEL=WARNING",
-        "ours-nopp": "ours, `pool_pre_ping=False` (what-if)",
     }
-    for name in ("raw", "ours", "ours-warn", "ours-nopp"):
+    for name in ("raw", "ours", "ours-warn"):
         if name not in best:
             continue
         b = best[name]
@@ -151,8 +148,6 @@ def _hop_md(r: dict[str, Any]) -> list[str]:
     ]
     if "ratio_ours_warn_raw" in r:
         out.append(f"- ours at WARNING / raw = {r['ratio_ours_warn_raw']:.2f}.")
-    if "ratio_ours_nopp_raw" in r:
-        out.append(f"- ours with `pool_pre_ping=False` / raw = {r['ratio_ours_nopp_raw']:.2f}.")
     out += [
         f"- Tasks that left `running` during the benchmark: {r['tasks_not_running_at_end']}"
         " (must be 0: every hop saw an in-progress upstream task).",
@@ -210,25 +205,6 @@ def _drift_md(r: dict[str, Any]) -> list[str]:
         f"- Background: {_load_note([r], 'seconds')}.",
         "",
     ]
-    return out
-
-
-def _breakdown_md(r: dict[str, Any]) -> list[str]:
-    out = [
-        "## 4. Diagnosis: where the CPU of one create / one hop goes",
-        "",
-        f"Not a target: each piece called {r['n']} times in a row in one process (no"
-        " concurrency), CPU time of that process per call (PostgreSQL's own CPU not"
-        " included); `bench/breakdown.py`. Noisy on a shared machine (±30 % between runs):"
-        " read the proportions.",
-        "",
-        "| create path piece | CPU µs/call | wall µs/call |",
-        "|---|---:|---:|",
-    ]
-    out += [f"| {k} | {v['cpu_us']} | {v['wall_us']} |" for k, v in r["create"].items()]
-    out += ["", "| poll hop piece | CPU µs/call | wall µs/call |", "|---|---:|---:|"]
-    out += [f"| {k} | {v['cpu_us']} | {v['wall_us']} |" for k, v in r["poll_hop"].items()]
-    out.append("")
     return out
 
 
@@ -293,8 +269,6 @@ def write_md(results: dict[str, Any], path: Path) -> None:
         lines += _hop_md(results["poll_hop"])
     if "drift" in results:
         lines += _drift_md(results["drift"])
-    if "breakdown" in results:
-        lines += _breakdown_md(results["breakdown"])
     lines += [
         "## Method and honest notes",
         "",
@@ -323,9 +297,6 @@ def write_md(results: dict[str, Any], path: Path) -> None:
         "- **The poll-hop reference** (`bench/raw_worker.py`) is an ARQ job that only"
         " re-enqueues itself with the same defer, under the same max_jobs / poll_delay /"
         " uvloop; it counts in memory (an INCR per hop would add a round trip to it).",
-        "- **What-if rows** (`ours, pool_pre_ping=False`) run the product with a bench-only"
-        " monkeypatch (`bench/patched.py`): they show what that one change buys; the product"
-        " code is unchanged.",
         "- **Not measured here**: storing a 1 GiB video (DESIGN: worker memory grows ≤ 64"
         " MiB), several API or worker processes at once, webhooks, image-to-video creates"
         " (multipart, stored inputs), idempotency keys."
@@ -344,9 +315,7 @@ def write_md(results: dict[str, Any], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument(
-        "--only", choices=["create", "poll_hop", "drift", "breakdown"], action="append"
-    )
+    parser.add_argument("--only", choices=["create", "poll_hop", "drift"], action="append")
     parser.add_argument("--quick", action="store_true", help="smoke run: short windows")
     parser.add_argument("--no-drift", action="store_true")
     parser.add_argument("--out", type=Path, default=HERE / "results.md")
@@ -357,7 +326,7 @@ def main() -> None:
     if args.from_json:
         write_md(json.loads(args.from_json.read_text()), args.out)
         return
-    wanted = args.only or ["create", "poll_hop", "breakdown"] + ([] if args.no_drift else ["drift"])
+    wanted = args.only or ["create", "poll_hop"] + ([] if args.no_drift else ["drift"])
     started = time.monotonic()
     results: dict[str, Any] = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -384,10 +353,6 @@ def main() -> None:
             results["drift"] = (
                 drift.run(tasks=200, seconds=5, warmup=3) if args.quick else drift.run()
             )
-    if "breakdown" in wanted:
-        log("breakdown (diagnostic)")
-        with deadline(BUDGET, "breakdown"):
-            results["breakdown"] = breakdown.run(50 if args.quick else 300)
     results["loadavg_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     results["wall_seconds"] = time.monotonic() - started
     args.out.with_suffix(".json").write_text(json.dumps(results, indent=2))

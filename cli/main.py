@@ -65,7 +65,7 @@ def _run(args: argparse.Namespace) -> int:
     settings = Settings()
     configure(settings.log_format, settings.log_level)
     if args.command == "api":
-        from cli.processes import serve_api
+        from cli.api import serve_api
 
         serve_api(settings, args.host, args.port)
         return 0

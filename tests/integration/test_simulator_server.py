@@ -1,11 +1,10 @@
 """The simulator as a real process: ``python -m simulator.main`` behind uvicorn."""
 
+import functools
 import io
 import os
 import struct
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,20 +13,13 @@ import httpx
 import psutil
 import pytest
 
+from cli.supervise import Child, free_port, port_open
 from tests.eventually import eventually
-from tests.services import free_port, wait_for_port
 
 KEY = "server-test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_DEADLINE = 20.0
-
-
-def wait_for_simulator(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    try:
-        wait_for_port("127.0.0.1", port, time.monotonic() + STARTUP_DEADLINE, proc=process)
-    except (RuntimeError, TimeoutError) as exc:
-        pytest.fail(f"simulator on {port}: {exc}:\n{log.read_text()}")
 
 
 @pytest.fixture(scope="module")
@@ -37,20 +29,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]
     env = {**os.environ, "GOOGLE_VIDEO_SIM_TIME_SCALE": "0.01"}
     command = [sys.executable, "-m", "simulator.main", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--api-key", KEY]
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
-        )
-    try:
-        wait_for_simulator(port, process, log)
-        yield f"http://127.0.0.1:{port}", process.pid
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    simulator = Child("simulator", command, env=env, cwd=ROOT, output=log)
+    ready = functools.partial(port_open, "127.0.0.1", port, 0.2)
+    with simulator.start(ready, timeout=STARTUP_DEADLINE):
+        assert simulator.pid is not None
+        yield f"http://127.0.0.1:{port}", simulator.pid
 
 
 async def poll_until_finished(client: httpx.AsyncClient, task_id: str) -> dict[str, object]:
