@@ -7,7 +7,7 @@ Targets, each one uvicorn process on uvloop + httptools:
   client key, ``users`` accounts with a huge balance, max_concurrent_tasks_per_user raised
   to the maximum through ``PUT /v1/admin/config``);
 - ``raw``: ``bench.ref_app`` ``POST /v1/videos``: conditional credit UPDATE + task INSERT
-  + ledger INSERT in one transaction, then the ARQ enqueue (DESIGN §13);
+  + ledger INSERT in one transaction, then the ARQ enqueue (docs/architecture.md);
 - ``bare``: ``bench.ref_app`` ``POST /bare``: parse the body, answer JSON.
 
 Besides req/s and latency, each run records the CPU seconds the server process and

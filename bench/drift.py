@@ -1,5 +1,5 @@
-"""Schedule drift of one worker tracking many running tasks (DESIGN §13: 5,000 tasks,
-drift p99 ≤ 1 s).
+"""Schedule drift of one worker tracking many running tasks (target in docs/architecture.md:
+5,000 tasks, drift p99 ≤ 1 s).
 
 ``tasks`` tasks run upstream in the simulator (``[sim:duration=100000]``) and are written
 as ``running`` rows straight into the database (the API create path is measured by

@@ -1,4 +1,4 @@
-"""The official ``openai`` SDK, unchanged, against the real API process (DESIGN §9).
+"""The official ``openai`` SDK, unchanged, against the real API process (README, HTTP API).
 
 The first tests run the API alone (videos stay queued); the last one adds the simulator
 and an ARQ worker for ``create_and_poll`` + ``download_content``.
