@@ -13,7 +13,7 @@ import pytest
 from starlette.applications import Starlette
 
 from simulator.app import create_app
-from simulator.video import render_mp4
+from simulator.video import RenderSpec, render_mp4
 
 KEY = "sim-test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -35,7 +35,7 @@ class FakeClock:
 
 @pytest.fixture(scope="module")
 def video() -> bytes:
-    return render_mp4(seconds=0.5, width=64, height=36)
+    return render_mp4(RenderSpec(seconds=0.5, width=64, height=36))
 
 
 @pytest.fixture
@@ -487,6 +487,21 @@ async def test_sim_tasks_lists_prompts_and_timeline_times(client, clock):
         "status": "SUCCESS",
         "submitted_at": T0,
         "finished_at": T0 + 2,
+        "request": {
+            "prompt": "short one [sim:duration=2]",
+            "model": "veo3-fast",
+            "enhance_prompt": True,
+        },
+        "video": {
+            "width": 320,
+            "height": 180,
+            "seconds": 8.0,
+            "fps": 8,
+            "audio": True,
+            "first_frame": False,
+            "last_frame": False,
+            "elements": 0,
+        },
     }
     assert tasks[running_id]["status"] == "SUBMITTED"
     assert tasks[running_id]["submitted_at"] == T0 + 1
