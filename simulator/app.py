@@ -16,7 +16,7 @@ from simulator.render_cache import RenderCache
 from simulator.routes import ROUTES
 from simulator.state import TaskStore
 from simulator.timeline import Clock
-from simulator.video import render_mp4
+from simulator.video import render_video
 
 NOTIFY_TIMEOUT = httpx.Timeout(10.0)
 
@@ -59,7 +59,7 @@ def create_app(
         video=video,
         video_bytes=video_bytes,
         store=TaskStore(),
-        renders=RenderCache(render_mp4),
+        renders=RenderCache(render_video),
         quirks=startup,
         startup_quirks=startup,
     )

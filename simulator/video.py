@@ -1,6 +1,6 @@
 """Render the small, real, playable MP4 a finished task serves, drawn from its request.
 
-A :class:`RenderSpec` (see ``simulator.render_spec``) says what to draw; :func:`render_mp4`
+A :class:`RenderSpec` (see ``simulator.render_spec``) says what to draw; :func:`render_video`
 turns it into an H.264 (yuv420p) MP4 with Pillow and PyAV, plus an AAC tone when
 ``spec.audio``. Every frame shows a coloured background picked by the seed with a bar
 sweeping across it, the element images side by side along the top, and the model line and
@@ -61,12 +61,16 @@ class RenderSpec:
         return max(1, round(self.seconds * self.fps))
 
 
-def render_mp4(spec: RenderSpec | None = None) -> bytes:
-    """The MP4 of ``spec`` (a 2 s 320x180 default without one).
+def render_mp4(seconds: float = 2, width: int = 320, height: int = 180) -> bytes:
+    """A plain ``seconds``-long ``width`` x ``height`` MP4 without images, text or sound."""
+    return render_video(RenderSpec(width=width, height=height, seconds=seconds))
+
+
+def render_video(spec: RenderSpec) -> bytes:
+    """The MP4 of ``spec``.
 
     Raises ValueError for odd or too small dimensions or a non-positive length.
     """
-    spec = spec or RenderSpec()
     if spec.width % 2 or spec.height % 2 or spec.width < 32 or spec.height < 32:
         raise ValueError("width and height must be even and at least 32")
     if not spec.seconds > 0 or spec.fps <= 0:

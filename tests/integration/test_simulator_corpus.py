@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from simulator.app import create_app
-from simulator.video import RenderSpec, render_mp4
+from simulator.video import render_mp4
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT.parent / "shared" / "upstream-corpus" / "gateway"
@@ -127,7 +127,7 @@ def shape(value: object) -> object:
 @pytest.fixture
 async def client() -> AsyncIterator[tuple[httpx.AsyncClient, FakeClock]]:
     clock = FakeClock()
-    video = render_mp4(RenderSpec(seconds=0.25, width=64, height=36))
+    video = render_mp4(seconds=0.25, width=64, height=36)
     app = create_app(KEY, clock=clock, rng_seed=1, video=video, submit_timeout_delay=0.1)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://sim.test") as http:

@@ -13,7 +13,7 @@ import pytest
 from starlette.applications import Starlette
 
 from simulator.app import create_app
-from simulator.video import RenderSpec, render_mp4
+from simulator.video import render_mp4
 
 KEY = "sim-test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -35,7 +35,7 @@ class FakeClock:
 
 @pytest.fixture(scope="module")
 def video() -> bytes:
-    return render_mp4(RenderSpec(seconds=0.5, width=64, height=36))
+    return render_mp4(seconds=0.5, width=64, height=36)
 
 
 @pytest.fixture

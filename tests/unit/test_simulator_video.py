@@ -5,7 +5,7 @@ import av
 import pytest
 from PIL import Image
 
-from simulator.video import FPS, Picture, RenderSpec, render_mp4
+from simulator.video import FPS, Picture, RenderSpec, render_mp4, render_video
 
 RED = (220, 30, 40)
 BLUE = (30, 60, 220)
@@ -31,7 +31,7 @@ def close_to(pixel: tuple[int, ...], rgb: tuple[int, int, int], tolerance: int =
 
 
 def test_rendered_video_is_a_playable_h264_mp4_of_the_requested_shape():
-    data = render_mp4(RenderSpec(seconds=1, width=160, height=90))
+    data = render_video(RenderSpec(seconds=1, width=160, height=90))
     assert data[4:8] == b"ftyp"
     with av.open(io.BytesIO(data), mode="r") as container:
         stream = container.streams.video[0]
@@ -43,7 +43,7 @@ def test_rendered_video_is_a_playable_h264_mp4_of_the_requested_shape():
 
 
 def test_length_and_audio_track_follow_the_spec():
-    data = render_mp4(RenderSpec(seconds=8, width=320, height=180, audio=True))
+    data = render_video(RenderSpec(seconds=8, width=320, height=180, audio=True))
     with av.open(io.BytesIO(data), mode="r") as container:
         assert container.duration is not None
         assert container.duration / 1_000_000 == pytest.approx(8.0, abs=0.15)
@@ -54,7 +54,7 @@ def test_length_and_audio_track_follow_the_spec():
 
 
 def test_portrait_spec_renders_a_portrait_video():
-    data = render_mp4(RenderSpec(seconds=0.5, width=180, height=320))
+    data = render_video(RenderSpec(seconds=0.5, width=180, height=320))
     with av.open(io.BytesIO(data), mode="r") as container:
         stream = container.streams.video[0]
         assert (stream.width, stream.height) == (180, 320)
@@ -68,7 +68,7 @@ def test_first_frame_shows_the_first_image_and_the_last_frame_the_last_image():
         first=Picture(png(RED), "first"),
         last=Picture(png(BLUE), "last"),
     )
-    container, frames = decode(render_mp4(spec))
+    container, frames = decode(render_video(spec))
     container.close()
     centre = (160, 50)  # above the text band
     assert close_to(frames[0].getpixel(centre), RED)
@@ -84,7 +84,7 @@ def test_elements_are_shown_side_by_side_along_the_top():
         height=180,
         elements=(Picture(png(GREEN), "a"), Picture(png(YELLOW), "b")),
     )
-    container, frames = decode(render_mp4(spec))
+    container, frames = decode(render_video(spec))
     container.close()
     tile = 180 // 3
     left = frames[0].getpixel((4 + tile // 2, 4 + tile // 2))
@@ -101,7 +101,7 @@ def test_an_image_that_cannot_be_shown_becomes_a_grey_placeholder():
         first=Picture(None, "image from cdn.example"),
         last=Picture(b"not an image", "image/png image"),
     )
-    container, frames = decode(render_mp4(spec))
+    container, frames = decode(render_video(spec))
     container.close()
     assert close_to(frames[0].getpixel((300, 60)), (96, 96, 96), 12)
     assert close_to(frames[-1].getpixel((300, 60)), (96, 96, 96), 12)
@@ -109,7 +109,7 @@ def test_an_image_that_cannot_be_shown_becomes_a_grey_placeholder():
 
 def test_the_prompt_band_differs_between_prompts_and_the_seed_changes_the_colour():
     def first_frame(spec: RenderSpec) -> Image.Image:
-        container, frames = decode(render_mp4(spec))
+        container, frames = decode(render_video(spec))
         container.close()
         return frames[0]
 
@@ -122,8 +122,14 @@ def test_the_prompt_band_differs_between_prompts_and_the_seed_changes_the_colour
     assert not close_to(fox.getpixel((10, 50)), other_seed.getpixel((10, 50)), 10)
 
 
+def test_plain_render_keeps_its_seconds_width_height_form():
+    with av.open(io.BytesIO(render_mp4(seconds=0.5, width=64, height=36))) as container:
+        stream = container.streams.video[0]
+        assert (stream.width, stream.height, stream.frames) == (64, 36, 4)
+
+
 def test_frames_change_over_time():
-    container, frames = decode(render_mp4(RenderSpec(seconds=1, width=64, height=36)))
+    container, frames = decode(render_video(RenderSpec(seconds=1, width=64, height=36)))
     container.close()
     assert frames[0].tobytes() != frames[-1].tobytes()
 
@@ -132,7 +138,7 @@ def test_an_eight_second_veo3_video_renders_in_seconds_not_minutes():
     # About 0.3 s on one core; the bound only catches a render that lost its low frame rate.
     spec = RenderSpec(seconds=8, width=480, height=270, audio=True, text="x " * 200)
     started = time.perf_counter()
-    render_mp4(spec)
+    render_video(spec)
     assert time.perf_counter() - started < 10.0
 
 
@@ -146,4 +152,4 @@ def test_an_eight_second_veo3_video_renders_in_seconds_not_minutes():
 )
 def test_bad_dimensions_or_length_are_rejected(spec):
     with pytest.raises(ValueError):
-        render_mp4(spec)
+        render_video(spec)
