@@ -139,10 +139,12 @@ def test_every_corpus_file_is_reproduced_or_named_as_not_produced():
     assert files == set(CASES) | NOT_PRODUCED
 
 
-@pytest.mark.parametrize("entry", manifest(), ids=lambda entry: entry["file"])
+@pytest.mark.parametrize(
+    "entry",
+    [entry for entry in manifest() if entry["file"] not in NOT_PRODUCED],
+    ids=lambda entry: entry["file"],
+)
 async def test_the_simulator_sends_the_corpus_shape(client, entry):
-    if entry["file"] in NOT_PRODUCED:
-        pytest.skip("a route the simulator does not serve")
     http, clock = client
     response = await CASES[entry["file"]](http, clock)
     expected = (CORPUS / entry["file"]).read_text(encoding="utf-8")
