@@ -68,7 +68,7 @@ async def test_real_server_runs_a_task_to_success_and_serves_the_mp4(server):
     assert video.headers["content-type"] == "video/mp4"
     assert video.content[4:8] == b"ftyp"
     with av.open(io.BytesIO(video.content), mode="r") as container:
-        assert len(list(container.decode(video=0))) == 48
+        assert len(list(container.decode(video=0))) == 64  # veo3: 8 s at 8 fps
 
 
 async def test_real_server_streams_a_200_mb_file_with_bounded_memory(server):
@@ -114,3 +114,17 @@ def test_free_box_follows_the_video_in_a_padded_file(server):
     assert offset == len(content) == 100_000
     assert boxes[0] == b"ftyp"
     assert boxes[-1] == b"free"
+
+
+async def test_submit_timeout_outlasts_the_client_whatever_its_timeout(server):
+    # The default hold is 600 s: a client's own timeout (here 1 s, 30 s in production)
+    # always expires first, so the submit is ambiguous although the task exists and runs.
+    base_url, _ = server
+    body = {"prompt": "fox [sim:duration=1][sim:submit=timeout]", "model": "veo3"}
+    async with httpx.AsyncClient(base_url=base_url, timeout=1.0) as client:
+        with pytest.raises(httpx.ReadTimeout):
+            await client.post("/google/v1/models/veo/videos", json=body, headers=AUTH)
+        tasks = (await client.get("/_sim/tasks")).json()["tasks"]
+        (task_id,) = [t["task_id"] for t in tasks if t["prompt"] == body["prompt"]]
+        data = await poll_until_finished(client, task_id)
+    assert data["status"] == "SUCCESS"
