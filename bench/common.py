@@ -1,12 +1,14 @@
 """Shared benchmark plumbing: private PostgreSQL + Redis, child processes, CPU accounting.
 
-Everything listens on 127.0.0.1 only and every child is bounded in time: started here,
-stopped here (and SIGKILLed with its process group on the way out).
+Everything listens on 127.0.0.1 only and every child is bounded in time: started here as
+a ``cli.supervise.Child``, stopped here (and SIGKILLed with its process group on the way
+out).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import platform
 import shutil
@@ -22,7 +24,8 @@ from typing import Any
 
 import psutil
 
-from tests.services import PostgresServer, RedisServer, free_port, wait_for_port
+from cli.localservices import PostgresServer, RedisServer
+from cli.supervise import HOST, Child, free_port, port_open
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -49,8 +52,41 @@ def start_simulator(infra: Infra) -> tuple[Child, str]:
     """The simulator at time scale 1, and its base URL."""
     port = free_port()
     env = {**infra.env(), "GOOGLE_VIDEO_SIM_TIME_SCALE": "1"}
-    child = Child("simulator", sim_command(port), env, infra.log_dir, port=port)
+    child = start_child("simulator", sim_command(port), env, infra.log_dir, port=port)
     return child, f"http://127.0.0.1:{port}"
+
+
+def start_child(
+    name: str,
+    command: Sequence[str],
+    env: Mapping[str, str],
+    log_dir: Path,
+    *,
+    port: int | None = None,
+    ready_timeout: float = 30.0,
+) -> Child:
+    """``command`` run from the repository root, its output in ``log_dir/name.log``; with
+    ``port``, returns once the child listens there (raises, child killed, if it does not
+    within ``ready_timeout`` seconds)."""
+    child = Child(name, command, env=env, cwd=ROOT, output=log_dir / f"{name}.log")
+    ready = functools.partial(port_open, HOST, port) if port is not None else None
+    return child.start(ready, timeout=ready_timeout)
+
+
+def tree(pid: int | None) -> list[psutil.Process]:
+    """The process ``pid`` and all its descendants ([] if it is gone)."""
+    if pid is None:
+        return []
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def processes(child: Child) -> Callable[[], list[psutil.Process]]:
+    """A CpuMeter group: ``child`` and its descendants, enumerated at each reading."""
+    return lambda: tree(child.pid)
 
 
 def client_key(infra: Infra) -> str:
@@ -161,82 +197,11 @@ class Infra:
 
     def pg_processes(self) -> list[psutil.Process]:
         """The postmaster and all its children (backends, walwriter, …)."""
-        pid = self.pg.pid
-        if pid is None:
-            return []
-        try:
-            root = psutil.Process(pid)
-            return [root, *root.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            return []
+        return tree(self.pg.pid)
 
     def redis_processes(self) -> list[psutil.Process]:
         pid = self.redis.pid
         return [psutil.Process(pid)] if pid else []
-
-
-class Child:
-    """A child process in its own session, with its output in a log file."""
-
-    def __init__(
-        self,
-        name: str,
-        command: Sequence[str],
-        env: Mapping[str, str],
-        log_dir: Path,
-        *,
-        port: int | None = None,
-        ready_timeout: float = 30.0,
-    ) -> None:
-        self.name = name
-        self.port = port
-        self.log_path = log_dir / f"{name}.log"
-        with self.log_path.open("ab") as out:
-            self.proc = subprocess.Popen(
-                list(command),
-                cwd=ROOT,
-                env=dict(env),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        if port is not None:
-            try:
-                wait_for_port("127.0.0.1", port, time.monotonic() + ready_timeout, proc=self.proc)
-            except BaseException:
-                self.stop()
-                raise
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def processes(self) -> list[psutil.Process]:
-        try:
-            root = psutil.Process(self.proc.pid)
-            return [root, *root.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            return []
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.send_signal(signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=timeout)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
-
-    def tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
 
 
 def cpu_seconds(processes: Sequence[psutil.Process]) -> float:
@@ -361,4 +326,7 @@ __all__ = [
     "free_port",
     "log",
     "machine",
+    "processes",
+    "start_child",
+    "tree",
 ]

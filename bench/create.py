@@ -7,10 +7,8 @@ Targets, each one uvicorn process on uvloop + httptools:
   client key, ``users`` accounts with a huge balance, max_concurrent_tasks_per_user raised
   to the maximum through ``PUT /v1/admin/config``);
 - ``raw``: ``bench.ref_app`` ``POST /v1/videos``: conditional credit UPDATE + task INSERT
-  + ledger INSERT in one transaction, then the ARQ enqueue (DESIGN §13);
-- ``bare``: ``bench.ref_app`` ``POST /bare``: parse the body, answer JSON;
-- ``ours-nopp``: ``ours`` with ``pool_pre_ping=False`` (``bench.patched``, a bench-only
-  monkeypatch: what that suggested fix buys).
+  + ledger INSERT in one transaction, then the ARQ enqueue (docs/architecture.md);
+- ``bare``: ``bench.ref_app`` ``POST /bare``: parse the body, answer JSON.
 
 Besides req/s and latency, each run records the CPU seconds the server process and
 PostgreSQL burned per request, and how busy the whole machine was (other sessions on a
@@ -31,7 +29,6 @@ import os
 import resource
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -40,19 +37,19 @@ import redis
 from bench.common import (
     ADMIN_KEY,
     PY,
-    Child,
     CpuMeter,
     Infra,
     client_key,
     free_port,
     log,
+    processes,
     seed_accounts_sql,
+    start_child,
 )
 from bench.loadgen import LoadResult, run_python, run_wrk, wrk_available
-from bench.profile import record, summarise
 
 BALANCE = 2_000_000_000  # accounts.balance is a 32-bit integer column
-TARGETS = ("bare", "raw", "ours", "ours-nopp")
+TARGETS = ("bare", "raw", "ours")
 
 
 @dataclass
@@ -122,20 +119,13 @@ def _load(
     seconds: float,
     warmup: float,
     meter: CpuMeter,
-    profile: tuple[int, Path] | None = None,
 ) -> tuple[LoadResult, dict[str, float]]:
-    """(result, CPU seconds by group over the measured window, incl. the generator's).
-
-    ``profile=(pid, out)`` samples that process with py-spy during the measured window.
-    """
+    """(result, CPU seconds by group over the measured window, incl. the generator's)."""
     if wrk_available():
         run_wrk(port, path, key, users, concurrency, warmup)  # warm-up, discarded
         meter.start()
         before = _children_cpu()
-        spy = record(profile[0], seconds - 0.5, profile[1]) if profile else None
         result = run_wrk(port, path, key, users, concurrency, seconds)
-        if spy is not None:
-            spy.wait(timeout=30)
         gen = _children_cpu() - before
         return result, {**meter.stop(), "loadgen": gen}
     # The Python generator warms up inside its own process: scale to the window.
@@ -155,40 +145,22 @@ def run(
     concurrency: int = 32,
     users: int = 1000,
     rounds: int = 2,
-    profile_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Run the benchmark; ``profile_dir``: py-spy the ours/raw servers in round 0."""
+    """Run the benchmark."""
     started = time.monotonic()
     with Infra() as infra:
         infra.migrate()
         key = client_key(infra)
         _reset(infra, users)
-        api_port, ref_port, nopp_port = free_port(), free_port(), free_port()
-        api = Child(
+        api_port, ref_port = free_port(), free_port()
+        api = start_child(
             "api",
             [PY, "-m", "cli.main", "api", "--port", str(api_port)],
             infra.env(),
             infra.log_dir,
             port=api_port,
         )
-        # What-if: the same API with pool_pre_ping=False (bench-only monkeypatch).
-        nopp = Child(
-            "api-nopp",
-            [
-                PY,
-                "-m",
-                "bench.patched",
-                "--patch-no-pre-ping",
-                "--",
-                "api",
-                "--port",
-                str(nopp_port),
-            ],
-            infra.env(),
-            infra.log_dir,
-            port=nopp_port,
-        )
-        ref = Child(
+        ref = start_child(
             "ref",
             [
                 PY,
@@ -216,13 +188,12 @@ def run(
             # Sanity: each target answers 200 and the two creates write a task + enqueue.
             ours_video = _check_target(api_port, "/v1/videos", key)
             raw_video = _check_target(ref_port, "/v1/videos", key)
-            _check_target(nopp_port, "/v1/videos", key)
             _check_target(ref_port, "/bare", key)
             with redis.Redis.from_url(infra.redis.url) as client:
                 queued = client.zcard("arq:queue")
             tasks = int(infra.psql("SELECT count(*) FROM video_tasks"))
             holds = int(infra.psql("SELECT count(*) FROM credit_entries WHERE kind = 'hold'"))
-            if (queued, tasks, holds) != (3, 3, 3):
+            if (queued, tasks, holds) != (2, 2, 2):
                 raise RuntimeError(f"sanity: queued={queued} tasks={tasks} holds={holds}")
             log(f"create: sanity ok ({ours_video['id']}, {raw_video['id']})")
 
@@ -230,10 +201,8 @@ def run(
                 "ours": (api, api_port, "/v1/videos"),
                 "raw": (ref, ref_port, "/v1/videos"),
                 "bare": (ref, ref_port, "/bare"),
-                "ours-nopp": (nopp, nopp_port, "/v1/videos"),
             }
             runs: list[Run] = []
-            profiles: dict[str, Any] = {}
             for round_no in range(rounds):
                 order = TARGETS if round_no % 2 == 0 else tuple(reversed(TARGETS))
                 for name in order:
@@ -241,20 +210,13 @@ def run(
                     _reset(infra, users)
                     meter = CpuMeter(
                         {
-                            "server": child.processes,
+                            "server": processes(child),
                             "postgres": infra.pg_processes,
                             "redis": infra.redis_processes,
                         },
                         infra,
                     )
-                    spy = None
-                    if profile_dir is not None and round_no == 0 and name != "bare":
-                        spy = (child.pid, profile_dir / f"create-{name}.txt")
-                    result, cpu = _load(
-                        port, path, key, users, concurrency, seconds, warmup, meter, spy
-                    )
-                    if spy is not None and spy[1].exists():
-                        profiles[name] = summarise(spy[1])
+                    result, cpu = _load(port, path, key, users, concurrency, seconds, warmup, meter)
                     count = "SELECT count(*) FROM video_tasks"
                     rows = 0 if name == "bare" else int(infra.psql(count))
                     runs.append(Run(name, round_no, result, cpu, rows, meter.new_sessions))
@@ -263,13 +225,12 @@ def run(
                         f" p50 {result.p50_ms:.1f} ms p99 {result.p99_ms:.1f} ms"
                         f" non2xx {result.non_2xx} errors {result.socket_errors}"
                     )
-                    if not child.alive():
-                        raise RuntimeError(f"{child.name} died:\n{child.tail()}")
+                    if not child.alive:
+                        raise RuntimeError(f"{child.name} died:\n{child.log_tail()}")
         finally:
             api.stop()
-            nopp.stop()
             ref.stop()
-        api_log_lines = sum(1 for _ in api.log_path.open(errors="replace"))
+        api_log_lines = sum(1 for _ in (infra.log_dir / "api.log").open(errors="replace"))
     best = {
         name: max((r for r in runs if r.target == name), key=lambda r: r.load.rps)
         for name in TARGETS
@@ -288,9 +249,7 @@ def run(
         "ratio_ours_raw": best["ours"].load.rps / best["raw"].load.rps,
         "ratio_ours_bare": best["ours"].load.rps / best["bare"].load.rps,
         "ratio_raw_bare": best["raw"].load.rps / best["bare"].load.rps,
-        "ratio_ours_nopp_raw": best["ours-nopp"].load.rps / best["raw"].load.rps,
         "api_log_lines": api_log_lines,
-        "profiles": profiles,
         "wall_seconds": round(time.monotonic() - started, 1),
     }
 
@@ -302,17 +261,13 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--profile-dir", type=Path, help="py-spy ours and raw in round 0")
     args = parser.parse_args()
-    if args.profile_dir:
-        args.profile_dir.mkdir(parents=True, exist_ok=True)
     result = run(
         seconds=args.seconds,
         warmup=args.warmup,
         concurrency=args.concurrency,
         users=args.users,
         rounds=args.rounds,
-        profile_dir=args.profile_dir,
     )
     print(json.dumps(result, indent=2))
 

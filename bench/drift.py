@@ -1,12 +1,12 @@
-"""Schedule drift of one worker tracking many running tasks (DESIGN §13: 5,000 tasks,
-drift p99 ≤ 1 s).
+"""Schedule drift of one worker tracking many running tasks (target in docs/architecture.md:
+5,000 tasks, drift p99 ≤ 1 s).
 
 ``tasks`` tasks run upstream in the simulator (``[sim:duration=100000]``) and are written
 as ``running`` rows straight into the database (the API create path is measured by
 ``bench.create``; seeding thousands of rows through it would take minutes here). Pacing is
 MIN = MAX = ``interval`` (the most lenient production setting is the 30 s maximum), the
 first hops are spread evenly over one interval, and one real worker
-(``google-video worker`` under ``bench.patched --patch-drift``) polls them. Drift is hop
+(``google-video worker`` under ``bench.drift_worker``) polls them. Drift is hop
 start minus its scheduled time, read from ARQ's own queue score, over ``seconds`` after
 ``warmup``.
 
@@ -31,10 +31,11 @@ from arq.connections import RedisSettings
 from bench.common import (
     PY,
     SIM_KEY,
-    Child,
     CpuMeter,
     Infra,
     log,
+    processes,
+    start_child,
     start_simulator,
 )
 from bench.poll_hop import PROMPT, _worker_env
@@ -118,21 +119,18 @@ def run(
                     "BENCH_DRIFT_OUT": str(out),
                 }
             )
-            worker = Child(
-                "worker-drift",
-                [PY, "-m", "bench.patched", "--patch-drift", "--", "worker"],
-                env,
-                infra.log_dir,
+            worker = start_child(
+                "worker-drift", [PY, "-m", "bench.drift_worker"], env, infra.log_dir
             )
             try:
                 window_start = time.time() + warmup
                 time.sleep(warmup)
                 meter = CpuMeter(
                     {
-                        "worker": worker.processes,
+                        "worker": processes(worker),
                         "postgres": infra.pg_processes,
                         "redis": infra.redis_processes,
-                        "simulator": sim.processes,
+                        "simulator": processes(sim),
                     },
                     infra,
                 )
@@ -141,8 +139,8 @@ def run(
                 cpu = meter.stop()
                 window_end = time.time()
                 time.sleep(1.5)  # let the last dump land
-                if not worker.alive():
-                    raise RuntimeError(f"drift worker died:\n{worker.tail()}")
+                if not worker.alive:
+                    raise RuntimeError(f"drift worker died:\n{worker.log_tail()}")
             finally:
                 worker.stop()
             samples = json.loads(out.read_text()) if out.exists() else []

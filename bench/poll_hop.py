@@ -8,8 +8,6 @@
   recorded its answer), cross-checked with the simulator's ``polls_total``.
 - ``ours-warn``: the same at GOOGLE_VIDEO_LOG_LEVEL=WARNING (what per-hop INFO logging
   costs).
-- ``ours-nopp``: the same at INFO with ``pool_pre_ping=False`` (``bench.patched``, a
-  bench-only monkeypatch: what the suggested fix buys).
 - ``raw``: ``bench.raw_worker``: an ARQ job that only re-enqueues itself with the same
   1 ms defer, same max_jobs/poll_delay/uvloop; ``chains`` chains.
 
@@ -44,14 +42,16 @@ from bench.common import (
     client_key,
     free_port,
     log,
+    processes,
     seed_accounts_sql,
+    start_child,
     start_simulator,
 )
 from bench.raw_worker import COUNTER_KEY, JOB, job_id
 
 PROMPT = "[sim:duration=100000] poll hop benchmark"
 BALANCE = 2_000_000_000
-TARGETS = ("raw", "ours", "ours-warn", "ours-nopp")
+TARGETS = ("raw", "ours", "ours-warn")
 
 
 @dataclass
@@ -145,7 +145,7 @@ def _setup(infra: Infra, sim_url: str, chains: int) -> None:
     infra.psql(seed_accounts_sql(50, BALANCE))
     env = _worker_env(infra, sim_url)
     port = free_port()
-    api = Child(
+    api = start_child(
         "setup-api",
         [PY, "-m", "cli.main", "api", "--port", str(port)],
         env,
@@ -164,15 +164,15 @@ def _setup(infra: Infra, sim_url: str, chains: int) -> None:
         asyncio.run(_create_tasks(port, key, chains))
     finally:
         api.stop()
-    worker = Child("setup-worker", [PY, "-m", "cli.main", "worker"], env, infra.log_dir)
+    worker = start_child("setup-worker", [PY, "-m", "cli.main", "worker"], env, infra.log_dir)
     try:
         deadline = time.monotonic() + 90
         while True:
             running = int(infra.psql("SELECT count(*) FROM video_tasks WHERE status = 'running'"))
             if running == chains:
                 break
-            if time.monotonic() > deadline or not worker.alive():
-                raise RuntimeError(f"only {running}/{chains} tasks running:\n{worker.tail()}")
+            if time.monotonic() > deadline or not worker.alive:
+                raise RuntimeError(f"only {running}/{chains} tasks running:\n{worker.log_tail()}")
             time.sleep(0.3)
     finally:
         worker.stop()
@@ -249,8 +249,6 @@ def _one_run(
         asyncio.run(_seed_ours(infra.redis.url, sorted(polls.items())))
         env = _worker_env(infra, sim_url, "WARNING" if target == "ours-warn" else "INFO")
         command = [PY, "-m", "cli.main", "worker"]
-        if target == "ours-nopp":  # what-if: pool_pre_ping=False (bench-only monkeypatch)
-            command = [PY, "-m", "bench.patched", "--patch-no-pre-ping", "--", "worker"]
     else:
         asyncio.run(_seed_raw(infra.redis.url, chains))
         env = infra.env()
@@ -261,21 +259,21 @@ def _one_run(
     def counter() -> int:
         return _ours_counter(infra)[0] if ours else _raw_counter(infra)[0]
 
-    worker = Child(f"worker-{target}-{round_no}", command, env, infra.log_dir)
+    worker = start_child(f"worker-{target}-{round_no}", command, env, infra.log_dir)
     try:
         start_count = counter()
         deadline = time.monotonic() + 30
         while counter() == start_count:  # wait for the first hops (imports, start-up)
-            if time.monotonic() > deadline or not worker.alive():
-                raise RuntimeError(f"{target}: no hops:\n{worker.tail()}")
+            if time.monotonic() > deadline or not worker.alive:
+                raise RuntimeError(f"{target}: no hops:\n{worker.log_tail()}")
             time.sleep(0.1)
         time.sleep(warmup)
         meter = CpuMeter(
             {
-                "worker": worker.processes,
+                "worker": processes(worker),
                 "postgres": infra.pg_processes,
                 "redis": infra.redis_processes,
-                "simulator": sim.processes,
+                "simulator": processes(sim),
             },
             infra,
         )
@@ -297,8 +295,8 @@ def _one_run(
             advanced, sim_polls = chains, None
         cpu = meter.stop()
         log_lines = _lines(worker) - log_before
-        if not worker.alive():
-            raise RuntimeError(f"{target} worker died:\n{worker.tail()}")
+        if not worker.alive:
+            raise RuntimeError(f"{target} worker died:\n{worker.log_tail()}")
     finally:
         worker.stop()
     return HopRun(
@@ -307,6 +305,8 @@ def _one_run(
 
 
 def _lines(child: Child) -> int:
+    if child.log_path is None:
+        return 0
     try:
         with child.log_path.open("rb") as handle:
             return sum(1 for _ in handle)
@@ -362,9 +362,8 @@ def run(
     }
     if "ours" in best and "raw" in best:
         result["ratio_ours_raw"] = best["ours"].rate / best["raw"].rate
-    for variant in ("ours-warn", "ours-nopp"):
-        if variant in best and "raw" in best:
-            result[f"ratio_{variant.replace('-', '_')}_raw"] = best[variant].rate / best["raw"].rate
+    if "ours-warn" in best and "raw" in best:
+        result["ratio_ours_warn_raw"] = best["ours-warn"].rate / best["raw"].rate
     return result
 
 

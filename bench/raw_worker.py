@@ -1,4 +1,4 @@
-"""The reference poll hop: an ARQ job that only re-enqueues itself (DESIGN §13).
+"""The reference poll hop: an ARQ job that only re-enqueues itself (docs/architecture.md).
 
 Same worker options as ``google-video worker`` where they matter for throughput
 (max_jobs, poll_delay, keep_result, timeout/max_tries, uvloop, no per-job result logs);

@@ -1,4 +1,5 @@
-"""The reference the create path is measured against (DESIGN §13), plus the upper bound.
+"""The reference the create path is measured against (docs/architecture.md), plus the upper
+bound.
 
 ``POST /v1/videos``: what a create must do at least, written with raw asyncpg on the
 project's own tables: a cached API-key lookup, then in ONE transaction the conditional

@@ -1,6 +1,6 @@
 """Run the benchmarks and write ``bench/results.md``: ``python -m bench.run``.
 
-``--only create|poll_hop|drift|breakdown`` runs one (repeatable); ``--quick`` shortens
+``--only create|poll_hop|drift`` runs one (repeatable); ``--quick`` shortens
 every window (a smoke run, numbers not worth reporting). Each benchmark has its own time
 budget and aborts past it; the default windows keep each one under three minutes on a
 2-core machine (the whole run takes about seven). Raw JSON of the run goes next to the
@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import breakdown, create, drift, poll_hop
+from bench import create, drift, poll_hop
 from bench.common import deadline, log, machine
 
 HERE = Path(__file__).resolve().parent
@@ -67,9 +67,8 @@ def _create_md(r: dict[str, Any]) -> list[str]:
         "bare": "bare Starlette JSON (upper bound)",
         "raw": "raw asyncpg reference",
         "ours": "**ours** (`google-video api`)",
-        "ours-nopp": "ours, `pool_pre_ping=False` (what-if)",
     }
-    for name in ("bare", "raw", "ours", "ours-nopp"):
+    for name in ("bare", "raw", "ours"):
         if name not in best:
             continue
         b = best[name]
@@ -87,7 +86,6 @@ def _create_md(r: dict[str, Any]) -> list[str]:
         f" {_verdict(r['ratio_ours_raw'], CREATE_TARGET)}.",
         f"- Server CPU per request, raw / ours = {cpu_ratio:.2f} (the same comparison by"
         " CPU cost, less sensitive to what else runs on the machine).",
-        f"- ours with `pool_pre_ping=False` / raw = {r['ratio_ours_nopp_raw']:.2f}.",
         f"- raw / bare = {r['ratio_raw_bare']:.2f}; ours / bare = {r['ratio_ours_bare']:.3f}.",
         f"- Background: {_load_note(r['runs'], 'seconds')}.",
         f"- API log lines written during the whole benchmark: {r['api_log_lines']}.",
@@ -128,9 +126,8 @@ def _hop_md(r: dict[str, Any]) -> list[str]:
         "raw": "raw ARQ self-re-enqueue",
         "ours": "**ours** (`poll_task`, INFO logs)",
         "ours-warn": "ours at LOG_LEVEL=WARNING",
-        "ours-nopp": "ours, `pool_pre_ping=False` (what-if)",
     }
-    for name in ("raw", "ours", "ours-warn", "ours-nopp"):
+    for name in ("raw", "ours", "ours-warn"):
         if name not in best:
             continue
         b = best[name]
@@ -151,8 +148,6 @@ def _hop_md(r: dict[str, Any]) -> list[str]:
     ]
     if "ratio_ours_warn_raw" in r:
         out.append(f"- ours at WARNING / raw = {r['ratio_ours_warn_raw']:.2f}.")
-    if "ratio_ours_nopp_raw" in r:
-        out.append(f"- ours with `pool_pre_ping=False` / raw = {r['ratio_ours_nopp_raw']:.2f}.")
     out += [
         f"- Tasks that left `running` during the benchmark: {r['tasks_not_running_at_end']}"
         " (must be 0: every hop saw an in-progress upstream task).",
@@ -199,11 +194,11 @@ def _drift_md(r: dict[str, Any]) -> list[str]:
         "",
         f"- p99 ≤ {DRIFT_TARGET_P99:g} s at {p['tasks']} tasks:"
         f" {'meets' if d['p99'] <= DRIFT_TARGET_P99 else '**MISSED**'}"
-        " (the DESIGN target is 5,000 tasks).",
+        " (the target is 5,000 tasks).",
         f"- Headroom: at {cpu_per_hop:.0f} µs of worker CPU per hop one worker saturates a"
         f" core at about {capacity:.0f} hops/s, so {p['tasks']} tasks stay on schedule only"
         f" while their mean poll interval is above ~{p['tasks'] / capacity:.0f} s. This run"
-        f" uses {p['interval']:g} s, the slowest pacing (poll_max_interval); DESIGN §6 pacing"
+        f" uses {p['interval']:g} s, the slowest pacing (poll_max_interval); the product's pacing"
         " (0.2 * elapsed, within [2, 30] s) polls younger tasks faster, so a real mix of"
         " 5,000 tasks asks for more hops/s than this, and drift then grows without bound."
         " Whether this run meets the target depends on how much CPU the worker gets.",
@@ -213,29 +208,10 @@ def _drift_md(r: dict[str, Any]) -> list[str]:
     return out
 
 
-def _breakdown_md(r: dict[str, Any]) -> list[str]:
-    out = [
-        "## 4. Diagnosis: where the CPU of one create / one hop goes",
-        "",
-        f"Not a target: each piece called {r['n']} times in a row in one process (no"
-        " concurrency), CPU time of that process per call (PostgreSQL's own CPU not"
-        " included); `bench/breakdown.py`. Noisy on a shared machine (±30 % between runs):"
-        " read the proportions.",
-        "",
-        "| create path piece | CPU µs/call | wall µs/call |",
-        "|---|---:|---:|",
-    ]
-    out += [f"| {k} | {v['cpu_us']} | {v['wall_us']} |" for k, v in r["create"].items()]
-    out += ["", "| poll hop piece | CPU µs/call | wall µs/call |", "|---|---:|---:|"]
-    out += [f"| {k} | {v['cpu_us']} | {v['wall_us']} |" for k, v in r["poll_hop"].items()]
-    out.append("")
-    return out
-
-
 def write_md(results: dict[str, Any], path: Path) -> None:
     m = results["machine"]
     lines = [
-        "# Benchmarks (DESIGN §13)",
+        "# Benchmarks (docs/architecture.md, Performance targets)",
         "",
         f"Generated by `python -m bench.run` on {results['date']}; total runtime"
         f" {results['wall_seconds']:.0f} s. Absolute numbers depend on the machine and on"
@@ -256,7 +232,7 @@ def write_md(results: dict[str, Any], path: Path) -> None:
         "## Summary",
         "",
         "| measure | ours | reference | ratio | CPU per unit, ours / reference"
-        " | DESIGN target | verdict |",
+        " | target | verdict |",
         "|---|---:|---:|---:|---:|---:|---|",
     ]
     if "create" in results:
@@ -293,8 +269,6 @@ def write_md(results: dict[str, Any], path: Path) -> None:
         lines += _hop_md(results["poll_hop"])
     if "drift" in results:
         lines += _drift_md(results["drift"])
-    if "breakdown" in results:
-        lines += _breakdown_md(results["breakdown"])
     lines += [
         "## Method and honest notes",
         "",
@@ -311,22 +285,19 @@ def write_md(results: dict[str, Any], path: Path) -> None:
         " much CPU went to processes outside the benchmark during each window. The ratios"
         " are of targets run alternately in the same run, best of the rounds each; the CPU"
         " per request/hop is the steadier comparison.",
-        "- **The create reference** (`bench/ref_app.py`) does what DESIGN §13 describes"
+        "- **The create reference** (`bench/ref_app.py`) does what docs/architecture.md describes"
         " (conditional credit UPDATE + task INSERT + ledger INSERT in one transaction, then"
         " the ARQ enqueue) on the project's own tables, plus a cached API-key lookup; it does"
         " not do ours' extra work (per-user active-task COUNT, reading the row back, pydantic"
         " validation and serialisation, request-id middleware, logging). The bare endpoint"
         " parses the same JSON body and answers a small JSON object.",
         "- **Users.** Creates cycle over many accounts so they do not all queue on one"
-        " account row (the conditional UPDATE locks it until commit, DESIGN §4); one user"
+        " account row (the conditional UPDATE locks it until commit); one user"
         " hammered by 32 connections would measure that lock, for ours and raw alike.",
         "- **The poll-hop reference** (`bench/raw_worker.py`) is an ARQ job that only"
         " re-enqueues itself with the same defer, under the same max_jobs / poll_delay /"
         " uvloop; it counts in memory (an INCR per hop would add a round trip to it).",
-        "- **What-if rows** (`ours, pool_pre_ping=False`) run the product with a bench-only"
-        " monkeypatch (`bench/patched.py`): they show what that one change buys; the product"
-        " code is unchanged.",
-        "- **Not measured here**: storing a 1 GiB video (DESIGN: worker memory grows ≤ 64"
+        "- **Not measured here**: storing a 1 GiB video (target: worker memory grows ≤ 64"
         " MiB), several API or worker processes at once, webhooks, image-to-video creates"
         " (multipart, stored inputs), idempotency keys."
         + (
@@ -344,9 +315,7 @@ def write_md(results: dict[str, Any], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument(
-        "--only", choices=["create", "poll_hop", "drift", "breakdown"], action="append"
-    )
+    parser.add_argument("--only", choices=["create", "poll_hop", "drift"], action="append")
     parser.add_argument("--quick", action="store_true", help="smoke run: short windows")
     parser.add_argument("--no-drift", action="store_true")
     parser.add_argument("--out", type=Path, default=HERE / "results.md")
@@ -357,7 +326,7 @@ def main() -> None:
     if args.from_json:
         write_md(json.loads(args.from_json.read_text()), args.out)
         return
-    wanted = args.only or ["create", "poll_hop", "breakdown"] + ([] if args.no_drift else ["drift"])
+    wanted = args.only or ["create", "poll_hop"] + ([] if args.no_drift else ["drift"])
     started = time.monotonic()
     results: dict[str, Any] = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -384,10 +353,6 @@ def main() -> None:
             results["drift"] = (
                 drift.run(tasks=200, seconds=5, warmup=3) if args.quick else drift.run()
             )
-    if "breakdown" in wanted:
-        log("breakdown (diagnostic)")
-        with deadline(BUDGET, "breakdown"):
-            results["breakdown"] = breakdown.run(50 if args.quick else 300)
     results["loadavg_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     results["wall_seconds"] = time.monotonic() - started
     args.out.with_suffix(".json").write_text(json.dumps(results, indent=2))

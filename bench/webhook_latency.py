@@ -58,8 +58,11 @@ from bench.common import (
     free_port,
     log,
     machine,
+    processes,
+    start_child,
+    tree,
 )
-from tests.services import wait_for_port
+from cli.supervise import wait_for_port
 
 RESULTS_MD = Path(__file__).resolve().parent / "results.md"
 # The production defaults (schemas.settings), set explicitly so no inherited env leaks in.
@@ -272,26 +275,20 @@ class Stage:
     name: str
     infra: Infra
     sim: Child
+    sim_url: str
     api: Child
+    api_url: str
     workers: list[Child]
     receiver: Receiver
     client_key: str
-
-    @property
-    def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.api.port}"
-
-    @property
-    def sim_url(self) -> str:
-        return f"http://127.0.0.1:{self.sim.port}"
 
     def meter(self) -> CpuMeter:
         own = psutil.Process()
         return CpuMeter(
             {
-                "worker": lambda: [p for w in self.workers for p in w.processes()],
-                "api": self.api.processes,
-                "simulator": self.sim.processes,
+                "worker": lambda: [p for w in self.workers for p in tree(w.pid)],
+                "api": processes(self.api),
+                "simulator": processes(self.sim),
                 "postgres": self.infra.pg_processes,
                 "redis": self.infra.redis_processes,
                 "bench": lambda: [own],
@@ -358,6 +355,7 @@ def _queue_waits(workers: Sequence[Child]) -> tuple[dict[str, dict[str, float]],
     waits: dict[str, list[float]] = {}
     polls = late = 0
     for worker in workers:
+        assert worker.log_path is not None
         for line in worker.log_path.read_text(errors="replace").splitlines():
             match = _ARQ_START.search(line)
             if match is None:
@@ -449,25 +447,26 @@ def _measure(
 
 @contextlib.contextmanager
 def _product(
-    name: str, infra: Infra, sim: Child, callback: bool, workers: int
-) -> Iterator[tuple[Child, list[Child]]]:
-    """The API and the workers of one run, each log file fresh."""
+    name: str, infra: Infra, sim_url: str, callback: bool, workers: int
+) -> Iterator[tuple[Child, str, list[Child]]]:
+    """The API (and its URL) and the workers of one run, each log file fresh."""
     port = free_port()
-    sim_url = f"http://127.0.0.1:{sim.port}"
-    env = product_env(infra, sim_url, f"http://127.0.0.1:{port}" if callback else None)
+    api_url = f"http://127.0.0.1:{port}"
+    env = product_env(infra, sim_url, api_url if callback else None)
     command = [PY, "-m", "cli.main"]
     children: list[Child] = []
     try:
-        api = Child(
+        api = start_child(
             f"api-{name}", [*command, "api", "--port", str(port)], env, infra.log_dir, port=port
         )
         children.append(api)
         for i in range(workers):
-            children.append(Child(f"worker-{name}-{i}", [*command, "worker"], env, infra.log_dir))
-        yield api, children[1:]
+            worker = start_child(f"worker-{name}-{i}", [*command, "worker"], env, infra.log_dir)
+            children.append(worker)
+        yield api, api_url, children[1:]
     finally:
         for child in reversed(children):
-            child.stop(timeout=30)
+            child.stop(grace=30)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -494,15 +493,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "--api-key",
             SIM_KEY,
         ]
-        sim = Child("simulator", sim_command, sim_env, infra.log_dir, port=sim_port)
+        sim = start_child("simulator", sim_command, sim_env, infra.log_dir, port=sim_port)
+        sim_url = f"http://127.0.0.1:{sim_port}"
         receiver = Receiver()
         receiver.start()
         try:
             for index, name in enumerate(args.runs):
                 log(f"{name}: starting the API and {args.workers} worker(s)")
                 callback = name == "callback"
-                with _product(name, infra, sim, callback, args.workers) as (api, workers):
-                    stage = Stage(name, infra, sim, api, workers, receiver, key)
+                with _product(name, infra, sim_url, callback, args.workers) as product:
+                    api, api_url, workers = product
+                    stage = Stage(name, infra, sim, sim_url, api, api_url, workers, receiver, key)
                     result = asyncio.run(_drive(stage, plan, args, index == 0))
                 results.append(result)
                 log(f"{name}: latency {result.latency}, GETs/task {result.gets_per_task}")

@@ -12,27 +12,19 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from types import FrameType
 
-import httpx
-
+from cli.supervise import Child, ChildExited, free_port, http_ok, wait_until
 from core.config_store import ConfigStore
 from core.db import make_engine
 from core.migrate import upgrade
 from core.secrets import SecretBox
 from schemas.config import RuntimeConfigPatch
 from schemas.settings import Settings
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def run_dev(host: str, port: int, data_dir: str, sim_port: int) -> int:
@@ -61,51 +53,59 @@ def run_dev(host: str, port: int, data_dir: str, sim_port: int) -> int:
     asyncio.run(_prepare(Settings(), f"http://127.0.0.1:{sim_port}", sim_key))
 
     me = [sys.executable, "-m", "cli.main"]
+    redis_command = [
+        redis_bin,
+        "--port",
+        str(redis_port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(root / "redis"),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ]
+    sim_command = [*me, "sim", "--host", "127.0.0.1", "--port", str(sim_port), "--api-key", sim_key]
     # Started in dependency order, stopped in reverse: the worker drains against a live Redis.
-    children: list[tuple[str, subprocess.Popen[bytes]]] = []
-    commands = [
-        (
-            "redis",
-            [
-                redis_bin,
-                "--port",
-                str(redis_port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(root / "redis"),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-        ),
-        (
-            "simulator",
-            [*me, "sim", "--host", "127.0.0.1", "--port", str(sim_port), "--api-key", sim_key],
-        ),
-        ("worker", [*me, "worker"]),
-        ("api", [*me, "api", "--host", host, "--port", str(port)]),
+    # Each leads its own process group, so a Ctrl-C at the terminal reaches only this
+    # process, which then keeps that order. Redis's stdout is dropped; the others write to
+    # this process's output.
+    children = [
+        Child("redis", redis_command, env=env, output=subprocess.DEVNULL),
+        Child("simulator", sim_command, env=env),
+        Child("worker", [*me, "worker"], env=env),
+        Child("api", [*me, "api", "--host", host, "--port", str(port)], env=env),
     ]
     try:
-        for name, command in commands:
+        for child in children:
             if stopping:
                 return 0
-            children.append((name, subprocess.Popen(command, env=env, stdout=_out(name))))
-        procs = [p for _, p in children]
-        if not _wait_ready(f"http://127.0.0.1:{port}/healthz", procs, time.monotonic() + 30):
+            child.start()
+        try:
+            wait_until(
+                lambda: stopping or http_ok(f"http://127.0.0.1:{port}/healthz"),
+                time.monotonic() + 30,
+                what="the API",
+                watch=children,
+                interval=0.1,
+            )
+        except (ChildExited, TimeoutError):
             _report_exits(children)
             print("google-video dev: the API did not become ready", file=sys.stderr)
             return 1
+        if stopping:
+            return 0
         print(f"google-video dev: API on http://{host}:{port}, data in {root}", flush=True)
-        while not stopping and all(p.poll() is None for p in procs):
+        while not stopping and all(child.alive for child in children):
             time.sleep(0.2)
         if not stopping:
             _report_exits(children)
             return 1
         return 0
     finally:
-        _terminate([p for _, p in children])
+        for child in reversed(children):  # one at a time, each with its own grace period
+            child.stop(signal.SIGTERM, grace=25)
 
 
 def _environment(root: Path, host: str, port: int, redis_port: int) -> dict[str, str]:
@@ -129,14 +129,13 @@ def _environment(root: Path, host: str, port: int, redis_port: int) -> dict[str,
     }
 
 
-def _out(name: str) -> int | None:
-    return subprocess.DEVNULL if name == "redis" else None
-
-
-def _report_exits(children: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
-    for name, proc in children:
-        if proc.poll() is not None:
-            print(f"google-video dev: {name} exited with code {proc.returncode}", file=sys.stderr)
+def _report_exits(children: list[Child]) -> None:
+    for child in children:
+        if child.proc is not None and not child.alive:
+            print(
+                f"google-video dev: {child.name} exited with code {child.returncode}",
+                file=sys.stderr,
+            )
 
 
 async def _prepare(settings: Settings, sim_url: str, sim_key: str) -> None:
@@ -152,28 +151,3 @@ async def _prepare(settings: Settings, sim_url: str, sim_key: str) -> None:
         )
     finally:
         await engine.dispose()
-
-
-def _wait_ready(url: str, children: list[subprocess.Popen[bytes]], deadline: float) -> bool:
-    while time.monotonic() < deadline:
-        if any(c.poll() is not None for c in children):
-            return False
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return True
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    return False
-
-
-def _terminate(children: list[subprocess.Popen[bytes]]) -> None:
-    """Stop children one at a time, last started first, each with its own grace period."""
-    for child in reversed(children):
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-        try:
-            child.wait(timeout=25)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()

@@ -39,6 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8090)
     sim.add_argument("--api-key", default="sim-key")
+    sim.add_argument(
+        "--quirks", default=None, help="[sim:...] directives applied to every simulated task"
+    )
 
     keys = sub.add_parser("keys", help="manage API keys")
     keys_sub = keys.add_subparsers(dest="action", required=True)
@@ -65,7 +68,7 @@ def _run(args: argparse.Namespace) -> int:
     settings = Settings()
     configure(settings.log_format, settings.log_level)
     if args.command == "api":
-        from cli.processes import serve_api
+        from cli.api import serve_api
 
         serve_api(settings, args.host, args.port)
         return 0
@@ -76,7 +79,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "sim":
         from simulator.main import run
 
-        run(args.host, args.port, args.api_key)
+        run(args.host, args.port, args.api_key, args.quirks)
         return 0
     if args.command == "dev":
         from cli.dev import run_dev

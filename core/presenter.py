@@ -7,11 +7,12 @@ It lives in ``core`` rather than ``schemas`` because it reads the repository's t
 from __future__ import annotations
 
 from core.repo.tasks import Task
-from schemas.api import SIZES, Video, VideoError
+from schemas.api import Video, VideoError
+from schemas.catalogue import SIZES
 from schemas.clock import unix
 from schemas.status import TaskStatus, public_status
 
-_SIZE_OF_RATIO = {ratio: size for size, ratio in reversed(SIZES.items())}
+_SIZE_OF = {shape: size for size, shape in SIZES.items()}
 
 
 def video_of(row: Task, *, download_url: str | None = None, expires_at: int | None = None) -> Video:
@@ -23,8 +24,9 @@ def video_of(row: Task, *, download_url: str | None = None, expires_at: int | No
     """
     status = row.status
     snapshot = row.request_snapshot or {}
-    size = snapshot.get("size") or _SIZE_OF_RATIO.get(row.aspect_ratio or "16:9", "1280x720")
-    seconds = snapshot.get("seconds") or "8"
+    shape = (row.aspect_ratio or "16:9", row.resolution or "720p")
+    size = snapshot.get("size") or _SIZE_OF.get(shape, "1280x720")
+    seconds = str(row.duration_seconds or snapshot.get("seconds") or 8)
     if row.video_width and row.video_height:
         size = f"{row.video_width}x{row.video_height}"
     if row.video_duration_ms:

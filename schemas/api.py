@@ -9,7 +9,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from schemas.catalogue import ModelSpec
 
 MAX_PROMPT = 2500
-SIZES = {"1280x720": "16:9", "1920x1080": "16:9", "720x1280": "9:16", "1080x1920": "9:16"}
 USER_PATTERN = r"^[A-Za-z0-9._:@+-]{1,200}$"
 
 
@@ -22,6 +21,7 @@ class VideoCreate(BaseModel):
     enhance_prompt: bool | None = None
     user: str | None = Field(default=None, pattern=USER_PATTERN)
     seconds: Literal["4", "5", "6", "8"] | None = None
+    # Checked against the chosen model's catalogue entry (schemas.catalogue.SIZES).
     size: Literal["1280x720", "1920x1080", "720x1280", "1080x1920"] | None = None
     aspect_ratio: Literal["16:9", "9:16"] | None = None
     seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
@@ -113,6 +113,10 @@ class ModelInfo(BaseModel):
     max_images: int
     image_roles: list[str]
     price: int
+    # What `size`, `aspect_ratio` and `seconds` may be for this model (empty: not choosable).
+    sizes: list[str]
+    aspect_ratios: list[str]
+    seconds: list[str]
 
     @classmethod
     def of(cls, spec: ModelSpec) -> ModelInfo:
@@ -125,6 +129,9 @@ class ModelInfo(BaseModel):
             max_images=spec.max_images,
             image_roles=spec.role_labels(),
             price=spec.price,
+            sizes=spec.sizes,
+            aspect_ratios=list(spec.aspect_ratios),
+            seconds=[str(d) for d in spec.durations],
         )
 
 

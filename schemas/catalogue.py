@@ -1,4 +1,4 @@
-"""The model catalogue as data (UPSTREAM.md §1).
+"""The model catalogue as data (docs/upstreams.md, "Model catalogue").
 
 Each public model id maps to its provider (absent: the configured upstream kind), the
 provider's own id for it (absent: the public id) and what it accepts. The built-in list
@@ -17,6 +17,14 @@ from schemas.providers import KIND_PATTERN
 
 UNKNOWN_MODEL_PRICE = 100
 ASPECT_RATIOS = ("16:9", "9:16")
+# The OpenAI Videos API's `size` values, as (aspect ratio, resolution).
+SIZES: dict[str, tuple[str, str]] = {
+    "1280x720": ("16:9", "720p"),
+    "720x1280": ("9:16", "720p"),
+    "1920x1080": ("16:9", "1080p"),
+    "1080x1920": ("9:16", "1080p"),
+}
+_CAPABILITIES = ("aspect_ratios", "durations", "resolutions", "upsample")
 _MODEL_ID = r"^[A-Za-z0-9._:-]+$"
 AspectRatio = Annotated[str, Field(pattern=r"^[0-9]{1,2}:[0-9]{1,2}$")]
 Resolution = Annotated[str, Field(pattern=r"^[0-9]{3,4}p$")]
@@ -44,13 +52,15 @@ _LABELS = {
 
 
 class ModelSpec(BaseModel):
-    """One public model.
+    """One public model and what it can honour.
 
     ``image_roles`` gives the role of each image by position (image ``i`` has
-    ``image_roles[i]``; images past the list are references). ``durations`` (seconds) and
-    ``resolutions`` list what a caller may choose; empty means the model's fixed output.
-    ``aspect_ratios`` empty means the provider picks; ``upsample`` whether the provider
-    can upsample this model.
+    ``image_roles[i]``; images past the list are references). ``aspect_ratios`` and
+    ``resolutions`` are what the model can produce (``size`` is their product: 16:9 at
+    720p is 1280x720); ``durations`` the lengths in seconds a caller may ask for — one
+    value for a model of fixed length, none for a model whose length cannot be chosen.
+    ``upsample``: 1080p comes from the provider's upsampling (the gateway's
+    ``enable_upsample``). A request for anything not listed is refused, never ignored.
     """
 
     id: str = Field(min_length=1, max_length=100, pattern=_MODEL_ID)
@@ -73,8 +83,16 @@ class ModelSpec(BaseModel):
         if not isinstance(data, dict):
             return data
         data = dict(data)
+        # Written before capabilities were recorded: a built-in model gets the built-in ones.
+        earlier = not any(key in data for key in _CAPABILITIES)
+        builtin = _BUILTIN.get(str(data.get("id"))) if earlier else None
+        if builtin is not None:
+            for key in _CAPABILITIES:
+                data[key] = getattr(builtin, key)
+            data.pop("supports_aspect_ratio", None)
         if data.pop("supports_aspect_ratio", False):
             data.setdefault("aspect_ratios", list(ASPECT_RATIOS))
+            data.setdefault("resolutions", ["720p", "1080p"])
             data.setdefault("upsample", True)
         roles = data.get("image_roles")
         if isinstance(roles, list):
@@ -87,7 +105,22 @@ class ModelSpec(BaseModel):
 
     @property
     def supports_aspect_ratio(self) -> bool:
-        return bool(self.aspect_ratios)
+        """The caller can choose the aspect ratio (the model makes more than one)."""
+        return len(self.aspect_ratios) > 1
+
+    @property
+    def sizes(self) -> list[str]:
+        """The ``size`` values the model can honour."""
+        return [
+            size
+            for size, (ratio, resolution) in SIZES.items()
+            if ratio in self.aspect_ratios and resolution in self.resolutions
+        ]
+
+    @property
+    def fixed_seconds(self) -> int | None:
+        """The length of every video of a fixed-length model, else None."""
+        return self.durations[0] if len(self.durations) == 1 else None
 
     @property
     def upstream_model(self) -> str:
@@ -121,25 +154,50 @@ def _role_of(value: object) -> object:
 FIRST = ImageRole.FIRST_FRAME
 LAST = ImageRole.LAST_FRAME
 REFERENCE = ImageRole.REFERENCE
-_VEO3_TEXT: dict[str, Any] = {"aspect_ratios": list(ASPECT_RATIOS), "upsample": True}
+_TEXT_VEO3: dict[str, Any] = {
+    "aspect_ratios": list(ASPECT_RATIOS),
+    "resolutions": ["720p", "1080p"],
+    "durations": [8],
+    "upsample": True,
+}
+_FRAMES_VEO3: dict[str, Any] = {
+    "aspect_ratios": ["16:9"],
+    "resolutions": ["720p"],
+    "durations": [8],
+}
+# Veo 2 on the gateway makes 5-8 s videos; the route has no field to choose the length.
+_VEO2: dict[str, Any] = {"aspect_ratios": ["16:9"], "resolutions": ["720p"], "durations": []}
 
 DEFAULT_CATALOGUE: tuple[ModelSpec, ...] = (
-    ModelSpec(id="veo3", price=100, **_VEO3_TEXT),
-    ModelSpec(id="veo3-fast", price=80, **_VEO3_TEXT),
-    ModelSpec(id="veo3-pro", price=150, **_VEO3_TEXT),
-    ModelSpec(id="veo3-pro-frames", price=200, max_images=1, image_roles=[FIRST]),
-    ModelSpec(id="veo3-fast-frames", price=160, max_images=1, image_roles=[FIRST]),
-    ModelSpec(id="veo2", price=80),
-    ModelSpec(id="veo2-fast", price=60),
-    ModelSpec(id="veo2-pro", price=120),
-    ModelSpec(id="veo2-fast-frames", price=120, max_images=2, image_roles=[FIRST, LAST]),
+    ModelSpec(id="veo3", price=100, **_TEXT_VEO3),
+    ModelSpec(id="veo3-fast", price=80, **_TEXT_VEO3),
+    ModelSpec(id="veo3-pro", price=150, **_TEXT_VEO3),
+    ModelSpec(id="veo3-pro-frames", price=200, max_images=1, image_roles=[FIRST], **_FRAMES_VEO3),
+    ModelSpec(id="veo3-fast-frames", price=160, max_images=1, image_roles=[FIRST], **_FRAMES_VEO3),
+    ModelSpec(id="veo2", price=80, **_VEO2),
+    ModelSpec(id="veo2-fast", price=60, **_VEO2),
+    ModelSpec(id="veo2-pro", price=120, **_VEO2),
+    ModelSpec(id="veo2-fast-frames", price=120, max_images=2, image_roles=[FIRST, LAST], **_VEO2),
     ModelSpec(
         id="veo2-fast-components",
         price=100,
         max_images=3,
         image_roles=[REFERENCE, REFERENCE, REFERENCE],
+        **_VEO2,
+    ),
+    # The veo3.1 family the gateways sell (docs/upstreams.md); priced at the unknown-model
+    # default until an operator sets a price.
+    ModelSpec(id="veo3.1", **_TEXT_VEO3),
+    ModelSpec(id="veo3.1-fast", **_TEXT_VEO3),
+    ModelSpec(id="veo3.1-pro", max_images=2, image_roles=[FIRST, LAST], **_TEXT_VEO3),
+    ModelSpec(
+        id="veo3.1-components",
+        max_images=3,
+        image_roles=[REFERENCE, REFERENCE, REFERENCE],
+        **_FRAMES_VEO3,
     ),
 )
+_BUILTIN = {spec.id: spec for spec in DEFAULT_CATALOGUE}
 
 
 def find_model(catalogue: list[ModelSpec], model_id: str) -> ModelSpec | None:

@@ -14,6 +14,7 @@ class Code(StrEnum):
     UNKNOWN_MODEL = "unknown_model"
     IMAGES_NOT_SUPPORTED = "images_not_supported"
     TOO_MANY_IMAGES = "too_many_images"
+    UNSUPPORTED_PARAMETER = "unsupported_parameter"
     INVALID_IMAGE = "invalid_image"
     IMAGE_TOO_LARGE = "image_too_large"
     INVALID_METADATA = "invalid_metadata"
@@ -44,6 +45,7 @@ STATUS: dict[Code, int] = {
     Code.UNKNOWN_MODEL: 400,
     Code.IMAGES_NOT_SUPPORTED: 400,
     Code.TOO_MANY_IMAGES: 400,
+    Code.UNSUPPORTED_PARAMETER: 400,
     Code.INVALID_IMAGE: 400,
     Code.IMAGE_TOO_LARGE: 413,
     Code.INVALID_METADATA: 400,

@@ -1,4 +1,4 @@
-"""The task state machine (DESIGN §3) and its public, OpenAI-style projection."""
+"""The task state machine (docs/architecture.md) and its public, OpenAI-style projection."""
 
 from __future__ import annotations
 

@@ -67,6 +67,9 @@ class VideoTask(SQLModel, table=True):
     prompt: str
     enhance_prompt: bool = False
     aspect_ratio: str | None = Field(default=None, max_length=10)
+    # What the model was asked to make (validated against the catalogue at create).
+    resolution: str | None = Field(default=None, max_length=10)
+    duration_seconds: int | None = None
     seed: int | None = None
     images: list[str] = _json(list)
     input_refs: list[str] = _json(list)

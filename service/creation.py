@@ -18,8 +18,8 @@ from core.images import MIME_EXT, ImageError, decode_data_uri
 from core.presenter import video_of
 from core.repo import credits, tasks
 from core.storage.keys import input_key, stored_key, stored_ref
-from schemas.api import SIZES, VideoCreate
-from schemas.catalogue import ModelSpec
+from schemas.api import VideoCreate
+from schemas.catalogue import SIZES, ModelSpec
 from schemas.clock import utcnow
 from schemas.config import RuntimeConfig
 from schemas.problems import Code
@@ -68,6 +68,53 @@ def resolve_model(config: RuntimeConfig, req: VideoCreate, image_count: int) -> 
     return spec
 
 
+@dataclass(frozen=True)
+class Shape:
+    """What the video will be: ``aspect_ratio`` and ``resolution`` None where the caller
+    left them to the model; ``seconds`` the requested or the model's fixed length."""
+
+    aspect_ratio: str | None
+    resolution: str | None
+    seconds: int | None
+
+
+def honoured_shape(spec: ModelSpec, req: VideoCreate) -> Shape:
+    """The ``size``, ``aspect_ratio`` and ``seconds`` of the request, each checked against
+    what the model can make (its catalogue entry); anything it cannot honour is a 400
+    ``unsupported_parameter`` problem naming the model and the values it accepts."""
+    ratio, resolution = SIZES[req.size] if req.size is not None else (None, None)
+    if req.size is not None and req.size not in spec.sizes:
+        raise _unsupported(spec, "size", req.size, spec.sizes)
+    if req.aspect_ratio is not None:
+        if req.aspect_ratio not in spec.aspect_ratios:
+            raise _unsupported(spec, "aspect_ratio", req.aspect_ratio, spec.aspect_ratios)
+        if ratio is not None and ratio != req.aspect_ratio:
+            raise ProblemError(
+                Code.UNSUPPORTED_PARAMETER,
+                f"size {req.size} is {ratio}, which contradicts aspect_ratio {req.aspect_ratio}.",
+            )
+        ratio = req.aspect_ratio
+    seconds = int(req.seconds) if req.seconds is not None else None
+    if seconds is not None and seconds not in spec.durations:
+        raise _unsupported(spec, "seconds", req.seconds, [str(d) for d in spec.durations])
+    return Shape(ratio, resolution, seconds or spec.fixed_seconds)
+
+
+def _unsupported(spec: ModelSpec, name: str, value: object, accepted: list[str]) -> ProblemError:
+    choices = (
+        f"it accepts {', '.join(accepted)}"
+        if accepted
+        else f"it cannot be chosen for this model (omit {name})"
+    )
+    return ProblemError(
+        Code.UNSUPPORTED_PARAMETER,
+        f"{spec.id} cannot honour {name} {value}: {choices}.",
+        model=spec.id,
+        parameter=name,
+        accepted=accepted,
+    )
+
+
 def split_images(refs: list[str]) -> tuple[list[str | InputImage], int]:
     """Each reference as a URL to pass on or decoded inline bytes; checks every one."""
     out: list[str | InputImage] = []
@@ -104,6 +151,7 @@ async def create_video(
     images, count = split_images(req.images or [])
     images.extend(uploads)
     spec = resolve_model(config, req, count + len(uploads))
+    shape = honoured_shape(spec, req)
     user = req.user or principal.client_id
     snapshot = req.model_dump(mode="json", exclude_none=True, exclude={"images"})
     snapshot["image_count"] = len(images)
@@ -126,7 +174,7 @@ async def create_video(
             return replay.status, replay.body
     try:
         return await _create(
-            context, principal, req, spec, config, user, images, snapshot, idempotency_key
+            context, principal, req, spec, shape, config, user, images, snapshot, idempotency_key
         )
     except BaseException:
         if idempotency_key is not None:
@@ -139,6 +187,7 @@ async def _create(
     principal: Principal,
     req: VideoCreate,
     spec: ModelSpec,
+    shape: Shape,
     config: RuntimeConfig,
     user: str,
     images: list[str | InputImage],
@@ -149,7 +198,6 @@ async def _create(
     refs, shown = await _store_inputs(context, task_id, images)
     price = spec.price
     now = utcnow()
-    aspect = req.aspect_ratio or (SIZES[req.size] if req.size else None)
     try:
         async with context.engine.begin() as conn:
             if await credits.hold(conn, principal.client_id, user, task_id, price) is None:
@@ -179,7 +227,9 @@ async def _create(
                 "enhance_prompt": config.default_enhance_prompt
                 if req.enhance_prompt is None
                 else req.enhance_prompt,
-                "aspect_ratio": aspect if aspect in spec.aspect_ratios else None,
+                "aspect_ratio": shape.aspect_ratio,
+                "resolution": shape.resolution,
+                "duration_seconds": shape.seconds,
                 "seed": req.seed,
                 "images": shown,
                 "input_refs": refs,

@@ -11,10 +11,12 @@ from starlette.applications import Starlette
 
 from simulator.context import Simulator
 from simulator.notify import Notifier
+from simulator.quirks import Quirks, normalise_directives
+from simulator.render_cache import RenderCache
 from simulator.routes import ROUTES
 from simulator.state import TaskStore
 from simulator.timeline import Clock
-from simulator.video import render_mp4
+from simulator.video import render_video
 
 NOTIFY_TIMEOUT = httpx.Timeout(10.0)
 
@@ -25,33 +27,41 @@ def create_app(
     time_scale: float = 1.0,
     clock: Clock = time.time,
     rng_seed: int | None = None,
-    submit_timeout_delay: float = 30.0,
+    submit_timeout_delay: float = 600.0,
     notify_delay: float = 0.0,
     notify_failure_rate: float = 0.0,
     video_bytes: int | None = None,
     video: bytes | None = None,
     notify_transport: httpx.AsyncBaseTransport | None = None,
+    quirks: str = "",
 ) -> Starlette:
     """A gateway simulator answering to ``Authorization: Bearer <api_key>``.
 
     ``time_scale`` multiplies every task duration; ``clock`` returns Unix seconds and
-    can be a fake in tests; ``video`` replaces the MP4 rendered at startup and
-    ``video_bytes`` pads it; ``notify_transport`` carries the notify_hook callbacks
+    can be a fake in tests; ``submit_timeout_delay`` bounds how long a
+    ``[sim:submit=timeout]`` answer waits for the client to hang up; ``video`` replaces
+    the MP4 rendered for each task from its request and ``video_bytes`` pads every MP4;
+    ``quirks`` are directives applied to every task (``simulator.quirks``; a bad one
+    raises DirectiveError); ``notify_transport`` carries the notify_hook callbacks
     (tests pass an ``httpx.MockTransport``). The callbacks only run inside the app's
     lifespan, which uvicorn runs and ``httpx.ASGITransport`` does not.
     """
     _check(api_key, time_scale, submit_timeout_delay, notify_delay, notify_failure_rate)
     if video_bytes is not None and video_bytes < 0:
         raise ValueError("video_bytes must be non-negative")
+    startup = Quirks(directives=normalise_directives(quirks))
     simulator = Simulator(
         api_key=api_key,
         clock=clock,
         rng=random.Random(rng_seed),
         time_scale=time_scale,
         submit_timeout_delay=submit_timeout_delay,
-        video=render_mp4() if video is None else video,
+        video=video,
         video_bytes=video_bytes,
         store=TaskStore(),
+        renders=RenderCache(render_video),
+        quirks=startup,
+        startup_quirks=startup,
     )
 
     @contextlib.asynccontextmanager

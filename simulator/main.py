@@ -1,16 +1,21 @@
 """Run the simulator: ``python -m simulator.main --host 127.0.0.1 --port 8090 --api-key KEY``.
 
+``--quirks "[sim:url_at=result_url] [sim:lowercase]"`` applies those directives to every
+task (``simulator.quirks``); it defaults to ``GOOGLE_VIDEO_SIM_QUIRKS``.
+
 Environment variables (all optional):
 
 - ``GOOGLE_VIDEO_SIM_TIME_SCALE``: float > 0 multiplying every task duration (default 1.0)
-- ``GOOGLE_VIDEO_SIM_SUBMIT_TIMEOUT_DELAY``: seconds a ``[sim:submit=timeout]`` answer is
-  held back (default 30)
+- ``GOOGLE_VIDEO_SIM_SUBMIT_TIMEOUT_DELAY``: the longest a ``[sim:submit=timeout]`` answer
+  is held back waiting for the client to hang up (default 600, far beyond any client
+  timeout, so the submit is ambiguous whatever the client's timeout is)
 - ``GOOGLE_VIDEO_SIM_NOTIFY_DELAY``: seconds between a task finishing and its notify_hook
   POST (default 0)
 - ``GOOGLE_VIDEO_SIM_NOTIFY_FAILURE_RATE``: probability in [0, 1] that a callback is
   dropped (default 0)
 - ``GOOGLE_VIDEO_SIM_VIDEO_BYTES``: pad every served MP4 to this many bytes (default: the
-  rendered size, about 25 kB)
+  rendered size, about 50-150 kB)
+- ``GOOGLE_VIDEO_SIM_QUIRKS``: directives applied to every task (default none)
 - ``GOOGLE_VIDEO_SIM_SEED``: integer seeding the durations and the callback drops
 - ``GOOGLE_VIDEO_SIM_API_KEY``: the default of ``--api-key`` (default ``sim-key``)
 """
@@ -25,6 +30,7 @@ import structlog
 import uvicorn
 
 from simulator.app import create_app
+from simulator.quirks import normalise_directives
 
 ENV_PREFIX = "GOOGLE_VIDEO_SIM_"
 DEFAULT_API_KEY = "sim-key"
@@ -38,11 +44,12 @@ T = TypeVar("T")
 @dataclass(frozen=True, slots=True)
 class EnvSettings:
     time_scale: float = 1.0
-    submit_timeout_delay: float = 30.0
+    submit_timeout_delay: float = 600.0
     notify_delay: float = 0.0
     notify_failure_rate: float = 0.0
     video_bytes: int | None = None
     seed: int | None = None
+    quirks: str = ""
 
 
 def settings_from_env(environ: Mapping[str, str]) -> EnvSettings:
@@ -59,16 +66,18 @@ def settings_from_env(environ: Mapping[str, str]) -> EnvSettings:
 
     return EnvSettings(
         time_scale=read("TIME_SCALE", float, 1.0),
-        submit_timeout_delay=read("SUBMIT_TIMEOUT_DELAY", float, 30.0),
+        submit_timeout_delay=read("SUBMIT_TIMEOUT_DELAY", float, 600.0),
         notify_delay=read("NOTIFY_DELAY", float, 0.0),
         notify_failure_rate=read("NOTIFY_FAILURE_RATE", float, 0.0),
         video_bytes=read("VIDEO_BYTES", int, None),
         seed=read("SEED", int, None),
+        quirks=read("QUIRKS", normalise_directives, ""),
     )
 
 
-def run(host: str, port: int, api_key: str) -> None:
-    """Serve the simulator until interrupted, configured from the environment."""
+def run(host: str, port: int, api_key: str, quirks: str | None = None) -> None:
+    """Serve the simulator until interrupted, configured from the environment; ``quirks``
+    (directives) replaces ``GOOGLE_VIDEO_SIM_QUIRKS`` when given."""
     settings = settings_from_env(os.environ)
     app = create_app(
         api_key,
@@ -78,6 +87,7 @@ def run(host: str, port: int, api_key: str) -> None:
         notify_delay=settings.notify_delay,
         notify_failure_rate=settings.notify_failure_rate,
         video_bytes=settings.video_bytes,
+        quirks=settings.quirks if quirks is None else quirks,
     )
     log.info("simulator_listening", url=f"http://{host}:{port}", time_scale=settings.time_scale)
     uvicorn.run(
@@ -87,7 +97,7 @@ def run(host: str, port: int, api_key: str) -> None:
         loop="uvloop",
         log_level="warning",
         lifespan="on",
-        # Held-back [sim:submit=timeout] answers must not stall shutdown for 30 s.
+        # Held-back [sim:submit=timeout] answers must not stall shutdown.
         timeout_graceful_shutdown=1,
     )
 
@@ -99,8 +109,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--api-key", default=os.environ.get(ENV_PREFIX + "API_KEY", DEFAULT_API_KEY)
     )
+    parser.add_argument("--quirks", default=None, help="[sim:...] directives applied to every task")
     args = parser.parse_args(argv)
-    run(args.host, args.port, args.api_key)
+    run(args.host, args.port, args.api_key, args.quirks)
 
 
 if __name__ == "__main__":

@@ -2,16 +2,18 @@
 
 import asyncio
 import contextlib
+import json
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from simulator import views
+from simulator import answers, views
 from simulator.context import simulator_of
-from simulator.directives import DirectiveError, Script, SubmitOutcome, parse_script
+from simulator.directives import DirectiveError, Script, SubmitOutcome
 from simulator.files import padding_for, stream_mp4
-from simulator.state import QueryError
+from simulator.quirks import patched
+from simulator.state import QueryAnswer, QueryError, SimTask
 from simulator.submit import InvalidRequest, parse_submit
 from simulator.timeline import Phase
 
@@ -19,62 +21,84 @@ from simulator.timeline import Phase
 async def submit(request: Request) -> Response:
     simulator = simulator_of(request)
     if not simulator.authorized(request):
-        return views.unauthorized()
+        return answers.unauthorized()
+    if simulator.quirks.key_exhausted:
+        return answers.token_exhausted()
     simulator.store.count_submit()
     try:
         body = parse_submit(await request.body())
-        script = parse_script(body.prompt)
+        script = simulator.script_for(body.prompt)
     except (InvalidRequest, DirectiveError) as exc:
-        return views.error(400, "invalid_request", str(exc))
+        return answers.gateway_error(400, "invalid_request", str(exc))
     attempt = simulator.store.count_prompt(body.prompt)
-    rejection = _scripted_rejection(script, attempt)
-    if rejection is not None:
-        return rejection
+    outcome = _scripted_outcome(script, attempt)
+    if outcome is not None and not outcome.creates_task:
+        return answers.submit_rejection(outcome, body.model, script.retry_after)
     task = simulator.start_task(body, script, str(request.base_url))
-    if script.submit is SubmitOutcome.TIMEOUT or attempt <= script.submit_timeout:
+    if outcome is SubmitOutcome.TIMEOUT:
         # The task exists and runs; only the answer is late, so the client cannot know.
         await _hold_back(request, simulator.submit_timeout_delay)
-    return views.success(task.task_id)
+    elif outcome is not None:
+        # The gateway created the task, but a proxy in front of it answered instead.
+        return answers.submit_rejection(outcome, body.model, script.retry_after)
+    return JSONResponse(views.submit_answer(task))
+
+
+def _scripted_outcome(script: Script, attempt: int) -> SubmitOutcome | None:
+    """What the ``attempt``-th submit of this prompt answers, ``None`` for success."""
+    if script.submit is not None and (
+        script.submit_times is None or attempt <= script.submit_times
+    ):
+        return script.submit
+    if attempt <= script.submit500:
+        return SubmitOutcome.FAILED
+    if attempt <= script.submit_timeout:
+        return SubmitOutcome.TIMEOUT
+    return None
 
 
 async def _hold_back(request: Request, seconds: float) -> None:
-    """Wait ``seconds``, less if the client hangs up first: nobody would read the answer."""
+    """Wait until the client hangs up, at most ``seconds``: nobody would read the answer."""
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(seconds):
             while (await request.receive())["type"] != "http.disconnect":
                 pass
 
 
-def _scripted_rejection(script: Script, attempt: int) -> Response | None:
-    if script.submit is SubmitOutcome.BAD_REQUEST:
-        return views.error(400, "invalid_request", "scripted invalid request")
-    if script.submit is SubmitOutcome.OVERLOADED:
-        return views.overloaded()
-    if script.submit is SubmitOutcome.FAILED or attempt <= script.submit500:
-        return views.error(500, "do_request_failed", "scripted upstream request failure")
-    return None
-
-
 async def query(request: Request) -> Response:
     simulator = simulator_of(request)
     if not simulator.authorized(request):
-        return views.unauthorized()
+        return answers.unauthorized()
     task = simulator.store.get(request.path_params["task_id"])
+    if simulator.quirks.key_exhausted:
+        if task is not None:
+            task.count_refused_query()
+        return answers.token_exhausted()
     if task is None:
-        return views.error(400, "task_not_exist", "task_not_exist")
+        return answers.task_not_exist()
     answer = task.answer_query(simulator.clock())
-    if answer.error is QueryError.OVERLOADED:
-        return views.overloaded()
-    if answer.error is QueryError.FAILED:
-        return views.error(500, "get_task_failed", "scripted task query failure")
-    body = views.task_object(
-        task,
-        answer.snapshot,
-        str(request.base_url),
-        weird=answer.weird,
-        with_url=answer.with_url,
-    )
-    return views.success(body)
+    if answer.error is not None:
+        return _query_error(task, answer)
+    return JSONResponse(views.query_body(task, answer, str(request.base_url)))
+
+
+def _query_error(task: SimTask, answer: QueryAnswer) -> Response:
+    retry_after = task.script.retry_after
+    match answer.error:
+        case QueryError.TASK_NOT_EXIST:
+            return answers.task_not_exist()
+        case QueryError.QUOTA_EXHAUSTED:
+            return answers.token_exhausted()
+        case QueryError.OVERLOADED:
+            return answers.overloaded(retry_after)
+        case QueryError.OVERLOADED_EMPTY:
+            return answers.empty(429, retry_after)
+        case QueryError.FAILED:
+            return answers.gateway_error(500, "get_task_failed", "scripted task query failure")
+        case QueryError.PROXY_502:
+            return answers.proxy_page(502)
+        case _:
+            return answers.empty(502)
 
 
 async def download(request: Request) -> Response:
@@ -84,9 +108,9 @@ async def download(request: Request) -> Response:
         return PlainTextResponse("not found", status_code=404)
     task.downloads += 1
     finished = task.snapshot(simulator.clock()).phase is Phase.SUCCESS
-    if task.script.download404 or not finished:
+    if task.script.download404 or task.script.safety or not finished:
         return PlainTextResponse("not found", status_code=404)
-    video = simulator.video
+    video = await simulator.video_for(task)
     padding = padding_for(len(video), simulator.target_size(task))
     return StreamingResponse(
         stream_mp4(video, padding),
@@ -100,14 +124,25 @@ async def stats(request: Request) -> Response:
 
 
 async def list_tasks(request: Request) -> Response:
-    """Every task with its prompt and timeline, for benchmarks that time what follows."""
+    """Every task with its prompt, timeline, request as received and what its video shows."""
     simulator = simulator_of(request)
     now = simulator.clock()
     return JSONResponse({"tasks": [views.sim_task(t, now) for t in simulator.store.tasks.values()]})
 
 
+async def config(request: Request) -> Response:
+    """``GET``: the quirks in force; ``POST``: change some of them (see ``simulator.quirks``)."""
+    simulator = simulator_of(request)
+    if request.method == "POST":
+        try:
+            simulator.quirks = patched(simulator.quirks, json.loads(await request.body()))
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+    return JSONResponse(simulator.quirks.as_json())
+
+
 async def reset(request: Request) -> Response:
-    simulator_of(request).store.reset()
+    simulator_of(request).reset()
     return JSONResponse({"reset": True})
 
 
@@ -117,5 +152,6 @@ ROUTES = (
     Route("/files/{task_id}.mp4", download, methods=["GET"]),
     Route("/_sim/stats", stats, methods=["GET"]),
     Route("/_sim/tasks", list_tasks, methods=["GET"]),
+    Route("/_sim/config", config, methods=["GET", "POST"]),
     Route("/_sim/reset", reset, methods=["POST"]),
 )

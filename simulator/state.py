@@ -1,17 +1,27 @@
 """The in-memory task store and the per-task query counters."""
 
 import heapq
+import itertools
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cached_property
 
 from simulator.directives import Script
+from simulator.render_spec import render_spec
+from simulator.submit import SubmitRequest
 from simulator.timeline import Snapshot, snapshot_at
+from simulator.video import RenderSpec
 
 
 class QueryError(Enum):
+    TASK_NOT_EXIST = "task_not_exist"
+    QUOTA_EXHAUSTED = "quota_exhausted"
     OVERLOADED = "overloaded"
+    OVERLOADED_EMPTY = "overloaded_empty"
     FAILED = "failed"
+    PROXY_502 = "proxy_502"
+    PROXY_502_EMPTY = "proxy_502_empty"
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,9 +32,13 @@ class QueryAnswer:
     snapshot: Snapshot
     weird: bool = False
     with_url: bool = True
+    null_data: bool = False
 
 
-@dataclass(slots=True)
+_sequence = itertools.count(1)
+
+
+@dataclass
 class SimTask:
     task_id: str
     prompt: str
@@ -34,23 +48,54 @@ class SimTask:
     script: Script
     submitted_at: float
     duration: float
+    submitted: SubmitRequest | None = None
+    auth_from: float = 0.0
+    """Unix seconds from which ``poll401*`` may refuse queries."""
+    sequence: int = field(default_factory=lambda: next(_sequence))
     queries: int = 0
+    lagged: int = 0
+    refused: int = 0
+    plain: int = 0
     answered: int = 0
     answered_finished: int = 0
     downloads: int = 0
+
+    @cached_property
+    def request(self) -> SubmitRequest:
+        """The submit that created the task (a bare one when the task was built without)."""
+        if self.submitted is not None:
+            return self.submitted
+        return SubmitRequest(prompt=self.prompt, model=self.model, notify_hook=self.notify_hook)
+
+    def count_refused_query(self) -> None:
+        """Count a query refused before the task's script was asked (a revoked key)."""
+        self.queries += 1
 
     @property
     def finishes_at(self) -> float:
         return self.submitted_at + self.duration
 
+    @cached_property
+    def render_spec(self) -> RenderSpec:
+        """What this task's video shows (see ``simulator.render_spec``)."""
+        return render_spec(self.request)
+
     def snapshot(self, now: float) -> Snapshot:
-        return snapshot_at(self.submitted_at, self.duration, self.script.fail is not None, now)
+        return snapshot_at(self.submitted_at, self.duration, self.script.fails, now)
 
     def answer_query(self, now: float) -> QueryAnswer:
         """Count one query and decide how it is answered, following the script."""
         self.queries += 1
         snapshot = self.snapshot(now)
-        error = query_error(self.script, self.queries)
+        script = self.script
+        if self.lagged < script.task_not_exist:
+            self.lagged += 1
+            return QueryAnswer(QueryError.TASK_NOT_EXIST, snapshot)
+        if self._refuses(now):
+            self.refused += 1
+            return QueryAnswer(QueryError.QUOTA_EXHAUSTED, snapshot)
+        self.plain += 1
+        error = query_error(script, self.plain)
         if error is not None:
             return QueryAnswer(error, snapshot)
         self.answered += 1
@@ -59,17 +104,38 @@ class SimTask:
         return QueryAnswer(
             error=None,
             snapshot=snapshot,
-            weird=self.answered <= self.script.unknown_status,
-            with_url=self.answered_finished > self.script.nourl,
+            weird=self.answered <= script.unknown_status,
+            with_url=self.answered_finished > script.nourl,
+            null_data=self.answered <= script.null_data,
         )
+
+    def _refuses(self, now: float) -> bool:
+        script = self.script
+        if not script.auth_window:
+            return False
+        if now < self.auth_from or self.queries <= (script.poll401_after or 0):
+            return False
+        return script.poll401 is None or self.refused < script.poll401
+
+
+_SEQUENCE = (
+    ("poll429", QueryError.OVERLOADED),
+    ("poll429_empty", QueryError.OVERLOADED_EMPTY),
+    ("poll500", QueryError.FAILED),
+    ("poll502", QueryError.PROXY_502),
+    ("poll502_empty", QueryError.PROXY_502_EMPTY),
+)
 
 
 def query_error(script: Script, query_number: int) -> QueryError | None:
-    """The scripted error of the ``query_number``-th query (1-based), if any."""
-    if query_number <= script.poll429:
-        return QueryError.OVERLOADED
-    if query_number <= script.poll429 + script.poll500:
-        return QueryError.FAILED
+    """The scripted error of the ``query_number``-th query (1-based) that reached the
+    error sequence: ``poll429``, ``poll429_empty``, ``poll500``, ``poll502``,
+    ``poll502_empty`` in that order."""
+    end = 0
+    for name, error in _SEQUENCE:
+        end += getattr(script, name)
+        if query_number <= end:
+            return error
     return None
 
 

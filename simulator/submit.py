@@ -1,8 +1,10 @@
 """Validation of the submit body, as strict as the gateway documents it."""
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from simulator.images import InputImage, read_image
 
 ASPECT_RATIOS = frozenset({"16:9", "9:16"})
 
@@ -13,13 +15,21 @@ class InvalidRequest(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class SubmitRequest:
+    """A valid submit body: the fields the simulator uses, and ``received`` for
+    ``/_sim/tasks`` (every field as sent, ``images`` described instead of carried)."""
+
     prompt: str
     model: str
     notify_hook: str
+    aspect_ratio: str | None = None
+    enable_upsample: bool = False
+    seed: int | None = None
+    images: tuple[InputImage, ...] = ()
+    received: dict[str, Any] = field(default_factory=dict)
 
 
 def parse_submit(raw: bytes) -> SubmitRequest:
-    """Check the fields the gateway knows; only the ones the simulator uses are kept."""
+    """Check the fields the gateway knows; raises InvalidRequest naming the first fault."""
     try:
         body = json.loads(raw)
     except ValueError:
@@ -34,7 +44,20 @@ def parse_submit(raw: bytes) -> SubmitRequest:
         notify_hook and not notify_hook.startswith(("http://", "https://"))
     ):
         raise InvalidRequest("notify_hook must be an http(s) URL")
-    return SubmitRequest(prompt=prompt, model=model, notify_hook=notify_hook)
+    images = tuple(read_image(text) for text in body.get("images") or ())
+    received = dict(body)
+    if "images" in body:
+        received["images"] = [image.describe() for image in images]
+    return SubmitRequest(
+        prompt=prompt,
+        model=model,
+        notify_hook=notify_hook,
+        aspect_ratio=body.get("aspect_ratio"),
+        enable_upsample=body.get("enable_upsample") is True,
+        seed=body.get("seed"),
+        images=images,
+        received=received,
+    )
 
 
 def _required_text(body: dict[str, Any], name: str) -> str:

@@ -1,4 +1,4 @@
-"""When to look at an upstream task next (DESIGN §6).
+"""When to look at an upstream task next (docs/architecture.md, Polling).
 
 Nothing before the typical minimum; then an interval proportional to the time already
 spent (few GETs for long jobs), tightened around the finish that the reported progress

@@ -35,6 +35,8 @@ class Task:
     prompt: str
     enhance_prompt: bool
     aspect_ratio: str | None
+    resolution: str | None
+    duration_seconds: int | None
     seed: int | None
     images: list[str]
     input_refs: list[str]

@@ -1,102 +1,28 @@
 """The processes of a chaos run: services, simulator, API and workers, and their cleanup.
 
 Everything listens on 127.0.0.1 and lives in one run directory (mode 0755 under /tmp so
-the ``postgres`` user can traverse it when we run as root). Each child runs in its own
-process group, so stopping it reaps whatever it spawned, and (when started from the main
-thread) dies with the harness if the harness is SIGKILLed.
+the ``postgres`` user can traverse it when we run as root). Every child is a
+``cli.supervise.Child``: its own process group, so stopping it reaps whatever it spawned,
+and (when started from the main thread) it dies with the harness if the harness is
+SIGKILLed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
-import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import httpx
-
+from cli.supervise import Child, free_port, http_ok, port_open, stop_all
 from tests.integration.stack import SIM_KEY, base_env
-from tests.services import (
-    HOST,
-    PostgresServer,
-    RedisServer,
-    _die_with_parent,
-    free_port,
-    port_open,
-    wait_until,
-)
+from tests.services import HOST, PostgresServer, RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_KEY = "gv_chaos_admin_key_0123456789abcdef"
 STOP_TIMEOUT = 10.0
-
-
-class Managed:
-    """One child process (``python -m …``) in its own process group, logging to a file."""
-
-    def __init__(self, name: str, command: Sequence[str], env: dict[str, str], log: Path) -> None:
-        self.name = name
-        self.command = list(command)
-        self.env = env
-        self.log_path = log
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.started_at = 0.0
-        self.on_start: Callable[[int], None] | None = None
-
-    def start(self) -> Managed:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                self.command,
-                cwd=ROOT,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=_die_with_parent(),
-            )
-        self.started_at = time.monotonic()
-        if self.on_start is not None:
-            self.on_start(self.proc.pid)
-        return self
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc is not None else None
-
-    @property
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    @property
-    def returncode(self) -> int | None:
-        return self.proc.returncode if self.proc is not None else None
-
-    def kill(self) -> None:
-        """SIGKILL the whole group now (the chaos fault) and reap it."""
-        proc = self.proc
-        if proc is None:
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
-        """SIGTERM (graceful drain), then SIGKILL the group at the deadline."""
-        proc = self.proc
-        if proc is None:
-            return
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=timeout)
-        self.kill()
 
 
 class Cluster:
@@ -107,14 +33,14 @@ class Cluster:
         self.seed = seed
         self.pg = PostgresServer(run_dir)
         self.redis = RedisServer(run_dir / "redis")
-        self.sim: Managed | None = None
-        self.api: Managed | None = None
+        self.sim: Child | None = None
+        self.api: Child | None = None
         self.api_port = 0
         self.sim_url = ""
         self.env: dict[str, str] = {}
         self.groups: set[int] = set()  # process group ids (each child leads its own)
-        self.workers: list[Managed] = []  # current process per slot
-        self.all_workers: list[Managed] = []  # every worker process ever started
+        self.workers: list[Child] = []  # current process per slot
+        self.all_workers: list[Child] = []  # every worker process ever started
         self._serial = 0
 
     @property
@@ -168,10 +94,7 @@ class Cluster:
             SIM_KEY,
         ]
         self.sim = self._spawn("simulator", command, env, self.run_dir / "simulator.log")
-        proc = self.sim.proc
-        wait_until(
-            lambda: port_open(HOST, port), time.monotonic() + 30, what="simulator", proc=proc
-        )
+        self.sim.wait_ready(functools.partial(port_open, HOST, port), timeout=30)
         self.sim_url = f"http://{HOST}:{port}"
 
     def _migrate(self) -> None:
@@ -189,7 +112,7 @@ class Cluster:
         if result.returncode != 0:
             raise RuntimeError(f"migrate failed (exit {result.returncode}); see {log}")
 
-    def start_api(self, *, wait: bool = True) -> Managed:
+    def start_api(self, *, wait: bool = True) -> Child:
         command = [sys.executable, "-m", "cli.main", "api", "--host", HOST]
         command += ["--port", str(self.api_port)]
         self.api = self._spawn("api", command, self.env, self.run_dir / "api.log")
@@ -200,16 +123,10 @@ class Cluster:
     def wait_api(self, timeout: float = 30.0) -> None:
         api = self.api
         assert api is not None
+        healthy = functools.partial(http_ok, f"{self.api_url}/healthz")
+        api.wait_ready(healthy, timeout=timeout, what="api", interval=0.1)
 
-        def healthy() -> bool:
-            try:
-                return httpx.get(f"{self.api_url}/healthz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(healthy, time.monotonic() + timeout, what="api", proc=api.proc, interval=0.1)
-
-    def start_worker(self, slot: int | None = None) -> Managed:
+    def start_worker(self, slot: int | None = None) -> Child:
         """Start a worker in ``slot`` (replacing whatever was there) or in a new slot."""
         self._serial += 1
         name = f"worker-{self._serial:03d}"
@@ -226,19 +143,13 @@ class Cluster:
 
     def cleanup(self) -> None:
         """Stop every process this cluster started; safe to call more than once."""
-        workers = [w for w in self.all_workers if w.alive]
-        for worker in workers:  # SIGTERM all first, so they drain in parallel
-            if worker.proc is not None:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(worker.proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT
-        for worker in workers:
-            worker.stop(timeout=max(0.1, deadline - time.monotonic()))
+        # SIGTERM to every live worker's group at once, so they drain in parallel.
+        stop_all([w for w in self.all_workers if w.alive], grace=STOP_TIMEOUT, group=True)
         for worker in self.all_workers:
             worker.kill()  # reap anything left (no-op for the dead)
-        for managed in (self.api, self.sim):
-            if managed is not None:
-                managed.stop()
+        for child in (self.api, self.sim):
+            if child is not None:
+                child.stop(grace=STOP_TIMEOUT, group=True)
         with contextlib.suppress(Exception):
             self.redis.stop()
         with contextlib.suppress(Exception):
@@ -249,10 +160,10 @@ class Cluster:
         self.pg.restart()
         self._remember(self.pg.pid)
 
-    def _spawn(self, name: str, command: list[str], env: dict[str, str], log: Path) -> Managed:
-        managed = Managed(name, command, env, log)
-        managed.on_start = self._remember
-        return managed.start()
+    def _spawn(self, name: str, command: list[str], env: dict[str, str], log: Path) -> Child:
+        child = Child(name, command, env=env, cwd=ROOT, output=log).start()
+        self._remember(child.pid)
+        return child
 
     def _remember(self, pid: int | None) -> None:
         if pid is not None:

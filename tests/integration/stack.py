@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.services import free_port, wait_for_port
+from cli.supervise import HOST, Child, free_port, port_open, stop_all
 
 SIM_KEY = "sim-test-key"
 FAST_PACING = {
@@ -36,30 +35,17 @@ class Stack:
     env: dict[str, str]
     sim_url: str
     log_dir: Path
-    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    workers: list[Child] = field(default_factory=list)
 
-    def start_worker(self) -> subprocess.Popen[bytes]:
-        log = (self.log_dir / f"worker-{len(self.workers)}.log").open("ab")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "worker"],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.workers.append(proc)
-        return proc
+    def start_worker(self) -> Child:
+        name = f"worker-{len(self.workers)}"
+        command = [sys.executable, "-m", "cli.main", "worker"]
+        worker = Child(name, command, env=self.env, output=self.log_dir / f"{name}.log")
+        self.workers.append(worker.start())
+        return worker
 
     def stop_workers(self, sig: signal.Signals = signal.SIGTERM) -> None:
-        for proc in self.workers:
-            if proc.poll() is None:
-                proc.send_signal(sig)
-        for proc in self.workers:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_all(self.workers, sig, grace=30)
         self.workers.clear()
 
 
@@ -89,31 +75,9 @@ def simulator(
         "GOOGLE_VIDEO_SIM_SUBMIT_TIMEOUT_DELAY": "6",
         **(extra or {}),
     }
-    log = (log_dir / "simulator.log").open("ab")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "simulator.main",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--api-key",
-            SIM_KEY,
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    command = [sys.executable, "-m", "simulator.main", "--host", HOST, "--port", str(port)]
+    sim = Child(
+        "simulator", [*command, "--api-key", SIM_KEY], env=env, output=log_dir / "simulator.log"
     )
-    try:
-        wait_for_port("127.0.0.1", port, time.monotonic() + 20)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with sim.start(functools.partial(port_open, HOST, port), timeout=20):
+        yield f"http://{HOST}:{port}"

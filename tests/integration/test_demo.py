@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -9,10 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
+import psutil
 import pytest
 
-from tests.services import free_port, wait_until
+from cli.supervise import Child, free_port, http_ok, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_KEY = "gv_demo_test_admin_key_0123456789"
@@ -23,19 +24,11 @@ DEV = (sys.executable, "-m", "cli.main", "dev")
 DEMO = (sys.executable, "-m", "cli.demo")
 
 
-def _healthy(url: str) -> bool:
+def _running(process: psutil.Process) -> bool:
     try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.HTTPError:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def _tail(path: Path, chars: int = 4000) -> str:
@@ -54,24 +47,19 @@ def test_demo_against_dev(tmp_path: Path) -> None:
         "GOOGLE_VIDEO_ADMIN_KEY": ADMIN_KEY,
         "PYTHONUNBUFFERED": "1",
     }
-    with log_path.open("wb") as log:
-        dev = subprocess.Popen(
-            [*DEV, "--port", str(port), "--data-dir", str(data_dir)],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: every child is findable
-        )
-    pgid = dev.pid
-    try:
-        wait_until(
-            lambda: _healthy(f"http://127.0.0.1:{port}/healthz"),
-            time.monotonic() + START_TIMEOUT,
-            what="google-video dev",
-            proc=dev,
-            interval=0.1,
-        )
+    dev = Child(
+        "google-video dev",
+        [*DEV, "--port", str(port), "--data-dir", str(data_dir)],
+        env=env,
+        cwd=ROOT,
+        output=log_path,
+    )
+    healthy = functools.partial(http_ok, f"http://127.0.0.1:{port}/healthz")
+    with dev.start(healthy, timeout=START_TIMEOUT, interval=0.1):
+        assert dev.pid is not None
+        children = psutil.Process(dev.pid).children(recursive=True)
+        names = sorted(child.name() for child in children)
+        assert len(children) >= 4, names  # redis-server, simulator, worker, API
         demo = subprocess.run(
             [
                 *DEMO,
@@ -98,13 +86,10 @@ def test_demo_against_dev(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             pytest.fail(f"dev did not exit within {STOP_TIMEOUT} s of SIGTERM\n{_tail(log_path)}")
         assert code == 0, _tail(log_path)
-        # redis-server, simulator, worker and API are gone with it.
+        # redis-server, simulator, worker and API are gone with it (each leads its own
+        # process group, so they are checked one by one).
         wait_until(
-            lambda: not _group_alive(pgid),
+            lambda: not any(_running(child) for child in children),
             time.monotonic() + 5,
             what="dev's children to exit",
         )
-    finally:
-        if _group_alive(pgid):
-            os.killpg(pgid, signal.SIGKILL)
-        dev.wait()

@@ -1,4 +1,4 @@
-"""The official ``openai`` SDK, unchanged, against the real API process (DESIGN §9).
+"""The official ``openai`` SDK, unchanged, against the real API process (README, HTTP API).
 
 The first tests run the API alone (videos stay queued); the last one adds the simulator
 and an ARQ worker for ``create_and_poll`` + ``download_content``.
@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +20,11 @@ import pytest
 from openai import OpenAI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cli.supervise import Child, ChildExited, free_port, http_ok
 from core.bootstrap import prepare
 from schemas.settings import Settings
 from tests.integration.images import PNG_URI, png_bytes
 from tests.integration.stack import SIM_KEY, Stack, base_env, simulator
-from tests.services import free_port, wait_until
 
 ADMIN_KEY = "gv_sdk_admin_key_0123456789abcdef"
 ADMIN_USER = "admin"  # the bootstrap admin key acts for client "admin"
@@ -39,7 +36,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning"
 @dataclass
 class Api:
     base_url: str
-    proc: subprocess.Popen[bytes]
+    proc: Child
 
     def sdk(self, key: str = ADMIN_KEY) -> OpenAI:
         return OpenAI(base_url=f"{self.base_url}/v1", api_key=key, max_retries=0, timeout=30)
@@ -60,65 +57,28 @@ class Api:
         return body["balance"], body["held"]
 
 
-def _healthy(base_url: str) -> bool:
-    try:
-        return httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def start_api(env: dict[str, str], log_path: Path) -> Iterator[Api]:
     """``python -m cli.main api`` on a free port, until it answers /healthz."""
     for attempt in range(3):
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
-        with log_path.open("ab") as log:
-            proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "cli.main",
-                    "api",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                ],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        command = [sys.executable, "-m", "cli.main", "api", "--host", "127.0.0.1"]
+        api = Child("api", [*command, "--port", str(port)], env=env, output=log_path)
         try:
-            wait_until(
-                functools.partial(_healthy, base_url),
-                time.monotonic() + START_DEADLINE,
-                what=f"api on {port} (log: {log_path})",
-                proc=proc,
+            api.start(
+                functools.partial(http_ok, f"{base_url}/healthz"),
+                timeout=START_DEADLINE,
+                what=f"api on {port}",
                 interval=0.05,
             )
-        except RuntimeError:
-            _stop(proc)
+        except ChildExited:
             if attempt == 2:  # most likely the port was taken between probe and bind
                 raise
             continue
-        except BaseException:
-            _stop(proc)
-            raise
         try:
-            yield Api(base_url, proc)
+            yield Api(base_url, api)
         finally:
-            _stop(proc)
+            api.stop(grace=15)
         return
 
 

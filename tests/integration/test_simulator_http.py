@@ -480,6 +480,21 @@ async def test_sim_tasks_lists_prompts_and_timeline_times(client, clock):
         "status": "SUCCESS",
         "submitted_at": T0,
         "finished_at": T0 + 2,
+        "request": {
+            "prompt": "short one [sim:duration=2]",
+            "model": "veo3-fast",
+            "enhance_prompt": True,
+        },
+        "video": {
+            "width": 320,
+            "height": 180,
+            "seconds": 8.0,
+            "fps": 8,
+            "audio": True,
+            "first_frame": False,
+            "last_frame": False,
+            "elements": 0,
+        },
     }
     assert tasks[running_id]["status"] == "SUBMITTED"
     assert tasks[running_id]["submitted_at"] == T0 + 1

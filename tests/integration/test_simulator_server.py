@@ -1,11 +1,10 @@
 """The simulator as a real process: ``python -m simulator.main`` behind uvicorn."""
 
+import functools
 import io
 import os
 import struct
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,20 +13,13 @@ import httpx
 import psutil
 import pytest
 
+from cli.supervise import Child, free_port, port_open
 from tests.eventually import eventually
-from tests.services import free_port, wait_for_port
 
 KEY = "server-test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_DEADLINE = 20.0
-
-
-def wait_for_simulator(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    try:
-        wait_for_port("127.0.0.1", port, time.monotonic() + STARTUP_DEADLINE, proc=process)
-    except (RuntimeError, TimeoutError) as exc:
-        pytest.fail(f"simulator on {port}: {exc}:\n{log.read_text()}")
 
 
 @pytest.fixture(scope="module")
@@ -37,20 +29,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]
     env = {**os.environ, "GOOGLE_VIDEO_SIM_TIME_SCALE": "0.01"}
     command = [sys.executable, "-m", "simulator.main", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--api-key", KEY]
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
-        )
-    try:
-        wait_for_simulator(port, process, log)
-        yield f"http://127.0.0.1:{port}", process.pid
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    simulator = Child("simulator", command, env=env, cwd=ROOT, output=log)
+    ready = functools.partial(port_open, "127.0.0.1", port, 0.2)
+    with simulator.start(ready, timeout=STARTUP_DEADLINE):
+        assert simulator.pid is not None
+        yield f"http://127.0.0.1:{port}", simulator.pid
 
 
 async def poll_until_finished(client: httpx.AsyncClient, task_id: str) -> dict[str, object]:
@@ -85,7 +68,7 @@ async def test_real_server_runs_a_task_to_success_and_serves_the_mp4(server):
     assert video.headers["content-type"] == "video/mp4"
     assert video.content[4:8] == b"ftyp"
     with av.open(io.BytesIO(video.content), mode="r") as container:
-        assert len(list(container.decode(video=0))) == 48
+        assert len(list(container.decode(video=0))) == 64  # veo3: 8 s at 8 fps
 
 
 async def test_real_server_streams_a_200_mb_file_with_bounded_memory(server):
@@ -131,3 +114,17 @@ def test_free_box_follows_the_video_in_a_padded_file(server):
     assert offset == len(content) == 100_000
     assert boxes[0] == b"ftyp"
     assert boxes[-1] == b"free"
+
+
+async def test_submit_timeout_outlasts_the_client_whatever_its_timeout(server):
+    # The default hold is 600 s: a client's own timeout (here 1 s, 30 s in production)
+    # always expires first, so the submit is ambiguous although the task exists and runs.
+    base_url, _ = server
+    body = {"prompt": "fox [sim:duration=1][sim:submit=timeout]", "model": "veo3"}
+    async with httpx.AsyncClient(base_url=base_url, timeout=1.0) as client:
+        with pytest.raises(httpx.ReadTimeout):
+            await client.post("/google/v1/models/veo/videos", json=body, headers=AUTH)
+        tasks = (await client.get("/_sim/tasks")).json()["tasks"]
+        (task_id,) = [t["task_id"] for t in tasks if t["prompt"] == body["prompt"]]
+        data = await poll_until_finished(client, task_id)
+    assert data["status"] == "SUCCESS"

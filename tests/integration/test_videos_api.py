@@ -172,7 +172,7 @@ async def test_cancel_of_finished_video_conflicts(client_for, grant):
 async def test_models_catalogue_lists_roles_and_prices(client_for):
     acme = await client_for("acme")
     models = {m["id"]: m for m in (await acme.get("/v1/models")).json()["data"]}
-    assert len(models) == 10
+    assert len(models) == 14
     assert models["veo2-fast-frames"]["image_roles"] == ["first frame", "last frame"]
     assert models["veo2-fast-frames"]["modes"] == ["text_to_video", "image_to_video"]
     assert models["veo3"]["max_images"] == 0 and models["veo3"]["price"] == 100
@@ -181,13 +181,18 @@ async def test_models_catalogue_lists_roles_and_prices(client_for):
 async def test_operator_extends_catalogue_without_code(admin, client_for, grant):
     config = (await admin.get("/v1/admin/config")).json()
     models = config["models"] + [
-        {"id": "veo3.1-components", "max_images": 3, "image_roles": ["element"] * 3, "price": 250}
+        {
+            "id": "veo3.1-fast-components",
+            "max_images": 3,
+            "image_roles": ["element"] * 3,
+            "price": 250,
+        }
     ]
     assert (await admin.put("/v1/admin/config", json={"models": models})).status_code == 200
     acme = await client_for("acme")
     await grant("acme", "acme", 250)
     video = (
-        await acme.post("/v1/videos", json={"prompt": PROMPT, "model": "veo3.1-components"})
+        await acme.post("/v1/videos", json={"prompt": PROMPT, "model": "veo3.1-fast-components"})
     ).json()
     assert video["price"] == 250
 

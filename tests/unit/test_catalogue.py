@@ -20,7 +20,10 @@ def test_a_document_stored_in_the_earlier_shape_still_reads() -> None:
     models = {m.id: m for m in config.models}
 
     assert models["veo3"].aspect_ratios == ["16:9", "9:16"] and models["veo3"].upsample
-    assert models["veo2-fast-frames"].aspect_ratios == []
+    # A built-in model stored before capabilities were recorded gets the built-in ones.
+    assert models["veo3"].sizes == ["1280x720", "720x1280", "1920x1080", "1080x1920"]
+    assert models["veo2-fast-frames"].aspect_ratios == ["16:9"]
+    assert models["veo2-fast-frames"].durations == []
     assert models["veo2-fast-frames"].image_roles == [ImageRole.FIRST_FRAME, ImageRole.LAST_FRAME]
     assert models["veo2-fast-components"].image_roles == [ImageRole.REFERENCE] * 3
     assert models["veo3.1-components"].image_roles == [ImageRole.REFERENCE] * 3
@@ -28,7 +31,8 @@ def test_a_document_stored_in_the_earlier_shape_still_reads() -> None:
 
 def test_earlier_and_current_shapes_read_the_same() -> None:
     for spec in DEFAULT_CATALOGUE:
-        earlier = spec.model_dump(mode="json", exclude={"aspect_ratios", "upsample"})
+        capabilities = {"aspect_ratios", "upsample", "durations", "resolutions"}
+        earlier = spec.model_dump(mode="json", exclude=capabilities)
         earlier["image_roles"] = spec.role_labels()
         earlier["supports_aspect_ratio"] = spec.supports_aspect_ratio
         assert ModelSpec.model_validate(earlier) == spec

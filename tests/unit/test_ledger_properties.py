@@ -1,4 +1,5 @@
-"""Stateful property test of the credits ledger and the task state machine (DESIGN §3, §4).
+"""Stateful property test of the credits ledger and the task state machine
+(docs/architecture.md, "Task state machine" and "Ledger").
 
 A hypothesis state machine interleaves grants, adjusts, creates (hold + task row in one
 transaction), forward transitions, settlements, duplicate and concurrent deliveries,
@@ -86,7 +87,7 @@ SETTLEMENTS: dict[str, tuple[Settle, TaskStatus, str | None]] = {
     "cancel": (_cancel, TaskStatus.CANCELLED, str(FailureCode.CANCELLED)),
 }
 OPS = st.sampled_from(sorted(SETTLEMENTS))
-# DESIGN §8: the event a terminal task writes to the outbox, in its settling transaction.
+# The event a terminal task writes to the outbox, in its settling transaction.
 EVENT_TYPES = {
     TaskStatus.COMPLETED: "video.completed",
     TaskStatus.FAILED: "video.failed",

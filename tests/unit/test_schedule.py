@@ -1,4 +1,4 @@
-"""Adaptive poll pacing and transient-error backoff (DESIGN §6)."""
+"""Adaptive poll pacing and transient-error backoff (docs/architecture.md, Polling)."""
 
 from __future__ import annotations
 

@@ -127,12 +127,17 @@ PRICES = {
     "veo2-pro": 120,
     "veo2-fast-frames": 120,
     "veo2-fast-components": 100,
+    # Not in the product plan: the unknown-model default until an operator sets a price.
+    "veo3.1": 100,
+    "veo3.1-fast": 100,
+    "veo3.1-pro": 100,
+    "veo3.1-components": 100,
 }
 
 
-def test_catalogue_has_ten_models_priced_as_upstream_md() -> None:
+def test_catalogue_has_fourteen_models_priced_as_upstream_md() -> None:
     assert {m.id: m.price for m in DEFAULT_CATALOGUE} == PRICES
-    assert len(DEFAULT_CATALOGUE) == 10
+    assert len(DEFAULT_CATALOGUE) == 14
 
 
 @pytest.mark.parametrize(
@@ -153,9 +158,9 @@ def test_catalogue_image_limits_and_roles_text(model_id: str, max_images: int, r
     assert spec.roles_text() == roles
 
 
-def test_only_veo3_text_models_support_aspect_ratio() -> None:
+def test_only_veo3_and_veo3_1_text_models_let_the_caller_choose_the_aspect_ratio() -> None:
     supported = {m.id for m in DEFAULT_CATALOGUE if m.supports_aspect_ratio}
-    assert supported == {"veo3", "veo3-fast", "veo3-pro"}
+    assert supported == {"veo3", "veo3-fast", "veo3-pro", "veo3.1", "veo3.1-fast", "veo3.1-pro"}
 
 
 def test_find_model_returns_none_for_unknown_id() -> None:

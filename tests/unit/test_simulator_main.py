@@ -5,7 +5,7 @@ from simulator.main import EnvSettings, settings_from_env
 
 def test_empty_environment_gives_the_defaults():
     assert settings_from_env({}) == EnvSettings()
-    assert settings_from_env({}).submit_timeout_delay == 30.0
+    assert settings_from_env({}).submit_timeout_delay == 600.0
 
 
 def test_environment_variables_are_parsed():

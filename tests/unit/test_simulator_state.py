@@ -87,3 +87,59 @@ def test_stats_report_polls_per_task_and_downloads():
     assert stats["polls"] == {"t-1": 2}
     assert stats["polls_total"] == 2
     assert stats["downloads"] == {"t-1": 1}
+
+
+def test_error_sequence_runs_429_then_empty_429_then_500_then_the_502s():
+    script = Script(poll429=1, poll429_empty=1, poll500=1, poll502=1, poll502_empty=1)
+    assert [query_error(script, n) for n in range(1, 7)] == [
+        QueryError.OVERLOADED,
+        QueryError.OVERLOADED_EMPTY,
+        QueryError.FAILED,
+        QueryError.PROXY_502,
+        QueryError.PROXY_502_EMPTY,
+        None,
+    ]
+
+
+def test_task_not_exist_comes_first_and_does_not_use_up_the_error_sequence():
+    task = make_task(Script(task_not_exist=2, poll429=1))
+    errors = [task.answer_query(T0 + 1).error for _ in range(4)]
+    assert errors == [
+        QueryError.TASK_NOT_EXIST,
+        QueryError.TASK_NOT_EXIST,
+        QueryError.OVERLOADED,
+        None,
+    ]
+
+
+def test_poll401_after_k_queries_refuses_n_queries_then_answers_again():
+    task = make_task(Script(poll401=2, poll401_after=1))
+    errors = [task.answer_query(T0 + 1).error for _ in range(4)]
+    assert errors == [None, QueryError.QUOTA_EXHAUSTED, QueryError.QUOTA_EXHAUSTED, None]
+
+
+def test_poll401_after_k_without_a_count_refuses_for_good():
+    task = make_task(Script(poll401_after=1))
+    errors = [task.answer_query(T0 + 1).error for _ in range(5)]
+    assert errors == [None] + [QueryError.QUOTA_EXHAUSTED] * 4
+
+
+def test_poll401_from_an_instant_refuses_from_then_on():
+    task = make_task(Script(poll401_after_s=10), duration=100)
+    task.auth_from = T0 + 10
+    assert task.answer_query(T0 + 9).error is None
+    assert task.answer_query(T0 + 10).error is QueryError.QUOTA_EXHAUSTED
+    assert task.answer_query(T0 + 200).error is QueryError.QUOTA_EXHAUSTED
+    assert task.queries == 3
+
+
+def test_null_data_answers_come_first_among_the_answered_queries():
+    task = make_task(Script(poll429=1, null_data=1))
+    answers = [task.answer_query(T0 + 1) for _ in range(3)]
+    assert [a.error for a in answers] == [QueryError.OVERLOADED, None, None]
+    assert [a.null_data for a in answers[1:]] == [True, False]
+
+
+def test_openai_failure_makes_the_task_fail_and_safety_makes_it_succeed():
+    assert make_task(Script(openai_failure=True)).snapshot(T0 + 100).phase is Phase.FAILURE
+    assert make_task(Script(safety=True)).snapshot(T0 + 100).phase is Phase.SUCCESS

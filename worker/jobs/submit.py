@@ -249,7 +249,9 @@ async def _request(
         prompt=task.prompt,
         enhance_prompt=task.enhance_prompt,
         images=images,
-        aspect_ratio=task.aspect_ratio,
+        # Sent only where the model offers a choice: a one-ratio model makes its own.
+        aspect_ratio=task.aspect_ratio if spec and spec.supports_aspect_ratio else None,
+        enable_upsample=True if spec and spec.upsample and task.resolution == "1080p" else None,
         seed=task.seed,
     )
 

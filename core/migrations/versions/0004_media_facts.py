@@ -1,4 +1,5 @@
-"""measured media facts of the stored video, and its derived images
+"""requested resolution and length; measured media facts of the stored video, and its
+derived images
 
 Revision ID: 0004
 Revises: 0003
@@ -15,6 +16,8 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _COLUMNS = (
+    ("resolution", sa.String(length=10)),
+    ("duration_seconds", sa.Integer()),
     ("video_duration_ms", sa.Integer()),
     ("video_width", sa.Integer()),
     ("video_height", sa.Integer()),

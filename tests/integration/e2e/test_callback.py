@@ -4,8 +4,7 @@ callback. The simulator POSTs the hook to a real API process."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
+import functools
 import sys
 import time
 from collections.abc import Iterator
@@ -13,12 +12,12 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from cli.supervise import Child, free_port, port_open
 from core.callback import token
 from schemas.settings import DEV_SECRET_KEY
 from tests.integration.e2e.conftest import running_stack
 from tests.integration.e2e.helpers import create, finished, reaches
 from tests.integration.stack import Stack
-from tests.services import free_port, wait_for_port
 
 SLOW_POLLING = {
     "GOOGLE_VIDEO_POLL_FIRST_DELAY": "30",
@@ -37,18 +36,13 @@ def stack(pg_url, redis_url, s3_endpoint, tmp_path_factory, api_port) -> Iterato
     public = {"GOOGLE_VIDEO_PUBLIC_URL": f"http://127.0.0.1:{api_port}", **SLOW_POLLING}
     log_dir = tmp_path_factory.mktemp("callback-logs")
     with running_stack(pg_url, redis_url, s3_endpoint, log_dir, public) as result:
-        api = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "api", "--port", str(api_port)],
-            env=result.env,
-            stdout=(log_dir / "api.log").open("ab"),
-            stderr=subprocess.STDOUT,
-        )
+        command = [sys.executable, "-m", "cli.main", "api", "--port", str(api_port)]
+        api = Child("api", command, env=result.env, output=log_dir / "api.log")
+        api.start(functools.partial(port_open, "127.0.0.1", api_port), timeout=20)
         try:
-            wait_for_port("127.0.0.1", api_port, time.monotonic() + 20, proc=api)
             yield result
         finally:
-            api.send_signal(signal.SIGTERM)
-            api.wait(timeout=20)
+            api.stop(grace=20)
 
 
 async def test_callback_completes_long_before_the_next_poll(acme, assert_ledger):
