@@ -1,7 +1,7 @@
 """Reading what moves around in providers' JSON answers: the video URL, the safety-filter
-signs. Gateways and their versions put the same facts in different places (see
-docs/upstreams.md); a provider's protocol module looks in its known places first and then
-asks here, so a finished, paid video is never lost because its URL moved.
+signs. Gateways and their versions put the same facts in different places (README,
+"Upstream behaviour"); a provider's protocol module looks in its known places first and
+then asks here, so a finished, paid video is never lost because its URL moved.
 
 Pure functions over parsed JSON; bounded in depth and in the number of nodes visited.
 """

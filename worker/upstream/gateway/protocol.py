@@ -1,8 +1,8 @@
 """The aggregator gateway's wire format: build the submit body, read its answers.
 
-Pure functions, no I/O. Tolerant by design (see docs/upstreams.md): the documented shape
-first, then the variants seen in the wild; an answer that cannot be read raises through
-the gateway's error policy, never a KeyError.
+Pure functions, no I/O. Tolerant by design (README, "Upstream behaviour"): the documented
+shape first, then the variants seen in the wild; an answer that cannot be read raises
+through the gateway's error policy, never a KeyError.
 
 - Status words are mapped by family, case-insensitively (`map_status`); an unknown word
   is `UNKNOWN` and the caller keeps polling.
