@@ -52,6 +52,17 @@ def test_find_takes_a_key_that_says_video_as_a_video():
     )
 
 
+def test_find_skips_everything_under_a_key_that_names_something_else_at_any_depth():
+    answer = {
+        "images": [{"url": "https://img.example/get?id=1"}],
+        "request": {"body": {"link": "https://img.example/get?id=2"}},
+        "notify_hook": {"target": {"href": "https://us.example/callback/x"}},
+        "result": {"files": [{"href": "https://cdn.example/get?id=3"}]},
+    }
+
+    assert find_video_url(answer) == "https://cdn.example/get?id=3"
+
+
 def test_find_ignores_urls_in_text_unless_they_look_like_a_video():
     assert find_video_url({"msg": "see https://docs.example/help for details"}) is None
     assert find_video_url({"msg": f"done: {VIDEO}."}) == VIDEO

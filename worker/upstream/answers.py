@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-_MAX_DEPTH = 8
+_MAX_DEPTH = 12
 _MAX_NODES = 2000
 _VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi", ".mpeg", ".mpg", ".3gp")
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".svg", ".ico", ".avif")
@@ -90,8 +90,8 @@ def find_video_url(answer: object) -> str | None:
     a video file. Among equals, the first in document order.
     """
     best: tuple[int, str] | None = None
-    for key, text in _strings(answer):
-        for rank, url in _urls_in(key, text):
+    for path, text in _strings(answer):
+        for rank, url in _urls_in(path, text):
             if best is None or rank < best[0]:
                 best = (rank, url)
             if rank == 0:
@@ -108,8 +108,8 @@ def safety_filtered(answer: object) -> tuple[bool, str | None]:
     """
     filtered = False
     reasons: list[str] = []
-    for key, value in _items(answer):
-        name = _normal(key)
+    for path, value in _items(answer):
+        name = _normal(path[-1]) if path else ""
         if name in _FILTER_COUNTS and _positive(value):
             filtered = True
         elif name in _FILTER_REASONS:
@@ -120,10 +120,11 @@ def safety_filtered(answer: object) -> tuple[bool, str | None]:
     return filtered, "; ".join(dict.fromkeys(reasons)) or None
 
 
-def _urls_in(key: str, text: str) -> Iterator[tuple[int, str]]:
-    name = _normal(key)
-    if any(word in name for word in _NOT_THE_VIDEO):
-        return
+def _urls_in(path: tuple[str, ...], text: str) -> Iterator[tuple[int, str]]:
+    names = [_normal(key) for key in path]
+    if any(word in name for name in names for word in _NOT_THE_VIDEO):
+        return  # under a key that names something else, at any depth
+    name = names[-1] if names else ""
     whole = as_url(text)
     if whole is not None:
         rank = _rank(name, whole)
@@ -148,30 +149,31 @@ def _looks_like_video(url: str) -> bool:
     return urlsplit(url).path.lower().endswith(_VIDEO_SUFFIXES)
 
 
-def _strings(node: object) -> Iterator[tuple[str, str]]:
-    """Every (key it sits under, string) in `node`; a list's items sit under its key."""
-    for key, value in _items(node):
+def _strings(node: object) -> Iterator[tuple[tuple[str, ...], str]]:
+    """Every (path of keys it sits under, string) in `node`."""
+    for path, value in _items(node):
         if isinstance(value, str):
-            yield key, value
+            yield path, value
 
 
-def _items(node: object) -> Iterator[tuple[str, Any]]:
-    """(key, value) pairs of `node`, depth first, in document order, bounded."""
-    stack: list[tuple[str, Any, int]] = [("", node, 0)]
+def _items(node: object) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """(path of keys, value) for every value in `node`, depth first, in document order,
+    bounded in depth and count. A list's items sit under the list's own path."""
+    stack: list[tuple[tuple[str, ...], Any]] = [((), node)]
     visited = 0
     while stack and visited < _MAX_NODES:
-        key, value, depth = stack.pop()
+        path, value = stack.pop()
         visited += 1
-        yield key, value
-        if depth >= _MAX_DEPTH:
+        yield path, value
+        if len(path) >= _MAX_DEPTH:
             continue
         if isinstance(value, dict):
-            children = [(str(k), v) for k, v in value.items()]
+            children = [((*path, str(k)), v) for k, v in value.items()]
         elif isinstance(value, list):
-            children = [(key, v) for v in value]
+            children = [((*path, path[-1] if path else ""), v) for v in value]
         else:
             continue
-        stack.extend((k, v, depth + 1) for k, v in reversed(children))
+        stack.extend(reversed(children))
 
 
 def _normal(key: str) -> str:
