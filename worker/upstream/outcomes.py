@@ -28,11 +28,11 @@ Policy, in order:
    transient on poll/check, because the task may still exist and the caller's poll
    deadline bounds the retries.
 10. Transport failures before the request could be written (connect error or timeout,
-   pool timeout, proxy error) -> transient; invalid URLs -> permanent. Any other transport
-   failure on a submit (read/write timeout, dropped connection, undecodable answer) ->
-   `AmbiguousSubmitError`, because the provider may have created -- and billed -- the
-   task. Write failures count as ambiguous too: a partly written request is very unlikely
-   to create a task, but a duplicate paid job costs more than a refunded failure.
+    pool timeout, proxy error) -> transient; invalid URLs -> permanent. Any other transport
+    failure on a submit (read/write timeout, dropped connection, undecodable answer) ->
+    `AmbiguousSubmitError`, because the provider may have created -- and billed -- the
+    task. Write failures count as ambiguous too: a partly written request is very unlikely
+    to create a task, but a duplicate paid job costs more than a refunded failure.
 """
 
 from __future__ import annotations
