@@ -2,7 +2,8 @@
 
 Keys are deterministic per task, so a re-run overwrites instead of duplicating:
 
-- ``videos/{task_id}/video.mp4``: the stored video (derived files go beside it);
+- ``videos/{task_id}/video.mp4``: the stored video, with its variants beside it
+  (``thumbnail.webp``, ``spritesheet.jpg``), so deleting the prefix deletes them all;
 - ``inputs/{task_id}/{position}.{ext}``: an input image given inline or uploaded;
 - a task's ``input_refs`` hold ``stored:{key}`` for such an input and the URL otherwise.
 """
@@ -14,6 +15,16 @@ STORED = "stored:"
 
 def video_key(task_id: str) -> str:
     return f"videos/{task_id}/video.mp4"
+
+
+def thumbnail_key(task_id: str) -> str:
+    """The video's ``thumbnail`` variant (WebP), beside the video."""
+    return f"videos/{task_id}/thumbnail.webp"
+
+
+def spritesheet_key(task_id: str) -> str:
+    """The video's ``spritesheet`` variant (JPEG), beside the video."""
+    return f"videos/{task_id}/spritesheet.jpg"
 
 
 def input_key(task_id: str, position: int, extension: str) -> str:
