@@ -13,18 +13,23 @@ from __future__ import annotations
 STORED = "stored:"
 
 
+def video_prefix(task_id: str) -> str:
+    """The video and everything derived from it."""
+    return f"videos/{task_id}/"
+
+
 def video_key(task_id: str) -> str:
-    return f"videos/{task_id}/video.mp4"
+    return video_prefix(task_id) + "video.mp4"
 
 
 def thumbnail_key(task_id: str) -> str:
     """The video's ``thumbnail`` variant (WebP), beside the video."""
-    return f"videos/{task_id}/thumbnail.webp"
+    return video_prefix(task_id) + "thumbnail.webp"
 
 
 def spritesheet_key(task_id: str) -> str:
     """The video's ``spritesheet`` variant (JPEG), beside the video."""
-    return f"videos/{task_id}/spritesheet.jpg"
+    return video_prefix(task_id) + "spritesheet.jpg"
 
 
 def input_key(task_id: str, position: int, extension: str) -> str:
@@ -33,7 +38,7 @@ def input_key(task_id: str, position: int, extension: str) -> str:
 
 def task_prefixes(task_id: str) -> tuple[str, ...]:
     """Every prefix under which the task has objects (what deleting a video deletes)."""
-    return (f"videos/{task_id}/", f"inputs/{task_id}/")
+    return (video_prefix(task_id), f"inputs/{task_id}/")
 
 
 def stored_ref(key: str) -> str:
