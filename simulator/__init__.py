@@ -1,4 +1,4 @@
-"""A local HTTP server speaking the aggregator gateway protocol (UPSTREAM.md section 1).
+"""A local HTTP server speaking the aggregator gateway protocol (docs/upstreams.md).
 
 See ``simulator.directives`` for the ``[sim:...]`` prompt directives (the documented
 protocol by default, each real-world quirk of ``upstream-corpus/gateway/`` on demand),

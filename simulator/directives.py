@@ -101,6 +101,9 @@ Submit
 File
     ``[sim:download404]``
         The task's file URL answers HTTP 404.
+    ``[sim:truncate=N]``
+        The first N downloads of the task serve the MP4 cut in half: it still opens with
+        ``ftyp`` but cannot be played (what a dropped CDN transfer leaves).
     ``[sim:size=BYTES]``
         The served MP4 is padded to exactly BYTES with a trailing ``free`` box (overrides
         ``GOOGLE_VIDEO_SIM_VIDEO_BYTES``; a size below the real video plus 8 is ignored).
@@ -189,6 +192,7 @@ class Script:
     submit500: int = 0
     submit_timeout: int = 0
     download404: bool = False
+    truncate: int = 0
     size: int | None = None
     lowercase: bool = False
     safety: bool = False
@@ -249,6 +253,7 @@ def parse_script(prompt: str) -> Script:
         submit500=_count(raw, "submit500") or 0,
         submit_timeout=_count(raw, "submit_timeout") or 0,
         download404=_flag(raw, "download404"),
+        truncate=_count(raw, "truncate") or 0,
         size=_count(raw, "size"),
         lowercase=_flag(raw, "lowercase"),
         safety=_flag(raw, "safety"),
@@ -292,6 +297,7 @@ _KNOWN = frozenset(
         "submit500_once",
         "submit_timeout",
         "download404",
+        "truncate",
         "size",
         "lowercase",
         "safety",

@@ -1,6 +1,6 @@
 """What a task's video shows, derived from its submit request.
 
-- **Length** by model family, as the gateway's models produce it (UPSTREAM.md section 1):
+- **Length** by model family, as the gateway's models produce it (docs/upstreams.md):
   ``veo3*`` (Veo 3 and 3.1) 8 s, ``veo2*`` 5 s, any other model 8 s.
 - **Audio**: an AAC tone for the Veo 3 family (``veo3*``, including ``veo3.1*``) only.
 - **Size**: 16:9 (the default) is 320x180, 9:16 is 180x320: the 1280x720 / 720x1280 shape

@@ -113,7 +113,10 @@ async def download(request: Request) -> Response:
     if task.script.download404 or task.script.safety or not finished:
         return PlainTextResponse("not found", status_code=404)
     video = await simulator.video_for(task)
-    padding = padding_for(len(video), simulator.target_size(task))
+    broken = task.downloads <= task.script.truncate
+    if broken:
+        video = video[: len(video) // 2]
+    padding = 0 if broken else padding_for(len(video), simulator.target_size(task))
     return StreamingResponse(
         stream_mp4(video, padding),
         media_type="video/mp4",

@@ -1,4 +1,4 @@
-"""The JSON bodies of the gateway protocol (UPSTREAM.md section 1) and its variants.
+"""The JSON bodies of the gateway protocol (docs/upstreams.md) and its variants.
 
 By default the query answer's ``data`` is the documented task object with the URL at
 ``data.data.video_url``. A task's script (``simulator.directives``) picks the variants of

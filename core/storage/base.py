@@ -52,6 +52,14 @@ class Storage(Protocol):
         """
         ...
 
+    async def read_range(self, key: str, start: int, length: int) -> bytes:
+        """Bytes ``[start, start + length)`` of the object, for random access (MP4 probing).
+
+        Fewer bytes only where the object ends, none from its end on. Raises
+        ObjectNotFound if there is no object, ValueError for a negative start or length.
+        """
+        ...
+
     async def stat(self, key: str) -> int | None:
         """The object's size, or None if there is none."""
         ...
@@ -82,6 +90,12 @@ def check_key(key: str) -> str:
     if any(part in ("", ".", "..") for part in key.split("/")):
         raise ValueError(f"invalid storage key {key!r}")
     return key
+
+
+def check_range(start: int, length: int) -> None:
+    """Reject a negative byte range (``read_range``)."""
+    if start < 0 or length < 0:
+        raise ValueError(f"invalid byte range: start={start}, length={length}")
 
 
 def check_prefix(prefix: str) -> str:

@@ -2,7 +2,8 @@
 
 Keys are deterministic per task, so a re-run overwrites instead of duplicating:
 
-- ``videos/{task_id}/video.mp4``: the stored video (derived files go beside it);
+- ``videos/{task_id}/video.mp4``: the stored video, with its variants beside it
+  (``thumbnail.webp``, ``spritesheet.jpg``), so deleting the prefix deletes them all;
 - ``inputs/{task_id}/{position}.{ext}``: an input image given inline or uploaded;
 - a task's ``input_refs`` hold ``stored:{key}`` for such an input and the URL otherwise.
 """
@@ -12,8 +13,23 @@ from __future__ import annotations
 STORED = "stored:"
 
 
+def video_prefix(task_id: str) -> str:
+    """The video and everything derived from it."""
+    return f"videos/{task_id}/"
+
+
 def video_key(task_id: str) -> str:
-    return f"videos/{task_id}/video.mp4"
+    return video_prefix(task_id) + "video.mp4"
+
+
+def thumbnail_key(task_id: str) -> str:
+    """The video's ``thumbnail`` variant (WebP), beside the video."""
+    return video_prefix(task_id) + "thumbnail.webp"
+
+
+def spritesheet_key(task_id: str) -> str:
+    """The video's ``spritesheet`` variant (JPEG), beside the video."""
+    return video_prefix(task_id) + "spritesheet.jpg"
 
 
 def input_key(task_id: str, position: int, extension: str) -> str:
@@ -22,7 +38,7 @@ def input_key(task_id: str, position: int, extension: str) -> str:
 
 def task_prefixes(task_id: str) -> tuple[str, ...]:
     """Every prefix under which the task has objects (what deleting a video deletes)."""
-    return (f"videos/{task_id}/", f"inputs/{task_id}/")
+    return (video_prefix(task_id), f"inputs/{task_id}/")
 
 
 def stored_ref(key: str) -> str:

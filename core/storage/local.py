@@ -16,6 +16,7 @@ from core.storage.base import (
     StoredObject,
     check_key,
     check_prefix,
+    check_range,
 )
 from core.storage.streams import Digest, iter_chunks, rechunk
 
@@ -74,6 +75,16 @@ class LocalStorage:
         except OSError as exc:
             raise StorageError(f"local storage: {exc}") from exc
         return _read_file(file, chunk_size)
+
+    async def read_range(self, key: str, start: int, length: int) -> bytes:
+        path = self._path(key)
+        check_range(start, length)
+        try:
+            return await asyncio.to_thread(_read_range, path, start, length)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
+            raise ObjectNotFound(key) from exc
+        except OSError as exc:
+            raise StorageError(f"local storage: {exc}") from exc
 
     async def stat(self, key: str) -> int | None:
         return await _io(_file_size, self._path(key))
@@ -137,6 +148,12 @@ def _file_size(path: Path) -> int | None:
     except (FileNotFoundError, NotADirectoryError):
         return None
     return stat.st_size if path.is_file() else None
+
+
+def _read_range(path: Path, start: int, length: int) -> bytes:
+    with path.open("rb") as file:
+        file.seek(start)
+        return file.read(length)
 
 
 async def _read_file(file: BinaryIO, chunk_size: int) -> AsyncGenerator[bytes, None]:

@@ -23,6 +23,7 @@ from core.storage.base import (
     StoredObject,
     check_key,
     check_prefix,
+    check_range,
 )
 from core.storage.multipart import MultipartUpload
 from core.storage.s3_errors import error_code, http_status, translate_error
@@ -161,6 +162,31 @@ class S3Storage:
         try:
             while chunk := await self._call(body.read, chunk_size):
                 yield chunk
+        finally:
+            body.close()
+
+    async def read_range(self, key: str, start: int, length: int) -> bytes:
+        object_key = self._key(key)
+        check_range(start, length)
+        if length == 0:
+            return b""
+        return await self._call(self._read_range_sync, object_key, start, length)
+
+    def _read_range_sync(self, object_key: str, start: int, length: int) -> bytes:
+        try:
+            response = self._client.get_object(
+                Bucket=self.bucket, Key=object_key, Range=f"bytes={start}-{start + length - 1}"
+            )
+        except ClientError as exc:
+            if error_code(exc) == "InvalidRange":  # 416: the range starts at or past the end
+                return b""
+            raise
+        body = response["Body"]
+        try:
+            # A store that ignored Range would send the whole object: refuse to read it.
+            if response["ContentLength"] > length:
+                raise StorageError(f"S3 GetObject ignored Range for {object_key!r}")
+            return body.read()
         finally:
             body.close()
 

@@ -7,6 +7,7 @@ and an ARQ worker for ``create_and_poll`` + ``download_content``.
 from __future__ import annotations
 
 import functools
+import io
 import os
 import sys
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ import httpx
 import openai
 import pytest
 from openai import OpenAI
+from PIL import Image
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cli.supervise import Child, ChildExited, free_port, http_ok
@@ -294,3 +296,11 @@ def test_create_and_poll_then_download_content_gives_mp4(e2e_api: Api) -> None:
     assert data[4:8] == b"ftyp"
     assert len(data) == extension(video, "video_bytes")
     assert e2e_api.credits(ADMIN_USER) == (900, 0)
+    thumbnail = Image.open(
+        io.BytesIO(client.videos.download_content(video.id, variant="thumbnail").read())
+    )
+    thumbnail.load()  # decodes: a real image, not the MP4
+    assert thumbnail.format == "WEBP" and thumbnail.width > thumbnail.height
+    sheet = client.videos.download_content(video.id, variant="spritesheet").read()
+    assert Image.open(io.BytesIO(sheet)).format == "JPEG"
+    assert video.seconds == "8" and video.size == "320x180"  # measured, not echoed

@@ -126,6 +126,29 @@ async def test_missing_object_raises_object_not_found(storage: S3Storage) -> Non
     assert await storage.stat("videos/missing.mp4") is None
 
 
+async def test_read_range_fetches_only_the_range(storage: S3Storage) -> None:
+    data = _pattern(7, 64 * 1024) + bytes(range(256))
+    await storage.put_bytes("videos/v1.mp4", data, "video/mp4")
+
+    assert await storage.read_range("videos/v1.mp4", 1000, 300) == data[1000:1300]
+    assert await storage.read_range("videos/v1.mp4", len(data) - 3, 100) == data[-3:]
+    assert await storage.read_range("videos/v1.mp4", 0, 0) == b""
+
+
+async def test_read_range_at_or_past_the_end_is_empty(storage: S3Storage) -> None:
+    await storage.put_bytes("videos/v1.mp4", b"0123456789", "video/mp4")
+    await storage.put_bytes("videos/empty.mp4", b"", "video/mp4")
+
+    assert await storage.read_range("videos/v1.mp4", 10, 5) == b""
+    assert await storage.read_range("videos/v1.mp4", 50, 5) == b""
+    assert await storage.read_range("videos/empty.mp4", 0, 5) == b""
+
+
+async def test_read_range_of_missing_object_raises_object_not_found(storage: S3Storage) -> None:
+    with pytest.raises(ObjectNotFound):
+        await storage.read_range("videos/missing.mp4", 0, 10)
+
+
 async def test_delete_is_idempotent(storage: S3Storage) -> None:
     await storage.put_bytes("videos/v1.mp4", b"x", "video/mp4")
 

@@ -106,6 +106,37 @@ async def test_open_stream_of_missing_key_raises_object_not_found(storage: Local
         await storage.open_stream("videos/missing.mp4")
 
 
+async def test_read_range_returns_the_bytes_asked_for(storage: LocalStorage) -> None:
+    data = bytes(range(256)) * 40
+    await storage.put_bytes("videos/v1/video.mp4", data, "video/mp4")
+
+    assert await storage.read_range("videos/v1/video.mp4", 1000, 300) == data[1000:1300]
+    assert await storage.read_range("videos/v1/video.mp4", 0, 0) == b""
+
+
+async def test_read_range_is_short_at_the_end_and_empty_past_it(storage: LocalStorage) -> None:
+    await storage.put_bytes("v", b"0123456789", "video/mp4")
+
+    assert await storage.read_range("v", 7, 100) == b"789"
+    assert await storage.read_range("v", 10, 5) == b""
+    assert await storage.read_range("v", 50, 5) == b""
+
+
+async def test_read_range_of_missing_key_raises_object_not_found(storage: LocalStorage) -> None:
+    with pytest.raises(ObjectNotFound):
+        await storage.read_range("videos/missing.mp4", 0, 10)
+
+
+@pytest.mark.parametrize(("start", "length"), [(-1, 10), (0, -1)])
+async def test_read_range_rejects_a_negative_range(
+    storage: LocalStorage, start: int, length: int
+) -> None:
+    await storage.put_bytes("v", b"0123456789", "video/mp4")
+
+    with pytest.raises(ValueError, match="invalid byte range"):
+        await storage.read_range("v", start, length)
+
+
 async def test_stat_returns_size_or_none(storage: LocalStorage) -> None:
     await storage.put_bytes("a/b", b"12345", "text/plain")
 

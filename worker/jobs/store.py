@@ -1,4 +1,11 @@
-"""store_task: stream the upstream video into storage, check it, complete and capture."""
+"""store_task: stream the upstream video into storage, check it, complete and capture.
+
+"Check it" is twice: the stream must open as an MP4 (``ftyp``), and the stored object is
+probed (``core.media``): a file that does not parse, is truncated or has no video frames
+is downloaded again, up to ``download_max_tries``, then fails ``invalid_video`` with the
+hold released. A completed video carries its measured facts and its thumbnail and
+spritesheet, stored beside it.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +16,10 @@ import structlog
 from arq import Retry
 
 from core import settlement
+from core.media import InvalidVideo, MediaFacts, inspect_and_derive
 from core.repo import tasks
 from core.storage import StorageError, StoredObject
-from core.storage.keys import video_key
+from core.storage.keys import video_key, video_prefix
 from schemas.problems import FailureCode
 from schemas.status import StorageStatus, TaskStatus
 from worker.context import WorkerContext, wctx
@@ -57,24 +65,27 @@ async def store_task(ctx: dict[str, Any], task_id: str) -> str:
         message = "The finished task has no video URL."
         return await _give_up(context, task_id, FailureCode.UPSTREAM_NO_VIDEO, message)
     config = await context.config.get()
-    key = video_key(task_id)
     try:
-        async with (
-            heartbeat(context, task_id, TaskStatus.STORING),
-            context.upstreams.lease(config, config.model(task.model)) as upstream,
-            upstream.download(task.upstream_video_url) as download,
-        ):
-            stored = await context.storage.put_stream(
-                key, checked_mp4(download.chunks), "video/mp4"
-            )
-    except NotAVideo as exc:
-        return await _give_up(context, task_id, FailureCode.INVALID_VIDEO, str(exc))
+        async with heartbeat(context, task_id, TaskStatus.STORING):
+            async with (
+                context.upstreams.lease(config, config.model(task.model)) as upstream,
+                upstream.download(task.upstream_video_url) as download,
+            ):
+                stored = await context.storage.put_stream(
+                    video_key(task_id), checked_mp4(download.chunks), "video/mp4"
+                )
+            media = await inspect_and_derive(context.storage, task_id)
+    except (NotAVideo, InvalidVideo) as exc:
+        return await _retry_or_give_up(context, task_id, attempt, exc, FailureCode.INVALID_VIDEO)
     except (UpstreamError, StorageError) as exc:
-        return await _retry_or_give_up(context, task_id, attempt, exc)
-    return await _complete(context, task_id, stored)
+        return await _retry_or_give_up(context, task_id, attempt, exc, FailureCode.DOWNLOAD_FAILED)
+    return await _complete(context, task_id, stored, media)
 
 
-async def _complete(context: WorkerContext, task_id: str, stored: StoredObject) -> str:
+async def _complete(
+    context: WorkerContext, task_id: str, stored: StoredObject, media: MediaFacts
+) -> str:
+    facts = media.video
     done = await finish(
         context,
         settlement.complete,
@@ -82,38 +93,53 @@ async def _complete(context: WorkerContext, task_id: str, stored: StoredObject) 
         video_key=stored.key,
         video_size=stored.size,
         video_sha256=stored.sha256,
+        video_duration_ms=facts.duration_ms,
+        video_width=facts.width,
+        video_height=facts.height,
+        video_fps=facts.fps,
+        video_codec=facts.codec,
+        video_has_audio=facts.has_audio,
+        thumbnail_key=media.thumbnail.key,
+        spritesheet_key=media.spritesheet.key,
         storage_status=StorageStatus.STORED,
     )
     if not done:
-        # Either a duplicate run completed first (keep its object: same key) or the
+        # Either a duplicate run completed first (keep its objects: same keys) or the
         # task was cancelled meanwhile (keep nothing).
         async with context.engine.connect() as conn:
             task = await tasks.load(conn, task_id)
         if task is not None and task.status != TaskStatus.COMPLETED:
-            await context.storage.delete(stored.key)
+            await _delete_video(context, task_id)
         return "not completed here"
-    log.info("task_completed", task_id=task_id, bytes=stored.size)
+    log.info("task_completed", task_id=task_id, bytes=stored.size, duration_ms=facts.duration_ms)
     return "completed"
 
 
 async def _retry_or_give_up(
-    context: WorkerContext, task_id: str, attempt: int, exc: Exception
+    context: WorkerContext, task_id: str, attempt: int, exc: Exception, code: FailureCode
 ) -> str:
+    """Download again later, or after ``download_max_tries`` attempts fail with ``code``."""
     message = getattr(exc, "message", None) or str(exc)
     if attempt >= context.settings.download_max_tries:
-        return await _give_up(
-            context,
-            task_id,
-            FailureCode.DOWNLOAD_FAILED,
-            f"Download failed after {attempt} attempts: {message}",
-        )
+        what = "Download failed" if code == FailureCode.DOWNLOAD_FAILED else "Not a playable video"
+        return await _give_up(context, task_id, code, f"{what} after {attempt} attempts: {message}")
     delay = backoff(pacing(context), attempt, getattr(exc, "retry_after", None))
     log.info("store_retry", task_id=task_id, attempt=attempt, delay=round(delay, 2), error=message)
     raise Retry(defer=delay)
 
 
 async def _give_up(context: WorkerContext, task_id: str, code: FailureCode, message: str) -> str:
-    await finish(context, settlement.fail, task_id, code, message, expected=[TaskStatus.STORING])
-    await context.storage.delete(video_key(task_id))
+    ended = await finish(
+        context, settlement.fail, task_id, code, message, expected=[TaskStatus.STORING]
+    )
+    if not ended:
+        # Another run got there first; if it completed, its row references these objects.
+        return "not failed here"
+    await _delete_video(context, task_id)
     log.info("task_failed", task_id=task_id, code=str(code))
     return str(code)
+
+
+async def _delete_video(context: WorkerContext, task_id: str) -> None:
+    """The video and its variants (the input images stay: the task row shows them)."""
+    await context.storage.delete_prefix(video_prefix(task_id))

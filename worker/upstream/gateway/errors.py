@@ -1,4 +1,4 @@
-"""The gateway's own error answers (new-api / one-api, README, "Upstream behaviour").
+"""The gateway's own error answers (new-api / one-api, docs/upstreams.md).
 
 Bodies come as the gateway's envelope ``{"code", "message", "data"}`` or, from other
 routes and middlewares, OpenAI-style ``{"error": {"message", "type", "code"}}``. The

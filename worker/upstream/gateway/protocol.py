@@ -1,6 +1,6 @@
 """The aggregator gateway's wire format: build the submit body, read its answers.
 
-Pure functions, no I/O. Tolerant by design (README, "Upstream behaviour"): the documented
+Pure functions, no I/O. Tolerant by design (docs/upstreams.md): the documented
 shape first, then the variants seen in the wild; an answer that cannot be read raises
 through the gateway's error policy, never a KeyError.
 
