@@ -25,6 +25,7 @@ SATURATED = "当前分组上游负载已饱和，请稍后再试"  # noqa: RUF00
 RATE_LIMIT = "您已达到请求数限制：1分钟内最多请求10次"  # noqa: RUF001
 
 _NGINX_PAGES = {
+    404: ("404 Not Found", "nginx"),
     502: ("502 Bad Gateway", "nginx"),
     504: ("504 Gateway Time-out", "nginx/1.16.1"),
 }
@@ -72,7 +73,8 @@ def empty(status_code: int, retry_after: int | None = None) -> Response:
 
 
 def proxy_page(status_code: int) -> HTMLResponse:
-    """The HTML page nginx (502, 504) or a CDN (520-524) sends when the origin fails it."""
+    """The HTML page nginx (502, 504) or a CDN (520-524) sends when the origin fails it,
+    or nginx's 404 for a path it has no route for."""
     if status_code in _NGINX_PAGES:
         title, server = _NGINX_PAGES[status_code]
         body = (

@@ -66,6 +66,9 @@ the others in the order listed; each N counts the queries that reached it)
         N queries answer HTTP 500 ``get_task_failed`` (p17).
     ``[sim:poll502=N]``, ``[sim:poll502_empty=N]``
         N queries answer a proxy's 502: nginx's HTML page (p20) or an empty body (p21).
+    ``[sim:poll404=N]``
+        N queries answer nginx's HTML 404 page, as when the operator's base URL has a wrong
+        path or a proxy in front has no route for it; the task keeps running meanwhile.
     ``[sim:retry_after=SECONDS]``
         Every 429 and 503 of this task, submit or query, carries ``Retry-After: SECONDS``
         (an integer; without it only ``upstream_overloaded`` carries ``Retry-After: 1``).
@@ -208,6 +211,7 @@ class Script:
     poll429_empty: int = 0
     poll502: int = 0
     poll502_empty: int = 0
+    poll404: int = 0
     retry_after: int | None = None
     submit_times: int | None = None
     submit_shape: SubmitShape = SubmitShape.ENVELOPE
@@ -268,6 +272,7 @@ def parse_script(prompt: str) -> Script:
         poll429_empty=_count(raw, "poll429_empty") or 0,
         poll502=_count(raw, "poll502") or 0,
         poll502_empty=_count(raw, "poll502_empty") or 0,
+        poll404=_count(raw, "poll404") or 0,
         retry_after=_count(raw, "retry_after"),
         submit_times=_count(raw, "submit_times"),
         submit_shape=_choice(raw, "submit_shape", SubmitShape) or SubmitShape.ENVELOPE,
@@ -311,6 +316,7 @@ _KNOWN = frozenset(
         "poll429_empty",
         "poll502",
         "poll502_empty",
+        "poll404",
         "retry_after",
         "submit_times",
         "submit_shape",

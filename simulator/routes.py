@@ -97,6 +97,8 @@ def _query_error(task: SimTask, answer: QueryAnswer) -> Response:
             return answers.gateway_error(500, "get_task_failed", "scripted task query failure")
         case QueryError.PROXY_502:
             return answers.proxy_page(502)
+        case QueryError.NOT_FOUND_PAGE:
+            return answers.proxy_page(404)
         case _:
             return answers.empty(502)
 

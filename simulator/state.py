@@ -22,6 +22,7 @@ class QueryError(Enum):
     FAILED = "failed"
     PROXY_502 = "proxy_502"
     PROXY_502_EMPTY = "proxy_502_empty"
+    NOT_FOUND_PAGE = "not_found_page"
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,13 +125,14 @@ _SEQUENCE = (
     ("poll500", QueryError.FAILED),
     ("poll502", QueryError.PROXY_502),
     ("poll502_empty", QueryError.PROXY_502_EMPTY),
+    ("poll404", QueryError.NOT_FOUND_PAGE),
 )
 
 
 def query_error(script: Script, query_number: int) -> QueryError | None:
     """The scripted error of the ``query_number``-th query (1-based) that reached the
     error sequence: ``poll429``, ``poll429_empty``, ``poll500``, ``poll502``,
-    ``poll502_empty`` in that order."""
+    ``poll502_empty``, ``poll404`` in that order."""
     end = 0
     for name, error in _SEQUENCE:
         end += getattr(script, name)

@@ -1,4 +1,5 @@
-"""Problems only the operator can fix: the upstream refused the service's key or account.
+"""Problems only the operator can fix: the upstream refused the service's key or account,
+or the configured upstream address does not lead to its API.
 
 They are not the tasks' fault, so no task fails for them while it runs; instead the
 operator is told -- at error level, at most once per interval per worker process, with
@@ -20,11 +21,19 @@ from worker.upstream.errors import OperatorCause, OperatorProblemError
 
 log = structlog.get_logger(__name__)
 
+_KEEP_POLLING = "running tasks keep polling until their deadline"
+_HINTS: dict[OperatorCause, str] = {
+    "auth": f"the upstream refused the service's key: {_KEEP_POLLING}; fix the key",
+    "quota": f"the upstream account or key is out of quota: {_KEEP_POLLING}; top it up",
+    "endpoint": "the upstream base URL does not lead to its task API (HTTP 404): "
+    f"{_KEEP_POLLING}; fix upstream_base_url in the runtime config, or the proxy",
+}
+
 
 @dataclass(frozen=True)
 class OperatorProblem:
-    """One refusal: when (UTC), why (`cause` ``auth`` | ``quota``), on which call (`op`
-    ``submit`` | ``poll``), the HTTP status, the provider's own code and text."""
+    """One refusal: when (UTC), why (`cause` ``auth`` | ``quota`` | ``endpoint``), on which
+    call (`op` ``submit`` | ``poll``), the HTTP status, the provider's own code and text."""
 
     at: datetime
     cause: OperatorCause
@@ -75,8 +84,7 @@ class OperatorAlerts:
             message=error.message,
             task_id=task_id,
             unlogged_since_last=self._unlogged,
-            hint="the upstream refused the service's key or account: running tasks keep "
-            "polling until their deadline; fix the key or top up the account",
+            hint=_HINTS[error.cause],
         )
         self._logged_at, self._unlogged = now, 0
         return True

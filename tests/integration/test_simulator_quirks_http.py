@@ -242,6 +242,14 @@ async def test_task_not_exist_right_after_submit_then_the_task(client):
     assert codes == [400, 400, 200]
 
 
+async def test_poll404_answers_nginxs_not_found_page_then_the_task(client):
+    task_id = await submit_ok(client, "fox [sim:poll404=2]")
+    answers = [await query(client, task_id) for _ in range(3)]
+    assert [a.status_code for a in answers] == [404, 404, 200]
+    assert answers[0].headers["content-type"].startswith("text/html")
+    assert "<title>404 Not Found</title>" in answers[0].text
+
+
 async def test_poll401_after_seconds_refuses_queries_from_that_moment(make_client, clock):
     async with make_client(time_scale=0.5) as client:
         task_id = await submit_ok(client, "fox [sim:duration=100][sim:poll401_after_s=20]")

@@ -55,3 +55,13 @@ def test_the_latest_problem_is_kept_and_cleared_by_an_accepted_call():
     )
     alerts.ok()
     assert not alerts.active and alerts.last is not None  # history stays readable
+
+
+def test_the_alert_says_what_to_fix_for_each_cause():
+    wrong_address = OperatorProblemError("endpoint", "HTTP 404 Not Found", status=404)
+    with capture_logs() as logs:
+        OperatorAlerts(60.0, Clock()).report("poll", wrong_address)
+        OperatorAlerts(60.0, Clock()).report("poll", _quota())
+
+    hints = [entry["hint"] for entry in logs if entry["event"] == "upstream_operator_problem"]
+    assert "upstream_base_url" in hints[0] and "quota" in hints[1]

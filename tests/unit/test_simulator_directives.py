@@ -107,7 +107,7 @@ def test_quirk_directives_are_read():
         "[sim:failure_word=expired][sim:null_data=1][sim:task_not_exist=2][sim:poll401=3]"
         "[sim:poll401_after=4][sim:poll401_after_s=2.5][sim:poll429_empty=5][sim:poll502=6]"
         "[sim:poll502_empty=7][sim:retry_after=3600][sim:submit=504][sim:submit_times=1]"
-        "[sim:submit_shape=openai]"
+        "[sim:submit_shape=openai][sim:poll404=8]"
     )
     assert script == Script(
         safety=True,
@@ -126,6 +126,7 @@ def test_quirk_directives_are_read():
         poll429_empty=5,
         poll502=6,
         poll502_empty=7,
+        poll404=8,
         retry_after=3600,
         submit=SubmitOutcome.PROXY_504,
         submit_times=1,

@@ -89,14 +89,15 @@ def test_stats_report_polls_per_task_and_downloads():
     assert stats["downloads"] == {"t-1": 1}
 
 
-def test_error_sequence_runs_429_then_empty_429_then_500_then_the_502s():
-    script = Script(poll429=1, poll429_empty=1, poll500=1, poll502=1, poll502_empty=1)
-    assert [query_error(script, n) for n in range(1, 7)] == [
+def test_error_sequence_runs_429_then_empty_429_then_500_then_the_502s_then_404():
+    script = Script(poll429=1, poll429_empty=1, poll500=1, poll502=1, poll502_empty=1, poll404=1)
+    assert [query_error(script, n) for n in range(1, 8)] == [
         QueryError.OVERLOADED,
         QueryError.OVERLOADED_EMPTY,
         QueryError.FAILED,
         QueryError.PROXY_502,
         QueryError.PROXY_502_EMPTY,
+        QueryError.NOT_FOUND_PAGE,
         None,
     ]
 

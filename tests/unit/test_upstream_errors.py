@@ -59,6 +59,7 @@ def test_operator_problem_codes_name_the_cause_and_keep_the_upstream_code():
         "quota", "user quota is not enough", upstream_code="quota_not_enough"
     )
     auth = OperatorProblemError("auth", "无效的令牌", status=401)
+    endpoint = OperatorProblemError("endpoint", "HTTP 404 Not Found", status=404)
 
     assert (quota.code, quota.cause, quota.upstream_code) == (
         "quota_exhausted",
@@ -66,3 +67,4 @@ def test_operator_problem_codes_name_the_cause_and_keep_the_upstream_code():
         "quota_not_enough",
     )
     assert (auth.code, auth.cause, auth.upstream_code) == ("unauthorized", "auth", None)
+    assert (endpoint.code, endpoint.cause) == ("endpoint_not_found", "endpoint")

@@ -44,7 +44,8 @@ def gateway_error(
         (403, "", "download", PermanentUpstreamError, "download_forbidden"),
         (404, "", "download", PermanentUpstreamError, "download_not_found"),
         (410, "", "download", PermanentUpstreamError, "download_not_found"),
-        (404, "", "poll", PermanentUpstreamError, "http_404"),
+        (404, "", "poll", OperatorProblemError, "endpoint_not_found"),
+        (404, "", "submit", PermanentUpstreamError, "http_404"),
         (422, "", "submit", PermanentUpstreamError, "http_422"),
         (307, "", "submit", PermanentUpstreamError, "unexpected_redirect"),
     ],
@@ -232,6 +233,41 @@ def test_a_forbidden_download_is_the_cdn_url_not_the_operator():
 
     assert type(error) is PermanentUpstreamError
     assert error.code == "download_forbidden"
+
+
+NGINX_404 = "<html>\n<head><title>404 Not Found</title></head>\n<body></body>\n</html>\n"
+# new-api's answer to a path it has no route for (a base URL with a wrong prefix).
+NEW_API_NO_ROUTE = {
+    "error": {
+        "message": "Invalid URL (GET /v1/google/v1/tasks/t-1)",
+        "type": "invalid_request_error",
+        "param": "",
+        "code": "",
+    }
+}
+
+
+@pytest.mark.parametrize("body", [NGINX_404, "", NEW_API_NO_ROUTE, {"detail": "Not Found"}])
+def test_a_404_on_a_poll_is_the_operators_address_not_the_tasks_end(body):
+    error = error_from_response(_response(404, body), "poll")
+
+    assert type(error) is OperatorProblemError
+    assert (error.cause, error.code, error.status) == ("endpoint", "endpoint_not_found", 404)
+
+
+@pytest.mark.parametrize("status", [400, 404])
+def test_the_gateways_task_not_exist_stays_the_tasks_end_whatever_the_status(status):
+    error = error_from_response(gateway_error(status, "task_not_exist"), "poll")
+
+    assert type(error) is TaskNotFoundError
+
+
+def test_a_404_on_a_submit_or_a_download_is_not_an_operator_problem():
+    submit = error_from_response(_response(404, NGINX_404), "submit")
+    download = error_from_response(_response(404, NGINX_404), "download")
+
+    assert (type(submit), submit.code) == (PermanentUpstreamError, "http_404")
+    assert (type(download), download.code) == (PermanentUpstreamError, "download_not_found")
 
 
 # --- who answered: the gateway or a proxy in front of it ------------------------------

@@ -8,8 +8,9 @@ What a look can say, and what the hop does (README, "Upstream behaviour"):
 - a video URL -> storing; a failure (or a success that a safety filter emptied) -> failed;
 - success without a URL -> a few more polls (``NO_VIDEO_GRACE_POLLS``), then failed;
 - transient trouble -> backoff (a Retry-After honoured up to its cap);
-- the key or account refused (401/403, quota) -> the operator is alerted and the task
-  backs off like transient trouble: it is not the task's fault, the video is still made;
+- the key or account refused (401/403, quota), or a 404 (the query URL leads nowhere: a
+  wrong base URL, a proxy's page) -> the operator is alerted and the task backs off like
+  transient trouble: it is not the task's fault, the video is still made;
 - ``task_not_exist`` within ``TASK_NOT_FOUND_GRACE_SECONDS`` of the submit -> the
   gateway's replication lag: transient; after that the task is lost.
 

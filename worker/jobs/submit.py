@@ -144,6 +144,11 @@ def operator_failure(exc: OperatorProblemError) -> tuple[FailureCode, str]:
             FailureCode.UPSTREAM_QUOTA,
             f"The upstream account is out of quota{said}: {exc.message}",
         )
+    if exc.cause == "endpoint":
+        return (
+            FailureCode.UPSTREAM_REJECTED,
+            f"The upstream base URL does not lead to its API{said}: {exc.message}",
+        )
     return (
         FailureCode.UPSTREAM_AUTH,
         f"The upstream refused the service's API key{said}: {exc.message}",

@@ -6,7 +6,7 @@
     ├── TransientUpstreamError      retry later: nothing is lost by trying again
     ├── PermanentUpstreamError      retrying the same request cannot succeed
     │   ├── TaskNotFoundError       the provider does not know this task id
-    │   └── OperatorProblemError    the operator's key or account was refused (not the task's fault)
+    │   └── OperatorProblemError    the operator's key, account or base URL (not the task)
     └── AmbiguousSubmitError        a submit was sent and no answer came back
 
 Which outcome becomes which error is decided by the shared transport rules in
@@ -77,17 +77,24 @@ class TaskNotFoundError(PermanentUpstreamError):
     never finish."""
 
 
-OperatorCause = Literal["auth", "quota"]
+OperatorCause = Literal["auth", "quota", "endpoint"]
+_OPERATOR_CODES: dict[OperatorCause, str] = {
+    "auth": "unauthorized",
+    "quota": "quota_exhausted",
+    "endpoint": "endpoint_not_found",
+}
 
 
 class OperatorProblemError(PermanentUpstreamError):
-    """The provider refused the operator's key or account: 401/403, or a quota code.
+    """The provider refused the operator's key or account (401/403, or a quota code), or
+    the operator's configuration does not lead to it (a 404 on a task query).
 
     Permanent for a submit (that task cannot be sent with this key), but not the running
     tasks' fault: the provider keeps generating (and billing) what it already accepted, so
     a poll that gets this must not fail its task. `cause` is ``"auth"`` (key rejected or
-    revoked) or ``"quota"`` (the key or the account ran out); `code` is ours
-    (``unauthorized`` / ``quota_exhausted``), `upstream_code` the provider's own code
+    revoked), ``"quota"`` (the key or the account ran out) or ``"endpoint"`` (the query
+    URL leads nowhere: a wrong base URL or path); `code` is ours (``unauthorized`` /
+    ``quota_exhausted`` / ``endpoint_not_found``), `upstream_code` the provider's own code
     (``quota_not_enough`` …) when it sent one.
     """
 
@@ -100,8 +107,7 @@ class OperatorProblemError(PermanentUpstreamError):
         status: int | None = None,
         body: Body = None,
     ) -> None:
-        code = "quota_exhausted" if cause == "quota" else "unauthorized"
-        super().__init__(code, message, status=status, body=body)
+        super().__init__(_OPERATOR_CODES[cause], message, status=status, body=body)
         self.cause: OperatorCause = cause
         self.upstream_code = upstream_code
 

@@ -14,6 +14,9 @@ Policy, in order:
    403 -> `OperatorProblemError`, cause ``quota`` when the code or the message says so
    (``quota_not_enough``, "额度已用尽") and ``auth`` otherwise. It is the operator's key or
    account, not the task: the jobs fail a *submit* for it but never a running task.
+   A 404 on a *poll* is the operator's problem too, cause ``endpoint``: the provider names
+   an unknown task with its own code (rule 1), so a 404 means the query never reached the
+   task API (a wrong base URL or path, a proxy's page), and the task may still be running.
 4. Codes the provider names as its own passing trouble -> transient, whatever the status.
 5. Who answered: 502, 504, 520, 524, 598 and 599 on a *submit* whose body is not the
    provider's own answer (an HTML page, an empty body, a CDN's problem JSON) came from a
@@ -164,6 +167,10 @@ def _classify(
             upstream_code=code,
             status=status,
             body=body,
+        )
+    if op == "poll" and status == 404:
+        return OperatorProblemError(
+            "endpoint", message, upstream_code=code, status=status, body=body
         )
     if code not in policy.transient and _from_a_proxy(policy, op, status, body):
         said = "" if message.startswith(f"HTTP {status}") else f" ({message})"
