@@ -356,7 +356,7 @@ async def test_an_error_code_without_an_id_is_refused():
         {"status": "SUCCESS", "fail_reason": "blocked by safety filters"},
         {"status": "SUCCESS", "data": {"error": {"code": "PUBLIC_ERROR_UNSAFE_GENERATION"}}},
         {"status": "SUCCESS", "fail_reason": "内容违规 生成被拦截"},
-        {"status": "FAILURE", "fail_reason": "The prompt violates our content policy"},
+        {"status": "SUCCESS", "fail_reason": "The prompt violates our content policy"},
         {"status": "SUCCESS", "error": {"message": "x", "code": "moderation_blocked"}},
     ],
 )
@@ -366,6 +366,7 @@ async def test_safety_signs_outside_the_known_places(task):
     assert failure is not None and failure.code == "safety_filtered"
 
 
-async def test_a_plain_failure_is_not_a_safety_filter():
-    result = await poll(200, envelope({"status": "FAILURE", "fail_reason": "quota of GPU"}))
+@pytest.mark.parametrize("reason", ["quota of GPU", "内容审核未通过", "violates content policy"])
+async def test_a_failures_text_stays_upstream_failed(reason):
+    result = await poll(200, envelope({"status": "FAILURE", "fail_reason": reason}))
     assert result.failure().code == "upstream_failed"

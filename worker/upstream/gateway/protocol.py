@@ -215,7 +215,9 @@ def parse_poll_answer(status: int, body: Body) -> PollResult:
             state = UpstreamState.SUCCEEDED
     fail_reason = _fail_reason(task, inner, state) or filter_reasons
     safety = filtered or _names_a_safety_filter(fail_code)
-    if state in (UpstreamState.FAILED, UpstreamState.SUCCEEDED) and not candidates:
+    if state == UpstreamState.SUCCEEDED and not candidates:
+        # A success without a video that says why: the video will never come. (A failure's
+        # text stays `upstream_failed`, verbatim; only its codes name a filter.)
         safety = safety or _says_a_safety_filter(fail_reason)
     return PollResult(
         state=state,
