@@ -61,7 +61,7 @@ class VideoTask(SQLModel, table=True):
     user: str = Field(max_length=200)
     task_type: str = Field(max_length=20)
     status: str = Field(default=TaskStatus.QUEUED, max_length=20)
-    upstream_task_id: str | None = Field(default=None, max_length=200)
+    upstream_task_id: str | None = Field(default=None, max_length=1000)
     upstream_action: str | None = Field(default=None, max_length=100)
     model: str = Field(max_length=100)
     prompt: str

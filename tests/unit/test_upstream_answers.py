@@ -63,18 +63,29 @@ def test_find_skips_everything_under_a_key_that_names_something_else_at_any_dept
     assert find_video_url(answer) == "https://cdn.example/get?id=3"
 
 
-def test_find_ignores_urls_in_text_unless_they_look_like_a_video():
+def test_find_ignores_document_pages_in_text_and_takes_other_urls_there_last():
     assert find_video_url({"msg": "see https://docs.example/help for details"}) is None
+    assert find_video_url({"msg": "notice: https://example.com/notice/12"}) is None
     assert find_video_url({"msg": f"done: {VIDEO}."}) == VIDEO
+    assert find_video_url({"msg": "视频地址: https://cdn.example/v/abc。"}) == (
+        "https://cdn.example/v/abc"
+    )
+    answer = {"msg": "at https://cdn.example/v/text", "other": {"link": "https://cdn.example/x"}}
+    assert find_video_url(answer) == "https://cdn.example/x"
 
 
 def test_find_is_bounded_on_deep_and_wide_answers():
     deep: Any = VIDEO
     for _ in range(50):
         deep = {"d": deep}
-    assert find_video_url(deep) is None  # too deep to be an answer's field
+    assert find_video_url(deep) == VIDEO  # 50 levels: still an answer's field
+    for _ in range(50):
+        deep = {"d": deep}
+    assert find_video_url(deep) is None  # 100 levels: too deep to be one
     wide = {"items": [{"n": i} for i in range(10_000)] + [{"url": VIDEO}]}
-    assert find_video_url(wide) is None  # beyond the node budget: stop, never hang
+    assert find_video_url(wide) == VIDEO  # 20,000 nodes: within the budget
+    wider = {"items": [{"n": i} for i in range(30_000)] + [{"url": VIDEO}]}
+    assert find_video_url(wider) is None  # beyond the node budget: stop, never hang
 
 
 @given(

@@ -5,11 +5,12 @@ a duplicate or late hop a no-op, so at most one chain of polls lives per task.
 
 What a look can say, and what the hop does (README, "Upstream behaviour"):
 
-- a video URL -> storing; a failure (or a success that a safety filter emptied) -> failed;
+- a video URL (the best candidate that is not one of the image URLs the submit sent) ->
+  storing; a failure (or a success that a safety filter emptied) -> failed;
 - success without a URL -> a few more polls (``NO_VIDEO_GRACE_POLLS``), then failed;
 - transient trouble -> backoff (a Retry-After honoured up to its cap);
-- the key or account refused (401/403, quota), or a 404 (the query URL leads nowhere: a
-  wrong base URL, a proxy's page) -> the operator is alerted and the task backs off like
+- the key or account refused (401/403, quota), or any other 3xx/4xx (the query URL leads
+  nowhere: a wrong base URL, a proxy's page) -> the operator is alerted and the task backs off like
   transient trouble: it is not the task's fault, the video is still made;
 - ``task_not_exist`` within ``TASK_NOT_FOUND_GRACE_SECONDS`` of the submit -> the
   gateway's replication lag: transient; after that the task is lost.
@@ -89,8 +90,9 @@ async def _look(
     failure = result.failure()
     if failure is not None:
         return await _fail(context, task.id, failure.code, failure.message, result)
-    if result.state == UpstreamState.SUCCEEDED and result.video_url:
-        return await _finished(context, task, result)
+    video_url = _video_url(task, result)
+    if result.state == UpstreamState.SUCCEEDED and video_url:
+        return await _finished(context, task, result, video_url)
     state = dict(_state(task), errors=0)
     state.pop("last_error", None)
     if result.state == UpstreamState.SUCCEEDED:
@@ -138,9 +140,25 @@ def _just_submitted(context: WorkerContext, task: PollView) -> bool:
 
 def _state(task: PollView) -> dict[str, Any]:
     """The poll bookkeeping: `errors` (consecutive transient errors), `last_error`,
-    `no_video` (successes without a URL so far), `unknown` (status words logged)."""
+    `no_video` (successes without a URL so far), `unknown` (status words logged),
+    `inputs` (the image URLs the submit sent: never the video)."""
     state = (task.upstream_response or {}).get(_STATE)
     return dict(state) if isinstance(state, dict) else {}
+
+
+def initial_state(inputs: list[str]) -> dict[str, Any]:
+    """The poll bookkeeping a submit leaves in the snapshot (under `_STATE`): the input
+    URLs it sent, which an answer may echo and which are never the video."""
+    return {_STATE: {"inputs": inputs}} if inputs else {}
+
+
+def _video_url(task: PollView, result: PollResult) -> str | None:
+    """The answer's best video URL that is not one of the inputs we sent."""
+    inputs = {url for url in _state(task).get("inputs", []) if isinstance(url, str)}
+    for url in result.video_urls or ((result.video_url,) if result.video_url else ()):
+        if url not in inputs:
+            return url
+    return None
 
 
 def _note_unknown(task: PollView, state: dict[str, Any], word: str) -> None:
@@ -187,7 +205,9 @@ async def _reschedule(
     return "pending"
 
 
-async def _finished(context: WorkerContext, task: PollView, result: PollResult) -> str:
+async def _finished(
+    context: WorkerContext, task: PollView, result: PollResult, video_url: str
+) -> str:
     values = _observed(result)
     async with context.engine.begin() as conn:
         moved = await tasks.transition(
@@ -195,7 +215,7 @@ async def _finished(context: WorkerContext, task: PollView, result: PollResult) 
             task.id,
             [TaskStatus.RUNNING],
             TaskStatus.STORING,
-            upstream_video_url=result.video_url,
+            upstream_video_url=video_url,
             polls=task.polls + 1,
             next_attempt_at=due_after(context, 0),
             **values,

@@ -24,6 +24,7 @@ from worker.context import WorkerContext, wctx
 from worker.jobs.deadline import expired, seconds_left, timeout_failure
 from worker.jobs.finishing import finish
 from worker.jobs.pacing import due_after, later, pacing
+from worker.jobs.poll import initial_state
 from worker.schedule import backoff, next_poll_delay
 from worker.upstream import (
     AmbiguousSubmitError,
@@ -121,7 +122,7 @@ async def submit_task(ctx: dict[str, Any], task_id: str) -> str:
             upstream_task_id=result.task_id,
             upstream_action=provider.upstream_action,
             upstream_submit_time=utcnow(),
-            upstream_response=result.raw,
+            upstream_response={**result.raw, **initial_state(_sent_urls(request))},
             next_attempt_at=due_after(context, delay),
         )
     if moved is None:  # cancelled while we were submitting
@@ -130,6 +131,11 @@ async def submit_task(ctx: dict[str, Any], task_id: str) -> str:
     await queue.enqueue_after_commit(context.redis, queue.poll(task_id, 0, delay=delay))
     bound.info("submitted", upstream_task_id=result.task_id)
     return "submitted"
+
+
+def _sent_urls(request: SubmitRequest) -> list[str]:
+    """The image URLs the submit passed on (an answer may echo them; never the video)."""
+    return [image.url for image in request.images if isinstance(image, RemoteImage)]
 
 
 def operator_failure(exc: OperatorProblemError) -> tuple[FailureCode, str]:

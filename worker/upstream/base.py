@@ -83,7 +83,9 @@ class PollResult:
     short, bounded grace -- unless `safety_filtered` says the video was removed by a safety
     filter and will never come. `UNKNOWN` covers statuses this client does not recognise
     (keep polling until the task's deadline). `fail_reason` and `fail_code` are the
-    provider's own text and machine code for a failure, verbatim.
+    provider's own text and machine code for a failure, verbatim. `video_urls` are every
+    URL that may be the video, best first (`video_url` is the first): the caller may skip
+    one that is its own input, or whose download is not a video.
     """
 
     state: UpstreamState
@@ -97,6 +99,7 @@ class PollResult:
     raw: dict[str, Any]
     fail_code: str | None = None
     safety_filtered: bool = False
+    video_urls: tuple[str, ...] = ()
 
     def failure(self) -> Failure | None:
         """The failure this answer settles, or None while a video may still come.

@@ -14,9 +14,10 @@ Policy, in order:
    403 -> `OperatorProblemError`, cause ``quota`` when the code or the message says so
    (``quota_not_enough``, "额度已用尽") and ``auth`` otherwise. It is the operator's key or
    account, not the task: the jobs fail a *submit* for it but never a running task.
-   A 404 on a *poll* is the operator's problem too, cause ``endpoint``: the provider names
-   an unknown task with its own code (rule 1), so a 404 means the query never reached the
-   task API (a wrong base URL or path, a proxy's page), and the task may still be running.
+   Any other 3xx / 4xx on a *poll* (but 408 / 425 / 429) never ends the task: the
+   provider names an unknown task with its own code (rule 1), so a proxy's page (404,
+   405, 413, 418, a 301 not followed) or the provider refusing the query itself means
+   the query never reached the task: the operator's problem, cause ``endpoint``.
 4. Codes the provider names as its own passing trouble -> transient, whatever the status.
 5. Who answered: 502, 504, 520, 524, 598 and 599 on a *submit* whose body is not the
    provider's own answer (an HTML page, an empty body, a CDN's problem JSON) came from a
@@ -68,6 +69,8 @@ OPERATOR_STATUSES = frozenset({401, 402, 403})
 # origin answered something empty or unknown). 521-523 mean it never got through.
 FORWARDED_STATUSES = frozenset({502, 504, 520, 524, 598, 599})
 _SNAPSHOT_CHARS = 2048
+# Deeper JSON is no answer of a real provider; refusing it bounds every later recursion.
+MAX_JSON_DEPTH = 128
 _TEXT_MESSAGE_CHARS = 500
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
 
@@ -82,6 +85,8 @@ class ErrorPolicy:
     operator's account or key ran out, as does a 401/402/403 whose message contains one of
     `quota_words` (compared case-insensitively). `own_answer(body)` says whether a body is
     in the provider's own error format, i.e. the provider itself answered, not a proxy.
+    Codes are compared case-insensitively; on a poll or check, a code or message
+    containing one of `not_found_words` means the task does not exist too.
     """
 
     read_code: Callable[[Body], tuple[str | None, str]]
@@ -89,6 +94,7 @@ class ErrorPolicy:
     transient: frozenset[str] = frozenset()
     quota: frozenset[str] = frozenset()
     quota_words: tuple[str, ...] = ()
+    not_found_words: tuple[str, ...] = ()
     own_answer: Callable[[Body], bool] = lambda body: False
 
 
@@ -156,11 +162,11 @@ def _classify(
     body: Body,
     retry_after: float | None,
 ) -> UpstreamError:
-    if code in policy.not_found:
-        return TaskNotFoundError(code, message, status=status, body=body)
+    if _not_found(policy, op, code, message):
+        return TaskNotFoundError(code or "task_not_found", message, status=status, body=body)
     if op == "download" and status in (401, 403):
         return PermanentUpstreamError("download_forbidden", message, status=status, body=body)
-    if op != "download" and (code in policy.quota or status in OPERATOR_STATUSES):
+    if op != "download" and (_folded(code) in policy.quota or status in OPERATOR_STATUSES):
         return OperatorProblemError(
             _operator_cause(policy, status, code, message),
             message,
@@ -168,11 +174,13 @@ def _classify(
             status=status,
             body=body,
         )
-    if op == "poll" and status == 404:
+    passing = _folded(code) in policy.transient
+    if op == "poll" and 300 <= status < 500 and status not in TRANSIENT_STATUSES and not passing:
+        # Not the provider's "no such task" (rule 1): the query did not reach the task.
         return OperatorProblemError(
             "endpoint", message, upstream_code=code, status=status, body=body
         )
-    if code not in policy.transient and _from_a_proxy(policy, op, status, body):
+    if _folded(code) not in policy.transient and _from_a_proxy(policy, op, status, body):
         said = "" if message.startswith(f"HTTP {status}") else f" ({message})"
         return AmbiguousSubmitError(
             f"proxy_{status}",
@@ -183,7 +191,7 @@ def _classify(
         )
     code = code or _default_code(status)
     transient = (
-        code in policy.transient
+        _folded(code) in policy.transient
         or status >= 500
         or status in TRANSIENT_STATUSES
         or (200 <= status < 300 and op != "submit")
@@ -197,10 +205,24 @@ def _classify(
     return PermanentUpstreamError(code, message, status=status, body=body)
 
 
+def _not_found(policy: ErrorPolicy, op: Operation, code: str | None, message: str) -> bool:
+    folded = _folded(code)
+    if folded in policy.not_found:
+        return True
+    if op not in ("poll", "check") or folded in policy.transient:
+        return False
+    text = f"{folded} {message}".casefold()
+    return any(word.casefold() in text for word in policy.not_found_words)
+
+
+def _folded(code: str | None) -> str:
+    return code.strip().casefold() if code else ""
+
+
 def _operator_cause(
     policy: ErrorPolicy, status: int, code: str | None, message: str
 ) -> OperatorCause:
-    if code in policy.quota or status == 402:
+    if _folded(code) in policy.quota or status == 402:
         return "quota"
     text = f"{code or ''} {message}".casefold()
     return "quota" if any(word.casefold() in text for word in policy.quota_words) else "auth"
@@ -225,16 +247,62 @@ def _default_code(status: int) -> str:
 
 
 def parse_body(raw: bytes) -> Body:
-    """A JSON object as a dict; anything else as (truncated) text; nothing as None."""
+    """A JSON object as a dict; anything else as (truncated) text; nothing as None.
+
+    Bounded for what comes next: JSON nested deeper than `MAX_JSON_DEPTH` (which would
+    exhaust the recursion of the parser or of a later serialiser) is kept as text, so
+    the caller's "not a JSON object" rule applies (transient on a poll, ambiguous on a
+    submit). NUL characters, which PostgreSQL refuses in text and JSONB, are dropped from
+    every string and key.
+    """
     if not raw:
         return None
-    try:
-        parsed: Any = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        parsed = None
+    parsed: Any = None
+    brackets = raw.count(b"{") + raw.count(b"[")  # cheap: scan only when it could matter
+    if brackets <= MAX_JSON_DEPTH or _nesting(raw) <= MAX_JSON_DEPTH:
+        try:
+            parsed = json.loads(raw)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            parsed = None
     if isinstance(parsed, dict):
-        return parsed
-    return raw.decode("utf-8", errors="replace")[:_SNAPSHOT_CHARS]
+        cleaned: dict[str, Any] = _without_nul(parsed)
+        return cleaned
+    return raw.decode("utf-8", errors="replace")[:_SNAPSHOT_CHARS].replace("\x00", "")
+
+
+def _nesting(raw: bytes) -> int:
+    """The deepest bracket nesting of a JSON text (brackets inside strings skipped)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x7B, 0x5B):  # { [
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_JSON_DEPTH:
+                    return deepest
+        elif byte in (0x7D, 0x5D):  # } ]
+            depth -= 1
+    return deepest
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
 
 
 def _text_message(body: Body) -> str | None:

@@ -24,7 +24,7 @@ from typing import Any
 
 from core.images import encode_data_uri
 from schemas.catalogue import ImageRole
-from worker.upstream.answers import as_url, find_video_url, first_video_url, safety_filtered
+from worker.upstream.answers import Candidate, as_url, safety_filtered, video_candidates
 from worker.upstream.base import (
     ImageInput,
     PollResult,
@@ -33,7 +33,7 @@ from worker.upstream.base import (
     SubmitResult,
     UpstreamState,
 )
-from worker.upstream.errors import Body
+from worker.upstream.errors import AmbiguousSubmitError, Body
 from worker.upstream.gateway.errors import code_and_message, error_from_answer
 from worker.upstream.outcomes import Operation, error_from_malformed
 
@@ -41,10 +41,12 @@ _FAMILIES: dict[UpstreamState, tuple[str, ...]] = {
     UpstreamState.PENDING: (
         "not_start", "not_started", "submitted", "queued", "queueing", "in_queue", "pending",
         "waiting", "created", "scheduled", "accepted", "new", "init", "initializing",
+        "enqueued", "queuing",
     ),
     UpstreamState.RUNNING: (
         "in_progress", "processing", "running", "started", "starting", "generating",
-        "rendering", "working", "active", "progressing", "uploading",
+        "rendering", "working", "active", "progressing", "uploading", "retrying", "retry",
+        "inprogress",
     ),
     UpstreamState.SUCCEEDED: (
         "success", "succeeded", "succeed", "successful", "completed", "complete", "done",
@@ -53,18 +55,42 @@ _FAMILIES: dict[UpstreamState, tuple[str, ...]] = {
     UpstreamState.FAILED: (
         "failure", "failed", "fail", "error", "errored", "expired", "cancelled", "canceled",
         "cancel", "rejected", "timeout", "timed_out", "aborted", "blocked", "terminated",
+        "filtered", "moderated", "censored", "refused", "denied", "killed", "unsafe",
     ),
 }  # fmt: skip
 _STATES = {word: state for state, words in _FAMILIES.items() for word in words}
+# Chinese status words, by the characters that carry the meaning (checked in this order:
+# "生成失败" is a failure, "已完成" a success, "排队中" pending, "处理中" running).
+_CHINESE: tuple[tuple[tuple[str, ...], UpstreamState], ...] = (
+    (("失败", "错误", "取消", "超时", "拒绝", "违规", "过期"), UpstreamState.FAILED),
+    (("成功", "完成"), UpstreamState.SUCCEEDED),
+    (("排队", "等待", "提交", "待处理", "未开始"), UpstreamState.PENDING),
+    (("处理中", "生成中", "进行中", "运行中", "执行中", "渲染中"), UpstreamState.RUNNING),
+)
+_CHINESE_NEGATIONS = ("未", "不", "非", "没")
 _SEPARATORS = re.compile(r"[\s\-.:/]+")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 # Words that turn a family word around ("NOT_STARTED" is matched whole, above).
-_NEGATIONS = frozenset({"not", "no", "non", "un"})
+_NEGATIONS = frozenset({"not", "no", "non", "un", "without"})
 # The provider's failure codes that name a safety filter (new-api's prompt_blocked and
-# sensitive_words_detected, OpenAI's moderation_blocked, Google's rai_* and SAFETY).
-_SAFETY_WORDS = frozenset({"rai", "safety", "moderation", "sensitive", "blocked", "nsfw"})
-# Not in the docs: a numeric 0 / 200 code reads as success, so a created task is never
-# mistaken for a refusal (a refused submit is refunded, a created one is billed).
-_SUCCESS_CODES = frozenset({"success", "0", "200"})
+# sensitive_words_detected, OpenAI's moderation_blocked, Google's rai_*, SAFETY and
+# PUBLIC_ERROR_UNSAFE_GENERATION).
+_SAFETY_WORDS = frozenset(
+    {"rai", "safety", "moderation", "sensitive", "blocked", "nsfw", "unsafe", "moderated"}
+)
+# A provider's text saying a safety filter removed the video (words, not a bare "blocked").
+_SAFETY_TEXT = re.compile(
+    r"\b(safety|unsafe|moderation|moderated|nsfw|rai|content[ _]polic(y|ies)|responsible ai)"
+    r"\b|敏感|违规|安全(策略|过滤|审核)|审核未通过|内容审核",
+    re.IGNORECASE,
+)
+# Envelope codes meaning "request done". Not in the docs: numeric 0 / 1 / 200, "ok" and
+# true, so a created task is never mistaken for a refusal (a refused submit is refunded,
+# a created one is billed).
+_SUCCESS_CODES = frozenset({"success", "succeed", "succeeded", "ok", "0", "1", "200", "true"})
+# The longest task id we store (the upstream_task_id column); a longer one is absurd.
+MAX_TASK_ID_CHARS = 1000
+_ID_KEYS = ("task_id", "taskId", "taskID", "id")
 # Timestamps above this are milliseconds (1e11 s is the year 5138).
 _MILLISECONDS_FROM = 1e11
 # The gateway reads `images` by position: the first frame, then the last, then elements.
@@ -100,52 +126,112 @@ def image_reference(image: ImageInput) -> str:
 
 
 def parse_submit_answer(status: int, body: Body) -> SubmitResult:
-    """Read a 2xx submit answer: `{"code": "success", "data": "<task id>"}` and variants."""
+    """Read a 2xx submit answer: `{"code": "success", "data": "<task id>"}` and variants.
+
+    The id may also sit at `data.task_id` / `taskId` / `id`, `data.task.id` or the top
+    level. An envelope whose code is neither a known success nor an error (no message, no
+    ``error``) but that carries an id is ambiguous, never a refusal: a refused submit is
+    refunded while the task may exist. An id longer than `MAX_TASK_ID_CHARS` or with
+    control characters cannot be stored or polled: ambiguous, with a message saying so.
+    """
     if not isinstance(body, dict):
         raise error_from_malformed("submit", status, body, "submit answer is not a JSON object")
+    task_id = _submitted_id(body)
+    if task_id is not None and not _is_success_code(body.get("code")) and not _is_error(body):
+        raise AmbiguousSubmitError(
+            "unrecognised_submit_code",
+            f"the submit answer carries task id {task_id[:100]!r} with code "
+            f"{body.get('code')!r}, read neither as success nor as an error",
+            status=status,
+            body=body,
+        )
     _raise_for_error_code("submit", status, body)
+    if task_id is None:
+        raise error_from_malformed("submit", status, body, "submit answer carries no task id")
+    if len(task_id) > MAX_TASK_ID_CHARS or any(ord(ch) < 32 or ch == "\x7f" for ch in task_id):
+        raise AmbiguousSubmitError(
+            "unusable_task_id",
+            f"the gateway created task {task_id[:100]!r}… ({len(task_id)} characters) but its "
+            f"id is longer than {MAX_TASK_ID_CHARS} characters or holds control characters: "
+            "it cannot be stored or polled",
+            status=status,
+            body=body,
+        )
+    return SubmitResult(task_id=task_id, raw=body)
+
+
+def _submitted_id(body: dict[str, Any]) -> str | None:
     data = body.get("data")
-    candidates = [data]
+    candidates: list[object] = [data]
     if isinstance(data, dict):
-        candidates += [data.get("task_id"), data.get("id")]
-    candidates += [body.get("task_id"), body.get("id")]
+        task = data.get("task")
+        candidates += [data.get(key) for key in _ID_KEYS]
+        if isinstance(task, dict):
+            candidates += [task.get(key) for key in _ID_KEYS]
+        else:
+            candidates.append(task)
+    candidates += [body.get(key) for key in _ID_KEYS]
     for candidate in candidates:
         task_id = _identifier(candidate)
         if task_id:
-            return SubmitResult(task_id=task_id, raw=body)
-    raise error_from_malformed("submit", status, body, "submit answer carries no task id")
+            return task_id
+    return None
 
 
 def parse_poll_answer(status: int, body: Body) -> PollResult:
-    """Read a 2xx query answer; the outer `data.status` decides the state."""
+    """Read a 2xx query answer.
+
+    The task is the envelope's `data` when that is an object with a status of its own (an
+    envelope's top-level `status` is the request's, not the task's), else the body itself
+    (flat and OpenAI-shaped answers). Its status word decides the state (`map_status`); an
+    unknown word with a URL under a key naming a video reads as finished. The video URL is
+    the best of the known places and every other URL of the answer (`video_candidates`),
+    all of them kept in `video_urls` for the caller to skip its own inputs or a URL whose
+    download is not a video.
+    """
     if not isinstance(body, dict):
         raise error_from_malformed("poll", status, body, "query answer is not a JSON object")
     if not _is_task_object(body):
         _raise_for_error_code("poll", status, body)
     envelope_data = body.get("data")
-    # Enveloped answers keep the task under "data"; flat variants put it at the top.
-    task = envelope_data if isinstance(envelope_data, dict) and "status" not in body else body
+    task = body
+    if isinstance(envelope_data, dict) and (
+        "status" not in body or _has_status(envelope_data.get("status"))
+    ):
+        task = envelope_data
     inner = _dict(task.get("data"))
     raw_status = task.get("status")
-    if not (isinstance(raw_status, str) and raw_status.strip()):
+    if not _has_status(raw_status):
         raw_status = inner.get("status")  # no outer status at all: the inner one is all we have
     state = map_status(raw_status)
     filtered, filter_reasons = safety_filtered(body)
     fail_code = _fail_code(task, inner)
-    video_url = _video_url(body, task, inner) if state == UpstreamState.SUCCEEDED else None
+    candidates: list[Candidate] = []
+    if state in (UpstreamState.SUCCEEDED, UpstreamState.UNKNOWN):
+        candidates = video_candidates(body, _known_places(body, task, inner))
+    if state == UpstreamState.UNKNOWN:
+        candidates = [c for c in candidates if c.video_key and c.tier <= 1]
+        if candidates:
+            state = UpstreamState.SUCCEEDED
     fail_reason = _fail_reason(task, inner, state) or filter_reasons
+    safety = filtered or _names_a_safety_filter(fail_code)
+    if state == UpstreamState.SUCCEEDED and not candidates:
+        # A success without a video that says why: the video will never come. (A failure's
+        # text stays `upstream_failed`, verbatim; only its codes name a filter.)
+        safety = safety or _says_a_safety_filter(fail_reason)
     return PollResult(
         state=state,
-        raw_status=raw_status if isinstance(raw_status, str) else "",
+        raw_status=_status_text(raw_status),
         progress=parse_progress(task.get("progress")),
-        video_url=video_url,
+        video_url=candidates[0].url if candidates else None,
         fail_reason=fail_reason,
         submit_time=parse_time(task.get("submit_time")),
         start_time=parse_time(task.get("start_time")),
         finish_time=parse_time(task.get("finish_time")),
         raw=body,
         fail_code=fail_code,
-        safety_filtered=filtered or _names_a_safety_filter(fail_code),
+        safety_filtered=safety,
+        video_urls=tuple(c.url for c in candidates),
     )
 
 
@@ -153,19 +239,39 @@ def map_status(value: object) -> UpstreamState:
     """Gateway status -> state, by family and case-insensitively; unrecognised -> UNKNOWN.
 
     The whole word is matched first ("NOT_START", "in-progress", "Succeeded"); then its
-    last part, so "TASK_STATUS_SUCCEEDED" or "JOB_STATE_FAILED" read as what they end
-    with, while "failed_retrying" or "not_ready" stay unknown.
+    parts (split at separators and camelCase): all parts naming a family must agree, and
+    none may negate it, so "TASK_STATUS_SUCCEEDED", "SUCCEEDED_WITH_WARNINGS",
+    "FAILURE_RAI" and "cancelled_by_user" read as their family while "failed_retrying",
+    "not_ready" or "no_error" stay unknown. Chinese words by their key characters
+    ("成功", "失败", "排队中", "处理中"). Numbers are no family: unknown.
     """
     if not isinstance(value, str):
         return UpstreamState.UNKNOWN
-    word = _SEPARATORS.sub("_", value.strip().casefold()).strip("_")
-    found = _STATES.get(word)
+    text = value.strip()
+    word = _SEPARATORS.sub("_", _CAMEL.sub("_", text).casefold()).strip("_")
+    found = _STATES.get(word) or _STATES.get(word.replace("_", ""))
     if found is not None:
         return found
-    parts = word.split("_")
+    if any("\u4e00" <= ch <= "\u9fff" for ch in text):
+        return _chinese_status(text)
+    parts = [part for part in word.split("_") if part]
     if len(parts) < 2 or _NEGATIONS.intersection(parts):
         return UpstreamState.UNKNOWN
-    return _STATES.get(parts[-1], UpstreamState.UNKNOWN)
+    families = {_STATES[part] for part in parts if part in _STATES}
+    return families.pop() if len(families) == 1 else UpstreamState.UNKNOWN
+
+
+def _chinese_status(text: str) -> UpstreamState:
+    for words, state in _CHINESE:
+        for chinese in words:
+            at = text.find(chinese)
+            if at < 0:
+                continue
+            negated = at > 0 and text[at - 1] in _CHINESE_NEGATIONS
+            if not negated or chinese == "未开始":
+                return state
+            return UpstreamState.UNKNOWN
+    return UpstreamState.UNKNOWN
 
 
 def parse_progress(value: object) -> int | None:
@@ -194,16 +300,14 @@ def parse_time(value: object) -> datetime | None:
 def _is_task_object(body: dict[str, Any]) -> bool:
     """A task reported at the top level (flat and OpenAI-shaped answers): its ``error``
     is the task's failure, not the request's."""
-    status, code = body.get("status"), body.get("code")
-    has_status = isinstance(status, str) and bool(status.strip())
-    return has_status and (code is None or str(code).lower() in _SUCCESS_CODES)
+    return _has_status(body.get("status")) and _is_success_code(body.get("code"))
 
 
 def _raise_for_error_code(op: Operation, status: int, body: dict[str, Any]) -> None:
     error = body.get("error")
     code = body.get("code")
     has_error = isinstance(error, dict) or (isinstance(error, str) and error)
-    if not has_error and (code is None or str(code).lower() in _SUCCESS_CODES):
+    if not has_error and _is_success_code(code):
         return
     upstream_code, message = code_and_message(body)
     upstream_code = upstream_code or (str(code) if code is not None else "upstream_error")
@@ -211,23 +315,54 @@ def _raise_for_error_code(op: Operation, status: int, body: dict[str, Any]) -> N
     raise error_from_answer(op, status, upstream_code, message, body)
 
 
-def _video_url(body: dict[str, Any], task: dict[str, Any], inner: dict[str, Any]) -> str | None:
-    """The known places in the order gateways use them, then anywhere in the answer."""
-    outputs = inner.get("outputs")
-    known = first_video_url(
-        inner.get("video_url"),
-        task.get("result_url"),
-        task.get("fail_reason"),  # older new-api stored the result URL here on success
-        task.get("video_url"),
-        inner.get("output"),
-        outputs[0] if isinstance(outputs, list) and outputs else None,
-        inner.get("result_url"),
-        task.get("output"),
-        task.get("outputs"),
-        body.get("video_url"),
-        body.get("result_url"),
+def _known_places(
+    body: dict[str, Any], task: dict[str, Any], inner: dict[str, Any]
+) -> list[tuple[str, object]]:
+    """The documented places in the order gateways use them, as (key, value)."""
+    return [
+        ("video_url", inner.get("video_url")),
+        ("result_url", task.get("result_url")),
+        ("fail_reason", task.get("fail_reason")),  # older new-api: the URL here on success
+        ("video_url", task.get("video_url")),
+        ("output", inner.get("output")),
+        ("outputs", inner.get("outputs")),
+        ("result_url", inner.get("result_url")),
+        ("output", task.get("output")),
+        ("outputs", task.get("outputs")),
+        ("video_url", body.get("video_url")),
+        ("result_url", body.get("result_url")),
+    ]
+
+
+def _is_success_code(code: object) -> bool:
+    return code is None or str(code).strip().casefold() in _SUCCESS_CODES
+
+
+def _is_error(body: dict[str, Any]) -> bool:
+    """Whether an envelope says the request failed (an error object, or a message)."""
+    error = body.get("error")
+    if isinstance(error, dict) or (isinstance(error, str) and error.strip()):
+        return True
+    if body.get("success") is False:
+        return True
+    message = body.get("message") or body.get("msg")
+    return isinstance(message, str) and bool(message.strip())
+
+
+def _has_status(value: object) -> bool:
+    return (isinstance(value, str) and bool(value.strip())) or (
+        isinstance(value, int | float) and not isinstance(value, bool)
     )
-    return known or find_video_url(body)
+
+
+def _status_text(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    return "" if value is None or isinstance(value, bool) else str(value)
+
+
+def _says_a_safety_filter(text: str | None) -> bool:
+    return bool(text) and _SAFETY_TEXT.search(text or "") is not None
 
 
 def _fail_reason(task: dict[str, Any], inner: dict[str, Any], state: UpstreamState) -> str | None:
