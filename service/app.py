@@ -4,29 +4,46 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib import metadata
 
 from arq import create_pool
 from arq.connections import RedisSettings
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import BaseRoute
 
 from core.bootstrap import prepare, storage_from
 from core.db import make_engine
 from schemas.settings import Settings
+from service import contract
 from service.context import Context, KeyCache
-from service.errors import HANDLERS
+from service.contract import Operation
+from service.errors import HANDLERS, LastResort
+from service.openapi import document
 from service.request_id import RequestIdMiddleware
 from service.routes import (
     admin,
     callback,
     credits,
+    docs,
     events,
     health,
     models,
     videos,
     webhook_endpoints,
 )
+
+OPERATIONS: list[Operation] = [
+    *health.operations,
+    *videos.operations,
+    *models.operations,
+    *credits.operations,
+    *admin.operations,
+    *webhook_endpoints.operations,
+    *events.operations,
+    *callback.operations,
+    *docs.operations,
+]
+TITLE = "google-video"
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -53,19 +70,19 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await storage.close()
             await engine.dispose()
 
-    routes: list[BaseRoute] = [
-        *health.routes,
-        *videos.routes,
-        *models.routes,
-        *credits.routes,
-        *admin.routes,
-        *webhook_endpoints.routes,
-        *events.routes,
-        *callback.routes,
-    ]
-    return Starlette(
-        routes=routes,
+    app = Starlette(
+        routes=contract.routes(OPERATIONS),
         lifespan=lifespan,
         exception_handlers=HANDLERS,
-        middleware=[Middleware(RequestIdMiddleware)],
+        # Outermost first: every answer (a 500 too) carries the request id.
+        middleware=[Middleware(RequestIdMiddleware), Middleware(LastResort)],
     )
+    app.state.openapi = document(OPERATIONS, title=TITLE, version=_version())
+    return app
+
+
+def _version() -> str:
+    try:
+        return metadata.version("google-video")
+    except metadata.PackageNotFoundError:
+        return "0"

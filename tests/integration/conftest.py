@@ -1,4 +1,11 @@
-"""The API running in-process over real PostgreSQL and Redis, a fresh state per test."""
+"""The API running in-process over real PostgreSQL (or SQLite) and Redis, a fresh state
+per test.
+
+A module runs its tests on both databases by overriding ``backend``::
+
+    @pytest.fixture(params=BACKENDS)
+    def backend(request): return request.param
+"""
 
 from __future__ import annotations
 
@@ -23,6 +30,13 @@ from service.app import create_app
 
 ADMIN_KEY = "gv_test_admin_key_0123456789abcdef"
 TABLES = tuple(SQLModel.metadata.tables)  # every table the models define
+BACKENDS = ("postgresql", "sqlite")
+
+
+@pytest.fixture
+def backend() -> str:
+    """The database the API runs on: PostgreSQL unless a module asks for both."""
+    return "postgresql"
 
 
 @pytest.fixture(scope="session")
@@ -34,23 +48,41 @@ async def migrated(pg_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture
-async def engine(migrated: AsyncEngine, redis_url: str) -> AsyncIterator[AsyncEngine]:
-    """The shared test database, emptied before each test (and Redis flushed)."""
-    await migrated.dispose()  # fresh connections: an earlier test may have restarted the server
-    async with migrated.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY"))
+def database(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> AsyncEngine | str:
+    """The migrated PostgreSQL engine (started on first use), or a SQLite file's URL.
+    Synchronous: it may start the session's PostgreSQL fixture, outside the event loop."""
+    if backend == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'api.db'}"
+    migrated: AsyncEngine = request.getfixturevalue("migrated")
+    return migrated
+
+
+@pytest.fixture
+async def engine(database: AsyncEngine | str, redis_url: str) -> AsyncIterator[AsyncEngine]:
+    """The shared PostgreSQL test database emptied, or a new SQLite file, for each test
+    (and Redis flushed)."""
     redis = Redis.from_url(redis_url)
     await redis.flushall()
     await redis.aclose()
+    if isinstance(database, str):
+        sqlite = make_engine(database)
+        await upgrade(sqlite)
+        yield sqlite
+        await sqlite.dispose()
+        return
+    migrated = database
+    await migrated.dispose()  # fresh connections: an earlier test may have restarted the server
+    async with migrated.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY"))
     yield migrated
 
 
 @pytest.fixture
-def settings(pg_url: str, redis_url: str, tmp_path: Path) -> Settings:
+def settings(engine: AsyncEngine, redis_url: str, tmp_path: Path) -> Settings:
     return Settings(
         environment="test",
         data_dir=tmp_path,
-        database_url=pg_url,
+        database_url=engine.url.render_as_string(hide_password=False),
         redis_url=redis_url,
         storage_url=(tmp_path / "storage").as_uri(),
         admin_key=ADMIN_KEY,
