@@ -50,9 +50,12 @@ ModelId = Annotated[str, Field(min_length=1, max_length=100, pattern=MODEL_ID_PA
 
 
 class VideoCreate(BaseModel):
-    """``POST /v1/videos`` (JSON, or the same fields as multipart/form-data)."""
+    """``POST /v1/videos`` (JSON, or the same fields as multipart/form-data, which the
+    form reader turns into these types first)."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Strict: a JSON body carries exactly the documented types (no 0 for false, no "12"
+    # for 12), so the document and the validation agree.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     prompt: Text = Field(min_length=1, max_length=MAX_PROMPT)
     # Absent: the runtime config's default for text or image input; "" is refused.
@@ -69,7 +72,7 @@ class VideoCreate(BaseModel):
     size: Literal["1280x720", "1920x1080", "720x1280", "1080x1920"] | None = None
     aspect_ratio: Literal["16:9", "9:16"] | None = None
     # Stored in an INTEGER column: 0 to 2**31 - 1.
-    seed: Annotated[int, Field(ge=0, le=INT32_MAX), ASCII_DIGITS] | None = None
+    seed: Annotated[int, Field(ge=0, le=INT32_MAX)] | None = None
     metadata: Metadata | None = None
     webhook_url: HttpUrl | None = None
 
@@ -201,7 +204,7 @@ class CreditsOut(BaseModel):
 
 
 class EndpointCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     url: HttpUrl
     enabled_events: list[EVENT_TYPES] = Field(default_factory=list, max_length=3)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, ValidationInfo, model_validator
+from pydantic import BaseModel, Field, StrictBool, StrictInt, ValidationInfo, model_validator
 
 from schemas.fields import NonNegativeInt32
 from schemas.providers import KIND_PATTERN
@@ -29,7 +29,7 @@ _CAPABILITIES = ("aspect_ratios", "durations", "resolutions", "upsample")
 MODEL_ID_PATTERN = r"^[A-Za-z0-9._:-]+$"
 AspectRatio = Annotated[str, Field(pattern=r"^[0-9]{1,2}:[0-9]{1,2}$")]
 Resolution = Annotated[str, Field(pattern=r"^[0-9]{3,4}p$")]
-Seconds = Annotated[int, Field(ge=1, le=600)]
+Seconds = Annotated[StrictInt, Field(ge=1, le=600)]
 # Validation context of a config being written (``PUT /v1/admin/config``): the checks a
 # new document must pass, which a document stored by an earlier version need not.
 WRITE_CONTEXT = {"writing": True}
@@ -74,13 +74,13 @@ class ModelSpec(BaseModel):
     id: str = Field(min_length=1, max_length=100, pattern=MODEL_ID_PATTERN)
     provider: str | None = Field(default=None, pattern=KIND_PATTERN)
     provider_model: str | None = Field(default=None, max_length=100, pattern=MODEL_ID_PATTERN)
-    text_to_video: bool = True
-    max_images: int = Field(default=0, ge=0, le=8)
+    text_to_video: StrictBool = True
+    max_images: StrictInt = Field(default=0, ge=0, le=8)
     image_roles: list[ImageRole] = Field(default_factory=list)
     aspect_ratios: list[AspectRatio] = Field(default_factory=list)
     durations: list[Seconds] = Field(default_factory=list)
     resolutions: list[Resolution] = Field(default_factory=list)
-    upsample: bool = False
+    upsample: StrictBool = False
     price: NonNegativeInt32 = UNKNOWN_MODEL_PRICE
 
     @model_validator(mode="before")

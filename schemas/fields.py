@@ -12,7 +12,7 @@ import re
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field, Strict
 
 # The range of an INTEGER column on PostgreSQL (SQLite stores 64 bits).
 INT32_MAX = 2**31 - 1
@@ -25,22 +25,13 @@ NO_NUL = r"^[^\u0000]*$"
 ONE_LINE = r"^[^\u0000-\u001f\u007f-\u009f]*$"
 
 # One user-name rule everywhere a user is named (body, path, query): these characters
-# only, so a name can be put in a URL path and a log line as it is.
-USER_CHARS = r"[A-Za-z0-9._:@+-]"
-USER_PATTERN = rf"^{USER_CHARS}{{1,200}}$"
-_USER = re.compile(rf"{USER_CHARS}{{1,200}}")
+# only, so a name can be put in a URL path and a log line as it is, and not only dots
+# ("." and ".." are not names a path can carry).
+_NAME = r"[A-Za-z0-9._:@+-]*[A-Za-z0-9_:@+-][A-Za-z0-9._:@+-]*"
+USER_PATTERN = rf"^{_NAME}$"
 # Client ids (the tenant an API key acts for) follow the same rule, up to 100 characters.
-CLIENT_PATTERN = rf"^{USER_CHARS}{{1,100}}$"
-_CLIENT = re.compile(rf"{USER_CHARS}{{1,100}}")
-
-
-def is_user(value: str) -> bool:
-    """Whether ``value`` is a valid user name (the whole string: no trailing newline)."""
-    return _USER.fullmatch(value) is not None
-
-
-def is_client(value: str) -> bool:
-    return _CLIENT.fullmatch(value) is not None
+CLIENT_PATTERN = USER_PATTERN
+USER_MAX, CLIENT_MAX = 200, 100
 
 
 # A callback token (core.callback): ``<task id>.<32 hex digits of an HMAC>``.
@@ -59,10 +50,10 @@ Text = Annotated[str, Field(pattern=NO_NUL)]
 Line = Annotated[str, Field(pattern=ONE_LINE)]
 """One line of text (description, reason, metadata keys): no control characters."""
 
-UserName = Annotated[str, Field(pattern=USER_PATTERN, min_length=1, max_length=200)]
-ClientName = Annotated[str, Field(pattern=CLIENT_PATTERN, min_length=1, max_length=100)]
+UserName = Annotated[str, Field(pattern=USER_PATTERN, min_length=1, max_length=USER_MAX)]
+ClientName = Annotated[str, Field(pattern=CLIENT_PATTERN, min_length=1, max_length=CLIENT_MAX)]
 Int32 = Annotated[int, Field(ge=INT32_MIN, le=INT32_MAX)]
-NonNegativeInt32 = Annotated[int, Field(ge=0, le=INT32_MAX)]
+NonNegativeInt32 = Annotated[int, Strict(), Field(ge=0, le=INT32_MAX)]
 
 
 def _http_url(value: str) -> str:

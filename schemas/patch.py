@@ -24,7 +24,7 @@ def _without_null(schema: dict[str, Any]) -> None:
 
 
 class Patch(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra=_without_null)
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_without_null)
 
     @field_validator("*", mode="before")
     @classmethod

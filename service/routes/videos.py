@@ -94,8 +94,9 @@ async def _fields(
 
 
 def _form_value(name: str, value: str) -> Any:
-    """A text field as its JSON counterpart (``seed`` stays text: the model reads ASCII
-    digits only)."""
+    """A text field as its JSON counterpart: ``metadata`` parsed, ``enhance_prompt`` true
+    or false, ``seed`` an integer when it is ASCII digits (anything else stays text, which
+    the model refuses)."""
     if name == "metadata":
         try:
             metadata = loads(value, what="metadata")
@@ -106,6 +107,8 @@ def _form_value(name: str, value: str) -> Any:
         return metadata
     if name == "enhance_prompt":
         return {"true": True, "false": False}.get(value.lower(), value)
+    if name == "seed" and (seed := params.ascii_int(value)) is not None:
+        return seed
     return value
 
 

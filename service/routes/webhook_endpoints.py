@@ -59,7 +59,7 @@ def _out(row: Endpoint, secret: str | None = None) -> dict[str, Any]:
         disabled_reason=row.disabled_reason,
         created_at=int(row.created_at.timestamp()),
         secret=secret,
-    ).model_dump(mode="json", exclude_none=secret is None)
+    ).model_dump(mode="json", exclude={"secret"} if secret is None else None)
 
 
 async def create(request: Request) -> Response:
