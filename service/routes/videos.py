@@ -8,6 +8,8 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 
@@ -65,8 +67,12 @@ async def _form(request: Request, limit: int) -> tuple[dict[str, Any], list[Inpu
             max_files=4, max_fields=64, max_part_size=limit
         ) as form:
             return await _fields(form.multi_items())
-    except (ValueError, KeyError) as exc:
+    except (ValueError, KeyError, MultiPartException) as exc:
         raise ProblemError(Code.VALIDATION_ERROR, f"Malformed multipart body: {exc}") from None
+    except HTTPException as exc:  # Starlette's wording of a MultiPartException
+        raise ProblemError(
+            Code.VALIDATION_ERROR, f"Malformed multipart body: {exc.detail}"
+        ) from None
 
 
 async def _fields(
