@@ -6,8 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import metadata
 
-from arq import create_pool
-from arq.connections import RedisSettings
+from arq.connections import ArqRedis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
@@ -44,6 +43,7 @@ OPERATIONS: list[Operation] = [
     *docs.operations,
 ]
 TITLE = "google-video"
+REDIS_CONNECT_SECONDS = 1.0
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -52,7 +52,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
-        queue = await create_pool(RedisSettings.from_dsn(settings.redis_url))
+        # Connected on first use, not checked here: the API starts and serves (degraded,
+        # see /readyz) while Redis is down; creates stay durable in the database.
+        queue = ArqRedis.from_url(settings.redis_url, socket_connect_timeout=REDIS_CONNECT_SECONDS)
         storage = storage_from(settings)
         try:
             config = await prepare(settings, engine)
