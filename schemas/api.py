@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+)
 
 from schemas.catalogue import MODEL_ID_PATTERN, ModelSpec
 from schemas.fields import (
@@ -19,6 +26,7 @@ from schemas.fields import (
     Line,
     Text,
     UserName,
+    at_most,
     issued_id,
 )
 from schemas.patch import Patch
@@ -35,6 +43,9 @@ MetadataValue = Annotated[Text, Field(max_length=512)]
 Metadata = Annotated[
     dict[MetadataKey, MetadataValue],
     Field(max_length=MAX_METADATA_KEYS),
+    # Counted before the pairs are checked: a body of 100,000 pairs is one error, not
+    # 100,000 (pydantic checks a dict's length after its items).
+    BeforeValidator(at_most(MAX_METADATA_KEYS, "metadata holds at most 16 pairs")),
     WithJsonSchema(
         {
             "type": "object",

@@ -76,10 +76,10 @@ class ModelSpec(BaseModel):
     provider_model: str | None = Field(default=None, max_length=100, pattern=MODEL_ID_PATTERN)
     text_to_video: StrictBool = True
     max_images: StrictInt = Field(default=0, ge=0, le=8)
-    image_roles: list[ImageRole] = Field(default_factory=list)
-    aspect_ratios: list[AspectRatio] = Field(default_factory=list)
-    durations: list[Seconds] = Field(default_factory=list)
-    resolutions: list[Resolution] = Field(default_factory=list)
+    image_roles: list[ImageRole] = Field(default_factory=list, max_length=8)
+    aspect_ratios: list[AspectRatio] = Field(default_factory=list, max_length=8)
+    durations: list[Seconds] = Field(default_factory=list, max_length=32)
+    resolutions: list[Resolution] = Field(default_factory=list, max_length=8)
     upsample: StrictBool = False
     price: NonNegativeInt32 = UNKNOWN_MODEL_PRICE
 

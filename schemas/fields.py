@@ -56,6 +56,18 @@ Int32 = Annotated[int, Field(ge=INT32_MIN, le=INT32_MAX)]
 NonNegativeInt32 = Annotated[int, Strict(), Field(ge=0, le=INT32_MAX)]
 
 
+def at_most(count: int, message: str) -> Any:
+    """A before-validator refusing a collection longer than ``count`` before its items are
+    validated one by one."""
+
+    def check(value: object) -> object:
+        if isinstance(value, dict | list) and len(value) > count:
+            raise ValueError(message)
+        return value
+
+    return check
+
+
 def _http_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:

@@ -68,12 +68,19 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=all_headers)
 
 
+# A problem lists at most this many field errors (a large body can hold thousands).
+MAX_FIELD_ERRORS = 20
+
+
 def from_validation(error: ValidationError) -> ProblemError:
+    found = error.errors(include_url=False, include_input=False, include_context=False)
     errors = [
         {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
-        for e in error.errors(include_url=False, include_input=False)
+        for e in found[:MAX_FIELD_ERRORS]
     ]
-    first = str(error.errors()[0]["loc"][0]) if error.errors() and error.errors()[0]["loc"] else ""
+    if len(found) > MAX_FIELD_ERRORS:
+        errors.append({"field": "body", "message": f"and {len(found) - MAX_FIELD_ERRORS} more"})
+    first = str(found[0]["loc"][0]) if found and found[0]["loc"] else ""
     code = FIELD_CODES.get(first, Code.VALIDATION_ERROR)
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
     return ProblemError(code, detail, errors=errors)

@@ -616,3 +616,41 @@ async def test_admin_config_accepts_a_coherent_change(admin):
     )
     assert response.status_code == 200, response.text
     assert [m["id"] for m in response.json()["models"]] == ["t2v", "i2v"]
+
+
+# --- wide bodies: one clear error, not thousands ---------------------------------------
+
+
+async def test_a_wide_body_is_one_short_problem(acme, admin, unchanged):
+    wide = {"prompt": PROMPT, "metadata": {str(i): "v" for i in range(100_000)}}
+    problem = assert_problem(await acme.post("/v1/videos", json=wide), 400, "invalid_metadata")
+    assert len(problem["errors"]) == 1 and len(problem["detail"]) < 500
+    many_errors = {"prompt": PROMPT, "metadata": {"k": "v"}, **{f"x{i}": 1 for i in range(5000)}}
+    problem = assert_problem(
+        await acme.post("/v1/videos", json=many_errors), 400, "validation_error"
+    )
+    assert len(problem["errors"]) <= 21 and problem["errors"][-1]["message"].startswith("and ")
+    config = {"models": [{"id": "m", "durations": list(range(1, 100_000))}]}
+    assert_problem(await admin.put("/v1/admin/config", json=config), 400, "validation_error")
+    await unchanged()
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("multipart/form-data", b"--x\r\n\r\n"),
+        ("multipart/form-data; boundary=", b"garbage"),
+        ("multipart/form-data; boundary=abc", b"no parts at all"),
+        (
+            "multipart/form-data; boundary=abc",
+            b"--abc\r\nContent-Disposition: form-data\r\n\r\nx\r\n--abc--\r\n",
+        ),
+        ("multipart/form-data; boundary=abc; charset=utf-16", b"--abc\r\n\xff\xfe\r\n--abc--"),
+    ],
+)
+async def test_malformed_multipart_is_a_400(acme, unchanged, content_type, body):
+    response = await acme.post("/v1/videos", content=body, headers={"content-type": content_type})
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] in ("validation_error", "invalid_prompt")
+    await unchanged()
