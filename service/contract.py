@@ -29,6 +29,9 @@ class Reply:
     model: type[BaseModel] | None = None
     media_types: tuple[str, ...] = ("application/json",)
     headers: dict[str, str] = field(default_factory=dict)  # name → description
+    # The path parameter this answer's ``id`` fills in (``video_id``): the document links
+    # it to every operation taking that parameter.
+    id_of: str | None = None
 
 
 @dataclass(frozen=True)

@@ -170,7 +170,7 @@ async def create_video(
         )
         replay = await idempotency.earlier_answer(context.engine, claim)
         if replay is not None:
-            return replay.status, replay.body
+            return await _replayed(context, principal, replay)
     try:
         return await _create(
             context, principal, req, spec, shape, config, user, images, snapshot, claim
@@ -182,7 +182,21 @@ async def create_video(
             raise ProblemError(
                 Code.IDEMPOTENCY_IN_PROGRESS, "A request with this Idempotency-Key is in progress."
             ) from None
-        return replay.status, replay.body
+        return await _replayed(context, principal, replay)
+
+
+async def _replayed(
+    context: Context, principal: Principal, replay: idempotency.Replay
+) -> tuple[int, dict[str, Any]]:
+    """The first answer for the key, unless its video has since been deleted: a 404 then,
+    as any read of it would answer (never a pointer to something gone)."""
+    async with context.engine.connect() as conn:
+        task = await tasks.visible(conn, str(replay.body.get("id")), client_id=principal.client_id)
+    if task is None:
+        raise ProblemError(
+            Code.NOT_FOUND, "The video created with this Idempotency-Key has been deleted."
+        )
+    return replay.status, replay.body
 
 
 async def _split_images(refs: list[str]) -> tuple[list[str | InputImage], int]:

@@ -40,6 +40,7 @@ def document(operations: Sequence[Operation], *, title: str, version: str) -> di
     paths: dict[str, dict[str, Any]] = defaultdict(dict)
     for op in operations:
         paths[op.path][op.method.lower()] = _operation(op, refs, schemas)
+    _link(operations, paths)
     if "VideoCreate" in schemas:
         schemas["VideoCreateForm"] = _form_schema(schemas["VideoCreate"])
     return {
@@ -98,6 +99,23 @@ def _operation(op: Operation, refs: Refs, schemas: dict[str, Any]) -> dict[str, 
             }
         out["requestBody"] = {"required": True, "content": content}
     return out
+
+
+def _link(operations: Sequence[Operation], paths: dict[str, dict[str, Any]]) -> None:
+    """Links from each answer that names a resource to the operations that take it."""
+    for op in operations:
+        for reply in op.replies:
+            if reply.id_of is None:
+                continue
+            links = {
+                other.operation_id.replace(".", "_"): {
+                    "operationId": other.operation_id,
+                    "parameters": {reply.id_of: "$response.body#/id"},
+                }
+                for other in operations
+                if other.path_params is not None and reply.id_of in other.path_params.model_fields
+            }
+            paths[op.path][op.method.lower()]["responses"][str(reply.status)]["links"] = links
 
 
 def _parameters(op: Operation, refs: Refs, schemas: dict[str, Any]) -> list[dict[str, Any]]:

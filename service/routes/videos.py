@@ -236,7 +236,7 @@ operations = [
         create,
         "Create a video (JSON, or multipart/form-data with input_reference files)",
         "videos",
-        (_VIDEO,),
+        (Reply(200, "The video object.", Video, id_of="video_id"),),
         body=VideoCreate,
         multipart=True,
         idempotency_key=True,
@@ -252,6 +252,7 @@ operations = [
             Code.INVALID_IDEMPOTENCY_KEY,
             Code.IDEMPOTENCY_KEY_REUSED,
             Code.IDEMPOTENCY_IN_PROGRESS,
+            Code.NOT_FOUND,  # a replay whose video has been deleted
             Code.INSUFFICIENT_CREDITS,
             Code.TOO_MANY_CONCURRENT_TASKS,
             Code.SERVICE_DISABLED,

@@ -160,7 +160,7 @@ operations = [
         create,
         "Register a webhook endpoint",
         "webhooks",
-        (Reply(201, _ROTATED, EndpointOut),),
+        (Reply(201, _ROTATED, EndpointOut, id_of="endpoint_id"),),
         body=EndpointCreate,
     ),
     Operation(

@@ -119,7 +119,7 @@ async def _client_key(engine: AsyncEngine, client_id: str) -> str:
 
 
 def _fuzz(
-    api: Api, key: str, report: Path, seconds: float, selection: list[str]
+    api: Api, key: str, report: Path, seconds: float, selection: list[str], phases: str
 ) -> subprocess.CompletedProcess[str]:
     command = [
         str(SCHEMATHESIS),
@@ -138,7 +138,7 @@ def _fuzz(
         "--max-time",
         str(int(seconds)),
         "--phases",
-        "examples,coverage,fuzzing",
+        phases,
         # One worker: with threads, CPython 3.11's ast.parse (hypothesis describing a
         # lambda) can fail with "AST constructor recursion depth mismatch".
         "--workers",
@@ -165,16 +165,19 @@ def _fuzz(
 # The admin's config changes (``enabled: false`` answers 503 to every later create, by
 # design) are fuzzed in a run of their own.
 CONFIG_PUT = "admin.put"
+# Stateful: follows the document's links (a created video or endpoint, then each
+# operation on it); the config run has no links to follow.
+ALL_PHASES = "examples,coverage,fuzzing,stateful"
 RUNS = {
-    "admin": (["--exclude-operation-id", CONFIG_PUT], 1.0),
-    "admin-config": (["--include-operation-id", CONFIG_PUT], 0.5),
-    "client": ([], 1.0),
+    "admin": (["--exclude-operation-id", CONFIG_PUT], 1.0, ALL_PHASES),
+    "admin-config": (["--include-operation-id", CONFIG_PUT], 0.5, "examples,coverage,fuzzing"),
+    "client": ([], 1.0, ALL_PHASES),
 }
 
 
 @pytest.mark.parametrize("run", list(RUNS))
 async def test_schemathesis_finds_nothing(api: Api, engine: AsyncEngine, tmp_path: Path, run):
-    selection, share = RUNS[run]
+    selection, share, phases = RUNS[run]
     role = "client" if run == "client" else "admin"
     key = ADMIN_KEY if role == "admin" else await _client_key(engine, "fuzzer")
     api.grant("admin", 100_000)
@@ -185,7 +188,7 @@ async def test_schemathesis_finds_nothing(api: Api, engine: AsyncEngine, tmp_pat
             json={"amount": 100_000, "reason": "fuzz"},
         )
     started = time.monotonic()
-    result = _fuzz(api, key, tmp_path / "report", FUZZ_SECONDS * share, selection)
+    result = _fuzz(api, key, tmp_path / "report", FUZZ_SECONDS * share, selection, phases)
     elapsed = time.monotonic() - started
     print(f"schemathesis {run}: {elapsed:.1f} s\n{result.stdout[-6000:]}")
     assert result.returncode == 0, result.stdout[-20000:] + result.stderr[-3000:]

@@ -166,3 +166,18 @@ async def test_a_failed_create_frees_its_key_at_once(client_for, grant, engine):
     assert response.status_code == 402
     async with engine.connect() as conn:
         assert (await conn.execute(select(idempotency.c.key))).all() == []
+
+
+async def test_a_replay_of_a_deleted_video_is_404_and_charges_nothing(
+    client_for, grant, assert_ledger
+):
+    acme = await client_for("acme")
+    await grant("acme", "acme", 1000)
+    headers = {"Idempotency-Key": "then-deleted"}
+    first = (await acme.post("/v1/videos", json={"prompt": PROMPT}, headers=headers)).json()
+    assert (await acme.delete(f"/v1/videos/{first['id']}")).status_code == 200
+    again = await acme.post("/v1/videos", json={"prompt": PROMPT}, headers=headers)
+    assert again.status_code == 404 and again.json()["code"] == "not_found"
+    credits = (await acme.get("/v1/credits/acme")).json()
+    assert (credits["balance"], credits["held"]) == (1000, 0)
+    await assert_ledger()
