@@ -79,6 +79,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # Outermost first: every answer (a 500 too) carries the request id.
         middleware=[Middleware(RequestIdMiddleware), Middleware(LastResort)],
     )
+    # "/v1/videos/" is not a path of ours: a 404 problem, not a redirect built from the
+    # caller's Host header.
+    app.router.redirect_slashes = False
     app.state.openapi = document(OPERATIONS, title=TITLE, version=_version())
     return app
 

@@ -277,3 +277,23 @@ def test_405_and_404_from_the_real_server(api: Api) -> None:
         missing = anon.get("/v1/no/such/thing")
         assert missing.status_code == 404 and missing.json()["code"] == "not_found"
         assert missing.headers["x-request-id"]
+
+
+async def test_docs_page_renders_offline() -> None:
+    app = create_app(Settings(environment="test"))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as anon:
+        page = await anon.get("/docs")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert "http" not in page.text  # nothing fetched from elsewhere
+        for asset, media in [
+            ("/docs/swagger-ui-bundle.js", "application/javascript"),
+            ("/docs/swagger-ui.css", "text/css"),
+        ]:
+            response = await anon.get(asset)
+            assert response.status_code == 200 and response.headers["content-type"].startswith(
+                media
+            )
+            assert len(response.content) > 10_000
+        spec = await anon.get("/openapi.json")
+        assert spec.json()["openapi"] == "3.1.0"
