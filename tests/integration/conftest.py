@@ -9,6 +9,8 @@ A module runs its tests on both databases by overriding ``backend``::
 
 from __future__ import annotations
 
+import asyncio
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -47,12 +49,31 @@ async def migrated(pg_url: str) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite database, made once; each test gets a copy."""
+    path = tmp_path_factory.mktemp("sqlite") / "template.db"
+
+    async def migrate() -> None:
+        engine = make_engine(f"sqlite+aiosqlite:///{path}")
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        await engine.dispose()
+
+    asyncio.run(migrate())
+    return path
+
+
 @pytest.fixture
 def database(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> AsyncEngine | str:
-    """The migrated PostgreSQL engine (started on first use), or a SQLite file's URL.
-    Synchronous: it may start the session's PostgreSQL fixture, outside the event loop."""
+    """The migrated PostgreSQL engine (started on first use), or a fresh copy of a migrated
+    SQLite file. Synchronous: it may start the session's PostgreSQL fixture, outside the
+    event loop."""
     if backend == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'api.db'}"
+        copy = tmp_path / "api.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), copy)
+        return f"sqlite+aiosqlite:///{copy}"
     migrated: AsyncEngine = request.getfixturevalue("migrated")
     return migrated
 
@@ -66,7 +87,6 @@ async def engine(database: AsyncEngine | str, redis_url: str) -> AsyncIterator[A
     await redis.aclose()
     if isinstance(database, str):
         sqlite = make_engine(database)
-        await upgrade(sqlite)
         yield sqlite
         await sqlite.dispose()
         return
