@@ -66,31 +66,26 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def database(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> AsyncEngine | str:
-    """The migrated PostgreSQL engine (started on first use), or a fresh copy of a migrated
-    SQLite file. Synchronous: it may start the session's PostgreSQL fixture, outside the
-    event loop."""
-    if backend == "sqlite":
-        copy = tmp_path / "api.db"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), copy)
-        return f"sqlite+aiosqlite:///{copy}"
-    migrated: AsyncEngine = request.getfixturevalue("migrated")
-    return migrated
-
-
-@pytest.fixture
-async def engine(database: AsyncEngine | str, redis_url: str) -> AsyncIterator[AsyncEngine]:
-    """The shared PostgreSQL test database emptied, or a new SQLite file, for each test
-    (and Redis flushed)."""
+async def engine(
+    backend: str,
+    migrated: AsyncEngine,
+    sqlite_template: Path,
+    redis_url: str,
+    tmp_path: Path,
+) -> AsyncIterator[AsyncEngine]:
+    """The shared PostgreSQL test database emptied, or a fresh copy of a migrated SQLite
+    file, for each test (and Redis flushed). Both are session fixtures named here, so
+    they are ready before any module-scoped fixture (a process stack) needs them."""
     redis = Redis.from_url(redis_url)
     await redis.flushall()
     await redis.aclose()
-    if isinstance(database, str):
-        sqlite = make_engine(database)
+    if backend == "sqlite":
+        copy = tmp_path / "api.db"
+        shutil.copyfile(sqlite_template, copy)
+        sqlite = make_engine(f"sqlite+aiosqlite:///{copy}")
         yield sqlite
         await sqlite.dispose()
         return
-    migrated = database
     await migrated.dispose()  # fresh connections: an earlier test may have restarted the server
     async with migrated.begin() as conn:
         await conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY"))
