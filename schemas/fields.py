@@ -16,7 +16,6 @@ from pydantic import AfterValidator, BeforeValidator, Field, Strict
 
 # The range of an INTEGER column on PostgreSQL (SQLite stores 64 bits).
 INT32_MAX = 2**31 - 1
-INT32_MIN = -(2**31)
 
 # No NUL anywhere (PostgreSQL text cannot hold it); in JSON-schema (ECMA 262), Rust-regex
 # (pydantic) and Python syntax alike.
@@ -52,7 +51,6 @@ Line = Annotated[str, Field(pattern=ONE_LINE)]
 
 UserName = Annotated[str, Field(pattern=USER_PATTERN, min_length=1, max_length=USER_MAX)]
 ClientName = Annotated[str, Field(pattern=CLIENT_PATTERN, min_length=1, max_length=CLIENT_MAX)]
-Int32 = Annotated[int, Field(ge=INT32_MIN, le=INT32_MAX)]
 NonNegativeInt32 = Annotated[int, Strict(), Field(ge=0, le=INT32_MAX)]
 
 
