@@ -31,6 +31,9 @@ from service.errors import ProblemError
 
 log = structlog.get_logger(__name__)
 
+# Inputs larger than this are decoded and hashed in a thread, off the event loop.
+OFF_LOOP_BYTES = 256 * 1024
+
 
 @dataclass(frozen=True)
 class InputImage:
@@ -159,12 +162,11 @@ async def create_video(
 
     claim = None
     if idempotency_key is not None:
-        digest = idempotency.request_hash(
-            {
-                "body": req.model_dump(mode="json"),
-                "uploads": [hashlib.sha256(u.data).hexdigest() for u in uploads],
-            }
-        )
+        big = sum(len(i) for i in req.images or []) + sum(len(u.data) for u in uploads)
+        if big > OFF_LOOP_BYTES:  # hashing megabytes would stall every other request
+            digest = await asyncio.to_thread(_request_digest, req, uploads)
+        else:
+            digest = _request_digest(req, uploads)
         claim = idempotency.Claim(
             principal.client_id, idempotency_key, digest, context.settings.idempotency_ttl_seconds
         )
@@ -199,9 +201,19 @@ async def _replayed(
     return replay.status, replay.body
 
 
+def _request_digest(req: VideoCreate, uploads: list[InputImage]) -> str:
+    """What an ``Idempotency-Key`` is bound to: the body and the uploaded files."""
+    return idempotency.request_hash(
+        {
+            "body": req.model_dump(mode="json"),
+            "uploads": [hashlib.sha256(u.data).hexdigest() for u in uploads],
+        }
+    )
+
+
 async def _split_images(refs: list[str]) -> tuple[list[str | InputImage], int]:
     # Decoding megabytes of base64 would stall every other request: off the event loop.
-    if sum(len(r) for r in refs) > 256 * 1024:
+    if sum(len(r) for r in refs) > OFF_LOOP_BYTES:
         return await asyncio.to_thread(split_images, refs)
     return split_images(refs)
 
