@@ -10,7 +10,7 @@ DATA_DIR ?= .data
 ADMIN_KEY ?= gv_local_dev_admin_key_change_me_0001
 PYTEST_ARGS ?=
 
-.PHONY: run dev test deps lint typecheck unit integration chaos clean
+.PHONY: run dev test deps lint typecheck unit integration chaos fuzz clean
 
 deps: $(STAMP)
 $(STAMP): pyproject.toml deploy/install-deps.sh
@@ -46,6 +46,14 @@ integration: deps
 ## make test: lint, types, then every test (real PostgreSQL, Redis, moto S3, simulator).
 test: lint typecheck
 	$(BIN)/pytest -q -p no:cacheprovider tests $(PYTEST_ARGS)
+
+## make fuzz: schemathesis against the real API on PostgreSQL for longer than `make test`
+## does (FUZZ_SECONDS per run, three runs: admin, admin config, client).
+FUZZ_SECONDS ?= 300
+FUZZ_EXAMPLES ?= 500
+fuzz: deps
+	GOOGLE_VIDEO_FUZZ_SECONDS=$(FUZZ_SECONDS) GOOGLE_VIDEO_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
+		$(BIN)/pytest -q -p no:cacheprovider -s tests/integration/test_contract.py -k schemathesis
 
 clean:
 	rm -rf $(DATA_DIR) .mypy_cache .ruff_cache .pytest_cache

@@ -5,15 +5,42 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pydantic import TypeAdapter, ValidationError
+
 from core import apikeys
 from core.db import make_engine
 from core.migrate import upgrade
 from core.repo import credits
+from schemas.api import Grant
+from schemas.fields import ClientName, Line, UserName
 from schemas.settings import Settings
 from schemas.status import Role
 
+# The API's rules for the names and amounts an operator types (one user-name rule).
+_USER: TypeAdapter[str] = TypeAdapter(UserName)
+_CLIENT: TypeAdapter[str] = TypeAdapter(ClientName)
+_KEY_NAME: TypeAdapter[str] = TypeAdapter(Line)
+
+
+def _invalid(args: argparse.Namespace) -> str | None:
+    """Why the arguments cannot be stored, or None."""
+    try:
+        if args.command == "credits":
+            _USER.validate_python(args.user)
+            _CLIENT.validate_python(args.client)
+            Grant(amount=args.amount, reason=args.reason)
+        if args.command == "keys" and args.action == "create":
+            _CLIENT.validate_python(args.client or args.name)
+            _KEY_NAME.validate_python(args.name)
+    except ValidationError as exc:
+        return "; ".join(e["msg"] for e in exc.errors(include_url=False))
+    return None
+
 
 async def dispatch(settings: Settings, args: argparse.Namespace) -> int:
+    if (problem := _invalid(args)) is not None:
+        print(f"refused: {problem}", file=sys.stderr)
+        return 2
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url)
     try:
@@ -37,7 +64,10 @@ async def dispatch(settings: Settings, args: argparse.Namespace) -> int:
             if args.command == "credits":
                 after = await credits.grant(conn, args.client, args.user, args.amount, args.reason)
                 if after is None:
-                    print("refused: the balance would go below zero", file=sys.stderr)
+                    print(
+                        "refused: the balance would go below zero or past the maximum",
+                        file=sys.stderr,
+                    )
                     return 1
                 print(f"balance {after.balance}, held {after.held}")
                 return 0

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
+
+from schemas.fields import CALLBACK_TOKEN
+
+# Checked before anything else, so whatever a caller puts in the path (non-ASCII, NUL,
+# megabytes) is simply not a token.
+_SHAPE = re.compile(CALLBACK_TOKEN)
 
 
 def token(secret_key: str, task_id: str) -> str:
@@ -13,10 +20,12 @@ def token(secret_key: str, task_id: str) -> str:
 
 def task_of(secret_key: str, candidate: str) -> str | None:
     """The task id a token was made for, or None if it is not one of ours."""
-    task_id, _, _mac = candidate.partition(".")
-    if not task_id or len(candidate) > 200:
+    shape = _SHAPE.fullmatch(candidate)
+    if shape is None:
         return None
-    return task_id if hmac.compare_digest(token(secret_key, task_id), candidate) else None
+    task_id = shape.group(1)
+    expected = token(secret_key, task_id).encode()
+    return task_id if hmac.compare_digest(expected, candidate.encode()) else None
 
 
 def hook_url(public_url: str, secret_key: str, task_id: str) -> str:

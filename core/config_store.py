@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.repo import config as repo
 from core.secrets import SecretBox
+from schemas.catalogue import WRITE_CONTEXT
 from schemas.config import RuntimeConfig, RuntimeConfigPatch
 from schemas.settings import Settings
 
@@ -42,12 +43,16 @@ class ConfigStore:
         return self._cached
 
     async def update(self, patch: RuntimeConfigPatch) -> RuntimeConfig:
+        """Merge ``patch`` into the stored document; raises pydantic's ``ValidationError``
+        when the result fails the write checks (nothing is stored then)."""
         changes = patch.model_dump(exclude_unset=True)
         if "upstream_api_key" in changes:
-            changes["upstream_api_key"] = self.box.encrypt(changes["upstream_api_key"] or "")
+            changes["upstream_api_key"] = self.box.encrypt(changes["upstream_api_key"])
         async with self._engine.begin() as conn:
             current = RuntimeConfig.model_validate(await repo.document(conn, for_update=True) or {})
-            merged = RuntimeConfig.model_validate({**current.model_dump(), **changes})
+            merged = RuntimeConfig.model_validate(
+                {**current.model_dump(), **changes}, context=WRITE_CONTEXT
+            )
             await repo.replace(conn, merged.model_dump(mode="json"))
         self._cached, self._loaded_at = merged, time.monotonic()
         return merged

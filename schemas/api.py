@@ -1,52 +1,97 @@
-"""HTTP contracts: request bodies and the objects the API answers with."""
+"""HTTP contracts: request bodies, query and path parameters, and the objects the API
+answers with. The same models validate requests and make ``/openapi.json``."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+)
 
-from schemas.catalogue import ModelSpec
+from schemas.catalogue import MODEL_ID_PATTERN, ModelSpec
+from schemas.fields import (
+    ASCII_DIGITS,
+    CALLBACK_TOKEN,
+    INT32_MAX,
+    NO_NUL,
+    ONE_LINE,
+    ClientName,
+    HttpUrl,
+    Line,
+    Text,
+    UserName,
+    at_most,
+    issued_id,
+)
+from schemas.patch import Patch
+from schemas.status import EventType, PublicStatus
 
 MAX_PROMPT = 2500
-USER_PATTERN = r"^[A-Za-z0-9._:@+-]{1,200}$"
+MAX_METADATA_KEYS = 16
+EVENT_TYPES = Literal["video.completed", "video.failed", "video.cancelled"]
+
+MetadataKey = Annotated[Line, Field(min_length=1, max_length=64)]
+MetadataValue = Annotated[Text, Field(max_length=512)]
+# Documented by hand: pydantic would render the key pattern as patternProperties, which
+# leaves other keys unconstrained in the document.
+Metadata = Annotated[
+    dict[MetadataKey, MetadataValue],
+    Field(max_length=MAX_METADATA_KEYS),
+    # Counted before the pairs are checked: a body of 100,000 pairs is one error, not
+    # 100,000 (pydantic checks a dict's length after its items).
+    BeforeValidator(at_most(MAX_METADATA_KEYS, "metadata holds at most 16 pairs")),
+    WithJsonSchema(
+        {
+            "type": "object",
+            "maxProperties": MAX_METADATA_KEYS,
+            "propertyNames": {"minLength": 1, "maxLength": 64, "pattern": ONE_LINE},
+            "additionalProperties": {"type": "string", "maxLength": 512, "pattern": NO_NUL},
+        }
+    ),
+]
+# A data URI of a 10 MB image is about 14 MB of base64; the body limit bounds it first.
+ImageRef = Annotated[Text, Field(min_length=1)]
+ModelId = Annotated[str, Field(min_length=1, max_length=100, pattern=MODEL_ID_PATTERN)]
 
 
 class VideoCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """``POST /v1/videos`` (JSON, or the same fields as multipart/form-data, which the
+    form reader turns into these types first)."""
 
-    prompt: str = Field(min_length=1, max_length=MAX_PROMPT)
-    model: str | None = Field(default=None, max_length=100)
-    images: list[str] | None = Field(default=None, max_length=8)
+    # Strict: a JSON body carries exactly the documented types (no 0 for false, no "12"
+    # for 12), so the document and the validation agree.
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    prompt: Text = Field(min_length=1, max_length=MAX_PROMPT)
+    # Absent: the runtime config's default for text or image input; "" is refused.
+    model: ModelId | None = None
+    images: list[ImageRef] | None = Field(
+        default=None,
+        max_length=8,
+        description="https:// URLs or data:image/(png|jpeg|webp);base64 URIs (10 MB each)",
+    )
     enhance_prompt: bool | None = None
-    user: str | None = Field(default=None, pattern=USER_PATTERN)
+    user: UserName | None = None
     seconds: Literal["4", "5", "6", "8"] | None = None
     # Checked against the chosen model's catalogue entry (schemas.catalogue.SIZES).
     size: Literal["1280x720", "1920x1080", "720x1280", "1080x1920"] | None = None
     aspect_ratio: Literal["16:9", "9:16"] | None = None
-    seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
-    metadata: dict[str, str] | None = None
-    webhook_url: str | None = Field(default=None, max_length=2000)
-
-    _webhook_url = field_validator("webhook_url")(lambda v: _check_webhook_url(v))
+    # Stored in an INTEGER column: 0 to 2**31 - 1.
+    seed: Annotated[int, Field(ge=0, le=INT32_MAX)] | None = None
+    metadata: Metadata | None = None
+    webhook_url: HttpUrl | None = None
 
     @field_validator("prompt")
     @classmethod
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("prompt must not be blank")
-        return value
-
-    @field_validator("metadata")
-    @classmethod
-    def _small_metadata(cls, value: dict[str, str] | None) -> dict[str, str] | None:
-        if value is None:
-            return None
-        if len(value) > 16:
-            raise ValueError("metadata holds at most 16 keys")
-        for key, item in value.items():
-            if not 1 <= len(key) <= 64 or len(item) > 512:
-                raise ValueError("metadata keys are 1-64 characters, values at most 512")
         return value
 
 
@@ -61,7 +106,7 @@ class Video(BaseModel):
     id: str
     object: Literal["video"] = "video"
     model: str
-    status: str
+    status: PublicStatus
     progress: int
     created_at: int
     completed_at: int | None
@@ -135,11 +180,18 @@ class ModelInfo(BaseModel):
         )
 
 
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelInfo]
+
+
 class Grant(BaseModel):
+    """``POST /v1/credits/{user}/grants``: ``amount`` credits (negative adjusts down)."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
 
     amount: int = Field(ge=-1_000_000_000, le=1_000_000_000)
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Line = Field(min_length=1, max_length=500)
 
 
 class CreditEntryOut(BaseModel):
@@ -162,35 +214,21 @@ class CreditsOut(BaseModel):
     has_more: bool
 
 
-def _check_webhook_url(value: str | None) -> str | None:
-    if value is not None and not value.startswith(("https://", "http://")):
-        raise ValueError("must be an http:// or https:// URL")
-    return value
-
-
 class EndpointCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    url: str = Field(min_length=8, max_length=2000)
-    enabled_events: list[Literal["video.completed", "video.failed", "video.cancelled"]] = Field(
-        default_factory=list
-    )
-    description: str = Field(default="", max_length=500)
-
-    _url = field_validator("url")(_check_webhook_url)
+    url: HttpUrl
+    enabled_events: list[EVENT_TYPES] = Field(default_factory=list, max_length=3)
+    description: Line = Field(default="", max_length=500)
 
 
-class EndpointPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class EndpointPatch(Patch):
+    """Any subset of the fields; ``enabled: true`` also clears ``disabled_reason``."""
 
-    url: str | None = Field(default=None, min_length=8, max_length=2000)
-    enabled_events: list[Literal["video.completed", "video.failed", "video.cancelled"]] | None = (
-        None
-    )
-    description: str | None = Field(default=None, max_length=500)
+    url: HttpUrl | None = None
+    enabled_events: list[EVENT_TYPES] | None = Field(default=None, max_length=3)
+    description: Line | None = Field(default=None, max_length=500)
     enabled: bool | None = None
-
-    _url = field_validator("url")(_check_webhook_url)
 
 
 class EndpointOut(BaseModel):
@@ -202,4 +240,170 @@ class EndpointOut(BaseModel):
     enabled: bool
     disabled_reason: str | None
     created_at: int
-    secret: str | None = None  # only in the answers that create or rotate it
+    secret: str | None = Field(
+        default=None, description="Only in the answers that create or rotate it."
+    )
+
+
+class EndpointList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[EndpointOut]
+
+
+class EndpointDeleted(BaseModel):
+    id: str
+    object: Literal["webhook_endpoint.deleted"] = "webhook_endpoint.deleted"
+    deleted: bool = True
+
+
+class WebhookSecret(BaseModel):
+    object: Literal["webhook_secret"] = "webhook_secret"
+    secret: str
+
+
+class EventOut(BaseModel):
+    """A webhook event: exactly the body every delivery of it sends."""
+
+    id: str
+    object: Literal["event"] = "event"
+    created_at: int
+    type: EventType
+    data: Video
+
+
+class AttemptOut(BaseModel):
+    at: int | None
+    status_code: int | None
+    latency_ms: int
+    error: str | None
+
+
+class DeliveryOut(BaseModel):
+    id: str
+    endpoint_id: str | None
+    url: str
+    status: str
+    attempts: int
+    next_attempt_at: int | None
+    delivered_at: int | None
+    last_status_code: int | None
+    attempt_log: list[AttemptOut]
+
+
+class EventDetail(EventOut):
+    deliveries: list[DeliveryOut]
+
+
+class EventList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[EventOut]
+    has_more: bool
+
+
+class CallbackAck(BaseModel):
+    status: Literal["accepted", "ignored"]
+    reason: str | None = None
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    """``ok``: every dependency answers; ``degraded``: the pod still serves (Redis or
+    storage is down); ``unavailable``: the database is down (HTTP 503)."""
+
+    status: Literal["ok", "degraded", "unavailable"]
+    checks: dict[str, str]
+    degraded: list[str] = Field(default_factory=list)
+
+
+class ProblemErrorObject(BaseModel):
+    """The OpenAI-style ``error`` member, so SDKs show the message."""
+
+    message: str
+    type: str
+    code: str
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details; ``code`` is stable (README, "Problem codes")."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    code: str
+    detail: str
+    error: ProblemErrorObject
+    errors: list[FieldError] | None = None
+
+
+# --- parameters --------------------------------------------------------------------------
+
+Limit = Annotated[int, Field(ge=1, le=100), ASCII_DIGITS, Field(description="1 to 100.")]
+Order = Literal["asc", "desc"]
+VideoId = Annotated[str, issued_id("video")]
+EventId = Annotated[str, issued_id("evt")]
+EndpointId = Annotated[str, issued_id("whep")]
+
+
+class Query(BaseModel):
+    """Query parameters: unknown ones are ignored (browsers and SDKs add their own)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class VideoListQuery(Query):
+    limit: Limit = 20
+    order: Order = "desc"
+    after: VideoId | None = Field(default=None, description="The last id of the previous page.")
+    user: UserName | None = None
+    status: PublicStatus | None = None
+
+
+class ContentQuery(Query):
+    variant: Literal["video", "thumbnail", "spritesheet"] = "video"
+    redirect: Literal["0", "1"] = Field(
+        default="1", description="0: stream the file even where a presigned URL exists."
+    )
+
+
+class CreditsQuery(Query):
+    limit: Limit = 20
+    before: Annotated[int, Field(ge=1, le=INT32_MAX), ASCII_DIGITS] | None = Field(
+        default=None, description="Entries older than this entry id."
+    )
+    client: ClientName | None = Field(default=None, description="Admins: another client.")
+
+
+class EventListQuery(Query):
+    limit: Limit = 20
+    after: EventId | None = Field(default=None, description="The last id of the previous page.")
+    type: EventType | None = None
+
+
+class VideoPath(BaseModel):
+    video_id: VideoId
+
+
+class EndpointPath(BaseModel):
+    endpoint_id: EndpointId
+
+
+class EventPath(BaseModel):
+    event_id: EventId
+
+
+class UserPath(BaseModel):
+    user: UserName
+
+
+class CallbackPath(BaseModel):
+    token: Annotated[str, Field(pattern=f"^{CALLBACK_TOKEN}$", max_length=200)]

@@ -11,8 +11,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, StrictBool, StrictInt, ValidationInfo, model_validator
 
+from schemas.fields import NonNegativeInt32
 from schemas.providers import KIND_PATTERN
 
 UNKNOWN_MODEL_PRICE = 100
@@ -25,10 +26,17 @@ SIZES: dict[str, tuple[str, str]] = {
     "1080x1920": ("9:16", "1080p"),
 }
 _CAPABILITIES = ("aspect_ratios", "durations", "resolutions", "upsample")
-_MODEL_ID = r"^[A-Za-z0-9._:-]+$"
+MODEL_ID_PATTERN = r"^[A-Za-z0-9._:-]+$"
 AspectRatio = Annotated[str, Field(pattern=r"^[0-9]{1,2}:[0-9]{1,2}$")]
 Resolution = Annotated[str, Field(pattern=r"^[0-9]{3,4}p$")]
-Seconds = Annotated[int, Field(ge=1, le=600)]
+Seconds = Annotated[StrictInt, Field(ge=1, le=600)]
+# Validation context of a config being written (``PUT /v1/admin/config``): the checks a
+# new document must pass, which a document stored by an earlier version need not.
+WRITE_CONTEXT = {"writing": True}
+
+
+def is_write(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get("writing"))
 
 
 class ImageRole(StrEnum):
@@ -63,17 +71,17 @@ class ModelSpec(BaseModel):
     ``enable_upsample``). A request for anything not listed is refused, never ignored.
     """
 
-    id: str = Field(min_length=1, max_length=100, pattern=_MODEL_ID)
+    id: str = Field(min_length=1, max_length=100, pattern=MODEL_ID_PATTERN)
     provider: str | None = Field(default=None, pattern=KIND_PATTERN)
-    provider_model: str | None = Field(default=None, max_length=100, pattern=_MODEL_ID)
-    text_to_video: bool = True
-    max_images: int = Field(default=0, ge=0, le=8)
-    image_roles: list[ImageRole] = Field(default_factory=list)
-    aspect_ratios: list[AspectRatio] = Field(default_factory=list)
-    durations: list[Seconds] = Field(default_factory=list)
-    resolutions: list[Resolution] = Field(default_factory=list)
-    upsample: bool = False
-    price: int = Field(default=UNKNOWN_MODEL_PRICE, ge=0)
+    provider_model: str | None = Field(default=None, max_length=100, pattern=MODEL_ID_PATTERN)
+    text_to_video: StrictBool = True
+    max_images: StrictInt = Field(default=0, ge=0, le=8)
+    image_roles: list[ImageRole] = Field(default_factory=list, max_length=8)
+    aspect_ratios: list[AspectRatio] = Field(default_factory=list, max_length=8)
+    durations: list[Seconds] = Field(default_factory=list, max_length=32)
+    resolutions: list[Resolution] = Field(default_factory=list, max_length=8)
+    upsample: StrictBool = False
+    price: NonNegativeInt32 = UNKNOWN_MODEL_PRICE
 
     @model_validator(mode="before")
     @classmethod
@@ -98,6 +106,29 @@ class ModelSpec(BaseModel):
         if isinstance(roles, list):
             data["image_roles"] = [_role_of(role) for role in roles]
         return data
+
+    @model_validator(mode="after")
+    def _coherent(self, info: ValidationInfo) -> ModelSpec:
+        """On write: an entry every part of which can be used."""
+        if not is_write(info):
+            return self
+        problems = []
+        if not self.text_to_video and not self.max_images:
+            problems.append("it makes nothing (text_to_video is false and max_images is 0)")
+        if len(self.image_roles) > self.max_images:
+            problems.append(f"{len(self.image_roles)} image_roles for max_images {self.max_images}")
+        for name in ("aspect_ratios", "durations", "resolutions"):
+            values = getattr(self, name)
+            if len(values) != len(set(values)):
+                problems.append(f"{name} has duplicates")
+        resolutions = {resolution for _, resolution in SIZES.values()}
+        if unknown := [r for r in self.aspect_ratios if r not in ASPECT_RATIOS]:
+            problems.append(f"aspect_ratios {unknown} cannot be requested ({ASPECT_RATIOS})")
+        if unknown := [r for r in self.resolutions if r not in resolutions]:
+            problems.append(f"resolutions {unknown} cannot be requested ({sorted(resolutions)})")
+        if problems:
+            raise ValueError(f"model {self.id}: {'; '.join(problems)}")
+        return self
 
     @property
     def image_to_video(self) -> bool:

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
-from schemas.catalogue import DEFAULT_CATALOGUE, UNKNOWN_MODEL_PRICE, ModelSpec, find_model
+from schemas.catalogue import (
+    DEFAULT_CATALOGUE,
+    MODEL_ID_PATTERN,
+    UNKNOWN_MODEL_PRICE,
+    ModelSpec,
+    find_model,
+    is_write,
+)
+from schemas.fields import HttpUrl, Line, NonNegativeInt32
+from schemas.patch import Patch
 from schemas.providers import ImplementedKind, UpstreamKind, implemented_kind
 
 AmbiguousPolicy = Literal["fail", "resubmit"]
@@ -21,7 +30,7 @@ class RuntimeConfig(BaseModel):
     default_text_model: str = "veo3"
     default_image_model: str = "veo3-pro-frames"
     default_enhance_prompt: bool = False
-    default_price: int = Field(default=UNKNOWN_MODEL_PRICE, ge=0)
+    default_price: NonNegativeInt32 = UNKNOWN_MODEL_PRICE
     models: list[ModelSpec] = Field(default_factory=lambda: list(DEFAULT_CATALOGUE))
     max_concurrent_tasks_per_user: int = Field(default=3, ge=1, le=10_000)
     task_timeout_seconds: int = Field(default=600, ge=10, le=7 * 24 * 3600)
@@ -34,6 +43,25 @@ class RuntimeConfig(BaseModel):
             raise ValueError("model ids in the catalogue must be unique")
         return self
 
+    @model_validator(mode="after")
+    def _defaults_usable(self, info: ValidationInfo) -> RuntimeConfig:
+        """On write: the default models exist and make what they are the default for (a
+        stored document of an earlier version is read as it is)."""
+        if not is_write(info):
+            return self
+        text, image = self.model(self.default_text_model), self.model(self.default_image_model)
+        if text is None or not text.text_to_video:
+            raise ValueError(
+                f"default_text_model {self.default_text_model!r} must be a text-to-video"
+                " model of the catalogue"
+            )
+        if image is None or not image.image_to_video:
+            raise ValueError(
+                f"default_image_model {self.default_image_model!r} must be an image-to-video"
+                " model of the catalogue"
+            )
+        return self
+
     def model(self, model_id: str) -> ModelSpec | None:
         return find_model(self.models, model_id)
 
@@ -42,20 +70,20 @@ class RuntimeConfig(BaseModel):
         return spec.price if spec else self.default_price
 
 
-class RuntimeConfigPatch(BaseModel):
-    """What ``PUT /v1/admin/config`` accepts: any subset; the key is write-only."""
-
-    model_config = {"extra": "forbid"}
+class RuntimeConfigPatch(Patch):
+    """What ``PUT /v1/admin/config`` accepts: any subset (a field left out keeps its value,
+    ``null`` is refused; ``upstream_api_key: ""`` clears the key, which is write-only).
+    The merged document must pass the write checks (``RuntimeConfig``, ``ModelSpec``)."""
 
     enabled: bool | None = None
     upstream_kind: ImplementedKind | None = None
-    upstream_base_url: str | None = Field(default=None, max_length=500)
-    upstream_api_key: str | None = Field(default=None, max_length=500)
-    default_text_model: str | None = None
-    default_image_model: str | None = None
+    upstream_base_url: HttpUrl | None = Field(default=None, max_length=500)
+    upstream_api_key: Line | None = Field(default=None, max_length=500)
+    default_text_model: str | None = Field(default=None, max_length=100, pattern=MODEL_ID_PATTERN)
+    default_image_model: str | None = Field(default=None, max_length=100, pattern=MODEL_ID_PATTERN)
     default_enhance_prompt: bool | None = None
-    default_price: int | None = Field(default=None, ge=0)
-    models: list[ModelSpec] | None = None
+    default_price: NonNegativeInt32 | None = None
+    models: list[ModelSpec] | None = Field(default=None, min_length=1, max_length=200)
     max_concurrent_tasks_per_user: int | None = Field(default=None, ge=1, le=10_000)
     task_timeout_seconds: int | None = Field(default=None, ge=10, le=7 * 24 * 3600)
     ambiguous_submit_policy: AmbiguousPolicy | None = None
@@ -67,3 +95,9 @@ class RuntimeConfigPatch(BaseModel):
             if spec.provider is not None:
                 implemented_kind(spec.provider)
         return models
+
+
+class ConfigOut(RuntimeConfig):
+    """The configuration as ``/v1/admin/config`` shows it: the key masked."""
+
+    upstream_api_key_set: bool

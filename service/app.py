@@ -4,29 +4,46 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib import metadata
 
-from arq import create_pool
-from arq.connections import RedisSettings
+from arq.connections import ArqRedis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import BaseRoute
 
 from core.bootstrap import prepare, storage_from
 from core.db import make_engine
 from schemas.settings import Settings
+from service import contract
 from service.context import Context, KeyCache
-from service.errors import HANDLERS
+from service.contract import Operation
+from service.errors import HANDLERS, LastResort
+from service.openapi import document
 from service.request_id import RequestIdMiddleware
 from service.routes import (
     admin,
     callback,
     credits,
+    docs,
     events,
     health,
     models,
     videos,
     webhook_endpoints,
 )
+
+OPERATIONS: list[Operation] = [
+    *health.operations,
+    *videos.operations,
+    *models.operations,
+    *credits.operations,
+    *admin.operations,
+    *webhook_endpoints.operations,
+    *events.operations,
+    *callback.operations,
+    *docs.operations,
+]
+TITLE = "google-video"
+REDIS_CONNECT_SECONDS = 1.0
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -35,7 +52,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
-        queue = await create_pool(RedisSettings.from_dsn(settings.redis_url))
+        # Connected on first use, not checked here: the API starts and serves (degraded,
+        # see /readyz) while Redis is down; creates stay durable in the database.
+        queue = ArqRedis.from_url(settings.redis_url, socket_connect_timeout=REDIS_CONNECT_SECONDS)
         storage = storage_from(settings)
         try:
             config = await prepare(settings, engine)
@@ -53,19 +72,22 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await storage.close()
             await engine.dispose()
 
-    routes: list[BaseRoute] = [
-        *health.routes,
-        *videos.routes,
-        *models.routes,
-        *credits.routes,
-        *admin.routes,
-        *webhook_endpoints.routes,
-        *events.routes,
-        *callback.routes,
-    ]
-    return Starlette(
-        routes=routes,
+    app = Starlette(
+        routes=contract.routes(OPERATIONS),
         lifespan=lifespan,
         exception_handlers=HANDLERS,
-        middleware=[Middleware(RequestIdMiddleware)],
+        # Outermost first: every answer (a 500 too) carries the request id.
+        middleware=[Middleware(RequestIdMiddleware), Middleware(LastResort)],
     )
+    # "/v1/videos/" is not a path of ours: a 404 problem, not a redirect built from the
+    # caller's Host header.
+    app.router.redirect_slashes = False
+    app.state.openapi = document(OPERATIONS, title=TITLE, version=_version())
+    return app
+
+
+def _version() -> str:
+    try:
+        return metadata.version("google-video")
+    except metadata.PackageNotFoundError:
+        return "0"

@@ -15,6 +15,12 @@ from service.errors import ProblemError
 
 
 async def authenticate(request: Request) -> Principal:
+    """The request's principal, looked up once per request: a handler may call this again
+    inside its own transaction (on SQLite a second lookup's ``last_used`` write would wait
+    for that very transaction)."""
+    known: Principal | None = getattr(request.state, "principal", None)
+    if known is not None:
+        return known
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():

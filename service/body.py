@@ -1,37 +1,117 @@
-"""Reading request bodies safely: size limit, content type, JSON or multipart."""
+"""Reading request bodies safely: size limit (declared or chunked), content type, JSON of
+bounded depth, multipart with a bounded stream."""
 
 from __future__ import annotations
 
-import json
+import asyncio
 from typing import Any, TypeVar
 
+import orjson
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
+from starlette.types import Message
 
 from core.images import MAX_IMAGE_BYTES, sniff_image
 from schemas.problems import Code
 from service.errors import ProblemError, from_validation
+from service.params import ascii_int
 
 M = TypeVar("M", bound=BaseModel)
 
+# Our deepest contract (a config's catalogue entry's list) is 4 levels; anything much
+# deeper is hostile and would make recursive code further on (pydantic, json.dumps,
+# loggers) exhaust the interpreter's stack. orjson itself stops at 1024.
+MAX_JSON_DEPTH = 32
+# Bodies larger than this are parsed in a thread, off the event loop.
+OFF_LOOP_BYTES = 256 * 1024
+
+
+def too_large(limit: int) -> ProblemError:
+    return ProblemError(Code.BODY_TOO_LARGE, f"Request body exceeds {limit} bytes.")
+
+
+def declared_length(request: Request, limit: int) -> None:
+    """Refuse at once a body whose ``Content-Length`` says it is over ``limit``."""
+    declared = request.headers.get("content-length")
+    if declared is None:
+        return
+    size = ascii_int(declared.strip())
+    if size is None:
+        raise ProblemError(Code.VALIDATION_ERROR, "Content-Length must be a number of bytes.")
+    if size > limit:
+        raise too_large(limit)
+
 
 async def read_limited(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ProblemError(Code.BODY_TOO_LARGE, f"Request body exceeds {limit} bytes.")
+    """The whole body, at most ``limit`` bytes (413 problem beyond, with or without a
+    ``Content-Length``)."""
+    declared_length(request, limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise ProblemError(Code.BODY_TOO_LARGE, f"Request body exceeds {limit} bytes.")
+            raise too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)
 
 
+def limited(request: Request, limit: int) -> Request:
+    """``request`` whose body stream stops with a 413 problem past ``limit`` bytes, for
+    parsers that read the stream themselves (multipart): a chunked body is bounded as it
+    arrives, never buffered first."""
+    declared_length(request, limit)
+    seen = 0
+    receive = request.receive
+
+    async def bounded() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise too_large(limit)
+        return message
+
+    return Request(request.scope, bounded)
+
+
 def media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def loads(raw: bytes | str, *, what: str = "Body") -> Any:
+    """``raw`` as a JSON value nested at most ``MAX_JSON_DEPTH`` deep; an
+    ``invalid_json`` problem otherwise (also for invalid UTF-8, lone surrogates, NaN and
+    numbers beyond a double)."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ProblemError(Code.INVALID_JSON, f"{what} is not valid JSON: {exc}") from None
+    if not within_depth(value, MAX_JSON_DEPTH):
+        raise ProblemError(
+            Code.INVALID_JSON, f"{what} is nested deeper than {MAX_JSON_DEPTH} levels."
+        )
+    return value
+
+
+def within_depth(value: Any, limit: int) -> bool:
+    """Whether no array or object in ``value`` is nested deeper than ``limit`` (iterative:
+    the check itself cannot exhaust the stack)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return False
+        stack.extend((child, depth + 1) for child in children)
+    return True
 
 
 async def json_object(request: Request, limit: int) -> dict[str, Any]:
@@ -41,10 +121,7 @@ async def json_object(request: Request, limit: int) -> dict[str, Any]:
             "Send application/json (or multipart/form-data where the endpoint accepts files).",
         )
     raw = await read_limited(request, limit)
-    try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ProblemError(Code.INVALID_JSON, f"Body is not valid JSON: {exc}") from None
+    data = await asyncio.to_thread(loads, raw) if len(raw) > OFF_LOOP_BYTES else loads(raw)
     if not isinstance(data, dict):
         raise ProblemError(Code.INVALID_JSON, "Body must be a JSON object.")
     return data

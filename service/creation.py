@@ -3,6 +3,7 @@ enqueue the submit job after commit (docs/architecture.md, "Ledger" and "Queue")
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
@@ -29,6 +30,9 @@ from service.context import Context
 from service.errors import ProblemError
 
 log = structlog.get_logger(__name__)
+
+# Inputs larger than this are decoded and hashed in a thread, off the event loop.
+OFF_LOOP_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -148,7 +152,7 @@ async def create_video(
     config = await context.config.get()
     if not config.enabled:
         raise ProblemError(Code.SERVICE_DISABLED, "Video generation is disabled by the operator.")
-    images, count = split_images(req.images or [])
+    images, count = await _split_images(req.images or [])
     images.extend(uploads)
     spec = resolve_model(config, req, count + len(uploads))
     shape = honoured_shape(spec, req)
@@ -156,30 +160,62 @@ async def create_video(
     snapshot = req.model_dump(mode="json", exclude_none=True, exclude={"images"})
     snapshot["image_count"] = len(images)
 
+    claim = None
     if idempotency_key is not None:
-        digest = idempotency.request_hash(
-            {
-                "body": req.model_dump(mode="json"),
-                "uploads": [hashlib.sha256(u.data).hexdigest() for u in uploads],
-            }
+        big = sum(len(i) for i in req.images or []) + sum(len(u.data) for u in uploads)
+        if big > OFF_LOOP_BYTES:  # hashing megabytes would stall every other request
+            digest = await asyncio.to_thread(_request_digest, req, uploads)
+        else:
+            digest = _request_digest(req, uploads)
+        claim = idempotency.Claim(
+            principal.client_id, idempotency_key, digest, context.settings.idempotency_ttl_seconds
         )
-        replay = await idempotency.claim(
-            context.engine,
-            principal.client_id,
-            idempotency_key,
-            digest,
-            context.settings.idempotency_ttl_seconds,
-        )
+        replay = await idempotency.earlier_answer(context.engine, claim)
         if replay is not None:
-            return replay.status, replay.body
+            return await _replayed(context, principal, replay)
     try:
         return await _create(
-            context, principal, req, spec, shape, config, user, images, snapshot, idempotency_key
+            context, principal, req, spec, shape, config, user, images, snapshot, claim
         )
-    except BaseException:
-        if idempotency_key is not None:
-            await idempotency.release_claim(context.engine, principal.client_id, idempotency_key)
-        raise
+    except idempotency.KeyTaken:
+        assert claim is not None
+        replay = await idempotency.earlier_answer(context.engine, claim)
+        if replay is None:  # the winner's record expired in between: vanishingly rare
+            raise ProblemError(
+                Code.IDEMPOTENCY_IN_PROGRESS, "A request with this Idempotency-Key is in progress."
+            ) from None
+        return await _replayed(context, principal, replay)
+
+
+async def _replayed(
+    context: Context, principal: Principal, replay: idempotency.Replay
+) -> tuple[int, dict[str, Any]]:
+    """The first answer for the key, unless its video has since been deleted: a 404 then,
+    as any read of it would answer (never a pointer to something gone)."""
+    async with context.engine.connect() as conn:
+        task = await tasks.visible(conn, str(replay.body.get("id")), client_id=principal.client_id)
+    if task is None:
+        raise ProblemError(
+            Code.NOT_FOUND, "The video created with this Idempotency-Key has been deleted."
+        )
+    return replay.status, replay.body
+
+
+def _request_digest(req: VideoCreate, uploads: list[InputImage]) -> str:
+    """What an ``Idempotency-Key`` is bound to: the body and the uploaded files."""
+    return idempotency.request_hash(
+        {
+            "body": req.model_dump(mode="json"),
+            "uploads": [hashlib.sha256(u.data).hexdigest() for u in uploads],
+        }
+    )
+
+
+async def _split_images(refs: list[str]) -> tuple[list[str | InputImage], int]:
+    # Decoding megabytes of base64 would stall every other request: off the event loop.
+    if sum(len(r) for r in refs) > OFF_LOOP_BYTES:
+        return await asyncio.to_thread(split_images, refs)
+    return split_images(refs)
 
 
 async def _create(
@@ -192,7 +228,7 @@ async def _create(
     user: str,
     images: list[str | InputImage],
     snapshot: dict[str, Any],
-    idempotency_key: str | None,
+    claim: idempotency.Claim | None,
 ) -> tuple[int, dict[str, Any]]:
     task_id = new_id("video")
     refs, shown = await _store_inputs(context, task_id, images)
@@ -200,6 +236,9 @@ async def _create(
     now = utcnow()
     try:
         async with context.engine.begin() as conn:
+            if claim is not None:
+                # First: a concurrent request with the key waits here, then replays ours.
+                await idempotency.take(conn, claim)
             if await credits.hold(conn, principal.client_id, user, task_id, price) is None:
                 have = await credits.balance_of(conn, principal.client_id, user)
                 raise ProblemError(
@@ -246,8 +285,8 @@ async def _create(
             }
             task = await tasks.insert_task(conn, values)
             body = video_of(task).model_dump(mode="json")
-            if idempotency_key is not None:
-                await idempotency.record(conn, principal.client_id, idempotency_key, 200, body)
+            if claim is not None:
+                await idempotency.record(conn, claim, 200, body)
     except BaseException:
         await _forget_inputs(context, refs)
         raise

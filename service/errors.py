@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
@@ -9,8 +10,9 @@ from pydantic import ValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from schemas.problems import STATUS, TITLES, Code
 
@@ -23,6 +25,9 @@ FIELD_CODES = {
     "prompt": Code.INVALID_PROMPT,
     "images": Code.INVALID_IMAGE,
     "metadata": Code.INVALID_METADATA,
+    "model": Code.UNKNOWN_MODEL,
+    "after": Code.INVALID_CURSOR,
+    "before": Code.INVALID_CURSOR,
 }
 
 
@@ -39,7 +44,12 @@ class ProblemError(Exception):
 
 
 def problem_response(
-    code: Code, detail: str, *, status: int | None = None, **extra: Any
+    code: Code,
+    detail: str,
+    *,
+    status: int | None = None,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
 ) -> JSONResponse:
     status = status or STATUS[code]
     body = {
@@ -52,16 +62,25 @@ def problem_response(
         # Lets OpenAI-style clients (the official SDK) show the message.
         "error": {"message": detail, "type": "invalid_request_error", "code": str(code)},
     }
-    headers = {"Retry-After": "1"} if status in (429, 503) else None
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    all_headers = dict(headers or {})
+    if status in (429, 503):
+        all_headers.setdefault("Retry-After", "1")
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=all_headers)
+
+
+# A problem lists at most this many field errors (a large body can hold thousands).
+MAX_FIELD_ERRORS = 20
 
 
 def from_validation(error: ValidationError) -> ProblemError:
+    found = error.errors(include_url=False, include_input=False, include_context=False)
     errors = [
         {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
-        for e in error.errors(include_url=False, include_input=False)
+        for e in found[:MAX_FIELD_ERRORS]
     ]
-    first = str(error.errors()[0]["loc"][0]) if error.errors() and error.errors()[0]["loc"] else ""
+    if len(found) > MAX_FIELD_ERRORS:
+        errors.append({"field": "body", "message": f"and {len(found) - MAX_FIELD_ERRORS} more"})
+    first = str(found[0]["loc"][0]) if found and found[0]["loc"] else ""
     code = FIELD_CODES.get(first, Code.VALIDATION_ERROR)
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
     return ProblemError(code, detail, errors=errors)
@@ -77,7 +96,8 @@ async def handle_http(_request: Request, exc: Exception) -> Response:
     code = {404: Code.NOT_FOUND, 405: Code.METHOD_NOT_ALLOWED}.get(exc.status_code)
     if code is None:
         code = Code.VALIDATION_ERROR if exc.status_code < 500 else Code.INTERNAL_ERROR
-    return problem_response(code, str(exc.detail), status=exc.status_code)
+    # Starlette's 405 carries the route's ``Allow``.
+    return problem_response(code, str(exc.detail), status=exc.status_code, headers=exc.headers)
 
 
 # 08 connection exception, 53 insufficient resources, 57 operator intervention (e.g. a
@@ -89,8 +109,18 @@ def _sqlstate(exc: DBAPIError) -> str:
     return str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or "")
 
 
+# 22 data exception (a value the column cannot hold: NUL in text, an integer out of
+# range). The API models refuse such values first; this is the net under them.
+DATA_SQLSTATE_CLASS = "22"
+
+
 async def handle_dependency(request: Request, exc: Exception) -> Response:
     """A database or Redis outage is temporary: 503 so clients retry (with their key)."""
+    if isinstance(exc, DBAPIError) and _sqlstate(exc)[:2] == DATA_SQLSTATE_CLASS:
+        log.error("unstorable_value", path=request.url.path, sqlstate=_sqlstate(exc))
+        return problem_response(
+            Code.VALIDATION_ERROR, "A value in the request cannot be stored (out of range)."
+        )
     transient = not isinstance(exc, DBAPIError) or (
         exc.connection_invalidated
         or isinstance(exc, OperationalError | InterfaceError)
@@ -104,14 +134,55 @@ async def handle_dependency(request: Request, exc: Exception) -> Response:
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled_error", path=request.url.path, error=type(exc).__name__)
-    return problem_response(Code.INTERNAL_ERROR, "Internal error; it has been logged.")
+    return internal_error()
 
 
+def internal_error() -> Response:
+    # The connection may be in any state after an unexpected error: say it is closed
+    # rather than drop it under a keep-alive client.
+    return problem_response(
+        Code.INTERNAL_ERROR,
+        "Internal error; it has been logged.",
+        headers={"Connection": "close"},
+    )
+
+
+# Starlette gives the handler of ``Exception`` to its outermost middleware, outside ours
+# (no X-Request-ID, and it re-raises after answering): ``LastResort`` handles those.
 HANDLERS = {
     ProblemError: handle_problem,
     HTTPException: handle_http,
     DBAPIError: handle_dependency,
     RedisConnectionError: handle_dependency,
     OSError: handle_dependency,
-    Exception: handle_unexpected,
 }
+
+
+class LastResort:
+    """Inside the request-id middleware: a client that went away mid-request is one log
+    line; any other escaped exception is logged once and answered 500 problem+json with
+    ``Connection: close`` (when no response has started yet)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking)
+        except ClientDisconnect:
+            log.info("client_disconnected", path=scope.get("path"), method=scope.get("method"))
+        except Exception as exc:
+            if started:
+                raise  # the server closes the connection and logs it
+            log.exception("unhandled_error", path=scope.get("path"), error=type(exc).__name__)
+            await internal_error()(scope, receive, send)

@@ -1,19 +1,22 @@
-"""Query parameters: one parser for integers, limits and cursors, so every list endpoint
-answers the same problem for the same mistake."""
+"""Query and path parameters, validated by the parameter models of ``schemas.api`` (the
+same ones ``/openapi.json`` documents), so every endpoint answers the same problem for
+the same mistake."""
 
 from __future__ import annotations
 
 import re
+from typing import TypeVar
 
-from starlette.datastructures import QueryParams
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
 
 from schemas.problems import Code
-from service.errors import ProblemError
+from service.errors import ProblemError, from_validation
+
+P = TypeVar("P", bound=BaseModel)
 
 # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
 _DIGITS = re.compile(r"[0-9]{1,18}")
-
-MAX_LIMIT = 100
 
 
 def ascii_int(raw: str) -> int | None:
@@ -21,31 +24,21 @@ def ascii_int(raw: str) -> int | None:
     return int(raw) if _DIGITS.fullmatch(raw) else None
 
 
-def limit(params: QueryParams, *, default: int = 20, high: int = MAX_LIMIT) -> int:
-    """``?limit=``: an integer from 1 to ``high``; a 400 problem otherwise."""
-    raw = params.get("limit")
-    if raw is None:
-        return default
-    value = ascii_int(raw)
-    if value is None or not 1 <= value <= high:
-        raise ProblemError(Code.VALIDATION_ERROR, f"limit must be an integer from 1 to {high}.")
-    return value
+def query(model: type[P], request: Request) -> P:
+    """The query string as ``model`` (the last value of a repeated name wins); a 400
+    problem naming each bad parameter otherwise (``invalid_cursor`` for cursors)."""
+    try:
+        return model.model_validate(dict(request.query_params))
+    except ValidationError as exc:
+        raise from_validation(exc) from None
 
 
-def id_cursor(params: QueryParams, name: str, prefix: str) -> str | None:
-    """A cursor that is an id with ``prefix`` (``video_…``, ``evt_…``); a 400 otherwise."""
-    raw = params.get(name)
-    if raw is not None and (not raw.startswith(prefix) or len(raw) > 64):
-        raise ProblemError(Code.INVALID_CURSOR, f"{name} must be an id from a previous page.")
-    return raw
-
-
-def int_cursor(params: QueryParams, name: str) -> int | None:
-    """A cursor that is a numeric id (ledger entries); a 400 otherwise."""
-    raw = params.get(name)
-    if raw is None:
-        return None
-    value = ascii_int(raw)
-    if value is None:
-        raise ProblemError(Code.INVALID_CURSOR, f"{name} must be an entry id.")
-    return value
+def path(model: type[P], request: Request, *, not_found: str | None = None) -> P:
+    """The path parameters as ``model``. With ``not_found``, a value that cannot be one of
+    ours (a malformed id) is a 404 problem with that detail, as an unknown one would be."""
+    try:
+        return model.model_validate(request.path_params)
+    except ValidationError as exc:
+        if not_found is not None:
+            raise ProblemError(Code.NOT_FOUND, not_found) from None
+        raise from_validation(exc) from None

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# What a caller's id may be (it is echoed in a header and written to every log line).
+_INCOMING = re.compile(rb"[A-Za-z0-9._:/+=-]{1,64}")
 
 
 class RequestIdMiddleware:
@@ -16,8 +20,9 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming[:64] if incoming.isprintable() and incoming else secrets.token_hex(8)
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"")
+        valid = _INCOMING.fullmatch(incoming) is not None
+        request_id = incoming.decode() if valid else secrets.token_hex(8)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -15,7 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core.repo._sql import insert_ignoring_conflicts
 from core.repo.tables import accounts, entries
 from schemas.clock import utcnow
+from schemas.fields import INT32_MAX
 from schemas.status import EntryKind
+
+# What one account may hold in all (balance + held): the range of its INTEGER columns.
+MAX_CREDITS = INT32_MAX
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +92,9 @@ _MOVE = (
     .returning(accounts.c.balance, accounts.c.held)
 )
 _ENTRY = insert(entries)
+# A grant may not take balance + held past what an INTEGER column holds on PostgreSQL
+# (holds and settlements only move credits between the two, or spend them).
+_GRANT = _MOVE.where(accounts.c.balance <= bindparam("p_ceiling") - accounts.c.held)
 
 
 async def _move(
@@ -99,20 +106,23 @@ async def _move(
     held_delta: int,
     guard_balance: int = 0,
     guard_held: int = 0,
+    ceiling: int | None = None,
 ) -> Balance | None:
-    """Apply deltas if ``balance >= guard_balance`` and ``held >= guard_held``."""
-    result = await conn.execute(
-        _MOVE,
-        {
-            "p_client": client_id,
-            "p_user": user,
-            "p_guard_balance": guard_balance,
-            "p_guard_held": guard_held,
-            "p_balance_delta": balance_delta,
-            "p_held_delta": held_delta,
-            "p_now": utcnow(),
-        },
-    )
+    """Apply deltas if ``balance >= guard_balance`` and ``held >= guard_held`` (and, with
+    ``ceiling``, ``balance + held <= ceiling``)."""
+    values = {
+        "p_client": client_id,
+        "p_user": user,
+        "p_guard_balance": guard_balance,
+        "p_guard_held": guard_held,
+        "p_balance_delta": balance_delta,
+        "p_held_delta": held_delta,
+        "p_now": utcnow(),
+    }
+    if ceiling is None:
+        result = await conn.execute(_MOVE, values)
+    else:
+        result = await conn.execute(_GRANT, {**values, "p_ceiling": ceiling})
     row = result.first()
     return Balance(row.balance, row.held) if row else None
 
@@ -192,11 +202,18 @@ async def _settle(
 async def grant(
     conn: AsyncConnection, client_id: str, user: str, amount: int, reason: str
 ) -> Balance | None:
-    """Top up (amount > 0) or adjust down (amount < 0, never below zero: None then)."""
+    """Top up (amount > 0) or adjust down (amount < 0, never below zero); None when the
+    balance would go below zero or balance + held past ``MAX_CREDITS``."""
     await ensure_account(conn, client_id, user)
     guard = -amount if amount < 0 else 0
     after = await _move(
-        conn, client_id, user, balance_delta=amount, held_delta=0, guard_balance=guard
+        conn,
+        client_id,
+        user,
+        balance_delta=amount,
+        held_delta=0,
+        guard_balance=guard,
+        ceiling=MAX_CREDITS - max(amount, 0),
     )
     if after is not None:
         kind = EntryKind.GRANT if amount > 0 else EntryKind.ADJUST

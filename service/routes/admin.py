@@ -7,13 +7,13 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from core.secrets import mask
-from schemas.config import RuntimeConfig, RuntimeConfigPatch
+from schemas.config import ConfigOut, RuntimeConfig, RuntimeConfigPatch
 from service.auth import require_admin
 from service.body import json_object, parse
 from service.context import ctx
+from service.contract import Operation, Reply
 from service.errors import from_validation
 
 
@@ -40,7 +40,26 @@ async def put(request: Request) -> Response:
     return JSONResponse(_public(request, config))
 
 
-routes = [
-    Route("/v1/admin/config", show, methods=["GET"]),
-    Route("/v1/admin/config", put, methods=["PUT"]),
+_CONFIG = Reply(200, "The runtime configuration (the upstream key masked).", ConfigOut)
+
+operations = [
+    Operation(
+        "GET",
+        "/v1/admin/config",
+        show,
+        "The runtime configuration",
+        "admin",
+        (_CONFIG,),
+        auth="admin",
+    ),
+    Operation(
+        "PUT",
+        "/v1/admin/config",
+        put,
+        "Change the runtime configuration (any subset; checked as a whole before it is stored)",
+        "admin",
+        (_CONFIG,),
+        auth="admin",
+        body=RuntimeConfigPatch,
+    ),
 ]

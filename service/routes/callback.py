@@ -9,21 +9,24 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from core import callback as tokens
 from core import queue
 from core.repo import tasks
+from schemas.api import CallbackAck, CallbackPath
 from schemas.problems import Code
 from schemas.status import TaskStatus
+from service import params
 from service.body import read_limited
 from service.context import ctx
+from service.contract import Operation, Reply
 from service.errors import ProblemError
 
 
 async def notify(request: Request) -> Response:
     context = ctx(request)
-    task_id = tokens.task_of(context.settings.secret_key, request.path_params["token"])
+    token = params.path(CallbackPath, request, not_found="Unknown callback.").token
+    task_id = tokens.task_of(context.settings.secret_key, token)
     if task_id is None:
         raise ProblemError(Code.NOT_FOUND, "Unknown callback.")
     await read_limited(request, 256 * 1024)  # drained, bounded, ignored
@@ -41,4 +44,16 @@ async def notify(request: Request) -> Response:
     return JSONResponse({"status": "accepted"}, status_code=202)
 
 
-routes = [Route("/v1/upstream/callback/{token}", notify, methods=["POST"])]
+operations = [
+    Operation(
+        "POST",
+        "/v1/upstream/callback/{token}",
+        notify,
+        "The upstream's notify_hook: makes the task's next poll happen now (body ignored)",
+        "upstream",
+        (Reply(202, "Accepted, or ignored (unknown state, rate limited).", CallbackAck),),
+        auth="none",
+        path_params=CallbackPath,
+        problems=(Code.BODY_TOO_LARGE,),
+    )
+]

@@ -2,43 +2,35 @@
 
 from __future__ import annotations
 
-import re
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from core.apikeys import Principal
 from core.repo import credits
-from schemas.api import USER_PATTERN, CreditEntryOut, CreditsOut, Grant
+from schemas.api import CreditEntryOut, CreditsOut, CreditsQuery, Grant, UserPath
+from schemas.fields import INT32_MAX
 from schemas.problems import Code
 from service import params
 from service.auth import authenticate, require_admin
 from service.body import json_object, parse
 from service.context import ctx
+from service.contract import Operation, Reply
 from service.errors import ProblemError
 
-_USER = re.compile(USER_PATTERN)
 
-
-def _account(request: Request, principal: Principal) -> tuple[str, str]:
+def _account(request: Request, principal: Principal, query: CreditsQuery) -> tuple[str, str]:
     """(client, user): admins may name another client with ``?client=``."""
-    user = request.path_params["user"]
-    if not _USER.match(user):
-        raise ProblemError(
-            Code.VALIDATION_ERROR, "user must be 1-200 characters of [A-Za-z0-9._:@+-]."
-        )
-    client = request.query_params.get("client")
-    if client is not None and not principal.is_admin:
+    user = params.path(UserPath, request).user
+    if query.client is not None and not principal.is_admin:
         raise ProblemError(Code.FORBIDDEN, "Only admins may name another client.")
-    return client or principal.client_id, user
+    return query.client or principal.client_id, user
 
 
 async def show(request: Request) -> Response:
     principal = await authenticate(request)
-    client, user = _account(request, principal)
-    limit = params.limit(request.query_params)
-    before = params.int_cursor(request.query_params, "before")
+    query = params.query(CreditsQuery, request)
+    client, user = _account(request, principal, query)
+    limit, before = query.limit, query.before
     async with ctx(request).engine.connect() as conn:
         balance = await credits.balance_of(conn, client, user)
         rows = await credits.recent_entries(conn, client, user, limit=limit, before=before)
@@ -66,7 +58,7 @@ async def show(request: Request) -> Response:
 
 async def grant(request: Request) -> Response:
     principal = await require_admin(request)
-    client, user = _account(request, principal)
+    client, user = _account(request, principal, params.query(CreditsQuery, request))
     body = parse(Grant, await json_object(request, 64 * 1024))
     if body.amount == 0:
         raise ProblemError(Code.INVALID_GRANT, "amount must not be zero.")
@@ -74,6 +66,13 @@ async def grant(request: Request) -> Response:
         after = await credits.grant(conn, client, user, body.amount, body.reason)
         if after is None:
             have = await credits.balance_of(conn, client, user)
+            if body.amount > 0:
+                raise ProblemError(
+                    Code.INVALID_GRANT,
+                    f"Granting {body.amount} would take the account past {INT32_MAX} credits"
+                    f" (balance {have.balance}, held {have.held}).",
+                    balance=have.balance,
+                )
             raise ProblemError(
                 Code.INVALID_GRANT,
                 f"Adjusting by {body.amount} would take the balance ({have.balance}) below zero.",
@@ -82,7 +81,29 @@ async def grant(request: Request) -> Response:
     return await show(request)
 
 
-routes = [
-    Route("/v1/credits/{user}", show, methods=["GET"]),
-    Route("/v1/credits/{user}/grants", grant, methods=["POST"]),
+operations = [
+    Operation(
+        "GET",
+        "/v1/credits/{user}",
+        show,
+        "A user's balance, held credits and ledger entries, newest first",
+        "credits",
+        (Reply(200, "The account.", CreditsOut),),
+        path_params=UserPath,
+        query=CreditsQuery,
+        problems=(Code.INVALID_CURSOR, Code.FORBIDDEN),
+    ),
+    Operation(
+        "POST",
+        "/v1/credits/{user}/grants",
+        grant,
+        "Grant credits to a user (negative: adjust down, never below zero)",
+        "credits",
+        (Reply(200, "The account after the grant.", CreditsOut),),
+        auth="admin",
+        path_params=UserPath,
+        query=CreditsQuery,
+        body=Grant,
+        problems=(Code.INVALID_GRANT, Code.INVALID_CURSOR),
+    ),
 ]

@@ -8,18 +8,18 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from core import queue
 from core.repo import events
 from core.repo.events import Attempt, Delivery, Event
 from core.webhooks import outbox
+from schemas.api import EventDetail, EventList, EventListQuery, EventPath
 from schemas.clock import unix
 from schemas.problems import Code
-from schemas.status import EventType
 from service import params
 from service.auth import authenticate
 from service.context import ctx
+from service.contract import Operation, Reply
 from service.errors import ProblemError
 
 
@@ -47,20 +47,11 @@ def _delivery(row: Delivery, attempts: list[Attempt]) -> dict[str, Any]:
 
 async def list_events(request: Request) -> Response:
     principal = await authenticate(request)
-    query = request.query_params
-    limit = params.limit(query)
-    kind = query.get("type")
-    if kind is not None and kind not in set(EventType):
-        types = ", ".join(EventType)
-        raise ProblemError(Code.VALIDATION_ERROR, f"type must be one of {types}.")
-    after = params.id_cursor(query, "after", "evt_")
+    query = params.query(EventListQuery, request)
+    limit = query.limit
     async with ctx(request).engine.connect() as conn:
         rows = await events.event_page(
-            conn,
-            client_id=principal.scope,
-            limit=limit,
-            after=after,
-            kind=EventType(kind) if kind is not None else None,
+            conn, client_id=principal.scope, limit=limit, after=query.after, kind=query.type
         )
     data = [json.loads(r.body) for r in rows[:limit]]
     return JSONResponse({"object": "list", "data": data, "has_more": len(rows) > limit})
@@ -68,7 +59,8 @@ async def list_events(request: Request) -> Response:
 
 async def _event(request: Request, conn: AsyncConnection) -> Event:
     principal = await authenticate(request)
-    row = await events.event(conn, request.path_params["event_id"], client_id=principal.scope)
+    event_id = params.path(EventPath, request, not_found="No such event.").event_id
+    row = await events.event(conn, event_id, client_id=principal.scope)
     if row is None:
         raise ProblemError(Code.NOT_FOUND, "No such event.")
     return row
@@ -96,8 +88,33 @@ async def replay(request: Request) -> Response:
         return JSONResponse(await _with_deliveries(conn, row), status_code=202)
 
 
-routes = [
-    Route("/v1/events", list_events, methods=["GET"]),
-    Route("/v1/events/{event_id}", retrieve, methods=["GET"]),
-    Route("/v1/events/{event_id}/replay", replay, methods=["POST"]),
+operations = [
+    Operation(
+        "GET",
+        "/v1/events",
+        list_events,
+        "Events, newest first",
+        "events",
+        (Reply(200, "A page of events.", EventList),),
+        query=EventListQuery,
+        problems=(Code.INVALID_CURSOR,),
+    ),
+    Operation(
+        "GET",
+        "/v1/events/{event_id}",
+        retrieve,
+        "One event with its deliveries and every attempt",
+        "events",
+        (Reply(200, "The event.", EventDetail),),
+        path_params=EventPath,
+    ),
+    Operation(
+        "POST",
+        "/v1/events/{event_id}/replay",
+        replay,
+        "Deliver an event again (same webhook-id) to the current endpoints",
+        "events",
+        (Reply(202, "The event and its deliveries, the new ones pending.", EventDetail),),
+        path_params=EventPath,
+    ),
 ]

@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from core.repo.health import ping
+from schemas.api import Health, Readiness
 from service.context import ctx
+from service.contract import Operation, Reply
+
+# Without these the pod still serves: reads, and creates that are durable in the database
+# (the reconciler enqueues them once Redis is back; inputs wait for the storage).
+DEGRADABLE = ("redis", "storage")
+CHECK_SECONDS = 3
 
 
 async def healthz(_request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
+    return JSONResponse(Health(status="ok").model_dump(mode="json"))
 
 
 async def readyz(request: Request) -> Response:
+    """200 unless the database is unreachable (a pod without it is useless); a dependency
+    the API can do without is reported ``degraded`` by name."""
     context = ctx(request)
 
     async def database() -> None:
@@ -26,21 +35,48 @@ async def readyz(request: Request) -> Response:
     async def redis() -> None:
         await context.queue.ping()
 
-    checks = {"database": database(), "redis": redis(), "storage": context.storage.check()}
+    checks: dict[str, Awaitable[object]] = {
+        "database": database(),
+        "redis": redis(),
+        "storage": context.storage.check(),
+    }
     results = await asyncio.gather(
-        *(asyncio.wait_for(c, timeout=3) for c in checks.values()), return_exceptions=True
+        *(asyncio.wait_for(c, timeout=CHECK_SECONDS) for c in checks.values()),
+        return_exceptions=True,
     )
     report = {
         name: "ok" if not isinstance(r, BaseException) else f"error: {type(r).__name__}"
         for name, r in zip(checks, results, strict=True)
     }
-    ok = all(v == "ok" for v in report.values())
-    return JSONResponse(
-        {"status": "ok" if ok else "unavailable", "checks": report}, status_code=200 if ok else 503
+    failing = [name for name, result in report.items() if result != "ok"]
+    useless = [name for name in failing if name not in DEGRADABLE]
+    status = "unavailable" if useless else "degraded" if failing else "ok"
+    body = Readiness(
+        status=status, checks=report, degraded=[n for n in failing if n not in useless]
     )
+    return JSONResponse(body.model_dump(mode="json"), status_code=503 if useless else 200)
 
 
-routes = [
-    Route("/healthz", healthz, methods=["GET"]),
-    Route("/readyz", readyz, methods=["GET"]),
+operations = [
+    Operation(
+        "GET",
+        "/healthz",
+        healthz,
+        "Liveness: the process answers",
+        "operations",
+        (Reply(200, "Alive.", Health),),
+        auth="none",
+    ),
+    Operation(
+        "GET",
+        "/readyz",
+        readyz,
+        "Readiness: 503 only without the database; Redis or storage down is 'degraded'",
+        "operations",
+        (
+            Reply(200, "Ready (status ok or degraded, naming what is degraded).", Readiness),
+            Reply(503, "Not ready: the database is unreachable.", Readiness),
+        ),
+        auth="none",
+    ),
 ]

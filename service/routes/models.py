@@ -4,18 +4,27 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
-from schemas.api import ModelInfo
+from schemas.api import ModelInfo, ModelList
 from service.auth import authenticate
 from service.context import ctx
+from service.contract import Operation, Reply
 
 
 async def list_models(request: Request) -> Response:
     await authenticate(request)
     config = await ctx(request).config.get()
-    data = [ModelInfo.of(spec).model_dump(mode="json") for spec in config.models]
-    return JSONResponse({"object": "list", "data": data})
+    body = ModelList(data=[ModelInfo.of(spec) for spec in config.models])
+    return JSONResponse(body.model_dump(mode="json"))
 
 
-routes = [Route("/v1/models", list_models, methods=["GET"])]
+operations = [
+    Operation(
+        "GET",
+        "/v1/models",
+        list_models,
+        "The model catalogue: modes, images and their roles, sizes, lengths, price",
+        "models",
+        (Reply(200, "The models.", ModelList),),
+    )
+]

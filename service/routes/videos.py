@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from pathlib import PurePosixPath
 from typing import Any
 
-from starlette.datastructures import FormData, UploadFile
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
-from starlette.routing import Route
 
 from core import queue, settlement
 from core.presenter import video_of
@@ -19,13 +19,22 @@ from core.repo import tasks
 from core.repo.tasks import Task
 from core.storage import ObjectNotFound
 from core.storage.keys import task_prefixes
-from schemas.api import Video, VideoCreate, VideoDeleted, VideoList
+from schemas.api import (
+    ContentQuery,
+    Video,
+    VideoCreate,
+    VideoDeleted,
+    VideoList,
+    VideoListQuery,
+    VideoPath,
+)
 from schemas.problems import Code
-from schemas.status import TERMINAL, PublicStatus, TaskStatus, internal_statuses
+from schemas.status import TERMINAL, TaskStatus, internal_statuses
 from service import creation, idempotency, params
 from service.auth import authenticate
-from service.body import image_from_upload, json_object, media_type, parse, read_limited
+from service.body import image_from_upload, json_object, limited, loads, media_type, parse
 from service.context import Context, ctx
+from service.contract import Operation, Reply
 from service.creation import InputImage
 from service.errors import ProblemError
 
@@ -51,18 +60,27 @@ async def create(request: Request) -> Response:
 
 
 async def _form(request: Request, limit: int) -> tuple[dict[str, Any], list[InputImage]]:
-    declared = request.headers.get("content-length", "")
-    if not declared.isdigit():
-        await read_limited(request, limit)  # enforces the limit on chunked bodies
-    elif int(declared) > limit:
-        raise ProblemError(Code.BODY_TOO_LARGE, f"Request body exceeds {limit} bytes.")
+    """The multipart fields as the JSON body would carry them, and the uploaded images;
+    the body is bounded while it streams (with or without a Content-Length)."""
     try:
-        form: FormData = await request.form(max_files=4, max_fields=64)
-    except (ValueError, KeyError) as exc:
+        async with limited(request, limit).form(
+            max_files=4, max_fields=64, max_part_size=limit
+        ) as form:
+            return await _fields(form.multi_items())
+    except (ValueError, KeyError, MultiPartException) as exc:
         raise ProblemError(Code.VALIDATION_ERROR, f"Malformed multipart body: {exc}") from None
+    except HTTPException as exc:  # Starlette's wording of a MultiPartException
+        raise ProblemError(
+            Code.VALIDATION_ERROR, f"Malformed multipart body: {exc.detail}"
+        ) from None
+
+
+async def _fields(
+    items: list[tuple[str, str | UploadFile]],
+) -> tuple[dict[str, Any], list[InputImage]]:
     data: dict[str, Any] = {}
     uploads: list[InputImage] = []
-    for name, value in form.multi_items():
+    for name, value in items:
         if isinstance(value, UploadFile):
             if name != "input_reference":
                 raise ProblemError(Code.VALIDATION_ERROR, f"Unexpected file field '{name}'.")
@@ -82,11 +100,17 @@ async def _form(request: Request, limit: int) -> tuple[dict[str, Any], list[Inpu
 
 
 def _form_value(name: str, value: str) -> Any:
+    """A text field as its JSON counterpart: ``metadata`` parsed, ``enhance_prompt`` true
+    or false, ``seed`` an integer when it is ASCII digits (anything else stays text, which
+    the model refuses)."""
     if name == "metadata":
         try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            raise ProblemError(Code.INVALID_METADATA, "metadata must be a JSON object.") from None
+            metadata = loads(value, what="metadata")
+        except ProblemError as exc:
+            raise ProblemError(Code.INVALID_METADATA, exc.detail) from None
+        if not isinstance(metadata, dict):
+            raise ProblemError(Code.INVALID_METADATA, "metadata must be a JSON object.")
+        return metadata
     if name == "enhance_prompt":
         return {"true": True, "false": False}.get(value.lower(), value)
     if name == "seed" and (seed := params.ascii_int(value)) is not None:
@@ -96,8 +120,9 @@ def _form_value(name: str, value: str) -> Any:
 
 async def _owned(context: Context, request: Request) -> Task:
     principal = await authenticate(request)
+    video_id = params.path(VideoPath, request, not_found="No such video.").video_id
     async with context.engine.connect() as conn:
-        row = await tasks.visible(conn, request.path_params["video_id"], client_id=principal.scope)
+        row = await tasks.visible(conn, video_id, client_id=principal.scope)
     if row is None:
         raise ProblemError(Code.NOT_FOUND, "No such video.")
     return row
@@ -123,28 +148,17 @@ async def _present(context: Context, row: Task) -> Video:
 async def list_videos(request: Request) -> Response:
     principal = await authenticate(request)
     context = ctx(request)
-    query = request.query_params
-    limit = params.limit(query)
-    order = query.get("order", "desc")
-    if order not in ("asc", "desc"):
-        raise ProblemError(Code.VALIDATION_ERROR, "order must be 'asc' or 'desc'.")
-    status = query.get("status")
-    statuses = None
-    if status is not None:
-        if status not in set(PublicStatus):
-            raise ProblemError(
-                Code.VALIDATION_ERROR, f"status must be one of {', '.join(PublicStatus)}."
-            )
-        statuses = internal_statuses(PublicStatus(status))
-    after = params.id_cursor(query, "after", "video_")
+    query = params.query(VideoListQuery, request)
+    limit = query.limit
+    statuses = internal_statuses(query.status) if query.status is not None else None
     async with context.engine.connect() as conn:
         rows = await tasks.page(
             conn,
             client_id=principal.scope,
             limit=limit,
-            descending=order == "desc",
-            after=after,
-            user=query.get("user"),
+            descending=query.order == "desc",
+            after=query.after,
+            user=query.user,
             statuses=statuses,
         )
     page = [await _present(context, r) for r in rows[:limit]]
@@ -183,8 +197,6 @@ async def delete(request: Request) -> Response:
     return JSONResponse(VideoDeleted(id=row.id).model_dump(mode="json"))
 
 
-# The OpenAI Videos API's `variant` values of GET /videos/{id}/content.
-VARIANTS = ("video", "thumbnail", "spritesheet")
 _MEDIA_TYPES = {".mp4": "video/mp4", ".jpg": "image/jpeg", ".webp": "image/webp"}
 
 
@@ -192,17 +204,16 @@ async def content(request: Request) -> Response:
     """The stored MP4, or with ``?variant=thumbnail|spritesheet`` an image derived from it:
     a 302 to a presigned URL where the storage has them (``?redirect=0`` streams instead)."""
     context = ctx(request)
-    variant = request.query_params.get("variant", "video")
-    if variant not in VARIANTS:
-        raise ProblemError(Code.VALIDATION_ERROR, f"variant must be one of {', '.join(VARIANTS)}.")
     row = await _owned(context, request)
+    query = params.query(ContentQuery, request)
+    variant = query.variant
     if row.status != TaskStatus.COMPLETED or not row.video_key:
         raise ProblemError(Code.VIDEO_NOT_READY, f"The video is not ready ({row.status}).")
     key = {"video": row.video_key, "thumbnail": row.thumbnail_key}.get(variant, row.spritesheet_key)
     if key is None:
         raise ProblemError(Code.NOT_FOUND, f"This video has no {variant}.")
     url = await context.storage.presigned_url(key, context.settings.presign_seconds)
-    if url is not None and request.query_params.get("redirect", "1") != "0":
+    if url is not None and query.redirect != "0":
         return RedirectResponse(url, status_code=302)
     try:
         stream = await context.storage.open_stream(key)
@@ -215,11 +226,88 @@ async def content(request: Request) -> Response:
     return StreamingResponse(stream, media_type=media_type, headers=headers)
 
 
-routes = [
-    Route("/v1/videos", create, methods=["POST"]),
-    Route("/v1/videos", list_videos, methods=["GET"]),
-    Route("/v1/videos/{video_id}", retrieve, methods=["GET"]),
-    Route("/v1/videos/{video_id}", delete, methods=["DELETE"]),
-    Route("/v1/videos/{video_id}/cancel", cancel, methods=["POST"]),
-    Route("/v1/videos/{video_id}/content", content, methods=["GET"]),
+_VIDEO = Reply(200, "The video object.", Video)
+_NOT_FOUND = (Code.NOT_FOUND,)
+
+operations = [
+    Operation(
+        "POST",
+        "/v1/videos",
+        create,
+        "Create a video (JSON, or multipart/form-data with input_reference files)",
+        "videos",
+        (Reply(200, "The video object.", Video, id_of="video_id"),),
+        body=VideoCreate,
+        multipart=True,
+        idempotency_key=True,
+        problems=(
+            Code.INVALID_PROMPT,
+            Code.UNKNOWN_MODEL,
+            Code.IMAGES_NOT_SUPPORTED,
+            Code.TOO_MANY_IMAGES,
+            Code.UNSUPPORTED_PARAMETER,
+            Code.INVALID_IMAGE,
+            Code.IMAGE_TOO_LARGE,
+            Code.INVALID_METADATA,
+            Code.INVALID_IDEMPOTENCY_KEY,
+            Code.IDEMPOTENCY_KEY_REUSED,
+            Code.IDEMPOTENCY_IN_PROGRESS,
+            Code.NOT_FOUND,  # a replay whose video has been deleted
+            Code.INSUFFICIENT_CREDITS,
+            Code.TOO_MANY_CONCURRENT_TASKS,
+            Code.SERVICE_DISABLED,
+        ),
+    ),
+    Operation(
+        "GET",
+        "/v1/videos",
+        list_videos,
+        "List videos, newest first",
+        "videos",
+        (Reply(200, "A page of videos.", VideoList),),
+        query=VideoListQuery,
+        problems=(Code.INVALID_CURSOR,),
+    ),
+    Operation(
+        "GET",
+        "/v1/videos/{video_id}",
+        retrieve,
+        "Retrieve a video",
+        "videos",
+        (_VIDEO,),
+        path_params=VideoPath,
+    ),
+    Operation(
+        "DELETE",
+        "/v1/videos/{video_id}",
+        delete,
+        "Delete a video (cancelling it first if unfinished) and its stored files",
+        "videos",
+        (Reply(200, "The video is deleted.", VideoDeleted),),
+        path_params=VideoPath,
+    ),
+    Operation(
+        "POST",
+        "/v1/videos/{video_id}/cancel",
+        cancel,
+        "Cancel an unfinished video and release its credits",
+        "videos",
+        (_VIDEO,),
+        path_params=VideoPath,
+        problems=(Code.VIDEO_FINISHED,),
+    ),
+    Operation(
+        "GET",
+        "/v1/videos/{video_id}/content",
+        content,
+        "Download the video (or its thumbnail or spritesheet)",
+        "videos",
+        (
+            Reply(200, "The file.", None, ("video/mp4", "image/jpeg", "image/webp")),
+            Reply(302, "Redirect to a presigned URL.", None, (), {"Location": "The URL."}),
+        ),
+        path_params=VideoPath,
+        query=ContentQuery,
+        problems=(Code.VIDEO_NOT_READY,),
+    ),
 ]

@@ -3,12 +3,12 @@ secrets that sign them (shown only when created or rotated)."""
 
 from __future__ import annotations
 
+import typing
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from core.ids import new_id
 from core.repo import webhooks
@@ -16,12 +16,23 @@ from core.repo.webhooks import Endpoint
 from core.secrets import SecretBox
 from core.webhooks.secrets import rotate_client_secret, rotate_endpoint_secret
 from core.webhooks.signing import new_secret
-from schemas.api import EndpointCreate, EndpointOut, EndpointPatch
+from schemas.api import (
+    EVENT_TYPES,
+    EndpointCreate,
+    EndpointDeleted,
+    EndpointList,
+    EndpointOut,
+    EndpointPatch,
+    EndpointPath,
+    WebhookSecret,
+)
 from schemas.clock import utcnow
 from schemas.problems import Code
+from service import params
 from service.auth import authenticate
 from service.body import json_object, parse
 from service.context import ctx
+from service.contract import Operation, Reply
 from service.errors import ProblemError
 
 LIMIT = 64 * 1024
@@ -32,17 +43,23 @@ def _box(request: Request) -> SecretBox:
     return ctx(request).config.box
 
 
+_KNOWN_EVENTS = set(typing.get_args(EVENT_TYPES))
+
+
 def _out(row: Endpoint, secret: str | None = None) -> dict[str, Any]:
+    """The endpoint as the API shows it, whatever an earlier version stored (a null list
+    or description reads as empty)."""
+    events = row.enabled_events if isinstance(row.enabled_events, list) else []
     return EndpointOut(
         id=row.id,
-        url=row.url,
-        enabled_events=list(row.enabled_events),
-        description=row.description,
-        enabled=row.enabled,
+        url=row.url or "",
+        enabled_events=[e for e in events if e in _KNOWN_EVENTS],
+        description=row.description or "",
+        enabled=bool(row.enabled),
         disabled_reason=row.disabled_reason,
         created_at=int(row.created_at.timestamp()),
         secret=secret,
-    ).model_dump(mode="json", exclude_none=secret is None)
+    ).model_dump(mode="json", exclude={"secret"} if secret is None else None)
 
 
 async def create(request: Request) -> Response:
@@ -84,8 +101,8 @@ async def list_endpoints(request: Request) -> Response:
 
 async def _own(request: Request, conn: AsyncConnection) -> Endpoint:
     principal = await authenticate(request)
-    endpoint_id = request.path_params["endpoint_id"]
-    row = await webhooks.endpoint(conn, endpoint_id, client_id=principal.client_id)
+    endpoint_id = params.path(EndpointPath, request, not_found="No such webhook endpoint.")
+    row = await webhooks.endpoint(conn, endpoint_id.endpoint_id, client_id=principal.client_id)
     if row is None:
         raise ProblemError(Code.NOT_FOUND, "No such webhook endpoint.")
     return row
@@ -97,6 +114,7 @@ async def retrieve(request: Request) -> Response:
 
 
 async def patch(request: Request) -> Response:
+    await authenticate(request)  # a 401 before any body is read
     body = parse(EndpointPatch, await json_object(request, LIMIT))
     changes = body.model_dump(exclude_unset=True)
     if changes.get("enabled"):
@@ -113,7 +131,7 @@ async def delete(request: Request) -> Response:
     async with ctx(request).engine.begin() as conn:
         row = await _own(request, conn)
         await webhooks.update_endpoint(conn, row.id, {"deleted_at": utcnow(), "enabled": False})
-    return JSONResponse({"id": row.id, "object": "webhook_endpoint.deleted", "deleted": True})
+    return JSONResponse(EndpointDeleted(id=row.id).model_dump(mode="json"))
 
 
 async def rotate(request: Request) -> Response:
@@ -129,15 +147,73 @@ async def client_secret(request: Request) -> Response:
     principal = await authenticate(request)
     async with ctx(request).engine.begin() as conn:
         secret = await rotate_client_secret(conn, _box(request), principal.client_id)
-    return JSONResponse({"object": "webhook_secret", "secret": secret}, status_code=201)
+    return JSONResponse(WebhookSecret(secret=secret).model_dump(mode="json"), status_code=201)
 
 
-routes = [
-    Route("/v1/webhook-endpoints", create, methods=["POST"]),
-    Route("/v1/webhook-endpoints", list_endpoints, methods=["GET"]),
-    Route("/v1/webhook-endpoints/{endpoint_id}", retrieve, methods=["GET"]),
-    Route("/v1/webhook-endpoints/{endpoint_id}", patch, methods=["PATCH"]),
-    Route("/v1/webhook-endpoints/{endpoint_id}", delete, methods=["DELETE"]),
-    Route("/v1/webhook-endpoints/{endpoint_id}/rotate-secret", rotate, methods=["POST"]),
-    Route("/v1/webhook-secret", client_secret, methods=["POST"]),
+_ONE = Reply(200, "The endpoint.", EndpointOut)
+_ROTATED = "The endpoint, with its new signing secret (shown this once)."
+
+operations = [
+    Operation(
+        "POST",
+        "/v1/webhook-endpoints",
+        create,
+        "Register a webhook endpoint",
+        "webhooks",
+        (Reply(201, _ROTATED, EndpointOut, id_of="endpoint_id"),),
+        body=EndpointCreate,
+    ),
+    Operation(
+        "GET",
+        "/v1/webhook-endpoints",
+        list_endpoints,
+        "The client's webhook endpoints",
+        "webhooks",
+        (Reply(200, "The endpoints.", EndpointList),),
+    ),
+    Operation(
+        "GET",
+        "/v1/webhook-endpoints/{endpoint_id}",
+        retrieve,
+        "One webhook endpoint",
+        "webhooks",
+        (_ONE,),
+        path_params=EndpointPath,
+    ),
+    Operation(
+        "PATCH",
+        "/v1/webhook-endpoints/{endpoint_id}",
+        patch,
+        "Change an endpoint (fields left out keep their value; null is refused)",
+        "webhooks",
+        (_ONE,),
+        path_params=EndpointPath,
+        body=EndpointPatch,
+    ),
+    Operation(
+        "DELETE",
+        "/v1/webhook-endpoints/{endpoint_id}",
+        delete,
+        "Delete an endpoint",
+        "webhooks",
+        (Reply(200, "The endpoint is deleted.", EndpointDeleted),),
+        path_params=EndpointPath,
+    ),
+    Operation(
+        "POST",
+        "/v1/webhook-endpoints/{endpoint_id}/rotate-secret",
+        rotate,
+        "Rotate an endpoint's signing secret (the old one verifies for 24 h more)",
+        "webhooks",
+        (Reply(200, _ROTATED, EndpointOut),),
+        path_params=EndpointPath,
+    ),
+    Operation(
+        "POST",
+        "/v1/webhook-secret",
+        client_secret,
+        "(Re)issue the client's signing secret for per-request webhook_url deliveries",
+        "webhooks",
+        (Reply(201, "The new secret (shown this once).", WebhookSecret),),
+    ),
 ]

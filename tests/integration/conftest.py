@@ -1,7 +1,16 @@
-"""The API running in-process over real PostgreSQL and Redis, a fresh state per test."""
+"""The API running in-process over real PostgreSQL (or SQLite) and Redis, a fresh state
+per test.
+
+A module runs its tests on both databases by overriding ``backend``::
+
+    @pytest.fixture(params=BACKENDS)
+    def backend(request): return request.param
+"""
 
 from __future__ import annotations
 
+import asyncio
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +32,13 @@ from service.app import create_app
 
 ADMIN_KEY = "gv_test_admin_key_0123456789abcdef"
 TABLES = tuple(SQLModel.metadata.tables)  # every table the models define
+BACKENDS = ("postgresql", "sqlite")
+
+
+@pytest.fixture
+def backend() -> str:
+    """The database the API runs on: PostgreSQL unless a module asks for both."""
+    return "postgresql"
 
 
 @pytest.fixture(scope="session")
@@ -33,24 +49,55 @@ async def migrated(pg_url: str) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite database, made once; each test gets a copy."""
+    path = tmp_path_factory.mktemp("sqlite") / "template.db"
+
+    async def migrate() -> None:
+        engine = make_engine(f"sqlite+aiosqlite:///{path}")
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        await engine.dispose()
+
+    asyncio.run(migrate())
+    return path
+
+
 @pytest.fixture
-async def engine(migrated: AsyncEngine, redis_url: str) -> AsyncIterator[AsyncEngine]:
-    """The shared test database, emptied before each test (and Redis flushed)."""
-    await migrated.dispose()  # fresh connections: an earlier test may have restarted the server
-    async with migrated.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY"))
+async def engine(
+    backend: str,
+    migrated: AsyncEngine,
+    sqlite_template: Path,
+    redis_url: str,
+    tmp_path: Path,
+) -> AsyncIterator[AsyncEngine]:
+    """The shared PostgreSQL test database emptied, or a fresh copy of a migrated SQLite
+    file, for each test (and Redis flushed). Both are session fixtures named here, so
+    they are ready before any module-scoped fixture (a process stack) needs them."""
     redis = Redis.from_url(redis_url)
     await redis.flushall()
     await redis.aclose()
+    if backend == "sqlite":
+        copy = tmp_path / "api.db"
+        shutil.copyfile(sqlite_template, copy)
+        sqlite = make_engine(f"sqlite+aiosqlite:///{copy}")
+        yield sqlite
+        await sqlite.dispose()
+        return
+    await migrated.dispose()  # fresh connections: an earlier test may have restarted the server
+    async with migrated.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY"))
     yield migrated
 
 
 @pytest.fixture
-def settings(pg_url: str, redis_url: str, tmp_path: Path) -> Settings:
+def settings(engine: AsyncEngine, redis_url: str, tmp_path: Path) -> Settings:
     return Settings(
         environment="test",
         data_dir=tmp_path,
-        database_url=pg_url,
+        database_url=engine.url.render_as_string(hide_password=False),
         redis_url=redis_url,
         storage_url=(tmp_path / "storage").as_uri(),
         admin_key=ADMIN_KEY,

@@ -222,3 +222,11 @@ def test_credits_command_requires_client(migrated_cli: Cli) -> None:
 def test_unknown_subcommand_exits_two(cli: Cli) -> None:
     result = cli("frobnicate")
     assert result.returncode == 2 and "invalid choice" in result.stderr
+
+
+def test_credits_command_follows_the_api_user_rule(migrated_cli: Cli) -> None:
+    for user in ["bob\n", "bo b", "..", "x" * 201]:
+        result = migrated_cli("credits", user, "10", "--client", "acme")
+        assert result.returncode == 2 and "refused" in result.stderr, user
+    result = migrated_cli("credits", "bob", str(2**31), "--client", "acme")
+    assert result.returncode == 2 and "refused" in result.stderr

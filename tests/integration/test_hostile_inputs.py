@@ -1,4 +1,6 @@
-"""Every bad request is a 4xx problem+json with a stable code, and costs nothing."""
+"""Every bad request is a 4xx problem+json with a stable code, and costs nothing: on
+PostgreSQL and on SQLite (tests/integration/test_hostile_kinds.py has the kinds of input
+found to fail, this module the basics)."""
 
 from __future__ import annotations
 
@@ -6,7 +8,14 @@ import base64
 
 import pytest
 
+from tests.integration.conftest import BACKENDS
 from tests.integration.images import PNG_URI, ZIP_URI
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
 
 PROMPT = "a lighthouse in a storm"
 FIFTEEN_MB_PNG = (
