@@ -157,8 +157,16 @@ def _fuzz(
         *selection,
     ]
     env = {**os.environ, "SCHEMATHESIS_HOOKS": ""}
+    # Run from the report's folder: schemathesis keeps a cache in its working directory.
+    report.mkdir(parents=True, exist_ok=True)
     return subprocess.run(
-        command, capture_output=True, text=True, env=env, timeout=seconds + 120, check=False
+        command,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=report,
+        timeout=seconds + 120,
+        check=False,
     )
 
 
