@@ -78,10 +78,11 @@ class VideoCreate(BaseModel):
     )
     enhance_prompt: bool | None = None
     user: UserName | None = None
-    seconds: Literal["4", "5", "6", "8"] | None = None
-    # Checked against the chosen model's catalogue entry (schemas.catalogue.SIZES).
-    size: Literal["1280x720", "1920x1080", "720x1280", "1080x1920"] | None = None
-    aspect_ratio: Literal["16:9", "9:16"] | None = None
+    # Shapes only: what a model can honour is its catalogue entry's to say (a value it
+    # cannot is a 400 unsupported_parameter naming the model and what it accepts).
+    seconds: Annotated[str, Field(pattern=r"^[0-9]{1,3}$")] | None = None
+    size: Annotated[str, Field(pattern=r"^[0-9]{2,5}x[0-9]{2,5}$")] | None = None
+    aspect_ratio: Annotated[str, Field(pattern=r"^[0-9]{1,2}:[0-9]{1,2}$")] | None = None
     # Stored in an INTEGER column: 0 to 2**31 - 1.
     seed: Annotated[int, Field(ge=0, le=INT32_MAX)] | None = None
     metadata: Metadata | None = None

@@ -86,9 +86,9 @@ def honoured_shape(spec: ModelSpec, req: VideoCreate) -> Shape:
     """The ``size``, ``aspect_ratio`` and ``seconds`` of the request, each checked against
     what the model can make (its catalogue entry); anything it cannot honour is a 400
     ``unsupported_parameter`` problem naming the model and the values it accepts."""
-    ratio, resolution = SIZES[req.size] if req.size is not None else (None, None)
     if req.size is not None and req.size not in spec.sizes:
         raise _unsupported(spec, "size", req.size, spec.sizes)
+    ratio, resolution = SIZES[req.size] if req.size is not None else (None, None)
     if req.aspect_ratio is not None:
         if req.aspect_ratio not in spec.aspect_ratios:
             raise _unsupported(spec, "aspect_ratio", req.aspect_ratio, spec.aspect_ratios)

@@ -9,11 +9,6 @@ import pytest
 PROMPT = "a paper boat on a rainy street"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BREAKER finding 12: OpenAI-valid seconds/size the model cannot honour get a "
-    "generic validation_error listing values the model refuses too, not unsupported_parameter",
-)
 @pytest.mark.parametrize(
     ("params", "name"), [({"seconds": "12"}, "seconds"), ({"size": "1792x1024"}, "size")]
 )

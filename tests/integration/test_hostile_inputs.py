@@ -90,7 +90,8 @@ HOSTILE_BODIES = [
         "invalid_metadata",
     ),
     ("negative_seed", {"prompt": PROMPT, "seed": -1}, 400, "validation_error"),
-    ("bad_size", {"prompt": PROMPT, "size": "999x999"}, 400, "validation_error"),
+    ("bad_size", {"prompt": PROMPT, "size": "999x999"}, 400, "unsupported_parameter"),
+    ("size_not_a_size", {"prompt": PROMPT, "size": "big"}, 400, "validation_error"),
 ]
 
 

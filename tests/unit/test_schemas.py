@@ -333,7 +333,13 @@ def test_more_than_eight_images_are_rejected() -> None:
 
 @pytest.mark.parametrize(
     "field",
-    [{"seconds": "7"}, {"size": "640x480"}, {"aspect_ratio": "4:3"}, {"seed": -1}, {"seed": 2**32}],
+    [
+        {"seconds": "seven"},
+        {"size": "640*480"},
+        {"aspect_ratio": "4/3"},
+        {"seed": -1},
+        {"seed": 2**32},
+    ],
 )
 def test_out_of_range_options_are_rejected(field: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
