@@ -22,6 +22,8 @@ from service.context import ctx
 from service.contract import Operation, Reply
 from service.errors import ProblemError
 
+EARLY_CALLBACK_DELAY_SECONDS = 2.0
+
 
 async def notify(request: Request) -> Response:
     context = ctx(request)
@@ -37,9 +39,12 @@ async def notify(request: Request) -> Response:
         return JSONResponse({"status": "ignored", "reason": "rate limited"}, status_code=202)
     async with context.engine.connect() as conn:
         position = await tasks.poll_position(conn, task_id)
-    if position is None or position[0] != TaskStatus.RUNNING:
+    if position is None or position[0] not in (TaskStatus.SUBMITTING, TaskStatus.RUNNING):
         return JSONResponse({"status": "ignored"}, status_code=202)
-    job = queue.poll(task_id, position[1], variant=queue.CALLBACK)
+    # A fast upstream can call back before the submit job has committed `running`: look
+    # shortly after instead of dropping the hint (the hop skips if it is still submitting).
+    delay = 0.0 if position[0] == TaskStatus.RUNNING else EARLY_CALLBACK_DELAY_SECONDS
+    job = queue.poll(task_id, position[1], variant=queue.CALLBACK, delay=delay)
     await queue.enqueue_after_commit(context.queue, job)
     return JSONResponse({"status": "accepted"}, status_code=202)
 
