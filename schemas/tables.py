@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Column, DateTime, Index, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Index,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -79,7 +88,8 @@ class VideoTask(SQLModel, table=True):
     progress: int = 0
     upstream_video_url: str | None = None
     video_key: str | None = Field(default=None, max_length=300)
-    video_size: int | None = None
+    # Bytes; BIGINT: a video may exceed 2 GiB (an INTEGER column refuses it on PostgreSQL).
+    video_size: int | None = Field(default=None, sa_column=Column(BigInteger(), nullable=True))
     video_sha256: str | None = Field(default=None, max_length=64)
     # Measured from the stored file (not what was asked for).
     video_duration_ms: int | None = None
