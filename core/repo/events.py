@@ -67,6 +67,7 @@ class Outgoing:
     status: DeliveryStatus
     attempts: int
     body: str
+    created_at: datetime  # the retry schedule is measured from here
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +166,7 @@ async def outgoing(conn: AsyncConnection, delivery_id: str) -> Outgoing | None:
             deliveries.c.status,
             deliveries.c.attempts,
             events.c.body,
+            deliveries.c.created_at,
         )
         .join(events, events.c.id == deliveries.c.event_id)
         .where(deliveries.c.id == delivery_id)

@@ -1,8 +1,9 @@
 """deliver_webhook: one signed attempt of one delivery, then its next step.
 
 ``webhook-id`` is the event id (stable across retries and replays); timestamp and
-signatures are fresh per attempt. 2xx delivers, 410 disables the endpoint, 429/503
-honour Retry-After, anything else retries on the configured schedule with jitter.
+signatures are fresh per attempt. 2xx delivers, 410 disables the endpoint, anything else
+retries on the configured schedule with jitter; a receiver's Retry-After can lengthen a
+wait but never shorten it, nor push an attempt past the schedule's end (:func:`next_delay`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from worker.webhooks.sender import Attempt, post
 
 log = structlog.get_logger(__name__)
 
-MAX_RETRY_AFTER = 24 * 3600.0
 
 
 async def deliver_webhook(ctx: dict[str, Any], delivery_id: str) -> str:
@@ -71,18 +71,18 @@ async def _secrets(
 
 async def _settle(context: WorkerContext, row: Outgoing, attempt: Attempt) -> str:
     number = row.attempts + 1
-    schedule = context.settings.webhook_schedule
     bound = log.bind(delivery_id=row.id, attempt=number, status_code=attempt.status_code)
     delay: float | None = None
     if attempt.delivered:
         status = DeliveryStatus.DELIVERED
     elif attempt.status_code == 410 and row.endpoint_id is not None:
         status = DeliveryStatus.DISABLED
-    elif number > len(schedule):
-        status = DeliveryStatus.FAILED
     else:
-        status = DeliveryStatus.PENDING
-        delay = _next_delay(schedule[number - 1], attempt.retry_after)
+        schedule = context.settings.webhook_schedule
+        end = schedule_end(schedule, context.settings.webhook_timeout_seconds + 5)
+        age = (utcnow() - row.created_at).total_seconds()
+        delay = next_delay(schedule, number, attempt.retry_after, age, end)
+        status = DeliveryStatus.FAILED if delay is None else DeliveryStatus.PENDING
     async with context.engine.begin() as conn:
         await events.record(
             conn,
@@ -103,7 +103,33 @@ async def _settle(context: WorkerContext, row: Outgoing, attempt: Attempt) -> st
     return outcome
 
 
-def _next_delay(scheduled: float, retry_after: float | None) -> float:
-    if retry_after is not None:
-        return min(retry_after, MAX_RETRY_AFTER)
-    return scheduled * random.uniform(0.9, 1.1)  # jitter spreads retries of an outage
+JITTER = 0.1
+
+
+def schedule_end(schedule: list[float], attempt_timeout: float) -> float:
+    """The schedule's end in seconds from a delivery's creation: every step at its longest
+    jitter plus, per attempt, the time an attempt may take (``attempt_timeout``)."""
+    return sum(schedule) * (1 + JITTER) + len(schedule) * attempt_timeout
+
+
+def next_delay(
+    schedule: list[float], attempt: int, retry_after: float | None, age: float, end: float
+) -> float | None:
+    """Seconds until the next attempt after failed attempt number ``attempt`` (1-based),
+    or None when the delivery has used up its schedule.
+
+    ``schedule[i]`` is the wait after attempt ``i + 1``, jittered ±10 % so the retries of one
+    outage spread out. ``age`` is the delivery's age and ``end`` the schedule's end
+    (:func:`schedule_end`), both in seconds: no attempt is planned after ``end``. A
+    receiver's ``Retry-After`` (seconds, ``core.retry_after``) is honoured when longer than
+    the step, up to ``end`` (a huge value means one last attempt there), and ignored when
+    shorter, so ``Retry-After: 0`` cannot burn the schedule in a burst. Standard Webhooks
+    leaves Retry-After to the sender; these bounds are ours.
+    """
+    remaining = end - age
+    if attempt > len(schedule) or remaining <= 0:
+        return None
+    delay = schedule[attempt - 1] * random.uniform(1 - JITTER, 1 + JITTER)
+    if retry_after is not None and retry_after > delay:
+        delay = retry_after
+    return min(delay, remaining)

@@ -261,3 +261,31 @@ async def test_event_written_with_the_state_change_is_delivered_after_its_job_is
     stack.start_worker()
     (received,) = await receiver.wait_for("/outbox", 1, deadline=30)
     assert json.loads(received.body)["type"] == "video.cancelled"
+
+
+async def test_retry_after_zero_cannot_shorten_the_schedule(acme, receiver):
+    await _endpoint(acme, receiver.url("/hurry"))
+    receiver.answer("/hurry", *[(503, {"retry-after": "0"})] * 3)
+    await finished(acme, (await create(acme, "hurry [sim:duration=1]"))["id"])
+    received = await receiver.wait_for("/hurry", 4)
+    gaps = [b.at - a.at for a, b in zip(received, received[1:], strict=False)]
+    assert min(gaps) >= 0.3 * 0.9 - 0.02  # each step of the 0.3 s schedule, jitter included
+
+
+async def test_huge_retry_after_is_clamped_to_the_schedules_end(acme, receiver):
+    await _endpoint(acme, receiver.url("/much-later"))
+    receiver.answer("/much-later", (429, {"retry-after": "999999999"}))
+    await finished(acme, (await create(acme, "much later [sim:duration=1]"))["id"])
+    first = (await receiver.wait_for("/much-later", 1))[0]
+    event_id = first.headers["webhook-id"]
+    event = await eventually(
+        lambda: _get(acme, f"/v1/events/{event_id}"),
+        10,
+        until=lambda e: e["deliveries"][0]["attempts"] == 1,
+        what="the first attempt recorded",
+        interval=0.05,
+    )
+    (delivery,) = event["deliveries"]
+    assert delivery["status"] == "pending"
+    # The stack's schedule (0.3 s x 3, 3 s attempts) ends 0.99 + 3 x 8 s after creation.
+    assert delivery["next_attempt_at"] - event["created_at"] <= 25 + 1
