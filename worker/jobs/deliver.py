@@ -29,7 +29,6 @@ from worker.webhooks.sender import Attempt, post
 log = structlog.get_logger(__name__)
 
 
-
 async def deliver_webhook(ctx: dict[str, Any], delivery_id: str) -> str:
     context = wctx(ctx)
     settings = context.settings

@@ -3,6 +3,7 @@ package and with the official openai SDK; retries keep the webhook-id; 410 disab
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import time
@@ -268,7 +269,7 @@ async def test_retry_after_zero_cannot_shorten_the_schedule(acme, receiver):
     receiver.answer("/hurry", *[(503, {"retry-after": "0"})] * 3)
     await finished(acme, (await create(acme, "hurry [sim:duration=1]"))["id"])
     received = await receiver.wait_for("/hurry", 4)
-    gaps = [b.at - a.at for a, b in zip(received, received[1:], strict=False)]
+    gaps = [b.at - a.at for a, b in itertools.pairwise(received)]
     assert min(gaps) >= 0.3 * 0.9 - 0.02  # each step of the 0.3 s schedule, jitter included
 
 
