@@ -98,6 +98,7 @@ class FailureCode(StrEnum):
     SAFETY_FILTERED = "safety_filtered"
     DOWNLOAD_FAILED = "download_failed"
     INVALID_VIDEO = "invalid_video"
+    VIDEO_TOO_LARGE = "video_too_large"
     INPUT_UNAVAILABLE = "input_unavailable"
     TIMEOUT = "timeout"
     CANCELLED = "cancelled"

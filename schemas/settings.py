@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     retry_base_seconds: float = Field(default=2.0, gt=0)
     submit_max_tries: int = Field(default=6, ge=1)
     download_max_tries: int = Field(default=5, ge=1)
+    # A stored video may not be larger (bytes). Veo makes clips of at most 8 s: tens of MB
+    # even at 4K, so 1 GiB is ten times the largest real one, yet bounds what a runaway
+    # download costs in storage and worker time (a few seconds on a LAN-speed store).
+    max_video_bytes: int = Field(default=1 << 30, gt=0)
     worker_max_jobs: int = Field(default=200, ge=1)
     worker_drain_seconds: float = Field(default=20.0, ge=0)
     upstream_timeout_seconds: float = Field(default=30.0, gt=0)

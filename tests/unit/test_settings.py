@@ -115,6 +115,7 @@ def test_production_check_also_applies_to_environment_variables(
         ("api_key_cache_seconds", -1),
         ("idempotency_ttl_seconds", 3600),
         ("max_body_bytes", 0),
+        ("max_video_bytes", 0),
         ("environment", "staging"),
     ],
 )
