@@ -17,6 +17,9 @@ from core.egress.policy import Policy
 from core.egress.targets import Resolver, check, system_resolver
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# A receiver's answer body is read (and dropped) up to this, so its connection can be kept
+# for the next delivery; a longer one is cut and its connection closed.
+REPLY_BODY_BYTES = 64 * 1024
 
 
 def client(timeout_seconds: float, *, max_connections: int = 100) -> httpx.AsyncClient:
@@ -38,7 +41,7 @@ def client(timeout_seconds: float, *, max_connections: int = 100) -> httpx.Async
 
 @dataclass(frozen=True)
 class Reply:
-    """A webhook receiver's answer: the body is never read."""
+    """A webhook receiver's answer; its body is not kept."""
 
     status_code: int
     headers: httpx.Headers
@@ -57,7 +60,8 @@ async def post(
     """POST ``body`` to ``url`` at the address :func:`~core.egress.targets.check` allowed.
 
     A redirect is an answer like any other (not followed). ``max_seconds`` bounds the whole
-    exchange, lookup included, however slowly the receiver trickles its headers. Raises
+    exchange, lookup included, however slowly the receiver trickles its answer; at most
+    ``REPLY_BODY_BYTES`` of the body are read, and dropped. Raises
     UnsafeTarget or LookupUnavailable before connecting, ExchangeFailed after.
     """
     try:
@@ -70,6 +74,7 @@ async def post(
                 headers={**headers, **target.headers},
                 extensions=target.extensions,
             ) as response:
+                await _drain(response, REPLY_BODY_BYTES)
                 return Reply(response.status_code, response.headers)
     except TimeoutError:
         raise ExchangeFailed(f"no answer within {max_seconds:g} s") from None
@@ -123,6 +128,14 @@ async def fetch(
         raise ExchangeFailed(f"not fetched within {max_seconds:g} s") from None
     except httpx.HTTPError as exc:
         raise ExchangeFailed(_describe(exc)) from None
+
+
+async def _drain(response: httpx.Response, limit: int) -> None:
+    read = 0
+    async for chunk in response.aiter_raw():
+        read += len(chunk)
+        if read > limit:
+            return
 
 
 async def _body(response: httpx.Response, max_bytes: int) -> bytes:

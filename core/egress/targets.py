@@ -94,6 +94,8 @@ async def check(
         host = host.encode("idna").decode("ascii")
     except (ValueError, UnicodeError):
         raise UnsafeTarget(f"malformed port or host in {parts.netloc!r}") from None
+    if explicit == 0:
+        raise UnsafeTarget("port 0")
     port = explicit or (443 if parts.scheme == "https" else 80)
     literal = _literal(host)
     addresses = (

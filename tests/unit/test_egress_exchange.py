@@ -48,6 +48,19 @@ def trickle(head: bytes, every: float) -> Answer:
     return write
 
 
+def endless(head: bytes) -> Answer:
+    """An answer that writes ``head`` then body bytes as fast as it can, until the client
+    hangs up."""
+
+    async def write(writer: asyncio.StreamWriter) -> None:
+        writer.write(head)
+        while not writer.is_closing():
+            writer.write(b"x" * 4096)
+            await writer.drain()
+
+    return write
+
+
 # --- the webhook POST ---------------------------------------------------------------------
 
 
@@ -98,6 +111,16 @@ async def test_post_gives_up_at_its_deadline_however_slowly_the_headers_trickle(
             client, listener.url("/slow"), {}, b"{}", policy=LOOPBACK, max_seconds=0.5
         )
     assert loop.time() - started < 2  # each read is quick: only the total deadline ends it
+
+
+async def test_post_reads_no_more_of_an_endless_answer_body_than_its_limit(
+    listener, client
+) -> None:
+    listener.answers["/hook"] = endless(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
+    answer = await egress.post(
+        client, listener.url("/hook"), {}, b"{}", policy=LOOPBACK, max_seconds=5
+    )
+    assert answer.status_code == 200
 
 
 async def test_environment_proxies_are_ignored(listener, client, monkeypatch) -> None:
@@ -181,13 +204,7 @@ async def test_fetch_refuses_a_declared_length_over_the_limit_without_reading(
 
 
 async def test_fetch_stops_reading_an_undeclared_body_past_the_limit(listener, client) -> None:
-    async def endless(writer: asyncio.StreamWriter) -> None:
-        writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
-        while not writer.is_closing():  # until the client hangs up
-            writer.write(b"x" * 4096)
-            await writer.drain()
-
-    listener.answers["/endless"] = endless
+    listener.answers["/endless"] = endless(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
     with pytest.raises(ExchangeFailed, match="larger than 1000 bytes"):
         await fetch(listener.url("/endless"), client)
 

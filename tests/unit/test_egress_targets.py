@@ -99,6 +99,7 @@ async def test_every_address_of_a_name_must_be_allowed_not_just_the_first() -> N
         "file:///etc/passwd",
         "https://user:secret@hooks.example/",
         "https://hooks.example:99999/",
+        "https://hooks.example:0/",
         "https://a..b/",
         "https://[::ffff:127.0.0.1]/",
     ],
