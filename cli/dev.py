@@ -119,6 +119,9 @@ def _environment(root: Path, host: str, port: int, redis_port: int) -> dict[str,
         "GOOGLE_VIDEO_POLL_MIN_INTERVAL": str(round(max(0.1, 2 * scale), 2)),
         "GOOGLE_VIDEO_POLL_MAX_INTERVAL": str(round(max(0.5, 30 * scale), 2)),
         "GOOGLE_VIDEO_RETRY_BASE_SECONDS": str(round(max(0.1, 2 * scale), 2)),
+        # A webhook receiver on this machine, over plain http, is the usual dev setup.
+        "GOOGLE_VIDEO_EGRESS_ALLOW": "127.0.0.0/8,::1,localhost",
+        "GOOGLE_VIDEO_EGRESS_ALLOW_HTTP": "true",
     }
     return {
         **defaults,

@@ -20,6 +20,7 @@ class Code(StrEnum):
     INVALID_METADATA = "invalid_metadata"
     INVALID_CURSOR = "invalid_cursor"
     INVALID_GRANT = "invalid_grant"
+    URL_NOT_ALLOWED = "url_not_allowed"
     INSUFFICIENT_CREDITS = "insufficient_credits"
     TOO_MANY_CONCURRENT_TASKS = "too_many_concurrent_tasks"
     SERVICE_DISABLED = "service_disabled"
@@ -51,6 +52,7 @@ STATUS: dict[Code, int] = {
     Code.INVALID_METADATA: 400,
     Code.INVALID_CURSOR: 400,
     Code.INVALID_GRANT: 400,
+    Code.URL_NOT_ALLOWED: 400,
     Code.INSUFFICIENT_CREDITS: 402,
     Code.TOO_MANY_CONCURRENT_TASKS: 429,
     Code.SERVICE_DISABLED: 503,

@@ -6,11 +6,13 @@ Runtime behaviour (prices, upstream, limits) lives in the database instead, see
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from schemas.providers import UpstreamKind
 
@@ -70,13 +72,40 @@ class Settings(BaseSettings):
     # Seconds between delivery attempts after the first (immediate) one: ~3.2 days.
     webhook_retry_schedule: str = "5,300,1800,7200,18000,36000,36000,36000,36000,36000,36000,36000"
     webhook_timeout_seconds: float = Field(default=15.0, gt=0)
-    # Deliveries to loopback/private addresses are refused unless this is set (tests, dev).
-    webhook_allow_private: bool = False
     callback_min_interval_seconds: float = Field(default=1.0, ge=0)
     # With PUBLIC_URL set, poll this many times less often: the callback reports the finish.
     callback_poll_factor: float = Field(default=4.0, ge=1)
     reconcile_interval_seconds: int = Field(default=5, ge=1)
     reconcile_grace_seconds: float = Field(default=15.0, gt=0)
+
+    # --- Egress on a user's behalf (webhooks, remote images): core/egress ------------------
+    # Hosts, addresses or CIDR networks egress may reach although not globally routable
+    # (an intranet's receivers, tests), comma-separated: "10.20.0.0/16,hooks.corp.internal".
+    egress_allow: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Plain http:// targets; https:// only otherwise.
+    egress_allow_http: bool = False
+    # Replaced by the two above; still set, it stops the start with a message saying so.
+    webhook_allow_private: str | None = None
+
+    @field_validator("egress_allow", mode="before")
+    @classmethod
+    def _egress_allow(cls, value: object) -> object:
+        entries = value.split(",") if isinstance(value, str) else value
+        if not isinstance(entries, list | tuple):
+            return value
+        return [_egress_entry(str(e)) for e in entries if str(e).strip()]
+
+    @model_validator(mode="after")
+    def _no_webhook_allow_private(self) -> Settings:
+        if self.webhook_allow_private is not None:
+            raise ValueError(
+                "GOOGLE_VIDEO_WEBHOOK_ALLOW_PRIVATE is gone: list the hosts or CIDRs webhooks "
+                "may reach in GOOGLE_VIDEO_EGRESS_ALLOW and set GOOGLE_VIDEO_EGRESS_ALLOW_HTTP="
+                "true for plain http"
+            )
+        return self
+
+    # --- end of egress ---------------------------------------------------------------------
 
     @field_validator("webhook_retry_schedule")
     @classmethod
@@ -110,3 +139,20 @@ class Settings(BaseSettings):
     @property
     def webhook_schedule(self) -> list[float]:
         return [float(x) for x in self.webhook_retry_schedule.split(",") if x.strip()]
+
+
+HOST_NAME = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)(\.(?!-)[a-z0-9_-]{1,63}(?<!-))*$")
+
+
+def _egress_entry(entry: str) -> str:
+    """One ``EGRESS_ALLOW`` entry, normalised: a network as ``a.b.c.d/n`` (an address is
+    a /32 or /128), a host name in lower case without the trailing dot."""
+    entry = entry.strip()
+    try:
+        return str(ipaddress.ip_network(entry, strict=False))
+    except ValueError:
+        pass
+    name = entry.lower().rstrip(".")
+    if len(name) > 253 or not HOST_NAME.match(name):
+        raise ValueError(f"EGRESS_ALLOW: {entry!r} is neither a host name, an address nor a CIDR")
+    return name

@@ -28,6 +28,7 @@ from schemas.status import TaskStatus, TaskType
 from service import idempotency
 from service.context import Context
 from service.errors import ProblemError
+from service.webhook_targets import require_allowed
 
 log = structlog.get_logger(__name__)
 
@@ -173,6 +174,8 @@ async def create_video(
         replay = await idempotency.earlier_answer(context.engine, claim)
         if replay is not None:
             return await _replayed(context, principal, replay)
+    if req.webhook_url is not None:
+        await require_allowed(context.settings, req.webhook_url, "webhook_url")
     try:
         return await _create(
             context, principal, req, spec, shape, config, user, images, snapshot, claim

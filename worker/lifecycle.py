@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
+from core import egress
 from core.bootstrap import prepare, storage_from
 from core.db import make_engine
 from schemas.settings import Settings
@@ -22,11 +21,7 @@ async def on_startup(ctx: dict[str, Any]) -> None:
         config=config,
         storage=storage_from(settings),
         redis=ctx["redis"],
-        webhooks=httpx.AsyncClient(
-            follow_redirects=False,
-            timeout=httpx.Timeout(settings.webhook_timeout_seconds),
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
-        ),
+        webhooks=egress.client(settings.webhook_timeout_seconds),
     )
 
 

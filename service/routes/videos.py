@@ -249,6 +249,7 @@ operations = [
             Code.INVALID_IMAGE,
             Code.IMAGE_TOO_LARGE,
             Code.INVALID_METADATA,
+            Code.URL_NOT_ALLOWED,
             Code.INVALID_IDEMPOTENCY_KEY,
             Code.IDEMPOTENCY_KEY_REUSED,
             Code.IDEMPOTENCY_IN_PROGRESS,
