@@ -284,4 +284,5 @@ class S3Storage:
     async def close(self) -> None:
         await asyncio.to_thread(self._executor.shutdown, wait=True)
         self._client.close()
-        self._presigner.close()
+        if self._presigner is not self._client:
+            self._presigner.close()
