@@ -29,7 +29,9 @@ def storage_from(settings: Settings) -> Storage:
     return open_storage(
         settings.storage_url,
         endpoint_url=settings.s3_endpoint_url,
+        public_endpoint_url=settings.s3_public_endpoint_url,
         region=settings.s3_region,
         access_key_id=settings.s3_access_key_id,
         secret_access_key=settings.s3_secret_access_key,
+        addressing_style=settings.s3_addressing_style,
     )

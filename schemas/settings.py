@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     s3_region: str | None = None
     s3_access_key_id: str | None = None
     s3_secret_access_key: str | None = None
+    # Where clients download presigned URLs from, when it is not where this service
+    # reaches the store (an internal hostname, a CDN in front of the bucket): only
+    # presigned GET URLs are signed for it.
+    s3_public_endpoint_url: str | None = None
+    # None: path-style with a custom S3_ENDPOINT_URL (MinIO, IPs), boto3's choice otherwise.
+    s3_addressing_style: Literal["auto", "path", "virtual"] | None = None
     admin_key: str | None = None
     public_url: str | None = None
     secret_key: str = DEV_SECRET_KEY

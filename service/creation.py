@@ -18,6 +18,7 @@ from core.ids import new_id
 from core.images import MIME_EXT, ImageError, decode_data_uri
 from core.presenter import video_of
 from core.repo import credits, tasks
+from core.storage import StorageError
 from core.storage.keys import input_key, stored_key, stored_ref
 from schemas.api import VideoCreate
 from schemas.catalogue import SIZES, ModelSpec
@@ -237,6 +238,7 @@ async def _create(
     refs, shown = await _store_inputs(context, task_id, images)
     price = spec.price
     now = utcnow()
+    committing = False
     try:
         async with context.engine.begin() as conn:
             if claim is not None:
@@ -290,8 +292,11 @@ async def _create(
             body = video_of(task).model_dump(mode="json")
             if claim is not None:
                 await idempotency.record(conn, claim, 200, body)
+            # Past here only the commit can fail, and the database may have committed it.
+            committing = True
     except BaseException:
-        await _forget_inputs(context, refs)
+        if not committing:  # rolled back: no row refers to the inputs
+            await _forget_inputs(context, refs)
         raise
     await queue.enqueue_after_commit(context.queue, queue.submit(task_id))
     log.info("video_created", task_id=task_id, model=spec.id, user=user, price=price)
@@ -317,6 +322,12 @@ async def _store_inputs(
 
 
 async def _forget_inputs(context: Context, refs: list[str]) -> None:
+    """Delete the inputs stored for a create that was refused. Best effort: a store error
+    is logged, never raised over the refusal (a 402 must not become a 500); the objects
+    are then orphans under the unused task id, which no row refers to."""
     for ref in refs:
         if (key := stored_key(ref)) is not None:
-            await context.storage.delete(key)
+            try:
+                await context.storage.delete(key)
+            except StorageError as exc:
+                log.warning("input_cleanup_failed", key=key, error=str(exc))

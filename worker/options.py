@@ -18,6 +18,8 @@ from schemas.settings import Settings
 from worker.jobs.deliver import deliver_webhook
 from worker.jobs.housekeeping import purge_idempotency
 from worker.jobs.poll import poll_task
+from worker.jobs.purge import MAX_TRIES as PURGE_MAX_TRIES
+from worker.jobs.purge import purge_video
 from worker.jobs.reconcile import reconcile
 from worker.jobs.store import store_task
 from worker.jobs.submit import submit_task
@@ -50,6 +52,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
                     timeout=settings.webhook_timeout_seconds * 2 + 10,
                     max_tries=3,
                 ),
+                func(purge_video, name=queue.PURGE_VIDEO, timeout=300, max_tries=PURGE_MAX_TRIES),
                 func(
                     store_task,
                     name=queue.STORE,

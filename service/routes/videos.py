@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import timedelta
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -18,7 +19,6 @@ from core.presenter import video_of
 from core.repo import tasks
 from core.repo.tasks import Task
 from core.storage import ObjectNotFound
-from core.storage.keys import task_prefixes
 from schemas.api import (
     ContentQuery,
     Video,
@@ -28,6 +28,7 @@ from schemas.api import (
     VideoListQuery,
     VideoPath,
 )
+from schemas.clock import utcnow
 from schemas.problems import Code
 from schemas.status import TERMINAL, TaskStatus, internal_statuses
 from service import creation, idempotency, params
@@ -183,17 +184,21 @@ async def cancel(request: Request) -> Response:
 
 
 async def delete(request: Request) -> Response:
+    """Cancel if unfinished, hide the row and mark its objects ``deleting`` in one
+    transaction; the purge job removes them (retried until the store lets it), so the
+    answer does not depend on the store."""
     context = ctx(request)
     row = await _owned(context, request)
     cancelled = None
+    purge_due = utcnow() + timedelta(seconds=context.settings.reconcile_grace_seconds)
     async with context.engine.begin() as conn:
         if row.status not in TERMINAL:
             cancelled = await settlement.cancel(conn, row.id)
-        await tasks.mark_deleted(conn, row.id)
-    if cancelled is not None:
-        await queue.enqueue_after_commit(context.queue, *queue.deliveries(cancelled.deliveries))
-    for prefix in task_prefixes(row.id):
-        await context.storage.delete_prefix(prefix)
+        marked = await tasks.mark_deleted(conn, row.id, purge_due)
+    jobs = queue.deliveries(cancelled.deliveries) if cancelled is not None else []
+    if marked:
+        jobs.append(queue.purge_video(row.id))
+    await queue.enqueue_after_commit(context.queue, *jobs)
     return JSONResponse(VideoDeleted(id=row.id).model_dump(mode="json"))
 
 

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+from arq import create_pool
+from arq.connections import RedisSettings
 from arq.jobs import Job
 from redis.asyncio import Redis
 
 from core import queue as jobs
 from tests.integration.images import PNG_URI
+from worker.jobs.purge import purge_video
+from worker.lifecycle import on_shutdown, on_startup
 
 PROMPT = "a red fox running through snow at dawn"
 
@@ -150,13 +155,27 @@ async def test_delete_unfinished_video_cancels_and_releases(client_for, grant, a
     await assert_ledger()
 
 
-async def test_delete_removes_stored_inputs(client_for, grant, settings):
+async def test_delete_leaves_the_stored_inputs_to_the_purge_job(
+    client_for, grant, settings, redis_url
+):
     acme = await client_for("acme")
     await grant("acme", "acme", 1000)
     video = (await acme.post("/v1/videos", json={"prompt": PROMPT, "images": [PNG_URI]})).json()
     inputs = settings.data_dir / "storage" / "inputs" / video["id"]
-    assert any(inputs.iterdir())
-    await acme.delete(f"/v1/videos/{video['id']}")
+    assert (await acme.delete(f"/v1/videos/{video['id']}")).status_code == 200
+    assert any(inputs.iterdir())  # the answer never waits for the store
+
+    redis = await create_pool(RedisSettings.from_dsn(redis_url))
+    ctx: dict[str, Any] = {"settings": settings, "redis": redis, "job_try": 1}
+    try:
+        info = await Job(jobs.purge_video(video["id"]).job_id, redis).info()
+        assert info is not None and (info.function, info.args) == (jobs.PURGE_VIDEO, (video["id"],))
+        await on_startup(ctx)
+        assert await purge_video(ctx, video["id"]) == "purged"
+        assert await purge_video(ctx, video["id"]) == "skipped"
+    finally:
+        await on_shutdown(ctx)
+        await redis.aclose()
     assert not inputs.exists() or not any(inputs.iterdir())
 
 

@@ -55,7 +55,7 @@ def test_worker_options_pass_validation(settings: Settings) -> None:
 
 
 def test_worker_options_register_every_job_function_by_name(settings: Settings) -> None:
-    expected = {jobs.SUBMIT, jobs.POLL, jobs.STORE, jobs.DELIVER}
+    expected = {jobs.SUBMIT, jobs.POLL, jobs.STORE, jobs.DELIVER, jobs.PURGE_VIDEO}
     assert set(_functions(worker_options(settings))) == expected
 
 
@@ -108,6 +108,7 @@ async def test_arq_worker_accepts_the_options(settings: Settings) -> None:
         jobs.POLL,
         jobs.STORE,
         jobs.DELIVER,
+        jobs.PURGE_VIDEO,
         jobs.RECONCILE,
         jobs.PURGE_IDEMPOTENCY,
     }
