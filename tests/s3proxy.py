@@ -74,15 +74,17 @@ class Refusal(Exception):
 class RefusingProxy:
     """``RefusingProxy("http://127.0.0.1:5000")``: a strict store at ``proxy.url``.
 
-    ``secret_key`` is the secret of every access key (moto's test credentials);
-    ``unavailable`` makes every answer a 503 until it is cleared; ``seen`` records each
-    request in arrival order.
+        ``secret_key`` is the secret of every access key (moto's test credentials);
+        ``unavailable`` makes every answer a 503 until it is cleared, ``refuse_deletes`` only the
+    answers to deletes; ``seen`` records each
+        request in arrival order.
     """
 
     def __init__(self, upstream: str, *, secret_key: str = MOTO_SECRET) -> None:
         self.upstream = urlsplit(upstream)
         self.secret_key = secret_key
         self.unavailable = False
+        self.refuse_deletes = False
         self.seen: list[Seen] = []
         self._server = ThreadingHTTPServer((HOST, 0), _handler(self))
         self._server.daemon_threads = True
@@ -114,6 +116,8 @@ class RefusingProxy:
         """Raise Refusal for what a strict store would refuse; return to forward."""
         if self.unavailable:
             raise Refusal(503, "ServiceUnavailable", "The store is unavailable (test switch).")
+        if self.refuse_deletes and (method == "DELETE" or "delete" in target):
+            raise Refusal(503, "ServiceUnavailable", "Deletes are unavailable (test switch).")
         for name in headers:
             if name.startswith(FLEXIBLE_CHECKSUM_HEADERS):
                 raise Refusal(400, "InvalidArgument", f"Unsupported header {name!r}.")

@@ -247,10 +247,26 @@ def _deleting(task_id: str) -> ColumnElement[bool]:
     return and_(tasks.c.id == task_id, tasks.c.storage_status == str(StorageStatus.DELETING))
 
 
-async def is_deleting(conn: AsyncConnection, task_id: str) -> bool:
-    """Whether the task's objects are still to be removed."""
-    query = select(tasks.c.id).where(_deleting(task_id))
-    return (await conn.execute(query)).first() is not None
+async def purge_scope(conn: AsyncConnection, task_id: str) -> bool | None:
+    """What the purge job removes: True every object of a deleted task, False only the video
+    objects of a task that ended without one (a store's cleanup failed), None nothing (the
+    task's storage is not ``deleting``)."""
+    query = select(tasks.c.deleted_at).where(_deleting(task_id))
+    row = (await conn.execute(query)).first()
+    return None if row is None else row.deleted_at is not None
+
+
+async def leave_video_to_purge(conn: AsyncConnection, task_id: str, purge_due: datetime) -> bool:
+    """A failed or cancelled task whose store could not remove the video it uploaded: its
+    storage becomes ``deleting`` (the purge job's and the reconciler's work, due at
+    ``purge_due``). False if the task completed after all (its row references the video)."""
+    ended = [str(TaskStatus.FAILED), str(TaskStatus.CANCELLED)]
+    result = await conn.execute(
+        update(tasks)
+        .where(tasks.c.id == task_id, tasks.c.status.in_(ended))
+        .values(storage_status=StorageStatus.DELETING, next_attempt_at=purge_due)
+    )
+    return result.rowcount == 1
 
 
 async def mark_purged(conn: AsyncConnection, task_id: str) -> bool:

@@ -3,9 +3,11 @@
 ``DELETE /v1/videos/{id}`` hides the row and marks its storage ``deleting`` in one
 transaction, then enqueues this job: the answer never waits for (or fails with) the store.
 The job deletes every prefix of the task (``core.storage.keys.task_prefixes``) and marks the
-storage ``deleted``. A store that errors makes it retry with backoff, each failure pushing
-the row's due time past the retry; a job lost with Redis, or out of tries, is re-enqueued by
-the reconciler once that time passes. Deleting objects twice is harmless.
+storage ``deleted``; for a task that was not deleted but ended with a video its store could
+not remove (``worker.jobs.store``), only the video prefix. A store that errors makes it
+retry with backoff, each failure pushing the row's due time past the retry; a job lost with
+Redis, or out of tries, is re-enqueued by the reconciler once that time passes. Deleting
+objects twice is harmless.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from arq import Retry
 
 from core.repo import tasks
 from core.storage import StorageError
-from core.storage.keys import task_prefixes
+from core.storage.keys import task_prefixes, video_prefix
 from worker.context import wctx
 from worker.jobs.pacing import due_after, pacing
 from worker.schedule import backoff
@@ -32,10 +34,12 @@ MAX_TRIES = 8
 async def purge_video(ctx: dict[str, Any], task_id: str) -> str:
     context = wctx(ctx)
     async with context.engine.connect() as conn:
-        if not await tasks.is_deleting(conn, task_id):
-            return "skipped"
+        whole = await tasks.purge_scope(conn, task_id)
+    if whole is None:
+        return "skipped"
+    prefixes = task_prefixes(task_id) if whole else (video_prefix(task_id),)
     try:
-        removed = [await context.storage.delete_prefix(p) for p in task_prefixes(task_id)]
+        removed = [await context.storage.delete_prefix(p) for p in prefixes]
     except StorageError as exc:
         attempt = int(ctx.get("job_try", 1))
         delay = backoff(pacing(context), attempt)

@@ -20,7 +20,7 @@ from typing import Any
 import structlog
 from arq import Retry
 
-from core import settlement
+from core import queue, settlement
 from core.media import InvalidVideo, MediaFacts, inspect_and_derive
 from core.repo import tasks
 from core.storage import StorageError, StoredObject
@@ -31,7 +31,7 @@ from schemas.status import StorageStatus, TaskStatus
 from worker.context import WorkerContext, wctx
 from worker.jobs.finishing import finish
 from worker.jobs.heartbeat import heartbeat
-from worker.jobs.pacing import pacing
+from worker.jobs.pacing import due_after, pacing
 from worker.schedule import backoff
 from worker.upstream import UpstreamError
 
@@ -150,5 +150,13 @@ async def _give_up(context: WorkerContext, task_id: str, code: FailureCode, mess
 
 
 async def _delete_video(context: WorkerContext, task_id: str) -> None:
-    """The video and its variants (the input images stay: the task row shows them)."""
-    await context.storage.delete_prefix(video_prefix(task_id))
+    """The video and its variants (the input images stay: the task row shows them). A store
+    that refuses leaves them to the purge job, retried until they are gone."""
+    try:
+        await context.storage.delete_prefix(video_prefix(task_id))
+    except StorageError as exc:
+        async with context.engine.begin() as conn:
+            left = await tasks.leave_video_to_purge(conn, task_id, due_after(context, 0.0))
+        if left:
+            await queue.enqueue_after_commit(context.redis, queue.purge_video(task_id))
+        log.warning("video_cleanup_deferred", task_id=task_id, error=str(exc), purge=left)

@@ -113,3 +113,37 @@ async def test_a_purge_lost_with_redis_is_finished_by_the_reconciler(
         lambda: _storage_status(engine, task_id), 30, until=lambda s: s == "deleted", what="purge"
     )
     assert await _present(behind, keys) == []
+
+
+async def test_a_video_whose_task_was_cancelled_while_storing_is_purged_when_deletes_fail(
+    acme, strict: RefusingProxy, behind: S3Storage, engine: AsyncEngine
+) -> None:
+    """The store uploads, loses to the cancel, and cannot delete its upload: the row goes
+    ``deleting`` and the purge job removes the video once the store lets it (the input stays:
+    the task was cancelled, not deleted)."""
+    video = await create(acme, "cancelled while storing [sim:duration=1] [sim:size=30000000]")
+    task_id = video["id"]
+    await eventually(
+        lambda: [
+            s for s in strict.seen if video_key(task_id) in s.target and "uploads" in s.target
+        ],
+        30,
+        what="the store starting its multipart upload",
+        interval=0.01,
+    )
+    strict.refuse_deletes = True
+    try:
+        assert (await acme.post(f"/v1/videos/{task_id}/cancel")).status_code == 200
+        status = await eventually(
+            lambda: _storage_status(engine, task_id),
+            30,
+            until=lambda s: s == "deleting",
+            what="the store leaving its video to the purge job",
+        )
+        assert status == "deleting"
+    finally:
+        strict.refuse_deletes = False
+    await eventually(
+        lambda: _storage_status(engine, task_id), 30, until=lambda s: s == "deleted", what="purge"
+    )
+    assert await _present(behind, [video_key(task_id)]) == []
