@@ -26,6 +26,7 @@ STORE = "store_task"
 DELIVER = "deliver_webhook"
 RECONCILE = "reconcile"
 PURGE_IDEMPOTENCY = "purge_idempotency"
+PURGE_UPLOADS = "purge_uploads"
 
 # The variant of a poll enqueued by the upstream's callback (one per poll position).
 CALLBACK = "cb"
