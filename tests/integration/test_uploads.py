@@ -28,6 +28,9 @@ from tests.integration.conftest import BACKENDS
 from tests.integration.images import bomb_png, picture
 from tests.integration.test_hostile_kinds import assert_problem, post_form
 
+# The SDK warns about the service it was written for, not ours.
+pytestmark = pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning")
+
 PROMPT = "a paper boat on a puddle"
 FRAMES_MODEL = "veo3-pro-frames"
 
