@@ -27,6 +27,7 @@ DELIVER = "deliver_webhook"
 PURGE_VIDEO = "purge_video"
 RECONCILE = "reconcile"
 PURGE_IDEMPOTENCY = "purge_idempotency"
+PURGE_UPLOADS = "purge_uploads"
 
 # The variant of a poll enqueued by the upstream's callback (one per poll position).
 CALLBACK = "cb"

@@ -27,6 +27,7 @@ class Code(StrEnum):
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
     NOT_FOUND = "not_found"
+    UPLOAD_NOT_FOUND = "upload_not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     IDEMPOTENCY_IN_PROGRESS = "idempotency_request_in_progress"
@@ -59,6 +60,7 @@ STATUS: dict[Code, int] = {
     Code.UNAUTHORIZED: 401,
     Code.FORBIDDEN: 403,
     Code.NOT_FOUND: 404,
+    Code.UPLOAD_NOT_FOUND: 404,
     Code.METHOD_NOT_ALLOWED: 405,
     Code.IDEMPOTENCY_KEY_REUSED: 422,
     Code.IDEMPOTENCY_IN_PROGRESS: 409,

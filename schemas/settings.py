@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     api_key_cache_seconds: float = Field(default=5.0, ge=0)
     idempotency_ttl_seconds: int = Field(default=48 * 3600, ge=24 * 3600)
     presign_seconds: int = Field(default=3600, gt=0)
+    # How long an upload (POST /v1/uploads) can be used on a create before it expires.
+    upload_ttl_seconds: int = Field(default=24 * 3600, ge=1)
     # Worker pacing (seconds). Compressed in tests and in `google-video dev`.
     poll_first_delay: float = Field(default=10.0, ge=0)
     poll_min_interval: float = Field(default=2.0, gt=0)

@@ -27,6 +27,7 @@ from service.routes import (
     events,
     health,
     models,
+    uploads,
     videos,
     webhook_endpoints,
 )
@@ -34,6 +35,7 @@ from service.routes import (
 OPERATIONS: list[Operation] = [
     *health.operations,
     *videos.operations,
+    *uploads.operations,
     *models.operations,
     *credits.operations,
     *admin.operations,

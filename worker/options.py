@@ -16,7 +16,7 @@ from arq.worker import Worker
 from core import queue
 from schemas.settings import Settings
 from worker.jobs.deliver import deliver_webhook
-from worker.jobs.housekeeping import purge_idempotency
+from worker.jobs.housekeeping import purge_idempotency, purge_uploads
 from worker.jobs.poll import poll_task
 from worker.jobs.purge import MAX_TRIES as PURGE_MAX_TRIES
 from worker.jobs.purge import purge_video
@@ -74,6 +74,13 @@ def worker_options(settings: Settings) -> dict[str, Any]:
                     name=queue.PURGE_IDEMPOTENCY,
                     minute=17,
                     second=0,
+                    timeout=300,
+                ),
+                cron(
+                    purge_uploads,
+                    name=queue.PURGE_UPLOADS,
+                    minute=set(range(2, 60, 5)),
+                    second=30,
                     timeout=300,
                 ),
             ],

@@ -41,6 +41,8 @@ from service.errors import ProblemError
 
 _FORM_LISTS = {"images", "images[]"}
 _METADATA_FIELD = re.compile(r"metadata\[([^\[\]]{1,64})\]")
+# The JSON input_reference object ({file_id} or {image_url}) as form fields.
+_REFERENCE_FIELD = re.compile(r"input_reference\[(file_id|image_url)\]")
 
 
 async def create(request: Request) -> Response:
@@ -89,6 +91,11 @@ async def _fields(
             uploads.append(InputImage(mime, raw))
         elif name in _FORM_LISTS:
             data.setdefault("images", []).append(value)
+        elif (reference := _REFERENCE_FIELD.fullmatch(name)) is not None:
+            fields = data.setdefault("input_reference", {})
+            if not isinstance(fields, dict):
+                raise ProblemError(Code.VALIDATION_ERROR, "input_reference is given twice.")
+            fields[reference.group(1)] = value
         elif (nested := _METADATA_FIELD.fullmatch(name)) is not None:
             # The openai SDK sends extra_body={"metadata": {k: v}} as metadata[k] fields.
             metadata = data.setdefault("metadata", {})
@@ -259,6 +266,7 @@ operations = [
             Code.IDEMPOTENCY_KEY_REUSED,
             Code.IDEMPOTENCY_IN_PROGRESS,
             Code.NOT_FOUND,  # a replay whose video has been deleted
+            Code.UPLOAD_NOT_FOUND,
             Code.INSUFFICIENT_CREDITS,
             Code.TOO_MANY_CONCURRENT_TASKS,
             Code.SERVICE_DISABLED,

@@ -81,6 +81,11 @@ def test_idempotency_purge_runs_hourly_in_one_replica(settings: Settings) -> Non
     assert (cron.minute, cron.second, cron.unique) == (17, 0, True)
 
 
+def test_upload_purge_runs_every_five_minutes_in_one_replica(settings: Settings) -> None:
+    cron = _crons(settings)[jobs.PURGE_UPLOADS]
+    assert (cron.minute, cron.second, cron.unique) == (set(range(2, 60, 5)), 30, True)
+
+
 def test_reconcile_cron_runs_at_startup_every_interval(settings: Settings) -> None:
     cron = _crons(settings)[jobs.RECONCILE]
     assert cron.run_at_startup is True
@@ -111,4 +116,5 @@ async def test_arq_worker_accepts_the_options(settings: Settings) -> None:
         jobs.PURGE_VIDEO,
         jobs.RECONCILE,
         jobs.PURGE_IDEMPOTENCY,
+        jobs.PURGE_UPLOADS,
     }
