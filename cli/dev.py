@@ -142,7 +142,7 @@ async def _prepare(settings: Settings, sim_url: str, sim_key: str) -> None:
     engine = make_engine(settings.database_url)
     try:
         await upgrade(engine)
-        store = ConfigStore(engine, SecretBox(settings.secret_key))
+        store = ConfigStore(engine, SecretBox(*settings.secret_keys))
         await store.seed(settings)
         await store.update(
             RuntimeConfigPatch(
