@@ -47,7 +47,7 @@ PATTERNS = [
     re.compile(r"\b(gv_\w{8,})"),
 ]
 # Names, references and prose the patterns above also catch: not values.
-NOT_VALUES = re.compile(r"^(?:K|KEY|\w+\(.*|\w+\[.*|secret_key|sim_key|\.\.\.|…|<.*>)$")
+NOT_VALUES = re.compile(r"^(?:K|KEY|\w+\(.*|\w+\[.*|\{\w+\}|secret_key|sim_key|\.\.\.|…|<.*>)$")
 
 
 def shipped_values() -> dict[str, set[str]]:
