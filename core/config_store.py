@@ -4,6 +4,7 @@ within ``ttl`` seconds without a restart."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -44,12 +45,18 @@ class ConfigStore:
 
     async def update(self, patch: RuntimeConfigPatch) -> RuntimeConfig:
         """Merge ``patch`` into the stored document; raises pydantic's ``ValidationError``
-        when the result fails the write checks (nothing is stored then)."""
+        when the result fails the write checks (nothing is stored then).
+
+        A new ``upstream_base_url`` or ``upstream_kind`` clears the stored upstream key
+        unless the same patch gives one: the key was meant for the old destination.
+        """
         changes = patch.model_dump(exclude_unset=True)
         if "upstream_api_key" in changes:
             changes["upstream_api_key"] = self.box.encrypt(changes["upstream_api_key"])
         async with self._engine.begin() as conn:
             current = RuntimeConfig.model_validate(await repo.document(conn, for_update=True) or {})
+            if "upstream_api_key" not in changes and _moves_upstream(current, changes):
+                changes["upstream_api_key"] = ""
             merged = RuntimeConfig.model_validate(
                 {**current.model_dump(), **changes}, context=WRITE_CONTEXT
             )
@@ -59,3 +66,11 @@ class ConfigStore:
 
     def upstream_key(self, config: RuntimeConfig) -> str:
         return self.box.decrypt(config.upstream_api_key)
+
+
+def _moves_upstream(current: RuntimeConfig, changes: dict[str, Any]) -> bool:
+    """True if ``changes`` point the upstream key at another destination."""
+    return any(
+        name in changes and changes[name] != getattr(current, name)
+        for name in ("upstream_base_url", "upstream_kind")
+    )

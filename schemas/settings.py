@@ -10,15 +10,15 @@ import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from schemas.providers import UpstreamKind
+from schemas.secret_strength import DEV_SECRET_KEY, placeholder, weakness
 
-PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev", "development"})
-# A published placeholder: production refuses it (see the validator below).
-DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105
+__all__ = ["DEV_SECRET_KEY", "Settings"]
 
 
 class Settings(BaseSettings):
@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     admin_key: str | None = None
     public_url: str | None = None
     secret_key: str = DEV_SECRET_KEY
+    # Earlier SECRET_KEYs, comma-separated: still read (stored secrets, callback tokens)
+    # until `google-video secrets reencrypt` has moved everything to the current one.
+    secret_key_previous: str = ""
     upstream_kind: UpstreamKind = "simulator"
     upstream_base_url: str = "http://127.0.0.1:8090"
     upstream_api_key: str = ""
@@ -133,16 +136,38 @@ class Settings(BaseSettings):
         if not self.storage_url:
             self.storage_url = (self.data_dir.resolve() / "storage").as_uri()
         if self.environment == "production":
-            weak = self.secret_key in PLACEHOLDER_SECRETS or self.secret_key == DEV_SECRET_KEY
-            if weak or len(self.secret_key) < 16:
-                raise ValueError(
-                    "GOOGLE_VIDEO_SECRET_KEY must be set to a real secret in production"
-                )
-            if self.admin_key is not None and (
-                self.admin_key in PLACEHOLDER_SECRETS or len(self.admin_key) < 16
-            ):
-                raise ValueError("GOOGLE_VIDEO_ADMIN_KEY is a placeholder; use a long random key")
+            problems = self._placeholder_problems()
+            if problems:
+                raise ValueError("; ".join(problems))
         return self
+
+    def _placeholder_problems(self) -> list[str]:
+        """What production refuses (schemas.secret_strength): weak generated secrets, and
+        placeholders in the secrets others issue (S3, upstream, database and Redis)."""
+        found = [
+            f"GOOGLE_VIDEO_{name} {why}; use a long random value (openssl rand -hex 32)"
+            for name, value in (("SECRET_KEY", self.secret_key), ("ADMIN_KEY", self.admin_key))
+            if value is not None and (why := weakness(value)) is not None
+        ]
+        issued = {
+            "S3_ACCESS_KEY_ID": self.s3_access_key_id,
+            "S3_SECRET_ACCESS_KEY": self.s3_secret_access_key,
+            "UPSTREAM_API_KEY": self.upstream_api_key,
+            "DATABASE_URL": urlsplit(self.database_url).password,
+            "REDIS_URL": urlsplit(self.redis_url).password,
+        }
+        found += [
+            f"GOOGLE_VIDEO_{name} holds a placeholder or a value the project ships"
+            for name, value in issued.items()
+            if value and placeholder(value)
+        ]
+        return found
+
+    @property
+    def secret_keys(self) -> tuple[str, ...]:
+        """The current SECRET_KEY first, then the previous ones (newest first)."""
+        previous = [k.strip() for k in self.secret_key_previous.split(",") if k.strip()]
+        return (self.secret_key, *previous)
 
     @property
     def webhook_schedule(self) -> list[float]:

@@ -106,7 +106,9 @@ File
         ``ftyp`` but cannot be played (what a dropped CDN transfer leaves).
     ``[sim:size=BYTES]``
         The served MP4 is padded to exactly BYTES with a trailing ``free`` box (overrides
-        ``GOOGLE_VIDEO_SIM_VIDEO_BYTES``; a size below the real video plus 8 is ignored).
+        ``GOOGLE_VIDEO_SIM_VIDEO_BYTES``; a size below the real video plus 8 is ignored),
+        at most ``GOOGLE_VIDEO_SIM_MAX_VIDEO_BYTES`` (default 50 MiB): a larger size is
+        clamped to it, so a prompt cannot make a worker store more.
     ``[sim:length=absent|gzip]``
         How the file's length is told. ``absent``: no ``Content-Length``, the body is sent
         with chunked transfer encoding (as from a CDN streaming through). ``gzip``: the body

@@ -12,6 +12,9 @@ import zlib
 from collections.abc import AsyncIterator, Iterator
 
 CHUNK_SIZE = 64 * 1024
+# The largest file served (``GOOGLE_VIDEO_SIM_MAX_VIDEO_BYTES``): ``[sim:size]`` is in the
+# client's prompt, and a worker stores what it is served.
+DEFAULT_MAX_VIDEO_BYTES = 50 * 1024 * 1024
 _SMALL_HEADER = 8  # 32-bit size + type
 
 

@@ -14,6 +14,7 @@ from arq.connections import RedisSettings
 from arq.worker import Worker
 
 from core import queue
+from core.queue_codec import ARQ_CODEC
 from schemas.settings import Settings
 from worker.jobs.deliver import deliver_webhook
 from worker.jobs.housekeeping import purge_idempotency, purge_uploads
@@ -85,6 +86,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
                 ),
             ],
             "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+            **ARQ_CODEC,
             "on_startup": on_startup,
             "on_shutdown": on_shutdown,
             "ctx": {"settings": settings},

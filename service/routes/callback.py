@@ -28,7 +28,7 @@ EARLY_CALLBACK_DELAY_SECONDS = 2.0
 async def notify(request: Request) -> Response:
     context = ctx(request)
     token = params.path(CallbackPath, request, not_found="Unknown callback.").token
-    task_id = tokens.task_of(context.settings.secret_key, token)
+    task_id = tokens.task_of(context.settings.secret_keys, token)
     if task_id is None:
         raise ProblemError(Code.NOT_FOUND, "Unknown callback.")
     await read_limited(request, 256 * 1024)  # drained, bounded, ignored

@@ -74,6 +74,8 @@ def simulator(
     env = {
         **os.environ,
         "GOOGLE_VIDEO_SIM_TIME_SCALE": str(time_scale),
+        # The durability and memory tests store files of 150-200 MiB on purpose.
+        "GOOGLE_VIDEO_SIM_MAX_VIDEO_BYTES": str(256 * 1024 * 1024),
         "GOOGLE_VIDEO_SIM_SUBMIT_TIMEOUT_DELAY": "6",
         **(extra or {}),
     }

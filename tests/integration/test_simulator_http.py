@@ -396,6 +396,19 @@ async def test_video_bytes_option_pads_every_download(make_app, clock):
         assert len((await padded.get(f"/files/{task_id}.mp4")).content) == 123_456
 
 
+async def test_a_size_directive_above_the_maximum_is_clamped_to_it(make_app, clock):
+    transport = httpx.ASGITransport(app=make_app(max_video_bytes=200_000, video_bytes=500_000))
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as capped:
+        huge = await submit_ok(capped, "fox [sim:duration=1][sim:size=209715200]")
+        padded = await submit_ok(capped, "fox [sim:duration=1]")
+        small = await submit_ok(capped, "fox [sim:duration=1][sim:size=150000]")
+        clock.advance(1)
+        for task_id, size in ((huge, 200_000), (padded, 200_000), (small, 150_000)):
+            response = await capped.get(f"/files/{task_id}.mp4")
+            assert response.headers["content-length"] == str(size)
+            assert len(response.content) == size
+
+
 # --- controls -------------------------------------------------------------------------
 
 
