@@ -16,6 +16,7 @@ from arq.connections import RedisSettings
 from sqlalchemy import select
 
 from core.egress import REFUSED
+from core.queue_codec import ARQ_CODEC
 from core.repo.tables import tasks
 from schemas.settings import Settings
 from tests.integration.conftest import BACKENDS
@@ -129,7 +130,7 @@ async def test_the_allowlist_lets_a_named_network_through_and_only_it(acme, list
 async def deliver(settings: Settings) -> AsyncIterator[Any]:
     """``await deliver(delivery_id, **egress)``: one run of the delivery job in a worker
     context started with the API's settings changed by ``egress``."""
-    redis = await create_pool(RedisSettings.from_dsn(settings.redis_url))
+    redis = await create_pool(RedisSettings.from_dsn(settings.redis_url), **ARQ_CODEC)
     contexts: list[dict[str, Any]] = []
 
     async def run(delivery_id: str, **egress: Any) -> str:
