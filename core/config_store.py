@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.repo import config as repo
-from core.secrets import SecretBox
+from core.secrets import MASK, SecretBox
 from schemas.catalogue import WRITE_CONTEXT
 from schemas.config import RuntimeConfig, RuntimeConfigPatch
 from schemas.settings import Settings
@@ -48,9 +48,12 @@ class ConfigStore:
         when the result fails the write checks (nothing is stored then).
 
         A new ``upstream_base_url`` or ``upstream_kind`` clears the stored upstream key
-        unless the same patch gives one: the key was meant for the old destination.
+        unless the same patch gives one: the key was meant for the old destination. The
+        masked key a ``GET`` shows (``****…``) is not a key: sent back, it counts as left out.
         """
         changes = patch.model_dump(exclude_unset=True)
+        if str(changes.get("upstream_api_key", "")).startswith(MASK):
+            del changes["upstream_api_key"]
         if "upstream_api_key" in changes:
             changes["upstream_api_key"] = self.box.encrypt(changes["upstream_api_key"])
         async with self._engine.begin() as conn:

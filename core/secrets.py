@@ -59,9 +59,12 @@ class SecretBox:
 MASK_SHOWS_FROM = 16
 
 
+MASK = "****"
+
+
 def mask(secret: str) -> str:
     """``secret`` for display: ``""`` if unset, ``"****"`` plus its last 4 characters when
     it has at least 16, otherwise ``"****"`` alone (a short key is never partly shown)."""
     if not secret:
         return ""
-    return "****" + secret[-4:] if len(secret) >= MASK_SHOWS_FROM else "****"
+    return MASK + secret[-4:] if len(secret) >= MASK_SHOWS_FROM else MASK

@@ -7,6 +7,7 @@ import pytest
 from starlette.applications import Starlette
 
 from core.callback import token
+from schemas.config import RuntimeConfigPatch
 from schemas.settings import Settings
 from service.app import create_app
 from tests.integration.conftest import ADMIN_KEY
@@ -81,3 +82,16 @@ async def test_a_new_destination_keeps_the_key_given_with_it(admin: httpx.AsyncC
         )
     ).json()
     assert body["upstream_api_key_set"] is True and body["upstream_api_key"] == "****"
+
+
+async def test_a_read_sent_back_keeps_the_key_and_never_stores_the_mask(app: Starlette) -> None:
+    async with _admin(app) as admin:
+        await admin.put("/v1/admin/config", json={"upstream_api_key": UPSTREAM_KEY})
+        shown = (await admin.get("/v1/admin/config")).json()
+        assert shown["upstream_api_key"] == "****WXYZ"
+        writable = {k: v for k, v in shown.items() if k in RuntimeConfigPatch.model_fields}
+        writable = {k: v for k, v in writable.items() if v is not None}
+        response = await admin.put("/v1/admin/config", json=writable)
+        assert response.status_code == 200, response.text
+        store = app.state.ctx.config
+        assert store.upstream_key(await store.get()) == UPSTREAM_KEY
