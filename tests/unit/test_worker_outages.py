@@ -23,7 +23,7 @@ from core.outages import database_unreachable, redis_unreachable
 from schemas.settings import Settings
 from worker.arq_worker import ArqWorker
 from worker.health import Dependency, Phase, WorkerHealth, health_app
-from worker.jobs.outage import SKIPPED, deferred_on_outage, skipped_on_outage
+from worker.jobs.outage import SKIPPED, deferred_on_outage, recorded, skipped_on_outage
 from worker.options import worker_options
 from worker.reconnect import Stopping, patiently
 
@@ -149,6 +149,33 @@ async def test_a_cron_that_meets_a_database_outage_ends_quietly(settings: Settin
         raise _dbapi(Exception("connection was closed"), invalidated=True)
 
     assert await skipped_on_outage(cron)(_ctx(settings, 1)) == SKIPPED
+
+
+async def test_a_write_that_cannot_be_redone_is_retried_through_a_short_outage() -> None:
+    tries = 0
+
+    async def write() -> str:
+        nonlocal tries
+        tries += 1
+        if tries < 3:
+            raise ConnectionRefusedError(111, "Connect call failed")
+        return "running"
+
+    assert await recorded(write, within=10) == "running"
+    assert tries == 3
+
+
+async def test_a_write_gives_up_after_its_time_or_at_once_for_a_bug() -> None:
+    async def down() -> str:
+        raise ConnectionRefusedError(111, "Connect call failed")
+
+    async def bug() -> str:
+        raise ValueError("a bug")
+
+    with pytest.raises(ConnectionRefusedError):
+        await recorded(down, within=0.3)
+    with pytest.raises(ValueError, match="a bug"):
+        await recorded(bug, within=10)
 
 
 async def test_crons_due_while_the_database_is_down_are_skipped(settings: Settings) -> None:
