@@ -26,8 +26,19 @@ _REDIS_OUTAGES = (
 
 
 def redis_unreachable(exc: BaseException) -> bool:
-    """Whether ``exc`` (raised by a Redis command) means Redis cannot be reached now."""
-    return isinstance(exc, _REDIS_OUTAGES)
+    """Whether ``exc`` (raised by a Redis command) means Redis cannot be reached now.
+
+    redis-py reports some lost connections as another error caused by one (a WATCH
+    that lost its connection raises ``WatchError``): the cause counts.
+    """
+    if isinstance(exc, _REDIS_OUTAGES):
+        return True
+    cause = exc.__cause__
+    return (
+        isinstance(exc, redis.exceptions.RedisError)
+        and cause is not None
+        and (redis_unreachable(cause))
+    )
 
 
 def sqlstate(exc: BaseException) -> str:

@@ -73,6 +73,17 @@ def test_redis_outages() -> None:
     assert redis_unreachable(redis.exceptions.BusyLoadingError("loading the dataset"))
     assert redis_unreachable(redis.exceptions.TimeoutError())
     assert not redis_unreachable(redis.exceptions.ResponseError("WRONGTYPE"))
+    assert not redis_unreachable(redis.exceptions.WatchError("the key changed"))
+
+
+def test_a_watch_that_lost_its_connection_is_a_redis_outage() -> None:
+    try:
+        try:
+            raise redis.exceptions.ConnectionError("Connection reset by peer")
+        except redis.exceptions.ConnectionError as lost:
+            raise redis.exceptions.WatchError("A ConnectionError occurred on watch") from lost
+    except redis.exceptions.WatchError as exc:
+        assert redis_unreachable(exc)
 
 
 def test_readiness_follows_each_dependency_and_logs_each_change_once() -> None:
