@@ -178,7 +178,12 @@ async def test_workers_ride_out_a_30_second_redis_outage_under_load(
     # A worker started during the outage waits for Redis, and SIGTERM still stops it.
     late = stack.start_worker({PORT_ENV: str(free_port())})
     await eventually(
-        lambda: _readiness(late), 30, until=lambda r: r[0] == 503, what="late worker serving"
+        lambda: _readiness(late),
+        30,
+        until=lambda r: (
+            r[1].get("checks", {}).get("worker") == "running" and "redis" in r[1]["degraded"]
+        ),
+        what="the late worker started and waiting for Redis",
     )
     stop_seconds = await _stop_promptly(late, within=10)
     stack.workers.remove(late)
