@@ -28,17 +28,21 @@ _REDIS_OUTAGES = (
 def redis_unreachable(exc: BaseException) -> bool:
     """Whether ``exc`` (raised by a Redis command) means Redis cannot be reached now.
 
-    redis-py reports some lost connections as another error caused by one (a WATCH
-    that lost its connection raises ``WatchError``): the cause counts.
+    redis-py reports some lost connections as another error raised while handling one
+    (a WATCH that lost its connection raises ``WatchError``): that one counts.
     """
     if isinstance(exc, _REDIS_OUTAGES):
         return True
-    cause = exc.__cause__
-    return (
-        isinstance(exc, redis.exceptions.RedisError)
-        and cause is not None
-        and (redis_unreachable(cause))
+    cause = exc.__cause__ or exc.__context__
+    return isinstance(exc, redis.exceptions.RedisError) and (
+        cause is not None and redis_unreachable(cause)
     )
+
+
+def redis_failed(exc: BaseException) -> bool:
+    """Whether ``exc`` came from Redis: unreachable, or refusing what it is asked (out of
+    memory, unable to persist) — trouble that passes, unlike a bug of ours."""
+    return redis_unreachable(exc) or isinstance(exc, redis.exceptions.RedisError)
 
 
 def sqlstate(exc: BaseException) -> str:

@@ -6,12 +6,12 @@ that exits waits out CrashLoopBackOff delays on top of the outage. Here:
 - **Start-up** connects to the database with backoff (``on_startup`` seeds the runtime
   config); Redis is connected on first use.
 - **Redis outage.** An ``ArqWorker`` runs the ARQ loop for as long as Redis answers.
-  When a Redis error ends it, readiness turns 503, the running jobs carry on (their
-  database work does not need Redis; their arq bookkeeping waits for it), Redis is
-  pinged with backoff (at most 2 s apart) and a new ``ArqWorker`` takes over on the same
-  connection pool. Its reconcile cron runs at once, and the submits of tasks still
-  queued are enqueued without waiting for them to become overdue (the API could not
-  enqueue the creates it committed during the outage).
+  When a Redis error ends it (a lost connection, or a Redis refusing writes), readiness
+  turns 503, the running jobs carry on (their database work does not need Redis; their
+  arq bookkeeping waits for it), Redis is pinged with backoff (at most 2 s apart) and a
+  new ``ArqWorker`` takes over on the same connection pool. Its reconcile cron runs at
+  once, and the submits of tasks still queued are enqueued without waiting for them to
+  become overdue (the API could not enqueue the creates it committed during the outage).
 - **Database outage.** A watch pings the database (every 2 s; at once when a job met a
   database error, and every 0.5 s while it is down). While it is down readiness is 503
   and no job is picked; a job that meets the outage is deferred with ``arq.Retry``
@@ -28,12 +28,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import time
 from typing import Any
 
 import structlog
 from arq.connections import ArqRedis
 
-from core.outages import database_unreachable, redis_unreachable
+from core.outages import database_unreachable, redis_failed
 from core.repo.health import ping
 from schemas.settings import Settings
 from worker.arq_worker import ArqWorker
@@ -55,6 +56,9 @@ STARTUP_ATTEMPT_SECONDS = 10.0
 DATABASE_CHECK_SECONDS = 3.0
 DATABASE_CHECK_INTERVAL = 2.0
 DATABASE_RECHECK_INTERVAL = 0.5  # while it is down: jobs resume soon after it is back
+# An ARQ loop that ends within this many seconds of its start is failing quickly.
+QUICK_FAILURE_SECONDS = 10.0
+RESTART_MAX_SECONDS = 30.0
 # After the drain, how long cancelled jobs get to hand their job back to arq.
 CANCEL_GRACE_SECONDS = 5.0
 
@@ -136,9 +140,16 @@ class Supervisor:
         return True
 
     async def _serve(self) -> None:
-        """ARQ loops, one per stretch of Redis uptime, until a signal."""
+        """ARQ loops, one per stretch of Redis uptime, until a signal.
+
+        Any Redis error ends a loop, not only a lost connection: a Redis out of memory
+        or unable to persist answers PING but refuses writes, so a loop that fails
+        again soon after its start waits longer (up to ``RESTART_MAX_SECONDS``) first.
+        """
+        quick_failures = 0
         while not self.stop.is_set():
             worker = self._new_worker()
+            started = time.monotonic()
             main = asyncio.create_task(worker.main())
             worker.main_task = main
             stopped = asyncio.create_task(self.stop.wait())
@@ -147,10 +158,16 @@ class Supervisor:
             if not main.done():
                 return  # a signal: the drain stops this loop
             error = main.exception()
-            if error is None or not redis_unreachable(error):
+            if error is None or not redis_failed(error):
                 raise error or RuntimeError("the ARQ loop ended by itself")
             self._lost_redis(worker, error)
-            if not await self._redis_back():
+            quick = time.monotonic() - started < QUICK_FAILURE_SECONDS
+            quick_failures = quick_failures + 1 if quick else 0
+            if quick_failures > 1:
+                pause = min(RESTART_MAX_SECONDS, 2.0 ** (quick_failures - 1))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stop.wait(), pause)
+            if self.stop.is_set() or not await self._redis_back():
                 return
             self._track(asyncio.create_task(self._catch_up()))
 
@@ -193,7 +210,7 @@ class Supervisor:
         # Every pooled connection broke with the server: start afresh, not one error each.
         await self.redis.connection_pool.disconnect()
         try:
-            async for attempt in patiently(self.stop, redis_unreachable):
+            async for attempt in patiently(self.stop, redis_failed):
                 with attempt:
                     await self.redis.ping()
         except Stopping:
@@ -204,7 +221,7 @@ class Supervisor:
         try:
             count = await catch_up(wctx(self.ctx))
         except Exception as exc:
-            if not (database_unreachable(exc) or redis_unreachable(exc)):
+            if not (database_unreachable(exc) or redis_failed(exc)):
                 raise
             self.health.database_suspect.set()
             return  # the reconcile cron does it once the task is overdue
