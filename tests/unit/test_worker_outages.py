@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.testclient import TestClient
 from structlog.testing import capture_logs
 
-from core.outages import database_unreachable, redis_unreachable
+from core.outages import database_unreachable, redis_failed, redis_unreachable
 from schemas.settings import Settings
 from worker.arq_worker import ArqWorker
 from worker.health import Dependency, Phase, WorkerHealth, health_app
@@ -74,6 +74,12 @@ def test_redis_outages() -> None:
     assert redis_unreachable(redis.exceptions.TimeoutError())
     assert not redis_unreachable(redis.exceptions.ResponseError("WRONGTYPE"))
     assert not redis_unreachable(redis.exceptions.WatchError("the key changed"))
+
+
+def test_a_redis_refusing_writes_ends_the_arq_loop_but_a_bug_ends_the_process() -> None:
+    oom = redis.exceptions.ResponseError("OOM command not allowed when used memory > maxmemory")
+    assert redis_failed(oom) and not redis_unreachable(oom)
+    assert not redis_failed(ValueError("a bug"))
 
 
 def test_a_watch_that_lost_its_connection_is_a_redis_outage() -> None:
