@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     max_video_bytes: int = Field(default=1 << 30, gt=0)
     worker_max_jobs: int = Field(default=200, ge=1)
     worker_drain_seconds: float = Field(default=20.0, ge=0)
+    # The worker's /healthz and /readyz (worker/health.py); 0 serves none.
+    worker_health_port: int = Field(default=0, ge=0, le=65535)
+    worker_health_host: str = "0.0.0.0"
     upstream_timeout_seconds: float = Field(default=30.0, gt=0)
     # Upstream tolerance (README, "Upstream behaviour"). A Retry-After above the cap is
     # cut to it (and never past the task's deadline).

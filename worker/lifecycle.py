@@ -14,7 +14,11 @@ from worker.context import WorkerContext
 async def on_startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
     engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
-    config = await prepare(settings, engine)
+    try:
+        config = await prepare(settings, engine)
+    except BaseException:
+        await engine.dispose()  # the supervisor retries the start-up while the database is down
+        raise
     ctx["app"] = WorkerContext(
         settings=settings,
         engine=engine,

@@ -379,11 +379,17 @@ async def extend(conn: AsyncConnection, task_id: str, status: TaskStatus, until:
     return result.rowcount == 1
 
 
-async def overdue(conn: AsyncConnection, before: datetime, limit: int) -> list[Overdue]:
-    """Active tasks whose next step should have happened before ``before``, oldest first."""
+async def overdue(
+    conn: AsyncConnection,
+    before: datetime,
+    limit: int,
+    statuses: Iterable[TaskStatus] = ACTIVE,
+) -> list[Overdue]:
+    """Tasks in ``statuses`` (the active ones by default) whose next step should have
+    happened before ``before``, oldest first."""
     query = (
         select(*_columns(Overdue))
-        .where(tasks.c.status.in_([str(s) for s in ACTIVE]), tasks.c.next_attempt_at < before)
+        .where(tasks.c.status.in_([str(s) for s in statuses]), tasks.c.next_attempt_at < before)
         .order_by(tasks.c.next_attempt_at)
         .limit(limit)
     )

@@ -39,10 +39,12 @@ class Stack:
     log_dir: Path
     workers: list[Child] = field(default_factory=list)
 
-    def start_worker(self) -> Child:
+    def start_worker(self, extra: dict[str, str] | None = None) -> Child:
+        """One more worker process, with ``extra`` added to its environment."""
         name = f"worker-{len(self.workers)}"
         command = [sys.executable, "-m", "cli.main", "worker"]
-        worker = Child(name, command, env=self.env, output=self.log_dir / f"{name}.log")
+        env = {**self.env, **(extra or {})}
+        worker = Child(name, command, env=env, output=self.log_dir / f"{name}.log")
         self.workers.append(worker.start())
         return worker
 
