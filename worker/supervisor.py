@@ -33,8 +33,10 @@ from typing import Any
 
 import structlog
 from arq.connections import ArqRedis
+from redis.asyncio import ConnectionPool
 
 from core.outages import database_unreachable, redis_failed
+from core.queue_codec import ARQ_CODEC
 from core.repo.health import ping
 from schemas.settings import Settings
 from worker.arq_worker import ArqWorker
@@ -66,12 +68,13 @@ CANCEL_GRACE_SECONDS = 5.0
 def open_redis(settings: Settings) -> ArqRedis:
     """The one Redis pool of the process (jobs enqueue through it too); it connects on
     first use and reconnects by itself after an outage."""
-    redis: ArqRedis = ArqRedis.from_url(
+    pool = ConnectionPool.from_url(
         settings.redis_url,
         socket_connect_timeout=REDIS_CONNECT_SECONDS,
         socket_timeout=REDIS_COMMAND_SECONDS,
     )
-    return redis
+    # The jobs' own enqueues (poll, store, deliver) go through this pool: JSON, like the API's.
+    return ArqRedis(pool, **ARQ_CODEC)
 
 
 class Supervisor:
