@@ -24,8 +24,9 @@ async def authenticate(request: Request) -> Principal:
     for that very transaction).
 
     A key this process does not know is looked up only while the caller's address is
-    under its failed-authentication limit (a flood of bad keys costs no database work);
-    a known client then counts one request against its rate (admins are exempt)."""
+    under its limit of keys looked up in vain (then a flood of bad keys costs no database
+    work; a missing key costs none anyway); a known client then counts one request
+    against its rate (admins are exempt)."""
     known: Principal | None = getattr(request.state, "principal", None)
     if known is not None:
         return known
@@ -34,7 +35,6 @@ async def authenticate(request: Request) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
-        await _failed(context, config, request)
         raise ProblemError(Code.UNAUTHORIZED, "Send 'Authorization: Bearer <API key>'.")
     key_hash = apikeys.hash_key(key.strip())
     now = time.monotonic()
@@ -61,7 +61,7 @@ async def authenticate(request: Request) -> Principal:
 
 
 async def _failed(context: Context, config: RuntimeConfig, request: Request) -> None:
-    """Count a failed authentication of the caller's address; 429 once it is over."""
+    """Count a key looked up in vain for the caller's address; 429 once it is over."""
     wait = await context.limits.hit(ratelimit.failed_auth(config), client_address(request))
     if wait is not None:
         raise rate_limited(wait, "Too many failed authentications from this address.")
