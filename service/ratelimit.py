@@ -71,7 +71,8 @@ class RateLimits:
         """Count one hit of ``who`` against ``rule``: None when allowed (also when Redis
         cannot be asked), else the whole seconds to wait (``Retry-After``, at least 1)."""
         item = RateLimitItemPerSecond(rule.amount, rule.seconds)
-        known = self.refused(rule, *who)
+        key = item.key_for(rule.name, *who)
+        known = self._still_refused(key)
         if known is not None:
             return known
         now = time.monotonic()
@@ -85,13 +86,17 @@ class RateLimits:
             self._degrade(exc, now)
             return None
         wait = max(1, math.ceil(stats.reset_time - time.time()))
-        self._remember(item.key_for(rule.name, *who), now + wait)
+        self._remember(key, now + wait)
         return wait
 
     def refused(self, rule: Rule, *who: str) -> int | None:
         """The seconds ``who`` still has to wait if this process already saw ``rule``
         refuse it (no Redis round trip), else None."""
-        key = RateLimitItemPerSecond(rule.amount, rule.seconds).key_for(rule.name, *who)
+        return self._still_refused(
+            RateLimitItemPerSecond(rule.amount, rule.seconds).key_for(rule.name, *who)
+        )
+
+    def _still_refused(self, key: str) -> int | None:
         until = self._refused.get(key)
         if until is None:
             return None
