@@ -39,6 +39,7 @@ from bench.common import (
     start_simulator,
 )
 from bench.poll_hop import PROMPT, _worker_env
+from core.queue_codec import ARQ_CODEC
 
 INSERT = """
 INSERT INTO video_tasks (
@@ -80,7 +81,7 @@ async def _seed(infra: Infra, sim_url: str, tasks: int, interval: float) -> None
         )
     finally:
         await conn.close()
-    pool = await create_pool(RedisSettings.from_dsn(infra.redis.url))
+    pool = await create_pool(RedisSettings.from_dsn(infra.redis.url), **ARQ_CODEC)
     try:
         for i, task_id in enumerate(ids):
             await pool.enqueue_job(

@@ -49,6 +49,7 @@ from bench.common import (
     start_simulator,
 )
 from bench.raw_worker import COUNTER_KEY, JOB, job_id
+from core.queue_codec import ARQ_CODEC
 
 PROMPT = "[sim:duration=100000] poll hop benchmark"
 BALANCE = 2_000_000_000
@@ -187,7 +188,7 @@ def _setup(infra: Infra, sim_url: str, chains: int) -> None:
 
 
 async def _seed_ours(redis_url: str, heads: list[tuple[str, int]]) -> None:
-    pool = await create_pool(RedisSettings.from_dsn(redis_url))
+    pool = await create_pool(RedisSettings.from_dsn(redis_url), **ARQ_CODEC)
     try:
         await pool.flushdb()
         for task_id, polls in heads:
@@ -197,7 +198,7 @@ async def _seed_ours(redis_url: str, heads: list[tuple[str, int]]) -> None:
 
 
 async def _seed_raw(redis_url: str, chains: int) -> None:
-    pool = await create_pool(RedisSettings.from_dsn(redis_url))
+    pool = await create_pool(RedisSettings.from_dsn(redis_url), **ARQ_CODEC)
     try:
         await pool.flushdb()
         for chain in range(chains):

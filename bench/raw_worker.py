@@ -25,6 +25,8 @@ from arq import func
 from arq.connections import RedisSettings
 from arq.worker import Worker
 
+from core.queue_codec import ARQ_CODEC
+
 COUNTER_KEY = "bench:hops"
 JOB = "hop"
 _state = {"count": 0, "delay": 0.001}
@@ -71,6 +73,7 @@ def main() -> None:
     Worker(
         functions=[func(hop, name=JOB, timeout=60, max_tries=3)],
         redis_settings=RedisSettings.from_dsn(args.redis),
+        **ARQ_CODEC,
         on_startup=on_startup,
         on_shutdown=on_shutdown,
         max_jobs=args.max_jobs,

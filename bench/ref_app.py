@@ -34,6 +34,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from core.queue_codec import ARQ_CODEC
+
 PRICES = {"veo3": 100, "veo3-fast": 80, "veo3-pro": 150, "veo2": 80}
 KEY_TTL = 5.0
 
@@ -74,7 +76,7 @@ def build_app(dsn: str, redis_url: str, pool_size: int) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # The product's engine: pool_size + max_overflow connections at most.
         state["pg"] = await asyncpg.create_pool(dsn, min_size=pool_size, max_size=2 * pool_size)
-        state["queue"] = await create_pool(RedisSettings.from_dsn(redis_url))
+        state["queue"] = await create_pool(RedisSettings.from_dsn(redis_url), **ARQ_CODEC)
         try:
             yield
         finally:

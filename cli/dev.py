@@ -3,6 +3,11 @@
 A private ``redis-server``, SQLite and local-disk storage under the data dir, the
 simulator as the upstream, one worker and the API, as child processes supervised here;
 Ctrl-C (or SIGTERM) stops them all.
+
+The data dir is owner-only (0700), the SQLite file 0600, and Redis requires a password
+made for each run, kept in ``DATA_DIR/redis/redis.conf`` (0600) and given to the children
+in ``GOOGLE_VIDEO_REDIS_URL``: other local users can neither read the database nor write
+jobs into the queue.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from cli.supervise import Child, ChildExited, free_port, http_ok, wait_until
 from core.config_store import ConfigStore
 from core.db import make_engine
 from core.migrate import upgrade
+from core.private_files import private_dir, private_file
 from core.secrets import SecretBox
 from schemas.config import RuntimeConfigPatch
 from schemas.settings import Settings
@@ -37,8 +43,8 @@ def run_dev(host: str, port: int, data_dir: str, sim_port: int) -> int:
     # Before anything is spawned, so an early Ctrl-C still reaches the cleanup below.
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    root = Path(data_dir).resolve()
-    (root / "redis").mkdir(parents=True, exist_ok=True)
+    root = private_dir(Path(data_dir).resolve())
+    private_dir(root / "redis")
     redis_bin = shutil.which("redis-server")
     if redis_bin is None:
         print(
@@ -48,24 +54,14 @@ def run_dev(host: str, port: int, data_dir: str, sim_port: int) -> int:
         return 1
     redis_port, sim_port = free_port(), sim_port or free_port()
     sim_key = "sim-" + secrets.token_hex(8)
-    env = _environment(root, host, port, redis_port)
+    redis_password = secrets.token_hex(24)
+    redis_conf = _redis_config(root / "redis", redis_port, redis_password)
+    env = _environment(root, host, port, f"redis://:{redis_password}@127.0.0.1:{redis_port}/0")
     os.environ.update(env)
     asyncio.run(_prepare(Settings(), f"http://127.0.0.1:{sim_port}", sim_key))
 
     me = [sys.executable, "-m", "cli.main"]
-    redis_command = [
-        redis_bin,
-        "--port",
-        str(redis_port),
-        "--bind",
-        "127.0.0.1",
-        "--dir",
-        str(root / "redis"),
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-    ]
+    redis_command = [redis_bin, str(redis_conf)]
     sim_command = [*me, "sim", "--host", "127.0.0.1", "--port", str(sim_port), "--api-key", sim_key]
     # Started in dependency order, stopped in reverse: the worker drains against a live Redis.
     # Each leads its own process group, so a Ctrl-C at the terminal reaches only this
@@ -108,7 +104,18 @@ def run_dev(host: str, port: int, data_dir: str, sim_port: int) -> int:
             child.stop(signal.SIGTERM, grace=25)
 
 
-def _environment(root: Path, host: str, port: int, redis_port: int) -> dict[str, str]:
+def _redis_config(directory: Path, port: int, password: str) -> Path:
+    """A redis.conf (owner-only) for a private, password-protected, non-persistent Redis:
+    the password stays out of the process list, and a fresh one is made for each run."""
+    conf = private_file(directory / "redis.conf")
+    conf.write_text(
+        f"port {port}\nbind 127.0.0.1\nprotected-mode yes\nrequirepass {password}\n"
+        f'dir "{directory}"\nsave ""\nappendonly no\n'
+    )
+    return conf
+
+
+def _environment(root: Path, host: str, port: int, redis_url: str) -> dict[str, str]:
     scale = float(os.environ.get("GOOGLE_VIDEO_SIM_TIME_SCALE", "0.1"))
     public_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     defaults = {
@@ -119,12 +126,15 @@ def _environment(root: Path, host: str, port: int, redis_port: int) -> dict[str,
         "GOOGLE_VIDEO_POLL_MIN_INTERVAL": str(round(max(0.1, 2 * scale), 2)),
         "GOOGLE_VIDEO_POLL_MAX_INTERVAL": str(round(max(0.5, 30 * scale), 2)),
         "GOOGLE_VIDEO_RETRY_BASE_SECONDS": str(round(max(0.1, 2 * scale), 2)),
+        # A webhook receiver on this machine, over plain http, is the usual dev setup.
+        "GOOGLE_VIDEO_EGRESS_ALLOW": "127.0.0.0/8,::1,localhost",
+        "GOOGLE_VIDEO_EGRESS_ALLOW_HTTP": "true",
     }
     return {
         **defaults,
         **os.environ,
         "GOOGLE_VIDEO_DATA_DIR": str(root),
-        "GOOGLE_VIDEO_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "GOOGLE_VIDEO_REDIS_URL": redis_url,
         "GOOGLE_VIDEO_SIM_TIME_SCALE": str(scale),
     }
 
@@ -142,7 +152,7 @@ async def _prepare(settings: Settings, sim_url: str, sim_key: str) -> None:
     engine = make_engine(settings.database_url)
     try:
         await upgrade(engine)
-        store = ConfigStore(engine, SecretBox(settings.secret_key))
+        store = ConfigStore(engine, SecretBox(*settings.secret_keys))
         await store.seed(settings)
         await store.update(
             RuntimeConfigPatch(

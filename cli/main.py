@@ -48,9 +48,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     create = keys_sub.add_parser("create", help="create a key and print it once")
     create.add_argument("--role", choices=["client", "admin"], default="client")
     create.add_argument("--name", required=True)
-    create.add_argument("--client", help="tenant the key acts for (default: the name)")
+    create.add_argument(
+        "--client",
+        help="an existing or new tenant the key acts for (default: a new tenant named like the"
+        " key; admin keys act for 'admin')",
+    )
+    listing = keys_sub.add_parser("list", help="list keys (never their secret)")
+    listing.add_argument("--active", action="store_true", help="leave revoked keys out")
     revoke = keys_sub.add_parser("revoke", help="revoke a key by id")
     revoke.add_argument("key_id")
+
+    secrets = sub.add_parser("secrets", help="stored secrets")
+    secrets_sub = secrets.add_subparsers(dest="action", required=True)
+    secrets_sub.add_parser(
+        "reencrypt",
+        help="re-encrypt every stored secret under the current SECRET_KEY (after a rotation;"
+        " idempotent)",
+    )
 
     credits = sub.add_parser("credits", help="grant or adjust a user's credits")
     credits.add_argument("user")

@@ -1,4 +1,10 @@
-"""API keys: random bearer tokens stored as SHA-256 hashes, shown once."""
+"""API keys: random bearer tokens stored as SHA-256 hashes, shown once.
+
+A key acts for a client id, the scope of what it sees (videos, credits, events). Admin
+keys all act for ``ADMIN_CLIENT``; client keys never for a reserved id (``admin``,
+``system``, in any case) nor for an id an admin key has used, so no tenant can share the
+admin's scope by its name.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +18,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.ids import new_id
 from core.repo import apikeys as repo
+from core.repo.apikeys import KeyRecord
 from schemas.clock import utcnow
 from schemas.status import Role
 
 KEY_PREFIX = "gv_"
+ADMIN_CLIENT = "admin"
+RESERVED_CLIENTS = frozenset({ADMIN_CLIENT, "system"})
+# The name of the key registered from GOOGLE_VIDEO_ADMIN_KEY (core.bootstrap).
+BOOTSTRAP_NAME = "bootstrap"
+
+
+class ClientRefused(ValueError):
+    """The client id (or key name) of a new key would share a scope it must not."""
 
 
 @dataclass(frozen=True)
@@ -39,9 +54,21 @@ def hash_key(key: str) -> str:
 
 
 async def create_key(
-    conn: AsyncConnection, *, client_id: str, name: str, role: Role, key: str | None = None
+    conn: AsyncConnection,
+    *,
+    client_id: str,
+    name: str,
+    role: Role,
+    key: str | None = None,
+    new_client: bool = False,
 ) -> tuple[str, str]:
-    """(key id, plaintext key). The plaintext is not stored anywhere."""
+    """(key id, plaintext key). The plaintext is not stored anywhere.
+
+    Raises ``ClientRefused`` for an admin key acting for another client than
+    ``ADMIN_CLIENT``, a client key acting for a reserved id or one an admin key uses, a
+    key named like the bootstrap key, or (``new_client``) a client id that already has keys.
+    """
+    await _check_client(conn, client_id, name, role, new_client=new_client)
     plaintext = key or KEY_PREFIX + secrets.token_urlsafe(32)
     values = _row(plaintext, client_id=client_id, name=name, role=role)
     await repo.insert_key(conn, values)
@@ -60,12 +87,35 @@ def _row(plaintext: str, *, client_id: str, name: str, role: Role) -> dict[str, 
     }
 
 
-async def ensure_key(
-    conn: AsyncConnection, key: str, *, client_id: str, name: str, role: Role
+async def _check_client(
+    conn: AsyncConnection, client_id: str, name: str, role: Role, *, new_client: bool
 ) -> None:
-    """Register a key given from outside (the bootstrap admin key) unless it exists;
-    safe when several replicas start at once."""
-    await repo.ensure_key(conn, _row(key, client_id=client_id, name=name, role=role))
+    if name == BOOTSTRAP_NAME:
+        raise ClientRefused(f"the key name {name!r} is reserved for GOOGLE_VIDEO_ADMIN_KEY")
+    if role == Role.ADMIN:
+        if client_id != ADMIN_CLIENT:
+            raise ClientRefused(f"admin keys act for the client {ADMIN_CLIENT!r}")
+        return
+    if client_id.lower() in RESERVED_CLIENTS:
+        raise ClientRefused(f"the client id {client_id!r} is reserved")
+    roles = await repo.roles_of_client(conn, client_id)
+    if Role.ADMIN in roles:
+        raise ClientRefused(f"the client id {client_id!r} belongs to admin keys")
+    if new_client and roles:
+        raise ClientRefused(
+            f"the client {client_id!r} already exists; pass --client {client_id} to add a key to it"
+        )
+
+
+async def register_bootstrap(conn: AsyncConnection, key: str) -> int:
+    """Register ``key`` (GOOGLE_VIDEO_ADMIN_KEY) as the bootstrap admin key unless it
+    exists, and revoke any earlier bootstrap key; the number revoked. Safe when several
+    replicas start at once."""
+    row = _row(key, client_id=ADMIN_CLIENT, name=BOOTSTRAP_NAME, role=Role.ADMIN)
+    await repo.ensure_key(conn, row)
+    return await repo.revoke_named_except(
+        conn, client_id=ADMIN_CLIENT, name=BOOTSTRAP_NAME, keep_hash=row["key_hash"]
+    )
 
 
 async def authenticate(conn: AsyncConnection, key: str) -> Principal | None:
@@ -80,3 +130,7 @@ async def mark_used(conn: AsyncConnection, key_id: str, at: datetime) -> None:
 
 async def revoke(conn: AsyncConnection, key_id: str) -> bool:
     return await repo.revoke(conn, key_id)
+
+
+async def list_keys(conn: AsyncConnection, *, include_revoked: bool = True) -> list[KeyRecord]:
+    return await repo.keys(conn, include_revoked=include_revoked)

@@ -1,4 +1,8 @@
-"""Unguessable per-task tokens for the upstream's ``notify_hook`` callback URL."""
+"""Unguessable per-task tokens for the upstream's ``notify_hook`` callback URL.
+
+Tokens are made with the current SECRET_KEY and accepted under it or a previous one
+(``Settings.secret_keys``), so a key rotation does not orphan the callbacks of tasks
+submitted before it."""
 
 from __future__ import annotations
 
@@ -18,14 +22,17 @@ def token(secret_key: str, task_id: str) -> str:
     return f"{task_id}.{mac.hexdigest()[:32]}"
 
 
-def task_of(secret_key: str, candidate: str) -> str | None:
-    """The task id a token was made for, or None if it is not one of ours."""
+def task_of(secret_keys: tuple[str, ...], candidate: str) -> str | None:
+    """The task id a token was made for under one of ``secret_keys``, or None if it is
+    not one of ours."""
     shape = _SHAPE.fullmatch(candidate)
     if shape is None:
         return None
     task_id = shape.group(1)
-    expected = token(secret_key, task_id).encode()
-    return task_id if hmac.compare_digest(expected, candidate.encode()) else None
+    given = candidate.encode()
+    # Every key is tried (no early exit), so timing does not tell which one matched.
+    matched = [hmac.compare_digest(token(key, task_id).encode(), given) for key in secret_keys]
+    return task_id if any(matched) else None
 
 
 def hook_url(public_url: str, secret_key: str, task_id: str) -> str:

@@ -4,11 +4,12 @@ within ``ttl`` seconds without a restart."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.repo import config as repo
-from core.secrets import SecretBox
+from core.secrets import MASK, SecretBox
 from schemas.catalogue import WRITE_CONTEXT
 from schemas.config import RuntimeConfig, RuntimeConfigPatch
 from schemas.settings import Settings
@@ -44,12 +45,21 @@ class ConfigStore:
 
     async def update(self, patch: RuntimeConfigPatch) -> RuntimeConfig:
         """Merge ``patch`` into the stored document; raises pydantic's ``ValidationError``
-        when the result fails the write checks (nothing is stored then)."""
+        when the result fails the write checks (nothing is stored then).
+
+        A new ``upstream_base_url`` or ``upstream_kind`` clears the stored upstream key
+        unless the same patch gives one: the key was meant for the old destination. The
+        masked key a ``GET`` shows (``****…``) is not a key: sent back, it counts as left out.
+        """
         changes = patch.model_dump(exclude_unset=True)
+        if str(changes.get("upstream_api_key", "")).startswith(MASK):
+            del changes["upstream_api_key"]
         if "upstream_api_key" in changes:
             changes["upstream_api_key"] = self.box.encrypt(changes["upstream_api_key"])
         async with self._engine.begin() as conn:
             current = RuntimeConfig.model_validate(await repo.document(conn, for_update=True) or {})
+            if "upstream_api_key" not in changes and _moves_upstream(current, changes):
+                changes["upstream_api_key"] = ""
             merged = RuntimeConfig.model_validate(
                 {**current.model_dump(), **changes}, context=WRITE_CONTEXT
             )
@@ -59,3 +69,11 @@ class ConfigStore:
 
     def upstream_key(self, config: RuntimeConfig) -> str:
         return self.box.decrypt(config.upstream_api_key)
+
+
+def _moves_upstream(current: RuntimeConfig, changes: dict[str, Any]) -> bool:
+    """True if ``changes`` point the upstream key at another destination."""
+    return any(
+        name in changes and changes[name] != getattr(current, name)
+        for name in ("upstream_base_url", "upstream_kind")
+    )

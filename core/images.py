@@ -1,14 +1,41 @@
-"""Pure helpers for input images: data-URI parsing and magic-byte sniffing."""
+"""Pure helpers for input images: data-URI parsing, magic-byte sniffing, and the full
+decode an upload must survive (``inspect_image``)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import io
 import re
+import struct
+from dataclasses import dataclass
+
+from PIL import Image
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 _DATA_URI = re.compile(r"^data:image/(png|jpeg|jpg|webp);base64,(.*)$", re.DOTALL)
 MIME_EXT = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+# Bounds of an uploaded image, per side and in all. The pixel cap is checked from the
+# header before anything is decoded, so a decompression bomb (a few KB that inflate to
+# gigabytes) is refused without allocating it; 40 MP decode to at most ~160 MB.
+MIN_SIDE = 64
+MAX_SIDE = 8192
+MAX_PIXELS = 40_000_000
+# What Pillow's decoders raise on hostile bytes (UnidentifiedImageError and "truncated"
+# are OSError, "broken PNG" a SyntaxError, short reads struct.error or EOFError …): each
+# means "not a decodable image" (tests/unit/test_images.py mutates real images to hold it).
+_DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    TypeError,
+    EOFError,
+    IndexError,
+    KeyError,
+    ZeroDivisionError,
+    struct.error,
+)
+_PIL_FORMAT = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP"}
 
 
 class ImageError(ValueError):
@@ -53,3 +80,55 @@ def decode_data_uri(uri: str, *, position: int) -> tuple[str, bytes]:
 
 def encode_data_uri(mime: str, data: bytes) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """What a fully decoded image is: its real MIME type and its size in pixels."""
+
+    mime: str
+    width: int
+    height: int
+
+
+def inspect_image(data: bytes, *, what: str = "The file") -> ImageFacts:
+    """The facts of ``data`` if it is one PNG, JPEG or WebP image (by its magic bytes) of
+    at most ``MAX_IMAGE_BYTES``, ``MIN_SIDE``-``MAX_SIDE`` pixels a side and at most
+    ``MAX_PIXELS`` in all, not animated, and decodable to its last pixel. Raises
+    ``ImageError`` (``too_large`` for the byte limit) naming ``what`` otherwise.
+
+    Blocking: it decodes the whole image (tens of ms to a second), so run it in a thread.
+    """
+    if not data:
+        raise ImageError(f"{what} is empty.")
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ImageError(f"{what} is larger than 10 MB.", too_large=True)
+    mime = sniff_image(data)
+    if mime is None:
+        raise ImageError(f"{what} is not a PNG, JPEG or WebP image.")
+    try:
+        # Only the decoder its magic bytes name: a PNG header on other content is not
+        # given to another decoder that might accept it.
+        with Image.open(io.BytesIO(data), formats=[_PIL_FORMAT[mime]]) as image:
+            width, height = image.size
+            _check_bounds(width, height, what)
+            if mime != "image/jpeg" and getattr(image, "is_animated", False):
+                raise ImageError(f"{what} is animated; upload a still image.")
+            image.load()
+    except ImageError:
+        raise
+    except Image.DecompressionBombError:
+        raise ImageError(f"{what} has more than {MAX_PIXELS} pixels.") from None
+    except _DECODE_ERRORS:
+        name = _PIL_FORMAT[mime].replace("WEBP", "WebP")
+        raise ImageError(f"{what} is not a complete, decodable {name} image.") from None
+    return ImageFacts(mime, width, height)
+
+
+def _check_bounds(width: int, height: int, what: str) -> None:
+    if width * height > MAX_PIXELS:
+        raise ImageError(f"{what} has more than {MAX_PIXELS} pixels ({width}x{height}).")
+    if not (MIN_SIDE <= width <= MAX_SIDE and MIN_SIDE <= height <= MAX_SIDE):
+        raise ImageError(
+            f"{what} is {width}x{height}; each side must be {MIN_SIDE} to {MAX_SIDE} pixels."
+        )

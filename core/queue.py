@@ -24,8 +24,10 @@ SUBMIT = "submit_task"
 POLL = "poll_task"
 STORE = "store_task"
 DELIVER = "deliver_webhook"
+PURGE_VIDEO = "purge_video"
 RECONCILE = "reconcile"
 PURGE_IDEMPOTENCY = "purge_idempotency"
+PURGE_UPLOADS = "purge_uploads"
 
 # The variant of a poll enqueued by the upstream's callback (one per poll position).
 CALLBACK = "cb"
@@ -79,6 +81,11 @@ def deliver(delivery_id: str, attempt: int, *, variant: str | None = None, delay
     return Job(
         DELIVER, (delivery_id,), _id("deliver", delivery_id, attempt, variant), delay or None
     )
+
+
+def purge_video(task_id: str, *, variant: str | None = None) -> Job:
+    """``purge_video(task_id)``: delete a deleted video's objects."""
+    return Job(PURGE_VIDEO, (task_id,), _id("purge", task_id, variant))
 
 
 def deliveries(delivery_ids: Iterable[str]) -> list[Job]:

@@ -2,6 +2,7 @@
 # `make run`: start `google-video dev` in the background, run the demo client against it,
 # stop the service again (KEEP=1 leaves it running).
 set -euo pipefail
+umask 077  # the data dir, its database and the log are the owner's alone
 host=$1 port=$2 data_dir=$3 admin_key=$4
 bin=.venv/bin
 mkdir -p "$data_dir"

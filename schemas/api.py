@@ -12,6 +12,7 @@ from pydantic import (
     Field,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 
 from schemas.catalogue import MODEL_ID_PATTERN, ModelSpec
@@ -58,6 +59,27 @@ Metadata = Annotated[
 # A data URI of a 10 MB image is about 14 MB of base64; the body limit bounds it first.
 ImageRef = Annotated[Text, Field(min_length=1)]
 ModelId = Annotated[str, Field(min_length=1, max_length=100, pattern=MODEL_ID_PATTERN)]
+UploadId = Annotated[str, issued_id("upload")]
+
+
+class InputReference(Patch):
+    """The OpenAI Videos ``input_reference`` given as JSON: one image, by ``file_id`` (an
+    ``upload_…`` id from ``POST /v1/uploads``) or by ``image_url`` (as an ``images`` entry).
+    It follows the ``images`` (a multipart ``input_reference`` is a file instead)."""
+
+    file_id: UploadId | None = None
+    image_url: ImageRef | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> InputReference:
+        if (self.file_id is None) == (self.image_url is None):
+            raise ValueError("input_reference takes exactly one of file_id and image_url")
+        return self
+
+    @property
+    def ref(self) -> str:
+        """The reference as an ``images`` entry."""
+        return self.file_id or self.image_url or ""
 
 
 class VideoCreate(BaseModel):
@@ -74,8 +96,10 @@ class VideoCreate(BaseModel):
     images: list[ImageRef] | None = Field(
         default=None,
         max_length=8,
-        description="https:// URLs or data:image/(png|jpeg|webp);base64 URIs (10 MB each)",
+        description="https:// URLs, data:image/(png|jpeg|webp);base64 URIs (10 MB each)"
+        " or upload ids (upload_…, from POST /v1/uploads)",
     )
+    input_reference: InputReference | None = None
     enhance_prompt: bool | None = None
     user: UserName | None = None
     # Shapes only: what a model can honour is its catalogue entry's to say (a value it
@@ -94,6 +118,44 @@ class VideoCreate(BaseModel):
         if not value.strip():
             raise ValueError("prompt must not be blank")
         return value
+
+
+class Upload(BaseModel):
+    """An uploaded image (``POST /v1/uploads``), usable in ``images`` (or as
+    ``input_reference.file_id``) of the same client's creates until ``expires_at``."""
+
+    id: str
+    object: Literal["upload"] = "upload"
+    bytes: int
+    mime_type: Literal["image/png", "image/jpeg", "image/webp"]
+    width: int
+    height: int
+    created_at: int
+    expires_at: int
+
+
+class UploadDeleted(BaseModel):
+    id: str
+    object: Literal["upload.deleted"] = "upload.deleted"
+    deleted: bool = True
+
+
+class UploadForm(BaseModel):
+    """``POST /v1/uploads`` (multipart/form-data): one part, ``file``, with a filename."""
+
+    file: Annotated[
+        bytes,
+        WithJsonSchema(
+            {
+                "type": "string",
+                "format": "binary",
+                "contentMediaType": "image/*",
+                "description": "One PNG, JPEG or WebP image (by its bytes, not its name"
+                " or type): at most 10 MB, 64 to 8192 pixels a side, at most 40"
+                " megapixels, not animated, decodable to the last pixel.",
+            }
+        ),
+    ]
 
 
 class VideoError(BaseModel):
@@ -405,6 +467,10 @@ class EventDetailQuery(Query):
 
 class VideoPath(BaseModel):
     video_id: VideoId
+
+
+class UploadPath(BaseModel):
+    upload_id: UploadId
 
 
 class EndpointPath(BaseModel):

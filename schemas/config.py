@@ -82,7 +82,8 @@ class RuntimeConfig(BaseModel):
 
 class RuntimeConfigPatch(Patch):
     """What ``PUT /v1/admin/config`` accepts: any subset (a field left out keeps its value,
-    ``null`` is refused; ``upstream_api_key: ""`` clears the key, which is write-only).
+    ``null`` is refused; ``upstream_api_key: ""`` clears the key, which is write-only, and
+    the masked ``****…`` a read shows counts as left out, so a read sent back is harmless).
     The merged document must pass the write checks (``RuntimeConfig``, ``ModelSpec``)."""
 
     enabled: bool | None = None

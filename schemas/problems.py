@@ -20,12 +20,14 @@ class Code(StrEnum):
     INVALID_METADATA = "invalid_metadata"
     INVALID_CURSOR = "invalid_cursor"
     INVALID_GRANT = "invalid_grant"
+    URL_NOT_ALLOWED = "url_not_allowed"
     INSUFFICIENT_CREDITS = "insufficient_credits"
     TOO_MANY_CONCURRENT_TASKS = "too_many_concurrent_tasks"
     SERVICE_DISABLED = "service_disabled"
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
     NOT_FOUND = "not_found"
+    UPLOAD_NOT_FOUND = "upload_not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     IDEMPOTENCY_IN_PROGRESS = "idempotency_request_in_progress"
@@ -54,12 +56,14 @@ STATUS: dict[Code, int] = {
     Code.INVALID_METADATA: 400,
     Code.INVALID_CURSOR: 400,
     Code.INVALID_GRANT: 400,
+    Code.URL_NOT_ALLOWED: 400,
     Code.INSUFFICIENT_CREDITS: 402,
     Code.TOO_MANY_CONCURRENT_TASKS: 429,
     Code.SERVICE_DISABLED: 503,
     Code.UNAUTHORIZED: 401,
     Code.FORBIDDEN: 403,
     Code.NOT_FOUND: 404,
+    Code.UPLOAD_NOT_FOUND: 404,
     Code.METHOD_NOT_ALLOWED: 405,
     Code.IDEMPOTENCY_KEY_REUSED: 422,
     Code.IDEMPOTENCY_IN_PROGRESS: 409,
@@ -104,6 +108,7 @@ class FailureCode(StrEnum):
     SAFETY_FILTERED = "safety_filtered"
     DOWNLOAD_FAILED = "download_failed"
     INVALID_VIDEO = "invalid_video"
+    VIDEO_TOO_LARGE = "video_too_large"
     INPUT_UNAVAILABLE = "input_unavailable"
     TIMEOUT = "timeout"
     CANCELLED = "cancelled"

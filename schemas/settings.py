@@ -6,17 +6,19 @@ Runtime behaviour (prices, upstream, limits) lives in the database instead, see
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from schemas.providers import UpstreamKind
+from schemas.secret_strength import DEV_SECRET_KEY, placeholder, weakness
 
-PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev", "development"})
-# A published placeholder: production refuses it (see the validator below).
-DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105
+__all__ = ["DEV_SECRET_KEY", "Settings"]
 
 
 class Settings(BaseSettings):
@@ -31,9 +33,18 @@ class Settings(BaseSettings):
     s3_region: str | None = None
     s3_access_key_id: str | None = None
     s3_secret_access_key: str | None = None
+    # Where clients download presigned URLs from, when it is not where this service
+    # reaches the store (an internal hostname, a CDN in front of the bucket): only
+    # presigned GET URLs are signed for it.
+    s3_public_endpoint_url: str | None = None
+    # None: path-style with a custom S3_ENDPOINT_URL (MinIO, IPs), boto3's choice otherwise.
+    s3_addressing_style: Literal["auto", "path", "virtual"] | None = None
     admin_key: str | None = None
     public_url: str | None = None
     secret_key: str = DEV_SECRET_KEY
+    # Earlier SECRET_KEYs, comma-separated: still read (stored secrets, callback tokens)
+    # until `google-video secrets reencrypt` has moved everything to the current one.
+    secret_key_previous: str = ""
     upstream_kind: UpstreamKind = "simulator"
     upstream_base_url: str = "http://127.0.0.1:8090"
     upstream_api_key: str = ""
@@ -44,6 +55,8 @@ class Settings(BaseSettings):
     api_key_cache_seconds: float = Field(default=5.0, ge=0)
     idempotency_ttl_seconds: int = Field(default=48 * 3600, ge=24 * 3600)
     presign_seconds: int = Field(default=3600, gt=0)
+    # How long an upload (POST /v1/uploads) can be used on a create before it expires.
+    upload_ttl_seconds: int = Field(default=24 * 3600, ge=1)
     # Worker pacing (seconds). Compressed in tests and in `google-video dev`.
     poll_first_delay: float = Field(default=10.0, ge=0)
     poll_min_interval: float = Field(default=2.0, gt=0)
@@ -51,8 +64,15 @@ class Settings(BaseSettings):
     retry_base_seconds: float = Field(default=2.0, gt=0)
     submit_max_tries: int = Field(default=6, ge=1)
     download_max_tries: int = Field(default=5, ge=1)
+    # A stored video may not be larger (bytes). Veo makes clips of at most 8 s: tens of MB
+    # even at 4K, so 1 GiB is ten times the largest real one, yet bounds what a runaway
+    # download costs in storage and worker time (a few seconds on a LAN-speed store).
+    max_video_bytes: int = Field(default=1 << 30, gt=0)
     worker_max_jobs: int = Field(default=200, ge=1)
     worker_drain_seconds: float = Field(default=20.0, ge=0)
+    # The worker's /healthz and /readyz (worker/health.py); 0 serves none.
+    worker_health_port: int = Field(default=0, ge=0, le=65535)
+    worker_health_host: str = "0.0.0.0"
     upstream_timeout_seconds: float = Field(default=30.0, gt=0)
     # Upstream tolerance (README, "Upstream behaviour"). A Retry-After above the cap is
     # cut to it (and never past the task's deadline).
@@ -66,8 +86,6 @@ class Settings(BaseSettings):
     # Seconds between delivery attempts after the first (immediate) one: ~3.2 days.
     webhook_retry_schedule: str = "5,300,1800,7200,18000,36000,36000,36000,36000,36000,36000,36000"
     webhook_timeout_seconds: float = Field(default=15.0, gt=0)
-    # Deliveries to loopback/private addresses are refused unless this is set (tests, dev).
-    webhook_allow_private: bool = False
     callback_min_interval_seconds: float = Field(default=1.0, ge=0)
     # With PUBLIC_URL set, poll this many times less often: the callback reports the finish.
     callback_poll_factor: float = Field(default=4.0, ge=1)
@@ -80,6 +98,35 @@ class Settings(BaseSettings):
     header_timeout_seconds: float = Field(default=10.0, gt=0)
     body_timeout_seconds: float = Field(default=60.0, gt=0)
     forwarded_allow_ips: str = "127.0.0.1"
+
+    # --- Egress on a user's behalf (webhooks, remote images): core/egress ------------------
+    # Hosts, addresses or CIDR networks egress may reach although not globally routable
+    # (an intranet's receivers, tests), comma-separated: "10.20.0.0/16,hooks.corp.internal".
+    egress_allow: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Plain http:// targets; https:// only otherwise.
+    egress_allow_http: bool = False
+    # Replaced by the two above; still set, it stops the start with a message saying so.
+    webhook_allow_private: str | None = None
+
+    @field_validator("egress_allow", mode="before")
+    @classmethod
+    def _egress_allow(cls, value: object) -> object:
+        entries = value.split(",") if isinstance(value, str) else value
+        if not isinstance(entries, list | tuple):
+            return value
+        return [_egress_entry(str(e)) for e in entries if str(e).strip()]
+
+    @model_validator(mode="after")
+    def _no_webhook_allow_private(self) -> Settings:
+        if self.webhook_allow_private is not None:
+            raise ValueError(
+                "GOOGLE_VIDEO_WEBHOOK_ALLOW_PRIVATE is gone: list the hosts or CIDRs webhooks "
+                "may reach in GOOGLE_VIDEO_EGRESS_ALLOW and set GOOGLE_VIDEO_EGRESS_ALLOW_HTTP="
+                "true for plain http"
+            )
+        return self
+
+    # --- end of egress ---------------------------------------------------------------------
 
     @field_validator("webhook_retry_schedule")
     @classmethod
@@ -99,17 +146,56 @@ class Settings(BaseSettings):
         if not self.storage_url:
             self.storage_url = (self.data_dir.resolve() / "storage").as_uri()
         if self.environment == "production":
-            weak = self.secret_key in PLACEHOLDER_SECRETS or self.secret_key == DEV_SECRET_KEY
-            if weak or len(self.secret_key) < 16:
-                raise ValueError(
-                    "GOOGLE_VIDEO_SECRET_KEY must be set to a real secret in production"
-                )
-            if self.admin_key is not None and (
-                self.admin_key in PLACEHOLDER_SECRETS or len(self.admin_key) < 16
-            ):
-                raise ValueError("GOOGLE_VIDEO_ADMIN_KEY is a placeholder; use a long random key")
+            problems = self._placeholder_problems()
+            if problems:
+                raise ValueError("; ".join(problems))
         return self
+
+    def _placeholder_problems(self) -> list[str]:
+        """What production refuses (schemas.secret_strength): weak generated secrets, and
+        placeholders in the secrets others issue (S3, upstream, database and Redis)."""
+        found = [
+            f"GOOGLE_VIDEO_{name} {why}; use a long random value (openssl rand -hex 32)"
+            for name, value in (("SECRET_KEY", self.secret_key), ("ADMIN_KEY", self.admin_key))
+            if value is not None and (why := weakness(value)) is not None
+        ]
+        issued = {
+            "S3_ACCESS_KEY_ID": self.s3_access_key_id,
+            "S3_SECRET_ACCESS_KEY": self.s3_secret_access_key,
+            "UPSTREAM_API_KEY": self.upstream_api_key,
+            "DATABASE_URL": urlsplit(self.database_url).password,
+            "REDIS_URL": urlsplit(self.redis_url).password,
+        }
+        found += [
+            f"GOOGLE_VIDEO_{name} holds a placeholder or a value the project ships"
+            for name, value in issued.items()
+            if value and placeholder(value)
+        ]
+        return found
+
+    @property
+    def secret_keys(self) -> tuple[str, ...]:
+        """The current SECRET_KEY first, then the previous ones (newest first)."""
+        previous = [k.strip() for k in self.secret_key_previous.split(",") if k.strip()]
+        return (self.secret_key, *previous)
 
     @property
     def webhook_schedule(self) -> list[float]:
         return [float(x) for x in self.webhook_retry_schedule.split(",") if x.strip()]
+
+
+HOST_NAME = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)(\.(?!-)[a-z0-9_-]{1,63}(?<!-))*$")
+
+
+def _egress_entry(entry: str) -> str:
+    """One ``EGRESS_ALLOW`` entry, normalised: a network as ``a.b.c.d/n`` (an address is
+    a /32 or /128), a host name in lower case without the trailing dot."""
+    entry = entry.strip()
+    try:
+        return str(ipaddress.ip_network(entry, strict=False))
+    except ValueError:
+        pass
+    name = entry.lower().rstrip(".")
+    if len(name) > 253 or not HOST_NAME.match(name):
+        raise ValueError(f"EGRESS_ALLOW: {entry!r} is neither a host name, an address nor a CIDR")
+    return name

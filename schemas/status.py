@@ -53,8 +53,12 @@ class TaskType(StrEnum):
 
 
 class StorageStatus(StrEnum):
+    """A task's objects: ``deleting`` from the video's deletion until the purge job has
+    removed every object (retried until the store lets it), then ``deleted``."""
+
     PENDING = "pending"
     STORED = "stored"
+    DELETING = "deleting"
     DELETED = "deleted"
 
 

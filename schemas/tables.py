@@ -294,3 +294,26 @@ class DeliveryAttempt(SQLModel, table=True):
     status_code: int | None = None
     latency_ms: int
     error: str | None = Field(default=None, max_length=500)
+
+
+class ImageUpload(SQLModel, table=True):
+    """An image a client uploaded (``POST /v1/uploads``) to use on its creates until
+    ``expires_at``; a create copies the bytes into the video's own inputs, so the object
+    under ``key`` can go at expiry whatever used it."""
+
+    __tablename__ = "uploads"
+    __table_args__ = (
+        Index("ix_uploads_client_id_id", "client_id", "id"),
+        CheckConstraint("size >= 0", name="ck_uploads_size"),
+    )
+
+    id: str = Field(primary_key=True, max_length=64)
+    client_id: str = Field(max_length=100)
+    key: str = Field(max_length=300)
+    size: int
+    mime_type: str = Field(max_length=20)
+    width: int
+    height: int
+    sha256: str = Field(max_length=64)
+    created_at: datetime = _now_ts()
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))

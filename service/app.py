@@ -6,12 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import metadata
 
-from arq.connections import ArqRedis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from core.bootstrap import prepare, storage_from
 from core.db import make_engine
+from core.queue_codec import queue_client
 from schemas.settings import Settings
 from service import contract
 from service.body_deadline import BodyDeadline
@@ -29,6 +29,7 @@ from service.routes import (
     events,
     health,
     models,
+    uploads,
     videos,
     webhook_endpoints,
 )
@@ -36,6 +37,7 @@ from service.routes import (
 OPERATIONS: list[Operation] = [
     *health.operations,
     *videos.operations,
+    *uploads.operations,
     *models.operations,
     *credits.operations,
     *admin.operations,
@@ -56,7 +58,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
         # Connected on first use, not checked here: the API starts and serves (degraded,
         # see /readyz) while Redis is down; creates stay durable in the database.
-        queue = ArqRedis.from_url(settings.redis_url, socket_connect_timeout=REDIS_CONNECT_SECONDS)
+        queue = queue_client(settings.redis_url, connect_timeout=REDIS_CONNECT_SECONDS)
         storage = storage_from(settings)
         limits = RateLimits(settings.redis_url)
         try:

@@ -48,6 +48,8 @@ class Operation:
     body: type[BaseModel] | None = None
     # The body may also come as multipart/form-data (the same fields, plus files).
     multipart: bool = False
+    # A multipart/form-data body only, documented by this model (files as binary strings).
+    form: type[BaseModel] | None = None
     idempotency_key: bool = False
     # Problem codes beyond those every operation of its kind can answer (``codes``).
     problems: tuple[Code, ...] = ()
@@ -77,6 +79,8 @@ class Operation:
                 Code.VALIDATION_ERROR,
                 Code.REQUEST_TIMEOUT,
             ]
+        if self.form is not None:
+            found += [Code.UNSUPPORTED_MEDIA_TYPE, Code.VALIDATION_ERROR, Code.REQUEST_TIMEOUT]
         found += [*self.problems, Code.UNAVAILABLE, Code.INTERNAL_ERROR]
         return list(dict.fromkeys(found))
 

@@ -18,7 +18,9 @@ from core.ids import new_id
 from core.images import MIME_EXT, ImageError, decode_data_uri
 from core.presenter import video_of
 from core.repo import credits, tasks
+from core.storage import StorageError
 from core.storage.keys import input_key, stored_key, stored_ref
+from core.uploads import read as read_upload
 from schemas.api import VideoCreate
 from schemas.catalogue import SIZES, ModelSpec
 from schemas.clock import utcnow
@@ -28,6 +30,7 @@ from schemas.status import TaskStatus, TaskType
 from service import idempotency
 from service.context import Context
 from service.errors import ProblemError
+from service.webhook_targets import require_allowed
 
 log = structlog.get_logger(__name__)
 
@@ -41,6 +44,18 @@ class InputImage:
 
     mime: str
     data: bytes
+
+
+@dataclass(frozen=True)
+class UploadRef:
+    """An ``upload_…`` id given as an image: read (and copied into the video's inputs)
+    once the request is otherwise valid and is not an idempotent replay."""
+
+    upload_id: str
+    position: int
+
+
+UPLOAD_PREFIX = "upload_"
 
 
 def resolve_model(config: RuntimeConfig, req: VideoCreate, image_count: int) -> ModelSpec:
@@ -119,10 +134,14 @@ def _unsupported(spec: ModelSpec, name: str, value: object, accepted: list[str])
     )
 
 
-def split_images(refs: list[str]) -> tuple[list[str | InputImage], int]:
-    """Each reference as a URL to pass on or decoded inline bytes; checks every one."""
-    out: list[str | InputImage] = []
+def split_images(refs: list[str]) -> tuple[list[str | InputImage | UploadRef], int]:
+    """Each reference as a URL to pass on, decoded inline bytes or an upload to read;
+    checks every one."""
+    out: list[str | InputImage | UploadRef] = []
     for position, ref in enumerate(refs):
+        if ref.startswith(UPLOAD_PREFIX):
+            out.append(UploadRef(ref, position))
+            continue
         if ref.startswith("data:"):
             try:
                 mime, data = decode_data_uri(ref, position=position)
@@ -136,7 +155,7 @@ def split_images(refs: list[str]) -> tuple[list[str | InputImage], int]:
             raise ProblemError(
                 Code.INVALID_IMAGE,
                 f"images[{position}] must be an https:// URL"
-                " or a data:image/(png|jpeg|webp);base64 URI.",
+                ", a data:image/(png|jpeg|webp);base64 URI or an upload id.",
             )
         out.append(ref)
     return out, len(out)
@@ -152,17 +171,20 @@ async def create_video(
     config = await context.config.get()
     if not config.enabled:
         raise ProblemError(Code.SERVICE_DISABLED, "Video generation is disabled by the operator.")
-    images, count = await _split_images(req.images or [])
-    images.extend(uploads)
+    refs = [*(req.images or [])]
+    if req.input_reference is not None:  # the OpenAI field: after the images, as a file is
+        refs.append(req.input_reference.ref)
+    given, count = await _split_images(refs)
+    given.extend(uploads)
     spec = resolve_model(config, req, count + len(uploads))
     shape = honoured_shape(spec, req)
     user = req.user or principal.client_id
-    snapshot = req.model_dump(mode="json", exclude_none=True, exclude={"images"})
-    snapshot["image_count"] = len(images)
+    snapshot = req.model_dump(mode="json", exclude_none=True, exclude={"images", "input_reference"})
+    snapshot["image_count"] = len(given)
 
     claim = None
     if idempotency_key is not None:
-        big = sum(len(i) for i in req.images or []) + sum(len(u.data) for u in uploads)
+        big = sum(len(r) for r in refs) + sum(len(u.data) for u in uploads)
         if big > OFF_LOOP_BYTES:  # hashing megabytes would stall every other request
             digest = await asyncio.to_thread(_request_digest, req, uploads)
         else:
@@ -173,6 +195,9 @@ async def create_video(
         replay = await idempotency.earlier_answer(context.engine, claim)
         if replay is not None:
             return await _replayed(context, principal, replay)
+    if req.webhook_url is not None:
+        await require_allowed(context.settings, req.webhook_url, "webhook_url")
+    images = await _read_uploads(context, principal, given)
     try:
         return await _create(
             context, principal, req, spec, shape, config, user, images, snapshot, claim
@@ -211,7 +236,31 @@ def _request_digest(req: VideoCreate, uploads: list[InputImage]) -> str:
     )
 
 
-async def _split_images(refs: list[str]) -> tuple[list[str | InputImage], int]:
+async def _read_uploads(
+    context: Context, principal: Principal, given: list[str | InputImage | UploadRef]
+) -> list[str | InputImage]:
+    """The images with each upload id replaced by a copy of its bytes: the video keeps
+    its own, so the upload may expire or be deleted while the video is made. An upload
+    that is not the client's, has expired or is gone is a 404 ``upload_not_found``
+    (the same answer whether or not another client has that id); nothing is held."""
+    images: list[str | InputImage] = []
+    for image in given:
+        if not isinstance(image, UploadRef):
+            images.append(image)
+            continue
+        found = await read_upload(
+            context.engine, context.storage, image.upload_id, client_id=principal.client_id
+        )
+        if found is None:
+            raise ProblemError(
+                Code.UPLOAD_NOT_FOUND,
+                f"images[{image.position}]: no upload {image.upload_id} (it may have expired).",
+            )
+        images.append(InputImage(*found))
+    return images
+
+
+async def _split_images(refs: list[str]) -> tuple[list[str | InputImage | UploadRef], int]:
     # Decoding megabytes of base64 would stall every other request: off the event loop.
     if sum(len(r) for r in refs) > OFF_LOOP_BYTES:
         return await asyncio.to_thread(split_images, refs)
@@ -234,6 +283,7 @@ async def _create(
     refs, shown = await _store_inputs(context, task_id, images)
     price = spec.price
     now = utcnow()
+    committing = False
     try:
         async with context.engine.begin() as conn:
             if claim is not None:
@@ -287,8 +337,11 @@ async def _create(
             body = video_of(task).model_dump(mode="json")
             if claim is not None:
                 await idempotency.record(conn, claim, 200, body)
+            # Past here only the commit can fail, and the database may have committed it.
+            committing = True
     except BaseException:
-        await _forget_inputs(context, refs)
+        if not committing:  # rolled back: no row refers to the inputs
+            await _forget_inputs(context, refs)
         raise
     await queue.enqueue_after_commit(context.queue, queue.submit(task_id))
     log.info("video_created", task_id=task_id, model=spec.id, user=user, price=price)
@@ -314,6 +367,12 @@ async def _store_inputs(
 
 
 async def _forget_inputs(context: Context, refs: list[str]) -> None:
+    """Delete the inputs stored for a create that was refused. Best effort: a store error
+    is logged, never raised over the refusal (a 402 must not become a 500); the objects
+    are then orphans under the unused task id, which no row refers to."""
     for ref in refs:
         if (key := stored_key(ref)) is not None:
-            await context.storage.delete(key)
+            try:
+                await context.storage.delete(key)
+            except StorageError as exc:
+                log.warning("input_cleanup_failed", key=key, error=str(exc))

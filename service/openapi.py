@@ -67,7 +67,7 @@ Refs = dict[tuple[type[BaseModel], JsonSchemaMode], dict[str, Any]]
 def _schemas(operations: Sequence[Operation]) -> tuple[Refs, dict[str, Any]]:
     wanted: list[tuple[type[BaseModel], JsonSchemaMode]] = [(Problem, "serialization")]
     for op in operations:
-        for model in (op.path_params, op.query, op.body):
+        for model in (op.path_params, op.query, op.body, op.form):
             if model is not None:
                 wanted.append((model, "validation"))
         wanted += [(r.model, "serialization") for r in op.replies if r.model is not None]
@@ -98,6 +98,9 @@ def _operation(op: Operation, refs: Refs, schemas: dict[str, Any]) -> dict[str, 
                 "schema": {"$ref": REF.format(model="VideoCreateForm")}
             }
         out["requestBody"] = {"required": True, "content": content}
+    if op.form is not None:
+        form = {"schema": refs[(op.form, "validation")]}
+        out["requestBody"] = {"required": True, "content": {"multipart/form-data": form}}
     return out
 
 
@@ -239,8 +242,9 @@ def _form_schema(json_schema: dict[str, Any]) -> dict[str, Any]:
     form["title"] = "VideoCreateForm"
     form["description"] = (
         "The fields of VideoCreate as form fields: metadata as JSON text (or one"
-        " metadata[key] field per pair), images repeated (or images[]), and up to four"
-        " input_reference files (PNG, JPEG or WebP, 10 MB each)."
+        " metadata[key] field per pair), images repeated (or images[]; upload ids too), and up"
+        " to four input_reference files (PNG, JPEG or WebP, 10 MB each) or the fields"
+        " input_reference[file_id] / input_reference[image_url]."
     )
     properties = {name: _without_null(prop) for name, prop in form["properties"].items()}
     properties["metadata"] = {

@@ -10,6 +10,7 @@ import httpx
 from starlette.applications import Starlette
 
 from simulator.context import Simulator
+from simulator.files import DEFAULT_MAX_VIDEO_BYTES
 from simulator.notify import Notifier
 from simulator.quirks import Quirks, normalise_directives
 from simulator.render_cache import RenderCache
@@ -31,6 +32,7 @@ def create_app(
     notify_delay: float = 0.0,
     notify_failure_rate: float = 0.0,
     video_bytes: int | None = None,
+    max_video_bytes: int = DEFAULT_MAX_VIDEO_BYTES,
     video: bytes | None = None,
     notify_transport: httpx.AsyncBaseTransport | None = None,
     quirks: str = "",
@@ -41,6 +43,8 @@ def create_app(
     can be a fake in tests; ``submit_timeout_delay`` bounds how long a
     ``[sim:submit=timeout]`` answer waits for the client to hang up; ``video`` replaces
     the MP4 rendered for each task from its request and ``video_bytes`` pads every MP4;
+    no padded file is longer than ``max_video_bytes`` (``[sim:size]`` and ``video_bytes``
+    are clamped to it);
     ``quirks`` are directives applied to every task (``simulator.quirks``; a bad one
     raises DirectiveError); ``notify_transport`` carries the notify_hook callbacks
     (tests pass an ``httpx.MockTransport``). The callbacks only run inside the app's
@@ -49,6 +53,8 @@ def create_app(
     _check(api_key, time_scale, submit_timeout_delay, notify_delay, notify_failure_rate)
     if video_bytes is not None and video_bytes < 0:
         raise ValueError("video_bytes must be non-negative")
+    if max_video_bytes <= 0:
+        raise ValueError("max_video_bytes must be positive")
     startup = Quirks(directives=normalise_directives(quirks))
     simulator = Simulator(
         api_key=api_key,
@@ -58,6 +64,7 @@ def create_app(
         submit_timeout_delay=submit_timeout_delay,
         video=video,
         video_bytes=video_bytes,
+        max_video_bytes=max_video_bytes,
         store=TaskStore(),
         renders=RenderCache(render_video),
         quirks=startup,

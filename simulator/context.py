@@ -25,6 +25,8 @@ class Simulator:
     video: bytes | None
     """One MP4 served for every task instead of the per-task render (tests set it)."""
     video_bytes: int | None
+    max_video_bytes: int
+    """No served file is longer: ``[sim:size]`` and ``video_bytes`` are clamped to it."""
     store: TaskStore
     renders: RenderCache
     quirks: Quirks
@@ -58,7 +60,10 @@ class Simulator:
         return task
 
     def target_size(self, task: SimTask) -> int | None:
-        return task.script.size if task.script.size is not None else self.video_bytes
+        """The length to pad ``task``'s file to (None: as rendered), at most
+        ``max_video_bytes``."""
+        wanted = task.script.size if task.script.size is not None else self.video_bytes
+        return None if wanted is None else min(wanted, self.max_video_bytes)
 
     async def video_for(self, task: SimTask) -> bytes:
         """The MP4 of ``task``: its own render, or the fixed video when one was given."""

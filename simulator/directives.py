@@ -106,7 +106,15 @@ File
         ``ftyp`` but cannot be played (what a dropped CDN transfer leaves).
     ``[sim:size=BYTES]``
         The served MP4 is padded to exactly BYTES with a trailing ``free`` box (overrides
-        ``GOOGLE_VIDEO_SIM_VIDEO_BYTES``; a size below the real video plus 8 is ignored).
+        ``GOOGLE_VIDEO_SIM_VIDEO_BYTES``; a size below the real video plus 8 is ignored),
+        at most ``GOOGLE_VIDEO_SIM_MAX_VIDEO_BYTES`` (default 50 MiB): a larger size is
+        clamped to it, so a prompt cannot make a worker store more.
+    ``[sim:length=absent|gzip]``
+        How the file's length is told. ``absent``: no ``Content-Length``, the body is sent
+        with chunked transfer encoding (as from a CDN streaming through). ``gzip``: the body
+        is gzip-encoded although the client asked for ``identity``, so ``Content-Length``
+        counts the compressed bytes, a fraction of the file the client decodes (a padded
+        file's zeros shrink a thousandfold). The default declares the exact length.
 """
 
 import math
@@ -174,6 +182,11 @@ class SubmitShape(StrEnum):
     OPENAI = "openai"
 
 
+class Length(StrEnum):
+    ABSENT = "absent"
+    GZIP = "gzip"
+
+
 class DirectiveError(ValueError):
     """A ``[sim:...]`` directive is unknown or carries a bad value."""
 
@@ -194,6 +207,7 @@ class Script:
     download404: bool = False
     truncate: int = 0
     size: int | None = None
+    length: Length | None = None
     lowercase: bool = False
     safety: bool = False
     openai_failure: bool = False
@@ -255,6 +269,7 @@ def parse_script(prompt: str) -> Script:
         download404=_flag(raw, "download404"),
         truncate=_count(raw, "truncate") or 0,
         size=_count(raw, "size"),
+        length=_choice(raw, "length", Length),
         lowercase=_flag(raw, "lowercase"),
         safety=_flag(raw, "safety"),
         openai_failure=_flag(raw, "openai_failure"),
@@ -299,6 +314,7 @@ _KNOWN = frozenset(
         "download404",
         "truncate",
         "size",
+        "length",
         "lowercase",
         "safety",
         "openai_failure",

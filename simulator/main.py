@@ -15,6 +15,8 @@ Environment variables (all optional):
   dropped (default 0)
 - ``GOOGLE_VIDEO_SIM_VIDEO_BYTES``: pad every served MP4 to this many bytes (default: the
   rendered size, about 50-150 kB)
+- ``GOOGLE_VIDEO_SIM_MAX_VIDEO_BYTES``: the longest file served; ``[sim:size]`` and
+  ``VIDEO_BYTES`` are clamped to it (default 52428800, 50 MiB)
 - ``GOOGLE_VIDEO_SIM_QUIRKS``: directives applied to every task (default none)
 - ``GOOGLE_VIDEO_SIM_SEED``: integer seeding the durations and the callback drops
 - ``GOOGLE_VIDEO_SIM_API_KEY``: the default of ``--api-key`` (default ``sim-key``)
@@ -30,6 +32,7 @@ import structlog
 import uvicorn
 
 from simulator.app import create_app
+from simulator.files import DEFAULT_MAX_VIDEO_BYTES
 from simulator.quirks import normalise_directives
 
 ENV_PREFIX = "GOOGLE_VIDEO_SIM_"
@@ -50,6 +53,7 @@ class EnvSettings:
     video_bytes: int | None = None
     seed: int | None = None
     quirks: str = ""
+    max_video_bytes: int = DEFAULT_MAX_VIDEO_BYTES
 
 
 def settings_from_env(environ: Mapping[str, str]) -> EnvSettings:
@@ -70,6 +74,7 @@ def settings_from_env(environ: Mapping[str, str]) -> EnvSettings:
         notify_delay=read("NOTIFY_DELAY", float, 0.0),
         notify_failure_rate=read("NOTIFY_FAILURE_RATE", float, 0.0),
         video_bytes=read("VIDEO_BYTES", int, None),
+        max_video_bytes=read("MAX_VIDEO_BYTES", int, DEFAULT_MAX_VIDEO_BYTES),
         seed=read("SEED", int, None),
         quirks=read("QUIRKS", normalise_directives, ""),
     )
@@ -87,6 +92,7 @@ def run(host: str, port: int, api_key: str, quirks: str | None = None) -> None:
         notify_delay=settings.notify_delay,
         notify_failure_rate=settings.notify_failure_rate,
         video_bytes=settings.video_bytes,
+        max_video_bytes=settings.max_video_bytes,
         quirks=settings.quirks if quirks is None else quirks,
     )
     log.info("simulator_listening", url=f"http://{host}:{port}", time_scale=settings.time_scale)

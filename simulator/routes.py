@@ -10,8 +10,8 @@ from starlette.routing import Route
 
 from simulator import answers, views
 from simulator.context import simulator_of
-from simulator.directives import DirectiveError, Script, SubmitOutcome
-from simulator.files import padding_for, stream_mp4
+from simulator.directives import DirectiveError, Length, Script, SubmitOutcome
+from simulator.files import gzipped_mp4, padding_for, stream_mp4
 from simulator.quirks import patched
 from simulator.state import QueryAnswer, QueryError, SimTask
 from simulator.submit import InvalidRequest, parse_submit
@@ -117,11 +117,19 @@ async def download(request: Request) -> Response:
     if broken:
         video = video[: len(video) // 2]
     padding = 0 if broken else padding_for(len(video), simulator.target_size(task))
-    return StreamingResponse(
-        stream_mp4(video, padding),
-        media_type="video/mp4",
-        headers={"Content-Length": str(len(video) + padding)},
-    )
+    match task.script.length:
+        case Length.ABSENT:  # no length: the server sends it chunked
+            return StreamingResponse(stream_mp4(video, padding), media_type="video/mp4")
+        case Length.GZIP:
+            encoded = await asyncio.to_thread(gzipped_mp4, video, padding)
+            headers = {"Content-Encoding": "gzip"}
+            return Response(encoded, media_type="video/mp4", headers=headers)
+        case _:
+            return StreamingResponse(
+                stream_mp4(video, padding),
+                media_type="video/mp4",
+                headers={"Content-Length": str(len(video) + padding)},
+            )
 
 
 async def stats(request: Request) -> Response:

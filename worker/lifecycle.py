@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
+from core import egress
 from core.bootstrap import prepare, storage_from
 from core.db import make_engine
 from schemas.settings import Settings
@@ -15,18 +14,18 @@ from worker.context import WorkerContext
 async def on_startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
     engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
-    config = await prepare(settings, engine)
+    try:
+        config = await prepare(settings, engine)
+    except BaseException:
+        await engine.dispose()  # the supervisor retries the start-up while the database is down
+        raise
     ctx["app"] = WorkerContext(
         settings=settings,
         engine=engine,
         config=config,
         storage=storage_from(settings),
         redis=ctx["redis"],
-        webhooks=httpx.AsyncClient(
-            follow_redirects=False,
-            timeout=httpx.Timeout(settings.webhook_timeout_seconds),
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
-        ),
+        webhooks=egress.client(settings.webhook_timeout_seconds),
     )
 
 

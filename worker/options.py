@@ -14,10 +14,14 @@ from arq.connections import RedisSettings
 from arq.worker import Worker
 
 from core import queue
+from core.queue_codec import ARQ_CODEC
 from schemas.settings import Settings
 from worker.jobs.deliver import deliver_webhook
-from worker.jobs.housekeeping import purge_idempotency
+from worker.jobs.housekeeping import purge_idempotency, purge_uploads
+from worker.jobs.outage import deferred_on_outage, skipped_on_outage
 from worker.jobs.poll import poll_task
+from worker.jobs.purge import MAX_TRIES as PURGE_MAX_TRIES
+from worker.jobs.purge import purge_video
 from worker.jobs.reconcile import reconcile
 from worker.jobs.store import store_task
 from worker.jobs.submit import submit_task
@@ -42,16 +46,22 @@ def worker_options(settings: Settings) -> dict[str, Any]:
     return validated(
         {
             "functions": [
-                func(submit_task, name=queue.SUBMIT, timeout=90, max_tries=3),
-                func(poll_task, name=queue.POLL, timeout=60, max_tries=3),
+                func(deferred_on_outage(submit_task), name=queue.SUBMIT, timeout=90, max_tries=3),
+                func(deferred_on_outage(poll_task), name=queue.POLL, timeout=60, max_tries=3),
                 func(
-                    deliver_webhook,
+                    deferred_on_outage(deliver_webhook),
                     name=queue.DELIVER,
                     timeout=settings.webhook_timeout_seconds * 2 + 10,
                     max_tries=3,
                 ),
                 func(
-                    store_task,
+                    deferred_on_outage(purge_video),
+                    name=queue.PURGE_VIDEO,
+                    timeout=300,
+                    max_tries=PURGE_MAX_TRIES,
+                ),
+                func(
+                    deferred_on_outage(store_task),
                     name=queue.STORE,
                     timeout=3600,
                     max_tries=settings.download_max_tries + 1,
@@ -59,7 +69,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
             ],
             "cron_jobs": [
                 cron(
-                    reconcile,
+                    skipped_on_outage(reconcile),
                     name=queue.RECONCILE,
                     second=set(range(0, 60, every)),
                     run_at_startup=True,
@@ -67,14 +77,22 @@ def worker_options(settings: Settings) -> dict[str, Any]:
                     unique=False,
                 ),
                 cron(
-                    purge_idempotency,
+                    skipped_on_outage(purge_idempotency),
                     name=queue.PURGE_IDEMPOTENCY,
                     minute=17,
                     second=0,
                     timeout=300,
                 ),
+                cron(
+                    skipped_on_outage(purge_uploads),
+                    name=queue.PURGE_UPLOADS,
+                    minute=set(range(2, 60, 5)),
+                    second=30,
+                    timeout=300,
+                ),
             ],
             "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+            **ARQ_CODEC,
             "on_startup": on_startup,
             "on_shutdown": on_shutdown,
             "ctx": {"settings": settings},

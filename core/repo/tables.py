@@ -18,6 +18,7 @@ from schemas.tables import (
     DeliveryAttempt,
     Event,
     IdempotencyRecord,
+    ImageUpload,
     RuntimeConfigRow,
     VideoTask,
     WebhookEndpoint,
@@ -35,3 +36,4 @@ client_secrets = cast(Table, ClientSecret.__table__)  # type: ignore[attr-define
 events = cast(Table, Event.__table__)  # type: ignore[attr-defined]
 deliveries = cast(Table, Delivery.__table__)  # type: ignore[attr-defined]
 delivery_attempts = cast(Table, DeliveryAttempt.__table__)  # type: ignore[attr-defined]
+uploads = cast(Table, ImageUpload.__table__)  # type: ignore[attr-defined]

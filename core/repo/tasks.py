@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.repo.tables import tasks
 from schemas.clock import utcnow
-from schemas.status import ACTIVE, StorageStatus, TaskStatus
+from schemas.status import ACTIVE, TERMINAL, StorageStatus, TaskStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,14 +217,103 @@ async def active_count(conn: AsyncConnection, client_id: str, user: str) -> int:
     return int(result.scalar_one())
 
 
-async def mark_deleted(conn: AsyncConnection, task_id: str) -> None:
-    """Soft delete: the row stays for the ledger, hidden from every read."""
+async def mark_deleted(conn: AsyncConnection, task_id: str, purge_due: datetime) -> bool:
+    """Soft delete: the row stays for the ledger, hidden from every read, its objects
+    ``deleting`` until the purge job removes them (the reconciler's due time:
+    ``purge_due``). False if the task was already deleted."""
     now = utcnow()
-    await conn.execute(
+    result = await conn.execute(
         update(tasks)
-        .where(tasks.c.id == task_id)
-        .values(deleted_at=now, updated_at=now, storage_status=StorageStatus.DELETED)
+        .where(tasks.c.id == task_id, tasks.c.deleted_at.is_(None))
+        .values(
+            deleted_at=now,
+            updated_at=now,
+            storage_status=StorageStatus.DELETING,
+            next_attempt_at=purge_due,
+        )
     )
+    return result.rowcount == 1
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeDue:
+    """A deleted task whose objects are still to be removed, as the reconciler saw it."""
+
+    id: str
+    next_attempt_at: datetime
+
+
+def _deleting(task_id: str) -> ColumnElement[bool]:
+    return and_(tasks.c.id == task_id, tasks.c.storage_status == str(StorageStatus.DELETING))
+
+
+async def purge_scope(conn: AsyncConnection, task_id: str) -> bool | None:
+    """What the purge job removes: True every object of a deleted task, False only the video
+    objects of a task that ended without one (a store's cleanup failed), None nothing (the
+    task's storage is not ``deleting``)."""
+    query = select(tasks.c.deleted_at).where(_deleting(task_id))
+    row = (await conn.execute(query)).first()
+    return None if row is None else row.deleted_at is not None
+
+
+async def leave_video_to_purge(conn: AsyncConnection, task_id: str, purge_due: datetime) -> bool:
+    """A failed or cancelled task whose store could not remove the video it uploaded: its
+    storage becomes ``deleting`` (the purge job's and the reconciler's work, due at
+    ``purge_due``). False if the task completed after all (its row references the video)."""
+    ended = [str(TaskStatus.FAILED), str(TaskStatus.CANCELLED)]
+    result = await conn.execute(
+        update(tasks)
+        .where(tasks.c.id == task_id, tasks.c.status.in_(ended))
+        .values(storage_status=StorageStatus.DELETING, next_attempt_at=purge_due)
+    )
+    return result.rowcount == 1
+
+
+async def mark_purged(conn: AsyncConnection, task_id: str) -> bool:
+    """``deleting`` → ``deleted``: every object is gone. False if it was not deleting."""
+    result = await conn.execute(
+        update(tasks)
+        .where(_deleting(task_id))
+        .values(storage_status=StorageStatus.DELETED, next_attempt_at=None, updated_at=utcnow())
+    )
+    return result.rowcount == 1
+
+
+async def defer_purge(conn: AsyncConnection, task_id: str, until: datetime) -> bool:
+    """A purge failed and is retried: keep the reconciler away until ``until``."""
+    result = await conn.execute(
+        update(tasks).where(_deleting(task_id)).values(next_attempt_at=until)
+    )
+    return result.rowcount == 1
+
+
+async def purges_due(conn: AsyncConnection, before: datetime, limit: int) -> list[PurgeDue]:
+    """Deleted tasks whose purge should have happened before ``before``, oldest first.
+
+    Deleted tasks are terminal and terminal tasks otherwise have no ``next_attempt_at``,
+    so the (status, next_attempt_at) index finds them without reading the others.
+    """
+    query = (
+        select(tasks.c.id, tasks.c.next_attempt_at)
+        .where(
+            tasks.c.status.in_([str(s) for s in TERMINAL]),
+            tasks.c.next_attempt_at < before,
+            tasks.c.storage_status == str(StorageStatus.DELETING),
+        )
+        .order_by(tasks.c.next_attempt_at)
+        .limit(limit)
+    )
+    return [PurgeDue(r.id, r.next_attempt_at) for r in await conn.execute(query)]
+
+
+async def claim_purge(conn: AsyncConnection, due: PurgeDue, until: datetime) -> bool:
+    """Push an overdue purge's due time to ``until`` if nobody touched it since it was read."""
+    result = await conn.execute(
+        update(tasks)
+        .where(_deleting(due.id), tasks.c.next_attempt_at == due.next_attempt_at)
+        .values(next_attempt_at=until)
+    )
+    return result.rowcount == 1
 
 
 async def transition(
@@ -290,11 +379,17 @@ async def extend(conn: AsyncConnection, task_id: str, status: TaskStatus, until:
     return result.rowcount == 1
 
 
-async def overdue(conn: AsyncConnection, before: datetime, limit: int) -> list[Overdue]:
-    """Active tasks whose next step should have happened before ``before``, oldest first."""
+async def overdue(
+    conn: AsyncConnection,
+    before: datetime,
+    limit: int,
+    statuses: Iterable[TaskStatus] = ACTIVE,
+) -> list[Overdue]:
+    """Tasks in ``statuses`` (the active ones by default) whose next step should have
+    happened before ``before``, oldest first."""
     query = (
         select(*_columns(Overdue))
-        .where(tasks.c.status.in_([str(s) for s in ACTIVE]), tasks.c.next_attempt_at < before)
+        .where(tasks.c.status.in_([str(s) for s in statuses]), tasks.c.next_attempt_at < before)
         .order_by(tasks.c.next_attempt_at)
         .limit(limit)
     )

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Column, Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.repo._sql import insert_ignoring_conflicts
@@ -130,3 +130,49 @@ async def update_client_secret(
     await conn.execute(
         update(client_secrets).where(client_secrets.c.client_id == client_id).values(**values)
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Ciphertexts:
+    """One row's stored secrets, as a key rotation sees them: ``key`` is the endpoint id
+    or the client id."""
+
+    key: str
+    secret: str
+    previous_secret: str | None
+
+
+def _secret_columns(of: Literal["endpoints", "clients"]) -> tuple[Table, Column[Any]]:
+    if of == "endpoints":
+        return webhook_endpoints, webhook_endpoints.c.id
+    return client_secrets, client_secrets.c.client_id
+
+
+async def ciphertexts(
+    conn: AsyncConnection, of: Literal["endpoints", "clients"]
+) -> list[Ciphertexts]:
+    """Every row's secrets (deleted endpoints too), by key."""
+    table, key = _secret_columns(of)
+    query = select(key.label("key"), table.c.secret, table.c.previous_secret).order_by(key)
+    return [Ciphertexts(**r) for r in (await conn.execute(query)).mappings()]
+
+
+async def replace_ciphertexts(
+    conn: AsyncConnection,
+    of: Literal["endpoints", "clients"],
+    old: Ciphertexts,
+    new: Ciphertexts,
+) -> bool:
+    """Store ``new`` if the row still holds ``old`` (False: it changed meanwhile, e.g. a
+    concurrent rotation, and is left as it is)."""
+    table, key = _secret_columns(of)
+    result = await conn.execute(
+        update(table)
+        .where(
+            key == old.key,
+            table.c.secret == old.secret,
+            table.c.previous_secret.is_not_distinct_from(old.previous_secret),
+        )
+        .values(secret=new.secret, previous_secret=new.previous_secret)
+    )
+    return result.rowcount == 1

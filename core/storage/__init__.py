@@ -13,7 +13,7 @@ from core.storage.base import (
     TransientStorageError,
 )
 from core.storage.local import LocalStorage
-from core.storage.s3 import S3Storage
+from core.storage.s3 import AddressingStyle, S3Storage
 
 __all__ = [
     "LocalStorage",
@@ -31,11 +31,14 @@ def open_storage(
     url: str,
     *,
     endpoint_url: str | None = None,
+    public_endpoint_url: str | None = None,
     region: str | None = None,
     access_key_id: str | None = None,
     secret_access_key: str | None = None,
+    addressing_style: AddressingStyle | None = None,
 ) -> Storage:
-    """``file:///absolute/dir`` → LocalStorage; ``s3://bucket/optional/prefix`` → S3Storage."""
+    """``file:///absolute/dir`` → LocalStorage; ``s3://bucket/optional/prefix`` → S3Storage
+    (the keyword arguments are S3Storage's; local disk ignores them)."""
     parts = urlsplit(url)
     if parts.scheme == "file":
         if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
@@ -48,9 +51,11 @@ def open_storage(
             parts.netloc,
             unquote(parts.path),
             endpoint_url=endpoint_url,
+            public_endpoint_url=public_endpoint_url,
             region=region,
             access_key_id=access_key_id,
             secret_access_key=secret_access_key,
+            addressing_style=addressing_style,
         )
     raise ValueError(
         f"unsupported storage URL {url!r}: expected file:///absolute/path or s3://bucket/prefix"

@@ -5,7 +5,9 @@ Keys are deterministic per task, so a re-run overwrites instead of duplicating:
 - ``videos/{task_id}/video.mp4``: the stored video, with its variants beside it
   (``thumbnail.webp``, ``spritesheet.jpg``), so deleting the prefix deletes them all;
 - ``inputs/{task_id}/{position}.{ext}``: an input image given inline or uploaded;
-- a task's ``input_refs`` hold ``stored:{key}`` for such an input and the URL otherwise.
+- a task's ``input_refs`` hold ``stored:{key}`` for such an input and the URL otherwise;
+- ``uploads/{upload_id}.{ext}``: an image uploaded with ``POST /v1/uploads``; a create copies
+  it into the task's ``inputs/``, so no task ever refers to an upload's key.
 """
 
 from __future__ import annotations
@@ -34,6 +36,11 @@ def spritesheet_key(task_id: str) -> str:
 
 def input_key(task_id: str, position: int, extension: str) -> str:
     return f"inputs/{task_id}/{position}.{extension}"
+
+
+def upload_key(upload_id: str, extension: str) -> str:
+    """An uploaded image's object (never referred to by a task: creates copy it)."""
+    return f"uploads/{upload_id}.{extension}"
 
 
 def task_prefixes(task_id: str) -> tuple[str, ...]:

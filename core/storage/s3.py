@@ -26,6 +26,7 @@ from core.storage.base import (
     check_range,
 )
 from core.storage.multipart import MultipartUpload
+from core.storage.s3_checksums import use_content_md5
 from core.storage.s3_errors import error_code, http_status, translate_error
 from core.storage.streams import Digest, iter_chunks, take
 
@@ -44,18 +45,31 @@ MAX_CONNECTIONS = 16
 DEFAULT_REGION = "us-east-1"
 
 
+AddressingStyle = Literal["auto", "path", "virtual"]
+
+
 class S3Storage:
+    """Objects in ``bucket`` under ``prefix``, through boto3.
+
+    ``endpoint_url`` is where this process reaches the store; ``public_endpoint_url``, if
+    set, is the address clients download from: presigned URLs are signed for that host (a
+    second client with the same credentials, region and addressing), everything else goes
+    to ``endpoint_url``. ``addressing_style`` None means path-style with a custom endpoint
+    (MinIO, moto and IPs rarely resolve bucket subdomains) and boto3's choice otherwise.
+    """
+
     def __init__(
         self,
         bucket: str,
         prefix: str = "",
         *,
         endpoint_url: str | None = None,
+        public_endpoint_url: str | None = None,
         region: str | None = None,
         access_key_id: str | None = None,
         secret_access_key: str | None = None,
         part_size: int = DEFAULT_PART_SIZE,
-        addressing_style: Literal["auto", "path", "virtual"] | None = None,
+        addressing_style: AddressingStyle | None = None,
     ) -> None:
         if part_size < MIN_PART_SIZE:
             raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes (S3 minimum)")
@@ -63,26 +77,37 @@ class S3Storage:
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.part_size = part_size
         self.region = region or DEFAULT_REGION
-        config = Config(
-            region_name=self.region,
-            retries={"mode": "standard", "max_attempts": 3},
-            max_pool_connections=MAX_CONNECTIONS,
-            connect_timeout=10,
-            read_timeout=60,
-            # Custom endpoints (MinIO, moto, IPs) rarely resolve bucket subdomains.
-            s3={"addressing_style": addressing_style or ("path" if endpoint_url else "auto")},
-            # Only the checksums S3 requires: several S3-compatible stores reject the
-            # flexible (CRC32) checksums newer botocore sends by default.
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-        )
-        self._client: S3Client = boto3.session.Session().client(
-            "s3",
-            endpoint_url=endpoint_url,
-            aws_access_key_id=access_key_id,
-            aws_secret_access_key=secret_access_key,
-            config=config,
-        )
+        session = boto3.session.Session()
+
+        def client(endpoint: str | None) -> S3Client:
+            config = Config(
+                region_name=self.region,
+                # Presigned URLs too: boto3 still signs them with SigV2 (AWSAccessKeyId=)
+                # by default, which AWS regions opened since 2014 and many stores refuse.
+                signature_version="s3v4",
+                retries={"mode": "standard", "max_attempts": 3},
+                max_pool_connections=MAX_CONNECTIONS,
+                connect_timeout=10,
+                read_timeout=60,
+                s3={"addressing_style": addressing_style or ("path" if endpoint else "auto")},
+                # Only the checksums S3 requires, and those as Content-MD5
+                # (core/storage/s3_checksums.py): several S3-compatible stores refuse the
+                # flexible (CRC32) checksums newer botocore sends by default.
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+            )
+            made: S3Client = session.client(
+                "s3",
+                endpoint_url=endpoint,
+                aws_access_key_id=access_key_id,
+                aws_secret_access_key=secret_access_key,
+                config=config,
+            )
+            use_content_md5(made)
+            return made
+
+        self._client = client(endpoint_url)
+        self._presigner = client(public_endpoint_url) if public_endpoint_url else self._client
         self._executor = ThreadPoolExecutor(MAX_CONNECTIONS, thread_name_prefix="s3-storage")
 
     async def _call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
@@ -201,7 +226,7 @@ class S3Storage:
 
     async def presigned_url(self, key: str, expires_in: int) -> str | None:
         return await self._call(
-            self._client.generate_presigned_url,
+            self._presigner.generate_presigned_url,
             "get_object",
             Params={"Bucket": self.bucket, "Key": self._key(key)},
             ExpiresIn=expires_in,
@@ -259,3 +284,5 @@ class S3Storage:
     async def close(self) -> None:
         await asyncio.to_thread(self._executor.shutdown, wait=True)
         self._client.close()
+        if self._presigner is not self._client:
+            self._presigner.close()

@@ -1,4 +1,4 @@
-"""Byte-stream plumbing shared by the backends: measure, hash and regroup chunks."""
+"""Byte-stream plumbing shared by the backends: measure, hash, regroup and cap chunks."""
 
 from __future__ import annotations
 
@@ -22,6 +22,45 @@ class Digest:
     @property
     def sha256(self) -> str:
         return self._sha256.hexdigest()
+
+
+class StreamTooLarge(Exception):
+    """A stream is longer than its cap: ``size`` is the length its source declared, or
+    (``declared`` false) the count reached with the chunk that crossed the cap."""
+
+    def __init__(self, limit: int, size: int, *, declared: bool) -> None:
+        self.limit = limit
+        self.size = size
+        self.declared = declared
+        if declared:
+            detail = f"the upstream declared {size} bytes"
+        else:
+            detail = "more arrived, and the download was stopped there"
+        super().__init__(f"The video is larger than the maximum of {limit} bytes: {detail}.")
+
+
+def refuse_declared(length: int | None, limit: int) -> None:
+    """Raise StreamTooLarge now if a declared ``length`` (None: not declared) exceeds ``limit``.
+
+    Only a shortcut: a length may be absent or wrong, so the stream is ``capped`` as well.
+    """
+    if length is not None and length > limit:
+        raise StreamTooLarge(limit, length, declared=True)
+
+
+async def capped(chunks: AsyncIterator[bytes], limit: int) -> AsyncGenerator[bytes, None]:
+    """Pass ``chunks`` through while their total stays within ``limit`` bytes.
+
+    The chunk that would carry the total past ``limit`` is not passed on: StreamTooLarge
+    is raised instead, so a consumer never receives more than ``limit`` bytes and a
+    stream of exactly ``limit`` bytes passes whole.
+    """
+    total = 0
+    async for chunk in chunks:
+        total += len(chunk)
+        if total > limit:
+            raise StreamTooLarge(limit, total, declared=False)
+        yield chunk
 
 
 async def rechunk(chunks: AsyncIterator[bytes], size: int) -> AsyncGenerator[bytes, None]:

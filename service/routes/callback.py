@@ -35,7 +35,7 @@ async def notify(request: Request) -> Response:
     if wait is not None:
         raise rate_limited(wait, "Too many callbacks from this address.")
     token = params.path(CallbackPath, request, not_found="Unknown callback.").token
-    task_id = tokens.task_of(context.settings.secret_key, token)
+    task_id = tokens.task_of(context.settings.secret_keys, token)
     if task_id is None:
         # A wrong token is a failed authentication of its address.
         wait = await context.limits.hit(ratelimit.failed_auth(config), address)

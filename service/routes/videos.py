@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import timedelta
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -19,7 +20,6 @@ from core.presenter import video_of
 from core.repo import tasks
 from core.repo.tasks import Task
 from core.storage import ObjectNotFound
-from core.storage.keys import task_prefixes
 from schemas.api import (
     ContentQuery,
     Video,
@@ -29,6 +29,7 @@ from schemas.api import (
     VideoListQuery,
     VideoPath,
 )
+from schemas.clock import utcnow
 from schemas.problems import Code
 from schemas.status import TERMINAL, TaskStatus, internal_statuses
 from service import creation, idempotency, params, ratelimit
@@ -42,6 +43,8 @@ from service.ratelimit import rate_limited
 
 _FORM_LISTS = {"images", "images[]"}
 _METADATA_FIELD = re.compile(r"metadata\[([^\[\]]{1,64})\]")
+# The JSON input_reference object ({file_id} or {image_url}) as form fields.
+_REFERENCE_FIELD = re.compile(r"input_reference\[(file_id|image_url)\]")
 
 
 async def create(request: Request) -> Response:
@@ -100,6 +103,11 @@ async def _fields(
             uploads.append(InputImage(mime, raw))
         elif name in _FORM_LISTS:
             data.setdefault("images", []).append(value)
+        elif (reference := _REFERENCE_FIELD.fullmatch(name)) is not None:
+            fields = data.setdefault("input_reference", {})
+            if not isinstance(fields, dict):
+                raise ProblemError(Code.VALIDATION_ERROR, "input_reference is given twice.")
+            fields[reference.group(1)] = value
         elif (nested := _METADATA_FIELD.fullmatch(name)) is not None:
             # The openai SDK sends extra_body={"metadata": {k: v}} as metadata[k] fields.
             metadata = data.setdefault("metadata", {})
@@ -195,17 +203,21 @@ async def cancel(request: Request) -> Response:
 
 
 async def delete(request: Request) -> Response:
+    """Cancel if unfinished, hide the row and mark its objects ``deleting`` in one
+    transaction; the purge job removes them (retried until the store lets it), so the
+    answer does not depend on the store."""
     context = ctx(request)
     row = await _owned(context, request)
     cancelled = None
+    purge_due = utcnow() + timedelta(seconds=context.settings.reconcile_grace_seconds)
     async with context.engine.begin() as conn:
         if row.status not in TERMINAL:
             cancelled = await settlement.cancel(conn, row.id)
-        await tasks.mark_deleted(conn, row.id)
-    if cancelled is not None:
-        await queue.enqueue_after_commit(context.queue, *queue.deliveries(cancelled.deliveries))
-    for prefix in task_prefixes(row.id):
-        await context.storage.delete_prefix(prefix)
+        marked = await tasks.mark_deleted(conn, row.id, purge_due)
+    jobs = queue.deliveries(cancelled.deliveries) if cancelled is not None else []
+    if marked:
+        jobs.append(queue.purge_video(row.id))
+    await queue.enqueue_after_commit(context.queue, *jobs)
     return JSONResponse(VideoDeleted(id=row.id).model_dump(mode="json"))
 
 
@@ -261,10 +273,12 @@ operations = [
             Code.INVALID_IMAGE,
             Code.IMAGE_TOO_LARGE,
             Code.INVALID_METADATA,
+            Code.URL_NOT_ALLOWED,
             Code.INVALID_IDEMPOTENCY_KEY,
             Code.IDEMPOTENCY_KEY_REUSED,
             Code.IDEMPOTENCY_IN_PROGRESS,
             Code.NOT_FOUND,  # a replay whose video has been deleted
+            Code.UPLOAD_NOT_FOUND,
             Code.INSUFFICIENT_CREDITS,
             Code.TOO_MANY_CONCURRENT_TASKS,
             Code.SERVICE_DISABLED,

@@ -34,6 +34,7 @@ from service.body import json_object, parse
 from service.context import ctx
 from service.contract import Operation, Reply
 from service.errors import ProblemError
+from service.webhook_targets import require_allowed
 
 LIMIT = 64 * 1024
 MAX_ENDPOINTS = 20
@@ -65,6 +66,7 @@ def _out(row: Endpoint, secret: str | None = None) -> dict[str, Any]:
 async def create(request: Request) -> Response:
     principal = await authenticate(request)
     body = parse(EndpointCreate, await json_object(request, LIMIT))
+    await require_allowed(ctx(request).settings, body.url, "url")
     secret = new_secret()
     endpoint_id = new_id("whep")
     async with ctx(request).engine.begin() as conn:
@@ -117,6 +119,8 @@ async def patch(request: Request) -> Response:
     await authenticate(request)  # a 401 before any body is read
     body = parse(EndpointPatch, await json_object(request, LIMIT))
     changes = body.model_dump(exclude_unset=True)
+    if "url" in changes:
+        await require_allowed(ctx(request).settings, changes["url"], "url")
     if changes.get("enabled"):
         changes["disabled_reason"] = None
     async with ctx(request).engine.begin() as conn:
@@ -162,6 +166,7 @@ operations = [
         "webhooks",
         (Reply(201, _ROTATED, EndpointOut, id_of="endpoint_id"),),
         body=EndpointCreate,
+        problems=(Code.URL_NOT_ALLOWED,),
     ),
     Operation(
         "GET",
@@ -189,6 +194,7 @@ operations = [
         (_ONE,),
         path_params=EndpointPath,
         body=EndpointPatch,
+        problems=(Code.URL_NOT_ALLOWED,),
     ),
     Operation(
         "DELETE",

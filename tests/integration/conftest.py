@@ -103,6 +103,8 @@ def settings(engine: AsyncEngine, redis_url: str, tmp_path: Path) -> Settings:
         admin_key=ADMIN_KEY,
         api_key_cache_seconds=0,
         public_url="http://testserver",
+        egress_allow=["127.0.0.0/8"],  # webhook receivers on loopback, as in the stack
+        egress_allow_http=True,
     )
 
 

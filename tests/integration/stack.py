@@ -25,7 +25,9 @@ FAST_PACING = {
     "GOOGLE_VIDEO_DOWNLOAD_MAX_TRIES": "3",
     "GOOGLE_VIDEO_UPSTREAM_TIMEOUT_SECONDS": "2",
     "GOOGLE_VIDEO_WEBHOOK_RETRY_SCHEDULE": "0.3,0.3,0.3",
-    "GOOGLE_VIDEO_WEBHOOK_ALLOW_PRIVATE": "true",
+    # The tests' webhook receivers listen on loopback, over plain http.
+    "GOOGLE_VIDEO_EGRESS_ALLOW": "127.0.0.0/8",
+    "GOOGLE_VIDEO_EGRESS_ALLOW_HTTP": "true",
     "GOOGLE_VIDEO_WEBHOOK_TIMEOUT_SECONDS": "3",
 }
 
@@ -37,10 +39,12 @@ class Stack:
     log_dir: Path
     workers: list[Child] = field(default_factory=list)
 
-    def start_worker(self) -> Child:
+    def start_worker(self, extra: dict[str, str] | None = None) -> Child:
+        """One more worker process, with ``extra`` added to its environment."""
         name = f"worker-{len(self.workers)}"
         command = [sys.executable, "-m", "cli.main", "worker"]
-        worker = Child(name, command, env=self.env, output=self.log_dir / f"{name}.log")
+        env = {**self.env, **(extra or {})}
+        worker = Child(name, command, env=env, output=self.log_dir / f"{name}.log")
         self.workers.append(worker.start())
         return worker
 
@@ -72,6 +76,8 @@ def simulator(
     env = {
         **os.environ,
         "GOOGLE_VIDEO_SIM_TIME_SCALE": str(time_scale),
+        # The durability and memory tests store files of 150-200 MiB on purpose.
+        "GOOGLE_VIDEO_SIM_MAX_VIDEO_BYTES": str(256 * 1024 * 1024),
         "GOOGLE_VIDEO_SIM_SUBMIT_TIMEOUT_DELAY": "6",
         **(extra or {}),
     }

@@ -16,9 +16,16 @@ import pytest
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 
+from core import apikeys
 from core.db import make_engine
+from core.ids import new_id
 from core.invariants import ledger_violations
-from schemas.settings import Settings
+from core.repo import apikeys as apikeys_repo
+from core.repo import config, webhooks
+from core.secrets import SecretBox
+from schemas.clock import utcnow
+from schemas.settings import DEV_SECRET_KEY, Settings
+from schemas.status import Role
 from service.app import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -230,3 +237,199 @@ def test_credits_command_follows_the_api_user_rule(migrated_cli: Cli) -> None:
         assert result.returncode == 2 and "refused" in result.stderr, user
     result = migrated_cli("credits", "bob", str(2**31), "--client", "acme")
     assert result.returncode == 2 and "refused" in result.stderr
+
+
+# --- keys: list, reserved client ids, the bootstrap key -------------------------------
+
+
+def test_keys_list_shows_each_key_but_never_its_secret(migrated_cli: Cli) -> None:
+    acme_id, acme_key = migrated_cli.create_key("--name", "acme")
+    ops_id, ops_key = migrated_cli.create_key("--role", "admin", "--name", "ops")
+    migrated_cli.ok("keys", "revoke", acme_id)
+    out = migrated_cli.ok("keys", "list")
+    header, *rows = out.splitlines()
+    assert header.split() == [
+        "id",
+        "prefix",
+        "client",
+        "name",
+        "role",
+        "created",
+        "last",
+        "used",
+        "revoked",
+    ]
+    acme = next(r for r in rows if r.startswith(acme_id))
+    ops = next(r for r in rows if r.startswith(ops_id))
+    assert acme.split()[1:5] == [acme_key[:10] + "…", "acme", "acme", "client"]
+    assert ops.split()[1:5] == [ops_key[:10] + "…", "admin", "ops", "admin"]
+    assert acme.split()[-1] != "-" and ops.split()[-1] == "-"  # revoked at / not revoked
+    assert acme_key not in out and ops_key not in out
+    assert acme_id not in migrated_cli.ok("keys", "list", "--active")
+
+
+def test_keys_create_refuses_a_client_named_admin(migrated_cli: Cli) -> None:
+    result = migrated_cli("keys", "create", "--name", "admin")
+    assert result.returncode == 2 and "'admin' is reserved" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("client_id", "name", "role"),
+    [
+        ("Admin", "x", Role.CLIENT),
+        ("system", "x", Role.CLIENT),
+        ("SYSTEM", "x", Role.CLIENT),
+        ("acme", "bootstrap", Role.CLIENT),
+        ("admin", "bootstrap", Role.ADMIN),
+        ("ops", "ops", Role.ADMIN),
+    ],
+)
+async def test_no_key_can_share_a_reserved_scope(
+    migrated_cli: Cli, client_id: str, name: str, role: Role
+) -> None:
+    engine = make_engine(migrated_cli.database_url)
+    try:
+        async with engine.begin() as conn:
+            with pytest.raises(apikeys.ClientRefused):
+                await apikeys.create_key(conn, client_id=client_id, name=name, role=role)
+    finally:
+        await engine.dispose()
+
+
+async def test_a_client_cannot_take_the_client_id_of_an_earlier_admin_key(
+    migrated_cli: Cli,
+) -> None:
+    """Admin keys made before they all acted for 'admin' keep their own client id."""
+    engine = make_engine(migrated_cli.database_url)
+    try:
+        async with engine.begin() as conn:
+            await apikeys_repo.insert_key(
+                conn,
+                {
+                    "id": new_id("key"),
+                    "client_id": "ops",
+                    "name": "ops",
+                    "prefix": "gv_legacy",
+                    "key_hash": "0" * 64,
+                    "role": "admin",
+                    "created_at": utcnow(),
+                },
+            )
+    finally:
+        await engine.dispose()
+    for args in (("--name", "ops"), ("--name", "x", "--client", "OPS")):
+        result = migrated_cli("keys", "create", *args)
+        assert result.returncode == 2 and "admin keys" in result.stderr, result.stderr
+
+
+def test_keys_create_joins_an_existing_client_only_when_asked(migrated_cli: Cli) -> None:
+    migrated_cli.create_key("--name", "acme")
+    again = migrated_cli("keys", "create", "--name", "acme")
+    assert again.returncode == 2 and "--client acme" in again.stderr
+    migrated_cli.create_key("--name", "acme-billing", "--client", "acme")
+
+
+async def _started(migrated_cli: Cli, redis_url: str, **overrides: Any) -> None:
+    """Run one API start-up (what registers GOOGLE_VIDEO_ADMIN_KEY) and stop."""
+    settings = Settings(
+        environment="test",
+        data_dir=migrated_cli.data_dir,
+        database_url=migrated_cli.database_url,
+        redis_url=redis_url,
+        storage_url=(migrated_cli.data_dir / "storage").as_uri(),
+        api_key_cache_seconds=0,
+        **overrides,
+    )
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        pass
+
+
+async def test_a_changed_admin_key_revokes_the_previous_bootstrap_key(
+    migrated_cli: Cli, app: Starlette, redis_url: str
+) -> None:
+    assert (await get(app, ADMIN_KEY, "/v1/admin/config")).status_code == 200
+    rotated = "gv_rotated_admin_key_0123456789abcdef"
+    await _started(migrated_cli, redis_url, admin_key=rotated)
+    assert (await get(app, ADMIN_KEY, "/v1/admin/config")).status_code == 401
+    assert (await get(app, rotated, "/v1/admin/config")).status_code == 200
+    bootstrap = [r for r in migrated_cli.ok("keys", "list").splitlines() if " bootstrap " in r]
+    assert len(bootstrap) == 2 and sum(r.rstrip().endswith(" -") for r in bootstrap) == 1
+    await _started(migrated_cli, redis_url, admin_key=rotated)  # a restart revokes nothing
+    assert (await get(app, rotated, "/v1/admin/config")).status_code == 200
+
+
+# --- secrets reencrypt ----------------------------------------------------------------
+
+NEW_SECRET_KEY = "new-secret-key-0123456789abcdefghijkl"
+
+
+async def _stored_ciphertexts(cli: Cli) -> list[str]:
+    engine = make_engine(cli.database_url)
+    try:
+        async with engine.connect() as conn:
+            rows = [
+                *await webhooks.ciphertexts(conn, "endpoints"),
+                *await webhooks.ciphertexts(conn, "clients"),
+            ]
+            document = await config.document(conn) or {}
+    finally:
+        await engine.dispose()
+    found = [r.secret for r in rows] + [r.previous_secret for r in rows if r.previous_secret]
+    return [*found, document["upstream_api_key"]]
+
+
+async def _insert_endpoint(cli: Cli, secret: str, previous: str) -> None:
+    box, now = SecretBox(DEV_SECRET_KEY), utcnow()
+    engine = make_engine(cli.database_url)
+    try:
+        async with engine.begin() as conn:
+            await webhooks.insert_endpoint(
+                conn,
+                {
+                    "id": new_id("whep"),
+                    "client_id": "acme",
+                    "url": "https://hooks.example/x",
+                    "description": "",
+                    "enabled_events": [],
+                    "secret": box.encrypt(secret),
+                    "previous_secret": box.encrypt(previous),
+                    "enabled": True,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
+    finally:
+        await engine.dispose()
+
+
+async def test_secrets_reencrypt_moves_every_stored_secret_under_the_new_key(
+    migrated_cli: Cli, app: Starlette
+) -> None:
+    """Stored under the old (here the dev) key; after the rotation and the command, the
+    new key alone opens every value, and a second run has nothing left to do."""
+    _, key = migrated_cli.create_key("--name", "acme")
+    async with http(app, key) as acme, http(app, ADMIN_KEY) as admin:
+        await acme.post("/v1/webhook-secret")
+        client_secret = (await acme.post("/v1/webhook-secret")).json()["secret"]
+        await admin.put("/v1/admin/config", json={"upstream_api_key": "sk-upstream-0123456789"})
+    await _insert_endpoint(migrated_cli, "whsec_endpoint", "whsec_endpoint_before")
+    before = await _stored_ciphertexts(migrated_cli)
+    assert len(before) == 5
+
+    migrated_cli.env |= {"GOOGLE_VIDEO_SECRET_KEY": NEW_SECRET_KEY}
+    unreadable = migrated_cli("secrets", "reencrypt")
+    assert unreadable.returncode == 1 and unreadable.stderr.count("unreadable") == 5
+    assert await _stored_ciphertexts(migrated_cli) == before  # nothing half-done
+
+    migrated_cli.env |= {"GOOGLE_VIDEO_SECRET_KEY_PREVIOUS": DEV_SECRET_KEY}
+    assert "re-encrypted 5, already under the current key 0" in migrated_cli.ok(
+        "secrets", "reencrypt"
+    )
+    box = SecretBox(NEW_SECRET_KEY)
+    plain = [box.decrypt(c) for c in await _stored_ciphertexts(migrated_cli)]
+    assert client_secret in plain and "sk-upstream-0123456789" in plain
+    assert {"whsec_endpoint", "whsec_endpoint_before"} <= set(plain)
+    assert "re-encrypted 0, already under the current key 5" in migrated_cli.ok(
+        "secrets", "reencrypt"
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+import redis
 
 from cli.supervise import Child, free_port, http_ok, wait_until
 
@@ -60,6 +62,7 @@ def test_demo_against_dev(tmp_path: Path) -> None:
         children = psutil.Process(dev.pid).children(recursive=True)
         names = sorted(child.name() for child in children)
         assert len(children) >= 4, names  # redis-server, simulator, worker, API
+        _assert_private(data_dir, children)
         demo = subprocess.run(
             [
                 *DEMO,
@@ -93,3 +96,23 @@ def test_demo_against_dev(tmp_path: Path) -> None:
             time.monotonic() + 5,
             what="dev's children to exit",
         )
+
+
+def _assert_private(data_dir: Path, children: list[psutil.Process]) -> None:
+    """The data dir and the database are the owner's alone; Redis wants the password
+    kept in the owner-only redis.conf, which no process list shows."""
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+    database = data_dir / "google-video.db"
+    for path in (database, *database.parent.glob("google-video.db-*")):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    conf = data_dir / "redis" / "redis.conf"
+    assert stat.S_IMODE(conf.stat().st_mode) == 0o600
+    settings = dict(line.split(" ", 1) for line in conf.read_text().splitlines())
+    password, port = settings["requirepass"], int(settings["port"])
+    assert len(password) >= 32
+    assert not any(password in " ".join(child.cmdline()) for child in children)
+    anonymous = redis.Redis(host="127.0.0.1", port=port, socket_timeout=5)
+    with anonymous, pytest.raises(redis.AuthenticationError):
+        anonymous.set("arq:job:x", b"payload")
+    with redis.Redis(host="127.0.0.1", port=port, password=password) as owner:
+        assert owner.ping()

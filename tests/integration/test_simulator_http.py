@@ -370,12 +370,43 @@ async def test_size_directive_pads_the_mp4_with_a_free_box(client, clock, video)
         assert len(list(container.decode(video=0))) > 0
 
 
+async def test_length_absent_streams_the_file_chunked(client, clock, video):
+    task_id = await submit_ok(client, "fox [sim:duration=1][sim:size=300000][sim:length=absent]")
+    clock.advance(1)
+    response = await client.get(f"/files/{task_id}.mp4")
+    assert "content-length" not in response.headers
+    assert len(response.content) == 300_000 and response.content[: len(video)] == video
+
+
+async def test_length_gzip_declares_only_the_compressed_bytes(client, clock, video):
+    task_id = await submit_ok(client, "fox [sim:duration=1][sim:size=3000000][sim:length=gzip]")
+    clock.advance(1)
+    headers = {"Accept-Encoding": "identity"}  # what the worker asks; the CDN ignores it
+    response = await client.get(f"/files/{task_id}.mp4", headers=headers)
+    assert response.headers["content-encoding"] == "gzip"
+    assert int(response.headers["content-length"]) < 3_000_000 // 10
+    assert len(response.content) == 3_000_000 and response.content[: len(video)] == video
+
+
 async def test_video_bytes_option_pads_every_download(make_app, clock):
     transport = httpx.ASGITransport(app=make_app(video_bytes=123_456))
     async with httpx.AsyncClient(transport=transport, base_url=BASE) as padded:
         task_id = await submit_ok(padded, "fox [sim:duration=1]")
         clock.advance(1)
         assert len((await padded.get(f"/files/{task_id}.mp4")).content) == 123_456
+
+
+async def test_a_size_directive_above_the_maximum_is_clamped_to_it(make_app, clock):
+    transport = httpx.ASGITransport(app=make_app(max_video_bytes=200_000, video_bytes=500_000))
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as capped:
+        huge = await submit_ok(capped, "fox [sim:duration=1][sim:size=209715200]")
+        padded = await submit_ok(capped, "fox [sim:duration=1]")
+        small = await submit_ok(capped, "fox [sim:duration=1][sim:size=150000]")
+        clock.advance(1)
+        for task_id, size in ((huge, 200_000), (padded, 200_000), (small, 150_000)):
+            response = await capped.get(f"/files/{task_id}.mp4")
+            assert response.headers["content-length"] == str(size)
+            assert len(response.content) == size
 
 
 # --- controls -------------------------------------------------------------------------

@@ -26,7 +26,11 @@ STARTUP_DEADLINE = 20.0
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
     port = free_port()
     log = tmp_path_factory.mktemp("simulator") / "simulator.log"
-    env = {**os.environ, "GOOGLE_VIDEO_SIM_TIME_SCALE": "0.01"}
+    env = {
+        **os.environ,
+        "GOOGLE_VIDEO_SIM_TIME_SCALE": "0.01",
+        "GOOGLE_VIDEO_SIM_MAX_VIDEO_BYTES": "200000000",  # the bounded-memory test's file
+    }
     command = [sys.executable, "-m", "simulator.main", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--api-key", KEY]
     simulator = Child("simulator", command, env=env, cwd=ROOT, output=log)

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from core.storage import ObjectNotFound, S3Storage, StorageError, TransientStorageError
+from core.storage.streams import StreamTooLarge, capped
 from tests.services import free_port
 
 if TYPE_CHECKING:
@@ -185,6 +186,32 @@ async def test_failing_source_aborts_the_multipart_upload(
         await storage.put_stream("videos/broken.mp4", broken(), "video/mp4")
 
     await _assert_no_upload_left(storage, s3_endpoint, "videos/broken.mp4")
+
+
+async def test_stream_past_its_cap_aborts_the_multipart_upload(
+    storage: S3Storage, s3_endpoint: str
+) -> None:
+    client = _raw_client(s3_endpoint)
+    uploading: list[int] = []
+    read = 0
+
+    async def endless() -> AsyncIterator[bytes]:  # no length to trust: only the count stops it
+        nonlocal read
+        while True:
+            if read == 7:  # a 5 MiB part is on its way: the multipart upload exists
+                listed = await asyncio.to_thread(
+                    client.list_multipart_uploads, Bucket=storage.bucket
+                )
+                uploading.append(len(listed.get("Uploads", [])))
+            read += 1
+            yield _pattern(read, MiB)
+
+    with pytest.raises(StreamTooLarge):
+        await storage.put_stream("videos/huge.mp4", capped(endless(), 7 * MiB), "video/mp4")
+
+    assert uploading == [1]
+    assert read == 8  # the cap's 7 MiB and the chunk that passed it, nothing more
+    await _assert_no_upload_left(storage, s3_endpoint, "videos/huge.mp4")
 
 
 async def test_cancelled_upload_is_aborted(storage: S3Storage, s3_endpoint: str) -> None:

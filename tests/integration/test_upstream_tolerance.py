@@ -24,6 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from structlog.testing import capture_logs
 
+from core.queue_codec import ARQ_CODEC
 from core.repo import tasks
 from core.repo.tasks import Task
 from schemas.clock import utcnow
@@ -122,7 +123,7 @@ async def worker(
     made: list[Ctx] = []
 
     async def make(**overrides: Any) -> Ctx:
-        redis = await create_pool(RedisSettings.from_dsn(redis_url))
+        redis = await create_pool(RedisSettings.from_dsn(redis_url), **ARQ_CODEC)
         ctx: Ctx = {"settings": settings.model_copy(update=overrides), "redis": redis}
         await on_startup(ctx)
         made.append(ctx)

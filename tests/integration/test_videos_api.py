@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+from arq import create_pool
+from arq.connections import RedisSettings
 from arq.jobs import Job
 from redis.asyncio import Redis
 
 from core import queue as jobs
+from core.queue_codec import ARQ_CODEC, loads
 from tests.integration.images import PNG_URI
+from worker.jobs.purge import purge_video
+from worker.lifecycle import on_shutdown, on_startup
 
 PROMPT = "a red fox running through snow at dawn"
 
@@ -40,12 +46,12 @@ async def test_create_enqueues_submit_job_with_id_from_task(client_for, grant, r
     video = (await acme.post("/v1/videos", json={"prompt": PROMPT})).json()
     redis = Redis.from_url(redis_url)
     try:
-        info = await Job(jobs.submit(video["id"]).job_id, redis).info()
+        info = await Job(jobs.submit(video["id"]).job_id, redis, _deserializer=loads).info()
     finally:
         await redis.aclose()
     assert info is not None
     assert info.function == jobs.SUBMIT
-    assert info.args == (video["id"],)
+    assert list(info.args) == [video["id"]]  # JSON: a list
 
 
 async def test_image_model_default_and_mode_follow_from_images(client_for, grant):
@@ -150,13 +156,28 @@ async def test_delete_unfinished_video_cancels_and_releases(client_for, grant, a
     await assert_ledger()
 
 
-async def test_delete_removes_stored_inputs(client_for, grant, settings):
+async def test_delete_leaves_the_stored_inputs_to_the_purge_job(
+    client_for, grant, settings, redis_url
+):
     acme = await client_for("acme")
     await grant("acme", "acme", 1000)
     video = (await acme.post("/v1/videos", json={"prompt": PROMPT, "images": [PNG_URI]})).json()
     inputs = settings.data_dir / "storage" / "inputs" / video["id"]
-    assert any(inputs.iterdir())
-    await acme.delete(f"/v1/videos/{video['id']}")
+    assert (await acme.delete(f"/v1/videos/{video['id']}")).status_code == 200
+    assert any(inputs.iterdir())  # the answer never waits for the store
+
+    redis = await create_pool(RedisSettings.from_dsn(redis_url), **ARQ_CODEC)
+    ctx: dict[str, Any] = {"settings": settings, "redis": redis, "job_try": 1}
+    try:
+        info = await Job(jobs.purge_video(video["id"]).job_id, redis, _deserializer=loads).info()
+        assert info is not None
+        assert (info.function, list(info.args)) == (jobs.PURGE_VIDEO, [video["id"]])
+        await on_startup(ctx)
+        assert await purge_video(ctx, video["id"]) == "purged"
+        assert await purge_video(ctx, video["id"]) == "skipped"
+    finally:
+        await on_shutdown(ctx)
+        await redis.aclose()
     assert not inputs.exists() or not any(inputs.iterdir())
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
+from schemas.secret_strength import shannon_bits, weakness
 from schemas.settings import DEV_SECRET_KEY, Settings
 
 STRONG_SECRET = "s3cr3t-0123456789-abcdefghijkl"
@@ -23,10 +25,76 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
 
 
-@pytest.mark.parametrize("secret", [DEV_SECRET_KEY, "changeme", "secret", "dev", "short-secret"])
-def test_production_refuses_placeholder_or_short_secret_key(secret: str) -> None:
+@pytest.mark.parametrize(
+    "secret",
+    [
+        DEV_SECRET_KEY,
+        "changeme",
+        "secret",
+        "dev",
+        "short-secret",
+        "aaaaaaaaaaaaaaaa",
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "abababababababababababababababab",
+        "abcdefghabcdefghabcdefghabcdefgh",
+        "aaaaaaaabbbbbbbbaaaaaaaabbbbbbbc",
+        "my-CHANGE-ME-secret-0123456789abcdef",
+        "Replace_Me_With_A_Real_Secret_Please",
+    ],
+)
+def test_production_refuses_placeholder_short_or_low_entropy_secret_key(secret: str) -> None:
     with pytest.raises(ValidationError, match="SECRET_KEY"):
         Settings(environment="production", secret_key=secret)
+
+
+@pytest.mark.parametrize(
+    ("value", "bits"),
+    [("aaaaaaaaaaaaaaaa", 0.0), ("abababababababab", 16.0), ("0123456789abcdef", 64.0)],
+)
+def test_shannon_bits_is_length_times_entropy_per_character(value: str, bits: float) -> None:
+    assert shannon_bits(value) == pytest.approx(bits)
+
+
+def test_generated_secrets_pass_the_strength_rule() -> None:
+    for _ in range(200):
+        assert weakness(secrets.token_hex(32)) is None
+        assert weakness("gv_" + secrets.token_urlsafe(32)) is None
+
+
+def test_production_names_every_problem_at_once() -> None:
+    with pytest.raises(ValidationError) as caught:
+        Settings(environment="production", secret_key="x" * 20, admin_key="CHANGE_ME")
+    assert "SECRET_KEY" in str(caught.value) and "ADMIN_KEY" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"s3_secret_access_key": "CHANGE_ME"},
+        {"upstream_api_key": "sim-key"},
+        {"database_url": "postgresql+asyncpg://gv:CHANGE_ME@db/gv"},
+        {"redis_url": "redis://:change-me@redis:6379/0"},
+    ],
+)
+def test_production_refuses_placeholders_in_issued_credentials(values: dict[str, str]) -> None:
+    with pytest.raises(ValidationError, match="placeholder"):
+        Settings.model_validate(
+            {"environment": "production", "secret_key": STRONG_SECRET, **values}
+        )
+
+
+def test_previous_secret_keys_follow_the_current_one() -> None:
+    settings = Settings(secret_key="now", secret_key_previous=" old1 , old2,,")
+    assert settings.secret_keys == ("now", "old1", "old2")
+    assert Settings(secret_key="now").secret_keys == ("now",)
+
+
+def test_production_accepts_a_placeholder_among_the_previous_keys() -> None:
+    """Rotating away from a leaked or shipped key must be possible."""
+    settings = Settings(
+        environment="production", secret_key=STRONG_SECRET, secret_key_previous=DEV_SECRET_KEY
+    )
+    assert settings.secret_keys == (STRONG_SECRET, DEV_SECRET_KEY)
 
 
 @pytest.mark.parametrize("admin_key", ["changeme", "dev", "short-key", ""])
@@ -115,6 +183,7 @@ def test_production_check_also_applies_to_environment_variables(
         ("api_key_cache_seconds", -1),
         ("idempotency_ttl_seconds", 3600),
         ("max_body_bytes", 0),
+        ("max_video_bytes", 0),
         ("environment", "staging"),
     ],
 )

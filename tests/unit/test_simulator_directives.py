@@ -2,6 +2,7 @@ import pytest
 
 from simulator.directives import (
     DirectiveError,
+    Length,
     Script,
     SubmitOutcome,
     SubmitShape,
@@ -19,7 +20,7 @@ def test_text_outside_directives_is_ignored_and_several_directives_combine():
     script = parse_script(
         "a cat [sim:fail=内容违规 policy] surfing [sim:duration=12.5][sim:poll429=2] "
         "[sim:poll500=1] [sim:nourl=3] [sim:unknown_status=4] [sim:download404] "
-        "[sim:size=1000000] [sim:lowercase]"
+        "[sim:size=1000000] [sim:length=absent] [sim:lowercase]"
     )
     assert script == Script(
         fail="内容违规 policy",
@@ -30,6 +31,7 @@ def test_text_outside_directives_is_ignored_and_several_directives_combine():
         unknown_status=4,
         download404=True,
         size=1_000_000,
+        length=Length.ABSENT,
         lowercase=True,
     )
 
@@ -83,6 +85,7 @@ def test_directive_names_are_lowercase_only():
         "[sim:poll429=-1]",
         "[sim:poll429=two]",
         "[sim:size=1.5]",
+        "[sim:length=lie]",
         "[sim:submit=418]",
         "[sim:download404=yes]",
         "[sim:submit500_once=2]",

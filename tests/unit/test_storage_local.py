@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from core.storage import LocalStorage, ObjectNotFound, StorageError, open_storage
+from core.storage.streams import StreamTooLarge, capped
 
 
 async def _chunks(*parts: bytes) -> AsyncIterator[bytes]:
@@ -99,6 +100,20 @@ async def test_cancelled_stream_stores_nothing(storage: LocalStorage) -> None:
         await task
     assert await storage.stat("videos/v2.mp4") is None
     assert _leftovers(storage.root) == []
+
+
+async def test_stream_past_its_cap_stores_nothing(storage: LocalStorage) -> None:
+    big = [b"x" * (1 << 20)] * 3  # two blocks reach the temp file, the third passes the cap
+
+    with pytest.raises(StreamTooLarge):
+        await storage.put_stream("videos/v1/video.mp4", capped(_chunks(*big), 2 << 20), "video/mp4")
+
+    assert await storage.stat("videos/v1/video.mp4") is None
+    assert _leftovers(storage.root) == []
+    exact = await storage.put_stream(
+        "videos/v2/video.mp4", capped(_chunks(*big), 3 << 20), "video/mp4"
+    )
+    assert exact.size == 3 << 20
 
 
 async def test_open_stream_of_missing_key_raises_object_not_found(storage: LocalStorage) -> None:

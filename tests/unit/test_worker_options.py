@@ -55,7 +55,7 @@ def test_worker_options_pass_validation(settings: Settings) -> None:
 
 
 def test_worker_options_register_every_job_function_by_name(settings: Settings) -> None:
-    expected = {jobs.SUBMIT, jobs.POLL, jobs.STORE, jobs.DELIVER}
+    expected = {jobs.SUBMIT, jobs.POLL, jobs.STORE, jobs.DELIVER, jobs.PURGE_VIDEO}
     assert set(_functions(worker_options(settings))) == expected
 
 
@@ -79,6 +79,11 @@ def _crons(settings: Settings) -> dict[str, CronJob]:
 def test_idempotency_purge_runs_hourly_in_one_replica(settings: Settings) -> None:
     cron = _crons(settings)[jobs.PURGE_IDEMPOTENCY]
     assert (cron.minute, cron.second, cron.unique) == (17, 0, True)
+
+
+def test_upload_purge_runs_every_five_minutes_in_one_replica(settings: Settings) -> None:
+    cron = _crons(settings)[jobs.PURGE_UPLOADS]
+    assert (cron.minute, cron.second, cron.unique) == (set(range(2, 60, 5)), 30, True)
 
 
 def test_reconcile_cron_runs_at_startup_every_interval(settings: Settings) -> None:
@@ -108,6 +113,8 @@ async def test_arq_worker_accepts_the_options(settings: Settings) -> None:
         jobs.POLL,
         jobs.STORE,
         jobs.DELIVER,
+        jobs.PURGE_VIDEO,
         jobs.RECONCILE,
         jobs.PURGE_IDEMPOTENCY,
+        jobs.PURGE_UPLOADS,
     }

@@ -1,9 +1,11 @@
 """deliver_webhook: one signed attempt of one delivery, then its next step.
 
 ``webhook-id`` is the event id (stable across retries and replays); timestamp and
-signatures are fresh per attempt. 2xx delivers, 410 disables the endpoint, anything else
-retries on the configured schedule with jitter; a receiver's Retry-After can lengthen a
-wait but never shorten it, nor push an attempt past the schedule's end (:func:`next_delay`).
+signatures are fresh per attempt. 2xx delivers, 410 disables the endpoint, a target the
+egress policy refuses (checked again at every attempt: DNS answers and the allowlist
+change) fails the delivery at once, anything else retries on the configured schedule with
+jitter; a receiver's Retry-After can lengthen a wait but never shorten it, nor push an
+attempt past the schedule's end (:func:`next_delay`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core import queue
+from core import egress, queue
 from core.repo import events, webhooks
 from core.repo.events import Outgoing
 from core.webhooks.secrets import client_secret_row, live_secrets
@@ -51,7 +53,8 @@ async def deliver_webhook(ctx: dict[str, Any], delivery_id: str) -> str:
         row.url,
         headers(signing, row.event_id, int(time.time()), body),
         body,
-        allow_private=settings.webhook_allow_private,
+        policy=egress.Policy.from_settings(settings),
+        max_seconds=settings.webhook_timeout_seconds,
     )
     return await _settle(context, row, attempt)
 
@@ -74,6 +77,8 @@ async def _settle(context: WorkerContext, row: Outgoing, attempt: Attempt) -> st
     delay: float | None = None
     if attempt.delivered:
         status = DeliveryStatus.DELIVERED
+    elif attempt.refused:
+        status = DeliveryStatus.FAILED
     elif attempt.status_code == 410 and row.endpoint_id is not None:
         status = DeliveryStatus.DISABLED
     else:

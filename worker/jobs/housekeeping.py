@@ -2,6 +2,10 @@
 
 Expired records are already ignored when their key comes back; this keeps the table
 from growing without bound.
+
+purge_uploads: delete uploads past their expiry, object then row (every 5 minutes).
+Expired uploads are already refused by the API; no task refers to an upload's object
+(a create copies it), so nothing that still needs it is deleted.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from typing import Any
 
 import structlog
 
+from core import uploads
 from core.db import autocommit
 from core.repo import idempotency
 from worker.context import wctx
@@ -22,4 +27,12 @@ async def purge_idempotency(ctx: dict[str, Any]) -> int:
         purged = await idempotency.purge_expired(conn)
     if purged:
         log.info("idempotency_purged", records=purged)
+    return purged
+
+
+async def purge_uploads(ctx: dict[str, Any]) -> int:
+    context = wctx(ctx)
+    purged = await uploads.purge_expired(context.engine, context.storage)
+    if purged:
+        log.info("uploads_purged", uploads=purged)
     return purged

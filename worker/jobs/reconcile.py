@@ -38,9 +38,52 @@ async def reconcile(ctx: dict[str, Any]) -> int:
     for task in late:
         recovered += await _recover(context, task)
     redelivered = await _redeliver(context)
-    if recovered or redelivered:
-        log.info("reconciled", tasks=recovered, deliveries=redelivered)
-    return recovered + redelivered
+    repurged = await _repurge(context)
+    if recovered or redelivered or repurged:
+        log.info("reconciled", tasks=recovered, deliveries=redelivered, purges=repurged)
+    return recovered + redelivered + repurged
+
+
+async def _repurge(context: WorkerContext) -> int:
+    """Deleted videos whose objects are still there: the purge job was lost (killed
+    worker, flushed Redis, failed enqueue) or ran out of tries against a failing store."""
+    grace = timedelta(seconds=context.settings.reconcile_grace_seconds)
+    now = utcnow()
+    async with context.engine.connect() as conn:
+        late = await tasks.purges_due(conn, now, limit=BATCH)
+    count = 0
+    for due in late:
+        async with context.engine.begin() as conn:
+            if not await tasks.claim_purge(conn, due, now + grace):
+                continue
+        job = queue.purge_video(due.id, variant=queue.recovery(due.next_attempt_at))
+        await queue.enqueue_after_commit(context.redis, job)
+        count += 1
+    return count
+
+
+async def catch_up(context: WorkerContext) -> int:
+    """After a Redis outage: enqueue the submit of every queued task now, overdue or not.
+
+    The API commits a create and then enqueues its submit; during the outage that
+    enqueue failed, and waiting until such a task is overdue would add up to a reconcile
+    grace to the outage. A queued task whose submit job did survive gets a duplicate,
+    which finds the task no longer queued and does nothing. Claimed like an overdue task,
+    so one replica enqueues each. Returns how many were enqueued.
+    """
+    grace = timedelta(seconds=context.settings.reconcile_grace_seconds)
+    now = utcnow()
+    async with context.engine.connect() as conn:
+        waiting = await tasks.overdue(conn, now + grace, BATCH, [TaskStatus.QUEUED])
+    count = 0
+    for task in waiting:
+        async with context.engine.begin() as conn:
+            if not await tasks.claim_overdue(conn, task, now + grace):
+                continue
+        job = queue.submit(task.id, variant=queue.recovery(task.next_attempt_at))
+        await queue.enqueue_after_commit(context.redis, job)
+        count += 1
+    return count
 
 
 async def _redeliver(context: WorkerContext) -> int:

@@ -5,6 +5,11 @@ probed (``core.media``): a file that does not parse, is truncated or has no vide
 is downloaded again, up to ``download_max_tries``, then fails ``invalid_video`` with the
 hold released. A completed video carries its measured facts and its thumbnail and
 spritesheet, stored beside it.
+
+A video larger than ``max_video_bytes`` fails ``video_too_large`` at once (the same URL
+would serve the same file): refused before storing when the upstream declares its length,
+else stopped the moment the count passes the cap, so memory and storage stay bounded even
+when the length is absent or wrong; the partial upload is discarded by ``put_stream``.
 """
 
 from __future__ import annotations
@@ -15,17 +20,18 @@ from typing import Any
 import structlog
 from arq import Retry
 
-from core import settlement
+from core import queue, settlement
 from core.media import InvalidVideo, MediaFacts, inspect_and_derive
 from core.repo import tasks
 from core.storage import StorageError, StoredObject
 from core.storage.keys import video_key, video_prefix
+from core.storage.streams import StreamTooLarge, capped, refuse_declared
 from schemas.problems import FailureCode
 from schemas.status import StorageStatus, TaskStatus
 from worker.context import WorkerContext, wctx
 from worker.jobs.finishing import finish
 from worker.jobs.heartbeat import heartbeat
-from worker.jobs.pacing import pacing
+from worker.jobs.pacing import due_after, pacing
 from worker.schedule import backoff
 from worker.upstream import UpstreamError
 
@@ -71,10 +77,13 @@ async def store_task(ctx: dict[str, Any], task_id: str) -> str:
                 context.upstreams.lease(config, config.model(task.model)) as upstream,
                 upstream.download(task.upstream_video_url) as download,
             ):
-                stored = await context.storage.put_stream(
-                    video_key(task_id), checked_mp4(download.chunks), "video/mp4"
-                )
+                limit = context.settings.max_video_bytes
+                refuse_declared(download.content_length, limit)
+                chunks = checked_mp4(capped(download.chunks, limit))
+                stored = await context.storage.put_stream(video_key(task_id), chunks, "video/mp4")
             media = await inspect_and_derive(context.storage, task_id)
+    except StreamTooLarge as exc:
+        return await _give_up(context, task_id, FailureCode.VIDEO_TOO_LARGE, str(exc))
     except (NotAVideo, InvalidVideo) as exc:
         return await _retry_or_give_up(context, task_id, attempt, exc, FailureCode.INVALID_VIDEO)
     except (UpstreamError, StorageError) as exc:
@@ -141,5 +150,13 @@ async def _give_up(context: WorkerContext, task_id: str, code: FailureCode, mess
 
 
 async def _delete_video(context: WorkerContext, task_id: str) -> None:
-    """The video and its variants (the input images stay: the task row shows them)."""
-    await context.storage.delete_prefix(video_prefix(task_id))
+    """The video and its variants (the input images stay: the task row shows them). A store
+    that refuses leaves them to the purge job, retried until they are gone."""
+    try:
+        await context.storage.delete_prefix(video_prefix(task_id))
+    except StorageError as exc:
+        async with context.engine.begin() as conn:
+            left = await tasks.leave_video_to_purge(conn, task_id, due_after(context, 0.0))
+        if left:
+            await queue.enqueue_after_commit(context.redis, queue.purge_video(task_id))
+        log.warning("video_cleanup_deferred", task_id=task_id, error=str(exc), purge=left)

@@ -13,7 +13,7 @@ import structlog
 from core import callback, queue, settlement
 from core.images import sniff_image
 from core.repo import tasks
-from core.repo.tasks import Task
+from core.repo.tasks import Owner, Task
 from core.storage import StorageError
 from core.storage.keys import stored_key
 from schemas.catalogue import ImageRole, ModelSpec
@@ -23,6 +23,7 @@ from schemas.status import TaskStatus
 from worker.context import WorkerContext, wctx
 from worker.jobs.deadline import expired, seconds_left, timeout_failure
 from worker.jobs.finishing import finish
+from worker.jobs.outage import recorded
 from worker.jobs.pacing import due_after, later, pacing
 from worker.jobs.poll import initial_state
 from worker.schedule import backoff, next_poll_delay
@@ -113,18 +114,24 @@ async def submit_task(ctx: dict[str, Any], task_id: str) -> str:
     context.alerts.ok()
     pace = pacing(context, provider)
     delay = min(next_poll_delay(pace, 0.0, None), seconds_left(task, config))
-    async with context.engine.begin() as conn:
-        moved = await tasks.transition(
-            conn,
-            task_id,
-            [TaskStatus.SUBMITTING],
-            TaskStatus.RUNNING,
-            upstream_task_id=result.task_id,
-            upstream_action=provider.upstream_action,
-            upstream_submit_time=utcnow(),
-            upstream_response={**result.raw, **initial_state(_sent_urls(request))},
-            next_attempt_at=due_after(context, delay),
-        )
+
+    async def running() -> Owner | None:
+        async with context.engine.begin() as conn:
+            return await tasks.transition(
+                conn,
+                task_id,
+                [TaskStatus.SUBMITTING],
+                TaskStatus.RUNNING,
+                upstream_task_id=result.task_id,
+                upstream_action=provider.upstream_action,
+                upstream_submit_time=utcnow(),
+                upstream_response={**result.raw, **initial_state(_sent_urls(request))},
+                next_attempt_at=due_after(context, delay),
+            )
+
+    # Lost to a database outage, the upstream's task id would leave the task ambiguous:
+    # retry in place until the reconciler may take the task (one grace after the call).
+    moved = await recorded(running, context.settings.reconcile_grace_seconds)
     if moved is None:  # cancelled while we were submitting
         bound.info("submitted_after_cancel", upstream_task_id=result.task_id)
         return "cancelled meanwhile"

@@ -1,6 +1,6 @@
 """One HTTP attempt of a webhook delivery, as the attempt log records it. The SSRF-safe
-POST itself is ``core.egress.post``; the webhook client follows no redirects and bounds
-the time."""
+POST itself is ``core.egress.post``: no redirects followed, one deadline for the whole
+attempt, the target checked again at every attempt."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ import time
 from dataclasses import dataclass
 
 import httpx
+import structlog
 
 from core import egress
 from core.retry_after import parse_retry_after
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -19,6 +22,8 @@ class Attempt:
     latency_ms: int
     error: str | None = None
     retry_after: float | None = None
+    # The target is not allowed (any more): the delivery fails now, no retry can change it.
+    refused: bool = False
 
     @property
     def delivered(self) -> bool:
@@ -31,20 +36,26 @@ async def post(
     headers: dict[str, str],
     body: bytes,
     *,
-    allow_private: bool,
+    policy: egress.Policy,
+    max_seconds: float,
 ) -> Attempt:
+    """One attempt; never raises for the receiver's sake. ``error`` is shown to the
+    tenant, so a refusal reads :data:`core.egress.REFUSED` whatever its reason (logged)."""
     started = time.monotonic()
 
     def took() -> int:
         return int((time.monotonic() - started) * 1000)
 
     try:
-        response = await egress.post(client, url, headers, body, allow_private=allow_private)
+        reply = await egress.post(
+            client, url, headers, body, policy=policy, max_seconds=max_seconds
+        )
     except egress.UnsafeTarget as exc:
-        return Attempt(None, took(), f"refused: {exc}")
-    except httpx.HTTPError as exc:
-        return Attempt(None, took(), f"{type(exc).__name__}: {exc}"[:500])
+        log.warning("webhook_target_refused", reason=exc.reason)
+        return Attempt(None, took(), str(exc), refused=True)
+    except egress.EgressError as exc:
+        return Attempt(None, took(), str(exc))
     retry_after = None
-    if response.status_code in (429, 503):
-        retry_after = parse_retry_after(response.headers.get("retry-after"))
-    return Attempt(response.status_code, took(), None, retry_after)
+    if reply.status_code in (429, 503):
+        retry_after = parse_retry_after(reply.headers.get("retry-after"))
+    return Attempt(reply.status_code, took(), None, retry_after)

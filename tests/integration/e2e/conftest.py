@@ -14,6 +14,7 @@ import pytest
 from arq import create_pool
 from arq.connections import RedisSettings
 
+from core.queue_codec import ARQ_CODEC
 from schemas.settings import Settings
 from tests.integration.conftest import ADMIN_KEY
 from tests.integration.stack import Stack, base_env, simulator
@@ -102,7 +103,7 @@ async def roomy_limits(admin) -> None:
 @pytest.fixture
 async def job_ctx(stack, settings: Settings) -> AsyncIterator[dict[str, Any]]:
     stack.stop_workers()
-    redis = await create_pool(RedisSettings.from_dsn(settings.redis_url))
+    redis = await create_pool(RedisSettings.from_dsn(settings.redis_url), **ARQ_CODEC)
     ctx: dict[str, Any] = {"settings": settings, "redis": redis, "job_try": 1}
     await on_startup(ctx)
     try:

@@ -10,6 +10,7 @@ from PIL import Image
 
 from core.bootstrap import storage_from
 from core.storage.keys import spritesheet_key, thumbnail_key, video_key
+from tests.eventually import eventually
 from tests.integration.e2e.helpers import create, credits, finished, sim_stats, sim_tasks
 
 
@@ -61,7 +62,11 @@ async def test_deleting_a_video_deletes_its_variants(acme, settings):
         keys = [f(video["id"]) for f in (video_key, thumbnail_key, spritesheet_key)]
         assert all([await storage.stat(key) for key in keys])
         assert (await acme.delete(f"/v1/videos/{video['id']}")).status_code == 200
-        assert [await storage.stat(key) for key in keys] == [None, None, None]
+
+        async def sizes() -> list[int | None]:
+            return [await storage.stat(key) for key in keys]
+
+        await eventually(sizes, until=lambda found: found == [None, None, None], what="purge")
     finally:
         await storage.close()
 

@@ -162,7 +162,9 @@ class GatewayClient:
     ) -> tuple[int, Body]:
         """Send one API request; return the status and parsed body of a 2xx answer."""
         log = _log.bind(op=op, task_id=task_id)
-        headers = {"Authorization": f"Bearer {self._api_key}"}
+        # No key (e.g. cleared by a base URL change): no header, and the gateway's 401 says
+        # so, instead of an unsendable "Bearer " failing the request here.
+        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
         started = time.perf_counter()
         try:
             response = await self._client.request(method, url, json=json, headers=headers)

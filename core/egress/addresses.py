@@ -1,15 +1,9 @@
-"""Egress on a user's behalf (webhooks now, remote images later): public addresses only,
-checked after resolution, and the connection goes to the address that was checked (no
-second lookup that DNS rebinding could answer differently)."""
+"""Which addresses are globally routable: the judgement every egress target passes, in
+every form an IPv4 address can take inside an IPv6 one."""
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
-import socket
-from urllib.parse import urlsplit, urlunsplit
-
-import httpx
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -35,11 +29,6 @@ NEVER_PUBLIC = (
     ipaddress.ip_network("3fff::/20"),  # documentation (RFC 9637)
     ipaddress.ip_network("5f00::/16"),  # SRv6 segment identifiers (RFC 9602)
 )
-
-
-class UnsafeTarget(Exception):
-    """The URL is not http(s), carries credentials, does not resolve, or reaches a
-    non-public address."""
 
 
 def embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
@@ -70,55 +59,3 @@ def is_public(ip: IPAddress) -> bool:
         return False
     inner = embedded_ipv4(ip)
     return inner is None or is_public(inner)
-
-
-async def resolve_target(url: str, *, allow_private: bool) -> tuple[str, str, int]:
-    """(host, checked IP, port) for an http(s) URL, or UnsafeTarget.
-
-    Every address the host resolves to must be public (unless ``allow_private``); the
-    first one is the one to connect to.
-    """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UnsafeTarget("webhook URLs must be http:// or https:// with a host")
-    if parts.username or parts.password:
-        raise UnsafeTarget("webhook URLs must not carry credentials")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(
-            parts.hostname, port, type=socket.SOCK_STREAM
-        )
-    except socket.gaierror as exc:
-        raise UnsafeTarget(f"cannot resolve {parts.hostname}: {exc}") from None
-    addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
-    if not allow_private and not all(is_public(ip) for ip in addresses):
-        raise UnsafeTarget(f"{parts.hostname} resolves to a non-public address")
-    return parts.hostname, str(addresses[0]), port
-
-
-async def post(
-    client: httpx.AsyncClient,
-    url: str,
-    headers: dict[str, str],
-    body: bytes,
-    *,
-    allow_private: bool,
-) -> httpx.Response:
-    """POST ``body`` to ``url``, connecting to the address ``resolve_target`` checked.
-
-    The request carries the URL's host in ``Host`` and (https) as the TLS server name.
-    Redirects and timeouts are the ``client``'s. Raises UnsafeTarget before connecting,
-    or httpx.HTTPError from the exchange.
-    """
-    host, ip, port = await resolve_target(url, allow_private=allow_private)
-    parts = urlsplit(url)
-    literal = f"[{ip}]" if ":" in ip else ip
-    pinned = urlunsplit((parts.scheme, f"{literal}:{port}", parts.path or "/", parts.query, ""))
-    host_header = host if parts.port is None else f"{host}:{parts.port}"
-    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
-    return await client.post(
-        pinned,
-        content=body,
-        headers={**headers, "host": host_header},
-        extensions=extensions,
-    )

@@ -1,19 +1,17 @@
-"""The SSRF address checks in core.egress: which addresses a webhook (or any egress on a
-user's behalf) may reach, in every way an IPv4 address can hide inside an IPv6 one, and
-the resolve-then-check path with a name that resolves locally (no external DNS)."""
+"""The SSRF address judgement in core.egress.addresses: which addresses a webhook (or any
+egress on a user's behalf) may reach, in every way an IPv4 address can hide inside an IPv6
+one. URL checks are in test_egress_targets, the exchanges in test_egress_exchange."""
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
-import httpx
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from core.egress import UnsafeTarget, embedded_ipv4, is_public, post, resolve_target
+from core.egress import embedded_ipv4, is_public
 
 ip = ipaddress.ip_address
 
@@ -233,119 +231,3 @@ def test_every_address_of_a_non_public_ipv6_network_is_refused(address):
 @given(st.integers(0, 2**32 - 1).map(ipaddress.IPv4Address))
 def test_well_known_nat64_is_as_public_as_the_ipv4_it_carries(v4):
     assert is_public(EMBEDDINGS["nat64"](v4, 0, 0)) == is_public(v4)
-
-
-# --- resolve, then check ------------------------------------------------------------------
-
-
-async def test_a_name_resolving_to_loopback_is_refused() -> None:
-    with pytest.raises(UnsafeTarget, match="localhost resolves to a non-public address"):
-        await resolve_target("http://localhost:8080/hook", allow_private=False)
-
-
-async def test_allow_private_lets_a_local_name_through_with_its_checked_address() -> None:
-    host, address, port = await resolve_target("http://localhost:8080/hook", allow_private=True)
-    assert (host, port) == ("localhost", 8080)
-    assert ip(address).is_loopback
-
-
-@pytest.mark.parametrize(
-    "url",
-    [
-        "http://127.0.0.1/hook",
-        "https://[::1]/hook",
-        "https://[::ffff:127.0.0.1]/hook",
-        "https://[::7f00:1]/hook",
-        "https://[::ffff:0:7f00:1]/hook",
-        "https://[64:ff9b:1::a00:1]/hook",
-        "https://[2002:a00:1::1]/hook",
-        "https://[fec0::1]/hook",
-        "http://169.254.169.254/latest/meta-data/",
-        "http://0.0.0.0:8000/",
-    ],
-)
-async def test_literal_non_public_targets_are_refused(url: str) -> None:
-    with pytest.raises(UnsafeTarget, match="non-public"):
-        await resolve_target(url, allow_private=False)
-
-
-@pytest.mark.parametrize(
-    ("url", "expected"),
-    [
-        ("https://8.8.8.8/hook", ("8.8.8.8", "8.8.8.8", 443)),
-        ("http://8.8.8.8/hook", ("8.8.8.8", "8.8.8.8", 80)),
-        ("https://[2606:4700::1111]:8443/x", ("2606:4700::1111", "2606:4700::1111", 8443)),
-    ],
-)
-async def test_public_literals_resolve_to_themselves(url: str, expected) -> None:
-    assert await resolve_target(url, allow_private=False) == expected
-
-
-@pytest.mark.parametrize(
-    ("url", "reason"),
-    [
-        ("ftp://8.8.8.8/hook", "http:// or https://"),
-        ("file:///etc/passwd", "http:// or https://"),
-        ("http:///no-host", "http:// or https://"),
-        ("http://user:secret@8.8.8.8/hook", "credentials"),
-    ],
-)
-async def test_other_schemes_missing_hosts_and_credentials_are_refused(url, reason) -> None:
-    with pytest.raises(UnsafeTarget, match=reason):
-        await resolve_target(url, allow_private=True)
-
-
-# --- the POST goes to the address that was checked ----------------------------------------
-
-
-class Listener:
-    """A raw HTTP/1.1 server on a local address that records each request head."""
-
-    def __init__(self) -> None:
-        self.heads: list[bytes] = []
-        self.port = 0
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        self.heads.append(head)
-        writer.write(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
-        await writer.drain()
-        writer.close()
-
-
-@pytest.fixture
-async def listener() -> AsyncIterator[Listener]:
-    result = Listener()
-    _, address, _ = await resolve_target("http://localhost/", allow_private=True)
-    server = await asyncio.start_server(result._serve, host=address, port=0)
-    result.port = server.sockets[0].getsockname()[1]
-    async with server:
-        yield result
-
-
-async def test_post_refuses_before_connecting(listener: Listener) -> None:
-    async with httpx.AsyncClient() as client:
-        with pytest.raises(UnsafeTarget):
-            await post(
-                client, f"http://localhost:{listener.port}/hook", {}, b"{}", allow_private=False
-            )
-    assert listener.heads == []  # refused before any connection was opened
-
-
-async def test_post_connects_to_the_checked_address_with_the_original_host(
-    listener: Listener,
-) -> None:
-    async with httpx.AsyncClient() as client:
-        response = await post(
-            client,
-            f"http://localhost:{listener.port}/hook?attempt=1",
-            {"webhook-id": "evt_1"},
-            b"{}",
-            allow_private=True,
-        )
-    assert response.status_code == 204
-    (head,) = listener.heads
-    lines = head.decode().lower().split("\r\n")
-    assert lines[0] == "post /hook?attempt=1 http/1.1"
-    assert f"host: localhost:{listener.port}" in lines
-    assert "webhook-id: evt_1" in lines
