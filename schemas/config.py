@@ -39,7 +39,7 @@ class RuntimeConfig(BaseModel):
     ambiguous_submit_policy: AmbiguousPolicy = "fail"
     # Limits (README, "Limits"), counted in Redis across replicas. Admin keys are exempt
     # from the per-client rate, so an operator can always reach this config.
-    client_requests_per_minute: PerWindow = 1200
+    client_requests_per_minute: PerWindow = 3000
     user_creates_per_minute: PerWindow = 60
     replays_per_event_per_hour: PerWindow = 10
     replays_per_client_per_minute: PerWindow = 30
