@@ -30,6 +30,8 @@ from cli.supervise import HOST, Child, free_port, port_open
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 ADMIN_KEY = "gv_bench_admin_key_0123456789abcdef"
+# Runtime-config limits a benchmark's one client would hit (README, "Limits").
+UNLIMITED = {"client_requests_per_minute": 1_000_000, "user_creates_per_minute": 1_000_000}
 SIM_KEY = "sim-bench-key"
 
 

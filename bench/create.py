@@ -37,6 +37,7 @@ import redis
 from bench.common import (
     ADMIN_KEY,
     PY,
+    UNLIMITED,
     CpuMeter,
     Infra,
     client_key,
@@ -180,7 +181,7 @@ def run(
         try:
             config = httpx.put(
                 f"http://127.0.0.1:{api_port}/v1/admin/config",
-                json={"max_concurrent_tasks_per_user": 10_000},
+                json={"max_concurrent_tasks_per_user": 10_000, **UNLIMITED},
                 headers={"Authorization": f"Bearer {ADMIN_KEY}"},
                 timeout=10,
             )

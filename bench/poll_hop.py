@@ -36,6 +36,7 @@ from arq.connections import RedisSettings
 from bench.common import (
     PY,
     SIM_KEY,
+    UNLIMITED,
     Child,
     CpuMeter,
     Infra,
@@ -158,7 +159,11 @@ def _setup(infra: Infra, sim_url: str, chains: int) -> None:
 
         httpx.put(
             f"http://127.0.0.1:{port}/v1/admin/config",
-            json={"max_concurrent_tasks_per_user": 10_000, "task_timeout_seconds": 3600},
+            json={
+                "max_concurrent_tasks_per_user": 10_000,
+                "task_timeout_seconds": 3600,
+                **UNLIMITED,
+            },
             headers={"Authorization": f"Bearer {ADMIN_KEY}"},
             timeout=10,
         ).raise_for_status()

@@ -51,6 +51,7 @@ from bench.common import (
     ADMIN_KEY,
     PY,
     SIM_KEY,
+    UNLIMITED,
     Child,
     CpuMeter,
     Infra,
@@ -227,7 +228,11 @@ async def _setup(api: httpx.AsyncClient, client_key: str, receiver: Receiver) ->
     admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
     response = await api.put(
         "/v1/admin/config",
-        json={"max_concurrent_tasks_per_user": MAX_CONCURRENT, "task_timeout_seconds": 600},
+        json={
+            "max_concurrent_tasks_per_user": MAX_CONCURRENT,
+            "task_timeout_seconds": 600,
+            **UNLIMITED,
+        },
         headers=admin,
     )
     response.raise_for_status()

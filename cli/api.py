@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uvicorn
 
+from cli.header_deadline import with_header_timeout
 from schemas.settings import Settings
 
 
@@ -15,8 +16,11 @@ def serve_api(settings: Settings, host: str, port: int) -> None:
         host=host,
         port=port,
         loop="uvloop",
-        http="httptools",
+        # httptools, with a deadline on request headers (README, "Limits").
+        http=with_header_timeout(settings.header_timeout_seconds),
         log_level="warning",
+        # X-Forwarded-For is believed only from these peers (the proxy in front).
         proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         timeout_graceful_shutdown=10,
     )

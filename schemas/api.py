@@ -354,7 +354,10 @@ class DeliveryOut(BaseModel):
 
 
 class EventDetail(EventOut):
+    """An event with one page of its deliveries, oldest first (``limit``, ``after``)."""
+
     deliveries: list[DeliveryOut]
+    deliveries_has_more: bool
 
 
 class EventList(BaseModel):
@@ -414,6 +417,7 @@ Limit = Annotated[int, Field(ge=1, le=100), ASCII_DIGITS, Field(description="1 t
 Order = Literal["asc", "desc"]
 VideoId = Annotated[str, issued_id("video")]
 EventId = Annotated[str, issued_id("evt")]
+DeliveryId = Annotated[str, issued_id("dlv")]
 EndpointId = Annotated[str, issued_id("whep")]
 
 
@@ -450,6 +454,15 @@ class EventListQuery(Query):
     limit: Limit = 20
     after: EventId | None = Field(default=None, description="The last id of the previous page.")
     type: EventType | None = None
+
+
+class EventDetailQuery(Query):
+    """One page of an event's deliveries (a replay adds one delivery per endpoint)."""
+
+    limit: Limit = 20
+    after: DeliveryId | None = Field(
+        default=None, description="The last delivery id of the previous page."
+    )
 
 
 class VideoPath(BaseModel):

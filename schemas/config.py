@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
@@ -19,6 +19,8 @@ from schemas.patch import Patch
 from schemas.providers import ImplementedKind, UpstreamKind, implemented_kind
 
 AmbiguousPolicy = Literal["fail", "resubmit"]
+# A rate limit: this many per its window (README, "Limits").
+PerWindow = Annotated[int, Field(ge=1, le=1_000_000)]
 
 
 class RuntimeConfig(BaseModel):
@@ -35,6 +37,14 @@ class RuntimeConfig(BaseModel):
     max_concurrent_tasks_per_user: int = Field(default=3, ge=1, le=10_000)
     task_timeout_seconds: int = Field(default=600, ge=10, le=7 * 24 * 3600)
     ambiguous_submit_policy: AmbiguousPolicy = "fail"
+    # Limits (README, "Limits"), counted in Redis across replicas. Admin keys are exempt
+    # from the per-client rate, so an operator can always reach this config.
+    client_requests_per_minute: PerWindow = 3000
+    user_creates_per_minute: PerWindow = 60
+    replays_per_event_per_hour: PerWindow = 10
+    replays_per_client_per_minute: PerWindow = 30
+    failed_auth_per_minute_per_address: PerWindow = 60
+    callbacks_per_minute_per_address: PerWindow = 1200
 
     @model_validator(mode="after")
     def _unique_models(self) -> RuntimeConfig:
@@ -88,6 +98,12 @@ class RuntimeConfigPatch(Patch):
     max_concurrent_tasks_per_user: int | None = Field(default=None, ge=1, le=10_000)
     task_timeout_seconds: int | None = Field(default=None, ge=10, le=7 * 24 * 3600)
     ambiguous_submit_policy: AmbiguousPolicy | None = None
+    client_requests_per_minute: PerWindow | None = None
+    user_creates_per_minute: PerWindow | None = None
+    replays_per_event_per_hour: PerWindow | None = None
+    replays_per_client_per_minute: PerWindow | None = None
+    failed_auth_per_minute_per_address: PerWindow | None = None
+    callbacks_per_minute_per_address: PerWindow | None = None
 
     @field_validator("models")
     @classmethod

@@ -36,6 +36,9 @@ class Code(StrEnum):
     VIDEO_FINISHED = "video_already_finished"
     UNAVAILABLE = "unavailable"
     INTERNAL_ERROR = "internal_error"
+    # Limits (README, "Limits"): a rate refused with Retry-After; a body too slow to arrive.
+    RATE_LIMITED = "rate_limited"
+    REQUEST_TIMEOUT = "request_timeout"
 
 
 STATUS: dict[Code, int] = {
@@ -69,6 +72,8 @@ STATUS: dict[Code, int] = {
     Code.VIDEO_FINISHED: 409,
     Code.UNAVAILABLE: 503,
     Code.INTERNAL_ERROR: 500,
+    Code.RATE_LIMITED: 429,
+    Code.REQUEST_TIMEOUT: 408,
 }
 
 TITLES: dict[int, str] = {
@@ -78,6 +83,7 @@ TITLES: dict[int, str] = {
     403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
+    408: "Request Timeout",
     409: "Conflict",
     413: "Content Too Large",
     415: "Unsupported Media Type",

@@ -91,6 +91,13 @@ class Settings(BaseSettings):
     callback_poll_factor: float = Field(default=4.0, ge=1)
     reconcile_interval_seconds: int = Field(default=5, ge=1)
     reconcile_grace_seconds: float = Field(default=15.0, gt=0)
+    # Slow clients (README, "Limits"): a request's headers must be complete this long
+    # after the connection opens or its previous answer ends, its body this long after
+    # its headers. Peers listed in FORWARDED_ALLOW_IPS (the proxy in front, uvicorn's
+    # setting) are believed about X-Forwarded-For; anyone else is their TCP address.
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    body_timeout_seconds: float = Field(default=60.0, gt=0)
+    forwarded_allow_ips: str = "127.0.0.1"
 
     # --- Egress on a user's behalf (webhooks, remote images): core/egress ------------------
     # Hosts, addresses or CIDR networks egress may reach although not globally routable

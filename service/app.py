@@ -14,10 +14,12 @@ from core.db import make_engine
 from core.queue_codec import queue_client
 from schemas.settings import Settings
 from service import contract
+from service.body_deadline import BodyDeadline
 from service.context import Context, KeyCache
 from service.contract import Operation
 from service.errors import HANDLERS, LastResort
 from service.openapi import document
+from service.ratelimit import RateLimits
 from service.request_id import RequestIdMiddleware
 from service.routes import (
     admin,
@@ -58,6 +60,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # see /readyz) while Redis is down; creates stay durable in the database.
         queue = queue_client(settings.redis_url, connect_timeout=REDIS_CONNECT_SECONDS)
         storage = storage_from(settings)
+        limits = RateLimits(settings.redis_url)
         try:
             config = await prepare(settings, engine)
             app.state.ctx = Context(
@@ -67,10 +70,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 queue=queue,
                 storage=storage,
                 keys=KeyCache(ttl=settings.api_key_cache_seconds),
+                limits=limits,
             )
             yield
         finally:
             await queue.aclose()
+            await limits.close()
             await storage.close()
             await engine.dispose()
 
@@ -79,7 +84,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
         exception_handlers=HANDLERS,
         # Outermost first: every answer (a 500 too) carries the request id.
-        middleware=[Middleware(RequestIdMiddleware), Middleware(LastResort)],
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(LastResort),
+            # Inside LastResort: its 408 is a problem raised where the handler reads.
+            Middleware(BodyDeadline, seconds=settings.body_timeout_seconds),
+        ],
     )
     # "/v1/videos/" is not a path of ours: a 404 problem, not a redirect built from the
     # caller's Host header.

@@ -12,6 +12,7 @@ from core.apikeys import Principal
 from core.config_store import ConfigStore
 from core.storage import Storage
 from schemas.settings import Settings
+from service.ratelimit import RateLimits
 
 
 @dataclass
@@ -41,6 +42,7 @@ class Context:
     queue: ArqRedis
     storage: Storage
     keys: KeyCache
+    limits: RateLimits
 
 
 def ctx(request: Request) -> Context:

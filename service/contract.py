@@ -63,7 +63,8 @@ class Operation:
         """Every problem code this operation can answer."""
         found: list[Code] = []
         if self.auth != "none":
-            found.append(Code.UNAUTHORIZED)
+            # 429: failed authentications per address, requests per client.
+            found += [Code.UNAUTHORIZED, Code.RATE_LIMITED]
         if self.auth == "admin":
             found.append(Code.FORBIDDEN)
         if self.path_params is not None:
@@ -76,9 +77,10 @@ class Operation:
                 Code.UNSUPPORTED_MEDIA_TYPE,
                 Code.BODY_TOO_LARGE,
                 Code.VALIDATION_ERROR,
+                Code.REQUEST_TIMEOUT,
             ]
         if self.form is not None:
-            found += [Code.UNSUPPORTED_MEDIA_TYPE, Code.VALIDATION_ERROR]
+            found += [Code.UNSUPPORTED_MEDIA_TYPE, Code.VALIDATION_ERROR, Code.REQUEST_TIMEOUT]
         found += [*self.problems, Code.UNAVAILABLE, Code.INTERNAL_ERROR]
         return list(dict.fromkeys(found))
 

@@ -32,10 +32,13 @@ FIELD_CODES = {
 
 
 class ProblemError(Exception):
-    def __init__(self, code: Code, detail: str, **extra: Any) -> None:
+    def __init__(
+        self, code: Code, detail: str, *, headers: Mapping[str, str] | None = None, **extra: Any
+    ) -> None:
         super().__init__(detail)
         self.code = code
         self.detail = detail
+        self.headers = dict(headers or {})
         self.extra = extra
 
     @property
@@ -88,7 +91,7 @@ def from_validation(error: ValidationError) -> ProblemError:
 
 async def handle_problem(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ProblemError)
-    return problem_response(exc.code, exc.detail, **exc.extra)
+    return problem_response(exc.code, exc.detail, headers=exc.headers, **exc.extra)
 
 
 async def handle_http(_request: Request, exc: Exception) -> Response:

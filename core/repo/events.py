@@ -136,10 +136,23 @@ async def insert_deliveries(conn: AsyncConnection, values: Sequence[Mapping[str,
 
 
 async def deliveries_of(
-    conn: AsyncConnection, event_id: str
+    conn: AsyncConnection,
+    event_id: str,
+    *,
+    limit: int,
+    after: str | None = None,
+    only: Sequence[str] | None = None,
 ) -> list[tuple[Delivery, list[Attempt]]]:
-    """Every delivery of the event with its attempts, both oldest first (two queries)."""
-    query = select(*_DELIVERY).where(deliveries.c.event_id == event_id).order_by(deliveries.c.id)
+    """Up to ``limit + 1`` deliveries of the event after the cursor ``after`` (or just the
+    ids ``only``), each with its attempts, both oldest first: two queries, the attempts
+    grouped by delivery in one pass (a delivery has at most one attempt per step of the
+    retry schedule)."""
+    query = select(*_DELIVERY).where(deliveries.c.event_id == event_id)
+    if after is not None:
+        query = query.where(deliveries.c.id > after)
+    if only is not None:
+        query = query.where(deliveries.c.id.in_(list(only)))
+    query = query.order_by(deliveries.c.id).limit(limit + 1)
     found = [_delivery(r) for r in (await conn.execute(query)).mappings()]
     by_delivery: dict[str, list[Attempt]] = {d.id: [] for d in found}
     if found:

@@ -2,7 +2,8 @@
 
 The body is never trusted (nor parsed): a valid token only makes the task's next poll
 happen now. Unknown tokens get 404; calls faster than one per task per
-``CALLBACK_MIN_INTERVAL_SECONDS`` are acknowledged and ignored.
+``CALLBACK_MIN_INTERVAL_SECONDS`` are acknowledged and ignored. Per source address,
+callbacks and wrong tokens are limited (429, README "Limits").
 """
 
 from __future__ import annotations
@@ -16,20 +17,30 @@ from core.repo import tasks
 from schemas.api import CallbackAck, CallbackPath
 from schemas.problems import Code
 from schemas.status import TaskStatus
-from service import params
+from service import params, ratelimit
 from service.body import read_limited
 from service.context import ctx
 from service.contract import Operation, Reply
 from service.errors import ProblemError
+from service.ratelimit import client_address, rate_limited
 
 EARLY_CALLBACK_DELAY_SECONDS = 2.0
 
 
 async def notify(request: Request) -> Response:
     context = ctx(request)
+    config = await context.config.get()
+    address = client_address(request)
+    wait = await context.limits.hit(ratelimit.callbacks(config), address)
+    if wait is not None:
+        raise rate_limited(wait, "Too many callbacks from this address.")
     token = params.path(CallbackPath, request, not_found="Unknown callback.").token
     task_id = tokens.task_of(context.settings.secret_keys, token)
     if task_id is None:
+        # A wrong token is a failed authentication of its address.
+        wait = await context.limits.hit(ratelimit.failed_auth(config), address)
+        if wait is not None:
+            raise rate_limited(wait, "Too many failed authentications from this address.")
         raise ProblemError(Code.NOT_FOUND, "Unknown callback.")
     await read_limited(request, 256 * 1024)  # drained, bounded, ignored
     interval_ms = int(context.settings.callback_min_interval_seconds * 1000)
@@ -59,6 +70,6 @@ operations = [
         (Reply(202, "Accepted, or ignored (unknown state, rate limited).", CallbackAck),),
         auth="none",
         path_params=CallbackPath,
-        problems=(Code.BODY_TOO_LARGE,),
+        problems=(Code.BODY_TOO_LARGE, Code.RATE_LIMITED, Code.REQUEST_TIMEOUT),
     )
 ]

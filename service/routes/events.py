@@ -13,14 +13,15 @@ from core import queue
 from core.repo import events
 from core.repo.events import Attempt, Delivery, Event
 from core.webhooks import outbox
-from schemas.api import EventDetail, EventList, EventListQuery, EventPath
+from schemas.api import EventDetail, EventDetailQuery, EventList, EventListQuery, EventPath
 from schemas.clock import unix
 from schemas.problems import Code
-from service import params
+from service import params, ratelimit
 from service.auth import authenticate
 from service.context import ctx
 from service.contract import Operation, Reply
 from service.errors import ProblemError
+from service.ratelimit import rate_limited
 
 
 def _delivery(row: Delivery, attempts: list[Attempt]) -> dict[str, Any]:
@@ -66,26 +67,58 @@ async def _event(request: Request, conn: AsyncConnection) -> Event:
     return row
 
 
-async def _with_deliveries(conn: AsyncConnection, row: Event) -> dict[str, Any]:
+async def _with_deliveries(
+    conn: AsyncConnection,
+    row: Event,
+    *,
+    limit: int,
+    after: str | None = None,
+    only: list[str] | None = None,
+) -> dict[str, Any]:
     body: dict[str, Any] = json.loads(row.body)
-    body["deliveries"] = [_delivery(d, a) for d, a in await events.deliveries_of(conn, row.id)]
+    found = await events.deliveries_of(conn, row.id, limit=limit, after=after, only=only)
+    body["deliveries"] = [_delivery(d, a) for d, a in found[:limit]]
+    body["deliveries_has_more"] = len(found) > limit
     return body
 
 
 async def retrieve(request: Request) -> Response:
     async with ctx(request).engine.connect() as conn:
-        return JSONResponse(await _with_deliveries(conn, await _event(request, conn)))
+        row = await _event(request, conn)
+        query = params.query(EventDetailQuery, request)
+        body = await _with_deliveries(conn, row, limit=query.limit, after=query.after)
+    return JSONResponse(body)
 
 
 async def replay(request: Request) -> Response:
-    """Deliver the event again to the client's current endpoints (same webhook-id)."""
+    """Deliver the event again to the client's current endpoints (same webhook-id); the
+    answer shows the deliveries this replay made. Limited per event and per client."""
     context = ctx(request)
-    async with context.engine.begin() as conn:
+    async with context.engine.connect() as conn:
         row = await _event(request, conn)
+    await _within_replay_limits(request, row)
+    async with context.engine.begin() as conn:
         ids = await outbox.replay(conn, row)
     await queue.enqueue_after_commit(context.queue, *queue.deliveries(ids))
     async with context.engine.connect() as conn:
-        return JSONResponse(await _with_deliveries(conn, row), status_code=202)
+        body = await _with_deliveries(conn, row, limit=max(1, len(ids)), only=ids)
+    return JSONResponse(body, status_code=202)
+
+
+async def _within_replay_limits(request: Request, row: Event) -> None:
+    """Each replay fans out to every endpoint with the whole retry schedule: 429 past
+    ``replays_per_event_per_hour`` for the event or ``replays_per_client_per_minute``."""
+    context = ctx(request)
+    config = await context.config.get()
+    principal = await authenticate(request)
+    rule = ratelimit.event_replays(config)
+    wait = await context.limits.hit(rule, row.id)
+    if wait is not None:
+        raise rate_limited(wait, f"This event was replayed {rule.amount} times in the last hour.")
+    rule = ratelimit.client_replays(config)
+    wait = await context.limits.hit(rule, principal.client_id)
+    if wait is not None:
+        raise rate_limited(wait, f"This client replayed {rule.amount} events in the last minute.")
 
 
 operations = [
@@ -103,10 +136,11 @@ operations = [
         "GET",
         "/v1/events/{event_id}",
         retrieve,
-        "One event with its deliveries and every attempt",
+        "One event with a page of its deliveries (oldest first) and their attempts",
         "events",
         (Reply(200, "The event.", EventDetail),),
         path_params=EventPath,
+        query=EventDetailQuery,
     ),
     Operation(
         "POST",
@@ -114,7 +148,7 @@ operations = [
         replay,
         "Deliver an event again (same webhook-id) to the current endpoints",
         "events",
-        (Reply(202, "The event and its deliveries, the new ones pending.", EventDetail),),
+        (Reply(202, "The event and the deliveries this replay made (pending).", EventDetail),),
         path_params=EventPath,
     ),
 ]

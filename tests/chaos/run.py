@@ -169,7 +169,12 @@ def _problem_code(response: httpx.Response) -> str:
 async def admin_setup(client: httpx.AsyncClient) -> None:
     response = await client.put(
         "/v1/admin/config",
-        json={"max_concurrent_tasks_per_user": 10_000, "task_timeout_seconds": 120},
+        json={
+            "max_concurrent_tasks_per_user": 10_000,
+            "task_timeout_seconds": 120,
+            # 5 users at --rate 5/s make 60 creates a minute each: the default limit.
+            "user_creates_per_minute": 1_000_000,
+        },
     )
     response.raise_for_status()
     for n in range(USERS):

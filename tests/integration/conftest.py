@@ -27,6 +27,7 @@ import schemas.tables  # noqa: F401  (registers every table on SQLModel.metadata
 from core.db import make_engine
 from core.invariants import ledger_violations
 from core.migrate import upgrade
+from schemas.config import RuntimeConfigPatch
 from schemas.settings import Settings
 from service.app import create_app
 
@@ -112,6 +113,10 @@ def settings(engine: AsyncEngine, redis_url: str, tmp_path: Path) -> Settings:
 async def app(engine: AsyncEngine, settings: Settings) -> AsyncIterator[Starlette]:
     application = create_app(settings)
     async with application.router.lifespan_context(application):
+        # Tests poll every 20 ms, far above any client's rate: that limit is tested on its
+        # own (test_limits.py sets the limits it tests).
+        unlimited = RuntimeConfigPatch(client_requests_per_minute=1_000_000)
+        await application.state.ctx.config.update(unlimited)
         yield application
 
 

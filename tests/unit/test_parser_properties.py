@@ -22,7 +22,7 @@ from core.images import MAX_IMAGE_BYTES, ImageError, decode_data_uri, encode_dat
 from schemas.api import CreditsQuery, EventListQuery, VideoCreate, VideoListQuery
 from schemas.problems import STATUS, Code
 from service import params
-from service.body import MAX_JSON_DEPTH, loads, parse, within_depth
+from service.body import MAX_JSON_DEPTH, MAX_JSON_VALUES, loads, parse, within_depth
 from service.creation import InputImage, split_images
 from service.errors import ProblemError
 from service.routes.videos import _form
@@ -111,6 +111,30 @@ def test_json_round_trips_within_the_depth_limit(value: Any):
     raw = json.dumps(value).encode()
     assert loads(raw) == value
     assert within_depth(value, MAX_JSON_DEPTH) == (depth_of(value) <= MAX_JSON_DEPTH)
+
+
+def values_of(value: Any) -> int:
+    """The values in ``value``, itself included (an object's key goes with its value)."""
+    children = value.values() if isinstance(value, dict) else value
+    if isinstance(value, dict | list):
+        return 1 + sum(values_of(child) for child in children)
+    return 1
+
+
+@given(JSON_VALUES, st.booleans())
+def test_the_counted_bytes_bound_the_values_before_parsing(value: Any, compact: bool):
+    """What ``loads`` counts to refuse a body unparsed: one ',' '[' or '{' per value but
+    the first, in any serialization (strings may hold more, never fewer)."""
+    raw = json.dumps(value, separators=(",", ":") if compact else None)
+    assert values_of(value) <= 1 + sum(raw.count(c) for c in ",[{")
+
+
+def test_more_values_than_the_limit_are_refused_unparsed():
+    for raw in ("[" + "1," * MAX_JSON_VALUES + "1]", "[" * (MAX_JSON_VALUES + 1)):
+        with pytest.raises(ProblemError) as refused:
+            loads(raw)
+        assert refused.value.code == Code.BODY_TOO_LARGE
+    assert len(loads("[" + "1," * (MAX_JSON_VALUES - 2) + "1]")) == MAX_JSON_VALUES - 1
 
 
 @given(st.integers(0, 3000), st.sampled_from(["[", '{"a":']))

@@ -1,0 +1,170 @@
+"""The API's rate limits (README, "Limits"), counted in Redis so every replica shares them.
+
+Sliding-window counters of the ``limits`` package: a refused hit is not counted, so
+hammering does not prolong a refusal. Once Redis has refused a key, this process answers
+that key's next requests itself until the window frees a slot (no round trip for a
+flood). A Redis that fails or is slow lets requests through, logged at most once per
+``WARN_INTERVAL_SECONDS``: a limit is protection, never a reason to fail a request, and
+creates stay durable in the database without Redis.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import cast
+
+import structlog
+from limits import RateLimitItemPerSecond
+from limits.aio.storage import RedisStorage
+from limits.aio.storage.redis.redispy import RedispyBridge
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.errors import StorageError
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from starlette.requests import Request
+
+from schemas.config import RuntimeConfig
+from schemas.problems import Code
+from service.errors import ProblemError
+
+log = structlog.get_logger(__name__)
+
+KEY_PREFIX = "gv:limits"
+# Each Redis call is bounded: past this a request goes through unlimited instead of waiting.
+REDIS_TIMEOUT_SECONDS = 0.5
+# After a Redis failure, skip it this long (a down Redis costs no timeout per request).
+SKIP_SECONDS = 1.0
+WARN_INTERVAL_SECONDS = 30.0
+# Refusals this process remembers; beyond, the expired ones are dropped (then all).
+MAX_REMEMBERED = 10_000
+
+
+@dataclass(frozen=True)
+class Rule:
+    """``amount`` hits per ``seconds`` for each caller of one kind (``name``)."""
+
+    name: str
+    amount: int
+    seconds: int
+
+
+class RateLimits:
+    """One per API process, built in the app lifespan; ``close`` releases its Redis pool."""
+
+    def __init__(self, redis_url: str) -> None:
+        self._storage = RedisStorage(
+            f"async+{redis_url}",
+            implementation="redispy",
+            wrap_exceptions=True,
+            key_prefix=KEY_PREFIX,
+            socket_timeout=REDIS_TIMEOUT_SECONDS,
+            socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+        )
+        self._limiter = SlidingWindowCounterRateLimiter(self._storage)
+        self._refused: dict[str, float] = {}  # limit key → monotonic time a slot frees
+        self._skip_until = 0.0
+        self._warned_at = -math.inf
+
+    async def hit(self, rule: Rule, *who: str) -> int | None:
+        """Count one hit of ``who`` against ``rule``: None when allowed (also when Redis
+        cannot be asked), else the whole seconds to wait (``Retry-After``, at least 1)."""
+        item = RateLimitItemPerSecond(rule.amount, rule.seconds)
+        key = item.key_for(rule.name, *who)
+        known = self._still_refused(key)
+        if known is not None:
+            return known
+        now = time.monotonic()
+        if now < self._skip_until:
+            return None
+        try:
+            if await self._limiter.hit(item, rule.name, *who):
+                return None
+            stats = await self._limiter.get_window_stats(item, rule.name, *who)
+        except (StorageError, RedisError, OSError, TimeoutError) as exc:
+            self._degrade(exc, now)
+            return None
+        wait = max(1, math.ceil(stats.reset_time - time.time()))
+        self._remember(key, now + wait)
+        return wait
+
+    def refused(self, rule: Rule, *who: str) -> int | None:
+        """The seconds ``who`` still has to wait if this process already saw ``rule``
+        refuse it (no Redis round trip), else None."""
+        return self._still_refused(
+            RateLimitItemPerSecond(rule.amount, rule.seconds).key_for(rule.name, *who)
+        )
+
+    def _still_refused(self, key: str) -> int | None:
+        until = self._refused.get(key)
+        if until is None:
+            return None
+        left = until - time.monotonic()
+        if left <= 0:
+            del self._refused[key]
+            return None
+        return max(1, math.ceil(left))
+
+    async def close(self) -> None:
+        bridge = self._storage.bridge
+        if isinstance(bridge, RedispyBridge):
+            await cast(Redis, bridge.get_connection()).aclose()
+
+    def _remember(self, key: str, until: float) -> None:
+        if len(self._refused) >= MAX_REMEMBERED:
+            now = time.monotonic()
+            self._refused = {k: t for k, t in self._refused.items() if t > now}
+            if len(self._refused) >= MAX_REMEMBERED:
+                self._refused.clear()
+        self._refused[key] = until
+
+    def _degrade(self, exc: BaseException, now: float) -> None:
+        self._skip_until = now + SKIP_SECONDS
+        if now - self._warned_at >= WARN_INTERVAL_SECONDS:
+            self._warned_at = now
+            log.warning("rate_limits_unavailable", error=type(exc).__name__, detail=str(exc))
+
+
+def rate_limited(wait: int, detail: str) -> ProblemError:
+    """The 429 ``rate_limited`` problem, with ``Retry-After: wait``."""
+    return ProblemError(
+        Code.RATE_LIMITED,
+        f"{detail} Retry after {wait} s.",
+        retry_after=wait,
+        headers={"Retry-After": str(wait)},
+    )
+
+
+def client_address(request: Request) -> str:
+    """The caller's address as the server sees it: the TCP peer, or the address a trusted
+    proxy (``FORWARDED_ALLOW_IPS``) put in X-Forwarded-For."""
+    return request.client.host if request.client is not None else "unknown"
+
+
+# The rules, as the runtime config sets them (each read per request: a change applies
+# within the config cache's second).
+
+
+def client_requests(config: RuntimeConfig) -> Rule:
+    return Rule("client", config.client_requests_per_minute, 60)
+
+
+def user_creates(config: RuntimeConfig) -> Rule:
+    return Rule("creates", config.user_creates_per_minute, 60)
+
+
+def event_replays(config: RuntimeConfig) -> Rule:
+    return Rule("replay-event", config.replays_per_event_per_hour, 3600)
+
+
+def client_replays(config: RuntimeConfig) -> Rule:
+    return Rule("replay-client", config.replays_per_client_per_minute, 60)
+
+
+def failed_auth(config: RuntimeConfig) -> Rule:
+    return Rule("auth-failed", config.failed_auth_per_minute_per_address, 60)
+
+
+def callbacks(config: RuntimeConfig) -> Rule:
+    return Rule("callback", config.callbacks_per_minute_per_address, 60)
