@@ -20,6 +20,7 @@ from tests.integration.e2e.helpers import (
     credits,
     finished,
     reaches,
+    read_video,
     sim_stats,
     sim_tasks,
 )
@@ -119,11 +120,23 @@ async def test_sigterm_drains_the_running_store(acme, stack, assert_ledger):
 async def test_worker_survives_redis_restart(acme, stack, redis_server, assert_ledger):
     redis_server.restart()
     video = await create(acme, "after restart [sim:duration=1]")
+    (worker,) = stack.workers
+    # A worker whose poll fell in the moment Redis was down exits non-zero for its
+    # supervisor to replace (the other acceptable outcome; more likely on a loaded
+    # machine); the test plays the supervisor, and the video must complete either way.
+    await eventually(
+        lambda: read_video(acme, video["id"]),
+        40,
+        until=lambda v: v["status"] in ("completed", "failed") or not worker.alive,
+        what="the video finishing or the worker exiting",
+    )
+    if not worker.alive:
+        assert worker.returncode not in (None, 0)
+        stack.workers.remove(worker)
+        stack.start_worker()
     done = await finished(acme, video["id"], deadline=40)
     assert done["status"] == "completed"
-    alive = [w.poll() is None for w in stack.workers]
-    if not all(alive):  # the other acceptable outcome: it exited non-zero for its supervisor
-        assert all(w.returncode not in (None, 0) for w in stack.workers)
+    assert all(w.alive for w in stack.workers)
     await assert_ledger()
 
 
