@@ -183,6 +183,7 @@ RUNS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("run", list(RUNS))
 async def test_schemathesis_finds_nothing(api: Api, engine: AsyncEngine, tmp_path: Path, run):
     selection, share, phases = RUNS[run]
