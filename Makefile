@@ -43,9 +43,14 @@ unit: deps
 integration: deps
 	$(BIN)/pytest -q tests/integration $(PYTEST_ARGS)
 
-## make test: lint, types, then every test (real PostgreSQL, Redis, moto S3, simulator).
+## make test: lint, types, then every test (real PostgreSQL, Redis, moto S3, simulator)
+## in TEST_WORKERS pytest-xdist processes, each with its own private servers; much of a
+## test's time is waiting on processes, so two workers pay off even on CI's two cores.
+## Tests go out one at a time (loadgroup: each is its own unit unless xdist_group-marked),
+## the modules with a `slow` test first (tests/conftest.py).
+TEST_WORKERS ?= 2
 test: lint typecheck
-	$(BIN)/pytest -q -p no:cacheprovider tests $(PYTEST_ARGS)
+	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup tests $(PYTEST_ARGS)
 
 ## make fuzz: schemathesis against the real API on PostgreSQL for longer than `make test`
 ## does (FUZZ_SECONDS per run, three runs: admin, admin config, client).

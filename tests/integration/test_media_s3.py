@@ -128,6 +128,7 @@ asyncio.run(main(*sys.argv[1:]))
 """
 
 
+@pytest.mark.slow
 def test_probing_a_stored_200_mb_video_stays_within_the_store_memory_bound(
     s3_endpoint: str, tmp_path: Path
 ) -> None:

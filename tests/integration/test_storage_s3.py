@@ -286,6 +286,7 @@ asyncio.run(main())
 """
 
 
+@pytest.mark.slow
 def test_streaming_200_mb_grows_memory_less_than_64_mb(s3_endpoint: str) -> None:
     result = subprocess.run(
         [sys.executable, "-c", MEMORY_CHILD, s3_endpoint, f"memory-{uuid.uuid4().hex[:12]}"],

@@ -11,6 +11,8 @@ each step, and ``core.invariants.ledger_violations`` must stay empty throughout.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import functools
 import shutil
 import tempfile
 from collections.abc import Awaitable, Callable, Coroutine
@@ -172,6 +174,31 @@ async def snapshot(conn: AsyncConnection) -> tuple[list[Any], ...]:
     return tuple(tables)
 
 
+@functools.cache
+def _migrated_template() -> Path:
+    """A migrated SQLite file, made once per process: each run starts from a copy (running
+    the migrations for each of the ~30 runs was a quarter of this test's time)."""
+    folder = Path(tempfile.mkdtemp(prefix="ledger-props-template-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    path = folder / "template.db"
+
+    async def migrate() -> None:
+        engine = make_engine(f"sqlite+aiosqlite:///{path}")
+        try:
+            await upgrade(engine)
+            async with engine.connect() as conn:
+                await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            await engine.dispose()
+
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(migrate())
+    finally:
+        loop.close()
+    return path
+
+
 class LedgerMachine(RuleBasedStateMachine):
     tasks_b = Bundle("tasks")
 
@@ -179,8 +206,8 @@ class LedgerMachine(RuleBasedStateMachine):
         super().__init__()
         self.loop = asyncio.new_event_loop()
         self.dir = Path(tempfile.mkdtemp(prefix="ledger-props-"))
+        shutil.copyfile(_migrated_template(), self.dir / "ledger.db")
         self.engine: AsyncEngine = make_engine(f"sqlite+aiosqlite:///{self.dir / 'ledger.db'}")
-        self.run(upgrade(self.engine))
         self.funds: dict[Account, Funds] = {}
         self.tasks: dict[str, TaskModel] = {}
         self.counter = 0
@@ -587,7 +614,7 @@ LedgerMachine.TestCase.settings = settings(
     stateful_step_count=30,
     deadline=None,
 )
-TestLedgerMachine = LedgerMachine.TestCase
+TestLedgerMachine = pytest.mark.slow(LedgerMachine.TestCase)
 
 
 # --- the database itself refuses a second settlement ---------------------------------

@@ -63,7 +63,9 @@ async def test_bad_token_is_404(api_port):
 
 
 async def test_callback_body_is_never_trusted(acme, stack, api_port):
-    video = await create(acme, "still running [sim:duration=20]")
+    # 20 s upstream at the stack's time scale (0.01): the simulator's own callback, sent
+    # when the task finishes, must not take the rate limit's slot before the forged one.
+    video = await create(acme, "still running [sim:duration=2000]")
     await reaches(acme, video["id"], {"running"})
     forged = {"data": {"status": "SUCCESS", "data": {"video_url": "https://evil.example/x.mp4"}}}
     secret_key = stack.env.get("GOOGLE_VIDEO_SECRET_KEY", DEV_SECRET_KEY)

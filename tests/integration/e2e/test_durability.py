@@ -20,6 +20,7 @@ from tests.integration.e2e.helpers import (
     credits,
     finished,
     reaches,
+    read_video,
     sim_stats,
     sim_tasks,
 )

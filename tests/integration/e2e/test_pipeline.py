@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.integration.e2e.helpers import create, credits, finished
 from tests.integration.images import PNG_URI, data_uri, png_bytes
@@ -131,6 +132,7 @@ def _kib(pid: int, field: str) -> int:
     raise KeyError(field)
 
 
+@pytest.mark.slow
 async def test_storing_200mb_video_keeps_worker_memory_bounded(acme, stack, assert_ledger):
     size = 200 * 1024 * 1024
     (worker,) = stack.workers
