@@ -20,7 +20,6 @@ from tests.integration.e2e.helpers import (
     credits,
     finished,
     reaches,
-    read_video,
     sim_stats,
     sim_tasks,
 )
