@@ -24,8 +24,14 @@ import math
 import re
 from collections import Counter
 
+from zxcvbn import zxcvbn
+
 MIN_LENGTH = 16
 MIN_BITS = 64.0
+# zxcvbn's estimate of an attacker's guesses, as log10: 20 ≈ 66 bits. `openssl rand -hex 32`
+# scores about 63; a word, a sequence or a keyboard run stays far below.
+MIN_GUESSES_LOG10 = 20
+MAX_ESTIMATED = 100  # zxcvbn slows down on long inputs; a prefix this long is enough
 
 # The values the project ships for development (`make dev`, docker-compose.yml, the
 # simulator): published, so never a production secret. tests/unit/test_shipped_placeholders
@@ -44,6 +50,7 @@ SHIPPED = frozenset(
         "google_video",
         # the simulator's default key (cli/main.py, simulator/main.py, compose)
         "sim-key",
+        "sim-test-key",  # tests/integration/stack.py
     }
 )
 MARKERS = ("changeme", "replaceme", "placeholder", "example", "insecure", "yoursecret")
@@ -82,4 +89,11 @@ def weakness(value: str) -> str | None:
     bits = shannon_bits(value)
     if bits < MIN_BITS:
         return f"has too little entropy ({bits:.0f} of {MIN_BITS:.0f} bits, Shannon measure)"
+    # Shannon's measure is blind to sequences, keyboard runs and words
+    # (0123456789abcdef, password1234…, correcthorsebatterystaple): zxcvbn sees them.
+    guesses = float(zxcvbn(value[:MAX_ESTIMATED])["guesses_log10"])
+    if guesses < MIN_GUESSES_LOG10:
+        return (
+            f"is guessable (about 10^{guesses:.0f} guesses by zxcvbn; needs 10^{MIN_GUESSES_LOG10})"
+        )
     return None

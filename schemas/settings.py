@@ -10,7 +10,7 @@ import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -19,6 +19,16 @@ from schemas.providers import UpstreamKind
 from schemas.secret_strength import DEV_SECRET_KEY, placeholder, weakness
 
 __all__ = ["DEV_SECRET_KEY", "Settings"]
+
+
+def url_passwords(name: str, url: str) -> dict[str, str | None]:
+    """The passwords a database or Redis URL carries, decoded: in its userinfo and in a
+    ``password`` query parameter (both drivers read either)."""
+    parts = urlsplit(url)
+    found: dict[str, str | None] = {name: unquote(parts.password) if parts.password else None}
+    for n, value in enumerate(parse_qs(parts.query).get("password", []), start=1):
+        found[f"{name} (password parameter {n})"] = value
+    return found
 
 
 class Settings(BaseSettings):
@@ -159,12 +169,14 @@ class Settings(BaseSettings):
             for name, value in (("SECRET_KEY", self.secret_key), ("ADMIN_KEY", self.admin_key))
             if value is not None and (why := weakness(value)) is not None
         ]
+        if self.admin_key is not None and self.admin_key == self.secret_key:
+            found.append("GOOGLE_VIDEO_ADMIN_KEY equals GOOGLE_VIDEO_SECRET_KEY; use two values")
         issued = {
             "S3_ACCESS_KEY_ID": self.s3_access_key_id,
             "S3_SECRET_ACCESS_KEY": self.s3_secret_access_key,
             "UPSTREAM_API_KEY": self.upstream_api_key,
-            "DATABASE_URL": urlsplit(self.database_url).password,
-            "REDIS_URL": urlsplit(self.redis_url).password,
+            **url_passwords("DATABASE_URL", self.database_url),
+            **url_passwords("REDIS_URL", self.redis_url),
         }
         found += [
             f"GOOGLE_VIDEO_{name} holds a placeholder or a value the project ships"

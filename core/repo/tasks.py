@@ -369,6 +369,21 @@ async def begin_store(conn: AsyncConnection, task_id: str) -> StoreAttempt | Non
     return StoreAttempt(row.store_attempts, row.model, row.upstream_video_url) if row else None
 
 
+async def uncount_store_attempt(conn: AsyncConnection, task_id: str) -> bool:
+    """Take back the attempt ``begin_store`` counted: it met a storage outage, which says
+    nothing about the download. False if the task is no longer storing."""
+    result = await conn.execute(
+        update(tasks)
+        .where(
+            tasks.c.id == task_id,
+            tasks.c.status == str(TaskStatus.STORING),
+            tasks.c.store_attempts > 0,
+        )
+        .values(store_attempts=tasks.c.store_attempts - 1)
+    )
+    return result.rowcount == 1
+
+
 async def extend(conn: AsyncConnection, task_id: str, status: TaskStatus, until: datetime) -> bool:
     """A running job's heartbeat: keep the reconciler away while it makes progress."""
     result = await conn.execute(

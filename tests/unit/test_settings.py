@@ -12,8 +12,8 @@ from pydantic import ValidationError
 from schemas.secret_strength import shannon_bits, weakness
 from schemas.settings import DEV_SECRET_KEY, Settings
 
-STRONG_SECRET = "s3cr3t-0123456789-abcdefghijkl"
-STRONG_ADMIN = "gv_admin_0123456789abcdefghij"
+STRONG_SECRET = "9f2c41d07be85a3e6c19f4b2d870ae53"
+STRONG_ADMIN = "gv_Qm3xT8vL2pRk9WnB4sYc7HdJ"
 
 
 @pytest.fixture(autouse=True)
@@ -190,3 +190,36 @@ def test_production_check_also_applies_to_environment_variables(
 def test_out_of_range_settings_are_rejected(name: str, value: object) -> None:
     with pytest.raises(ValidationError):
         Settings.model_validate({name: value})
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "0123456789abcdef0123",
+        "password1234567890",
+        "correcthorsebatterystaple",
+        "qwertyuiopasdfghjkl",
+    ],
+)
+def test_production_refuses_guessable_secrets_that_look_random_to_shannon(value: str) -> None:
+    with pytest.raises(ValidationError, match="guessable"):
+        Settings(environment="production", secret_key=value)
+
+
+def test_production_refuses_an_admin_key_equal_to_the_secret_key() -> None:
+    with pytest.raises(ValidationError, match="equals"):
+        Settings(environment="production", secret_key=STRONG_SECRET, admin_key=STRONG_SECRET)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+asyncpg://gv:google%5Fvideo@db/gv",
+        "postgresql+asyncpg://gv@db/gv?password=google_video",
+        "redis://:CHANGE_ME@redis:6379/0",
+    ],
+)
+def test_production_reads_passwords_however_a_url_carries_them(url: str) -> None:
+    field = "redis_url" if url.startswith("redis") else "database_url"
+    with pytest.raises(ValidationError, match="placeholder"):
+        Settings(environment="production", secret_key=STRONG_SECRET, **{field: url})

@@ -23,7 +23,7 @@ from arq import Retry
 from core import queue, settlement
 from core.media import InvalidVideo, MediaFacts, inspect_and_derive
 from core.repo import tasks
-from core.storage import StorageError, StoredObject
+from core.storage import StorageError, StoredObject, TransientStorageError
 from core.storage.keys import video_key, video_prefix
 from core.storage.streams import StreamTooLarge, capped, refuse_declared
 from schemas.problems import FailureCode
@@ -86,6 +86,8 @@ async def store_task(ctx: dict[str, Any], task_id: str) -> str:
         return await _give_up(context, task_id, FailureCode.VIDEO_TOO_LARGE, str(exc))
     except (NotAVideo, InvalidVideo) as exc:
         return await _retry_or_give_up(context, task_id, attempt, exc, FailureCode.INVALID_VIDEO)
+    except TransientStorageError as exc:
+        return await _wait_for_storage(context, task_id, int(ctx.get("job_try", 1)), exc)
     except (UpstreamError, StorageError) as exc:
         return await _retry_or_give_up(context, task_id, attempt, exc, FailureCode.DOWNLOAD_FAILED)
     return await _complete(context, task_id, stored, media)
@@ -122,6 +124,20 @@ async def _complete(
         return "not completed here"
     log.info("task_completed", task_id=task_id, bytes=stored.size, duration_ms=facts.duration_ms)
     return "completed"
+
+
+async def _wait_for_storage(
+    context: WorkerContext, task_id: str, job_try: int, exc: TransientStorageError
+) -> str:
+    """Our store is failing (network, 5xx, throttling): try again later without counting
+    it against the download's tries. The upstream was paid for this video; an outage of
+    our own storage must not throw it away. Retried with backoff while the job has tries,
+    then by the reconciler; a download that itself fails still counts."""
+    async with context.engine.begin() as conn:
+        await tasks.uncount_store_attempt(conn, task_id)
+    delay = backoff(pacing(context), job_try)
+    log.warning("store_storage_unavailable", task_id=task_id, delay=round(delay, 2), error=str(exc))
+    raise Retry(defer=delay)
 
 
 async def _retry_or_give_up(

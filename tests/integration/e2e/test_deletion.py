@@ -147,3 +147,32 @@ async def test_a_video_whose_task_was_cancelled_while_storing_is_purged_when_del
         lambda: _storage_status(engine, task_id), 30, until=lambda s: s == "deleted", what="purge"
     )
     assert await _present(behind, [video_key(task_id)]) == []
+
+
+async def test_a_store_outage_longer_than_the_download_tries_still_completes_the_video(
+    acme, strict: RefusingProxy, engine: AsyncEngine
+) -> None:
+    """The upstream was paid for the video: our own store failing (more requests refused
+    than DOWNLOAD_MAX_TRIES=3 store attempts would make) delays it, never fails it."""
+    refused = len(strict.refused("ServiceUnavailable"))
+    strict.unavailable = True
+    try:
+        video = await create(acme, "stored after an outage [sim:duration=1]")
+        await eventually(
+            lambda: len(strict.refused("ServiceUnavailable")) - refused,
+            60,
+            until=lambda n: n >= 20,
+            what="the store retrying through the outage",
+        )
+        assert (await _status(engine, video["id"])) == "storing"
+    finally:
+        strict.unavailable = False
+    done = await finished(acme, video["id"], deadline=60)
+    assert done["status"] == "completed", done
+
+
+async def _status(engine: AsyncEngine, task_id: str) -> str:
+    async with engine.connect() as conn:
+        task = await tasks.load(conn, task_id)
+    assert task is not None
+    return str(task.status)
