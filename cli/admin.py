@@ -120,6 +120,9 @@ _KEYS = {"create": _keys_create, "list": _keys_list, "revoke": _keys_revoke}
 
 
 async def _credits(conn: AsyncConnection, args: argparse.Namespace) -> int:
+    if args.client != apikeys.ADMIN_CLIENT and args.client.lower() in apikeys.RESERVED_CLIENTS:
+        print(f"refused: {args.client!r} is a reserved client id", file=sys.stderr)
+        return 1
     after = await credits.grant(conn, args.client, args.user, args.amount, args.reason)
     if after is None:
         print("refused: the balance would go below zero or past the maximum", file=sys.stderr)

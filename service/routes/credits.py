@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from core.apikeys import Principal
+from core.apikeys import RESERVED_CLIENTS, Principal
 from core.repo import credits
 from schemas.api import CreditEntryOut, CreditsOut, CreditsQuery, Grant, UserPath
 from schemas.fields import INT32_MAX
@@ -19,11 +19,18 @@ from service.errors import ProblemError
 
 
 def _account(request: Request, principal: Principal, query: CreditsQuery) -> tuple[str, str]:
-    """(client, user): admins may name another client with ``?client=``."""
+    """(client, user): admins may name another client with ``?client=``, never a reserved
+    id other than their own (``ADMIN``, ``System``: accounts no key could ever use). A
+    client with no key yet is allowed: credits may be granted before its first key."""
     user = params.path(UserPath, request).user
     if query.client is not None and not principal.is_admin:
         raise ProblemError(Code.FORBIDDEN, "Only admins may name another client.")
-    return query.client or principal.client_id, user
+    client = query.client or principal.client_id
+    if client != principal.client_id and client.lower() in RESERVED_CLIENTS:
+        raise ProblemError(
+            Code.VALIDATION_ERROR, f"{client!r} is a reserved client id; no client key uses it."
+        )
+    return client, user
 
 
 async def show(request: Request) -> Response:

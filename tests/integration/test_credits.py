@@ -80,3 +80,18 @@ async def test_ledger_pages_backwards(client_for, grant):
         )
     ).json()
     assert len(rest["entries"]) == 3 and not rest["has_more"]
+
+
+async def test_grants_to_a_reserved_client_id_in_another_case_are_refused(admin, assert_ledger):
+    """``ADMIN`` or ``System`` would be accounts no key can ever use (keys refuse them)."""
+    for client in ("ADMIN", "System", "SYSTEM"):
+        response = await admin.post(
+            f"/v1/credits/zz/grants?client={client}", json={"amount": 5, "reason": "x"}
+        )
+        assert response.status_code == 400, response.text
+        assert response.json()["code"] == "validation_error"
+    kept = await admin.post(
+        "/v1/credits/zz/grants?client=newcomer", json={"amount": 5, "reason": "ahead"}
+    )
+    assert kept.status_code == 200, kept.text  # a client with no key yet: granted ahead
+    await assert_ledger()
