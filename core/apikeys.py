@@ -110,9 +110,14 @@ async def _check_client(
 async def register_bootstrap(conn: AsyncConnection, key: str) -> int:
     """Register ``key`` (GOOGLE_VIDEO_ADMIN_KEY) as the bootstrap admin key unless it
     exists, and revoke any earlier bootstrap key; the number revoked. Safe when several
-    replicas start at once."""
+    replicas start at once. A key that was already revoked (a replica still configured
+    with the key rotated away, or a rollback of the secret) revokes nothing: it must not
+    lock out the key that replaced it; it stays revoked itself (``keys create`` or a new
+    value brings an admin key back)."""
     row = _row(key, client_id=ADMIN_CLIENT, name=BOOTSTRAP_NAME, role=Role.ADMIN)
     await repo.ensure_key(conn, row)
+    if await repo.active_by_hash(conn, row["key_hash"]) is None:
+        return 0
     return await repo.revoke_named_except(
         conn, client_id=ADMIN_CLIENT, name=BOOTSTRAP_NAME, keep_hash=row["key_hash"]
     )

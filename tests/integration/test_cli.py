@@ -356,7 +356,11 @@ async def test_a_changed_admin_key_revokes_the_previous_bootstrap_key(
     bootstrap = [r for r in migrated_cli.ok("keys", "list").splitlines() if " bootstrap " in r]
     assert len(bootstrap) == 2 and sum(r.rstrip().endswith(" -") for r in bootstrap) == 1
     await _started(migrated_cli, redis_url, admin_key=rotated)  # a restart revokes nothing
+    # A replica still on the old value (a rolling update, a rolled-back secret) must not
+    # lock out the key that replaced it; the old one stays revoked.
+    await _started(migrated_cli, redis_url, admin_key=ADMIN_KEY)
     assert (await get(app, rotated, "/v1/admin/config")).status_code == 200
+    assert (await get(app, ADMIN_KEY, "/v1/admin/config")).status_code == 401
 
 
 # --- secrets reencrypt ----------------------------------------------------------------
