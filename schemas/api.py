@@ -381,7 +381,9 @@ class Readiness(BaseModel):
 
     status: Literal["ok", "degraded", "unavailable"]
     checks: dict[str, str]
-    degraded: list[str] = Field(default_factory=list)
+    degraded: list[str] = Field(
+        default_factory=list, description="Every failing dependency, by name."
+    )
 
 
 class ProblemErrorObject(BaseModel):

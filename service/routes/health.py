@@ -24,8 +24,9 @@ async def healthz(_request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """200 unless the database is unreachable (a pod without it is useless); a dependency
-    the API can do without is reported ``degraded`` by name."""
+    """200 unless the database is unreachable (a pod without it is useless); ``degraded``
+    names every failing dependency (the database too, then with status ``unavailable``),
+    as the workers' ``/readyz`` does."""
     context = ctx(request)
 
     async def database() -> None:
@@ -51,9 +52,7 @@ async def readyz(request: Request) -> Response:
     failing = [name for name, result in report.items() if result != "ok"]
     useless = [name for name in failing if name not in DEGRADABLE]
     status = "unavailable" if useless else "degraded" if failing else "ok"
-    body = Readiness(
-        status=status, checks=report, degraded=[n for n in failing if n not in useless]
-    )
+    body = Readiness(status=status, checks=report, degraded=list(failing))
     return JSONResponse(body.model_dump(mode="json"), status_code=503 if useless else 200)
 
 

@@ -101,3 +101,4 @@ async def test_database_down_is_not_ready(app: Starlette):
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "unavailable" and body["checks"]["database"].startswith("error")
+    assert body["degraded"] == ["database"]  # every failing dependency, as the workers say
