@@ -170,3 +170,24 @@ async def assert_ledger(engine: AsyncEngine) -> Any:
             assert await ledger_violations(conn) == []
 
     return check
+
+
+async def _funded(client_for: Any, grant: Any, name: str) -> AsyncIterator[httpx.AsyncClient]:
+    client = await client_for(name)
+    await grant(name, name, 1000)
+    async with client:
+        yield client
+
+
+@pytest.fixture
+async def acme(client_for: Any, grant: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """A client ``acme`` whose user ``acme`` holds 1,000 credits."""
+    async for client in _funded(client_for, grant, "acme"):
+        yield client
+
+
+@pytest.fixture
+async def globex(client_for: Any, grant: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """A second tenant, ``globex``, funded like ``acme``."""
+    async for client in _funded(client_for, grant, "globex"):
+        yield client

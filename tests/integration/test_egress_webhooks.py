@@ -52,14 +52,6 @@ async def listener() -> AsyncIterator[Listener]:
         yield result
 
 
-@pytest.fixture
-async def acme(client_for: Any, grant: Any) -> AsyncIterator[httpx.AsyncClient]:
-    client = await client_for("acme")
-    await grant("acme", "acme", 1000)
-    async with client:
-        yield client
-
-
 def inward(listener: Listener) -> list[str]:
     """Targets on this host or in private networks, in the forms the review tried."""
     port = listener.port

@@ -31,14 +31,6 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def acme(client_for: Any, grant: Any) -> AsyncIterator[httpx.AsyncClient]:
-    client = await client_for("acme")
-    await grant("acme", "acme", 1000)
-    async with client:
-        yield client
-
-
-@pytest.fixture
 def unchanged(acme: httpx.AsyncClient, assert_ledger: Any, engine: Any) -> Any:
     """``await unchanged()``: the ledger is sound, acme still has 1000 and holds nothing,
     and no task was written."""

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -38,22 +37,6 @@ FRAMES_MODEL = "veo3-pro-frames"
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
-
-
-@pytest.fixture
-async def acme(client_for: Any, grant: Any) -> AsyncIterator[httpx.AsyncClient]:
-    client = await client_for("acme")
-    await grant("acme", "acme", 1000)
-    async with client:
-        yield client
-
-
-@pytest.fixture
-async def globex(client_for: Any, grant: Any) -> AsyncIterator[httpx.AsyncClient]:
-    client = await client_for("globex")
-    await grant("globex", "globex", 1000)
-    async with client:
-        yield client
 
 
 def storage_root(settings: Settings) -> Path:
