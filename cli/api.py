@@ -10,9 +10,11 @@ from schemas.settings import Settings
 
 def serve_api(settings: Settings, host: str, port: int) -> None:
     from service.app import create_app
+    from worker.upstream.check import check_connection
 
     uvicorn.run(
-        create_app(settings),
+        # The config test runs the worker's provider code in this process.
+        create_app(settings, upstream_check=check_connection),
         host=host,
         port=port,
         loop="uvloop",

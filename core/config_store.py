@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from core.repo import config as repo
 from core.secrets import MASK, SecretBox
 from schemas.catalogue import WRITE_CONTEXT
-from schemas.config import RuntimeConfig, RuntimeConfigPatch
+from schemas.config import RuntimeConfig, RuntimeConfigPatch, UpstreamCandidate
 from schemas.settings import Settings
 
 
@@ -66,6 +66,24 @@ class ConfigStore:
             await repo.replace(conn, merged.model_dump(mode="json"))
         self._cached, self._loaded_at = merged, time.monotonic()
         return merged
+
+    async def candidate(self, candidate: UpstreamCandidate) -> tuple[str, str, str]:
+        """The upstream ``(kind, base_url, plain key)`` that `candidate` names, nothing stored.
+
+        Left-out fields come from the stored configuration, under the rules of `update`: a
+        masked key counts as left out, and a new destination without a key has none.
+        """
+        changes = candidate.model_dump(exclude_unset=True)
+        if str(changes.get("upstream_api_key", "")).startswith(MASK):
+            del changes["upstream_api_key"]
+        current = await self.get()
+        if "upstream_api_key" in changes:
+            key = str(changes["upstream_api_key"])
+        else:
+            key = "" if _moves_upstream(current, changes) else self.upstream_key(current)
+        kind = str(changes.get("upstream_kind", current.upstream_kind))
+        base_url = str(changes.get("upstream_base_url", current.upstream_base_url))
+        return kind, base_url, key
 
     def upstream_key(self, config: RuntimeConfig) -> str:
         return self.box.decrypt(config.upstream_api_key)

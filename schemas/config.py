@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from schemas.catalogue import (
     DEFAULT_CATALOGUE,
@@ -118,3 +118,44 @@ class ConfigOut(RuntimeConfig):
     """The configuration as ``/v1/admin/config`` shows it: the key masked."""
 
     upstream_api_key_set: bool
+
+
+class UpstreamCandidate(Patch):
+    """What ``POST /v1/admin/config/test`` accepts: an upstream to check before saving it.
+
+    A field left out is taken from the stored configuration, with the rules of a write:
+    a new ``upstream_base_url`` or ``upstream_kind`` without a key is checked with no key
+    (the stored key was meant for the stored destination), and the masked ``****…`` a read
+    shows counts as left out. ``{}`` checks the stored configuration.
+    """
+
+    upstream_kind: ImplementedKind | None = None
+    upstream_base_url: HttpUrl | None = Field(default=None, max_length=500)
+    upstream_api_key: Line | None = Field(default=None, max_length=500)
+
+
+# key_accepted: the provider authenticated the key (and created nothing); key_rejected:
+# it refused the key (401/403, an exhausted quota included); unreachable: no answer (a
+# refused connection, DNS, a timeout); unexpected: an answer that says neither.
+CheckResult = Literal["key_accepted", "key_rejected", "unreachable", "unexpected"]
+
+
+class ConnectionReport(BaseModel):
+    """What one provider's connection check found. `status` is the HTTP status of the
+    answer that decided it (None when none came); `detail` never carries the key."""
+
+    model_config = ConfigDict(frozen=True)
+
+    result: CheckResult
+    latency_ms: int = Field(ge=0)
+    status: int | None = None
+    detail: str
+
+
+class ConfigTestOut(ConnectionReport):
+    """The answer of ``POST /v1/admin/config/test``: `ok` is ``result == "key_accepted"``;
+    `base_url` is the one checked, without any credentials it held."""
+
+    ok: bool
+    provider: str
+    base_url: str

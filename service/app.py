@@ -15,7 +15,7 @@ from core.queue_codec import queue_client
 from schemas.settings import Settings
 from service import contract
 from service.body_deadline import BodyDeadline
-from service.context import Context, KeyCache
+from service.context import Context, KeyCache, UpstreamCheck
 from service.contract import Operation
 from service.errors import HANDLERS, LastResort
 from service.openapi import document
@@ -50,7 +50,12 @@ TITLE = "google-video"
 REDIS_CONNECT_SECONDS = 1.0
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(
+    settings: Settings | None = None, *, upstream_check: UpstreamCheck | None = None
+) -> Starlette:
+    """The API. `upstream_check` runs ``POST /v1/admin/config/test`` (the command line
+    passes the worker's, `worker.upstream.check.check_connection`; without it that
+    endpoint answers 503)."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -71,6 +76,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 storage=storage,
                 keys=KeyCache(ttl=settings.api_key_cache_seconds),
                 limits=limits,
+                upstream_check=upstream_check,
             )
             yield
         finally:

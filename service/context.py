@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -11,6 +13,7 @@ from starlette.requests import Request
 from core.apikeys import Principal
 from core.config_store import ConfigStore
 from core.storage import Storage
+from schemas.config import ConnectionReport
 from schemas.settings import Settings
 from service.ratelimit import RateLimits
 
@@ -34,6 +37,16 @@ class KeyCache:
         self.entries[key_hash] = (principal, now + self.ttl)
 
 
+class UpstreamCheck(Protocol):
+    """Checks an upstream without creating a paid job (`worker.upstream.check`, handed to
+    `create_app` by the command line: the API does not import the worker). Raises
+    ValueError / NotImplementedError for a kind nothing serves."""
+
+    def __call__(
+        self, kind: str, base_url: str, api_key: str, *, seconds: float
+    ) -> Awaitable[ConnectionReport]: ...
+
+
 @dataclass
 class Context:
     settings: Settings
@@ -43,6 +56,8 @@ class Context:
     storage: Storage
     keys: KeyCache
     limits: RateLimits
+    # None: this app was built without one (a test's); the config test answers 503.
+    upstream_check: UpstreamCheck | None = None
 
 
 def ctx(request: Request) -> Context:

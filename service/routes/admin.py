@@ -1,20 +1,32 @@
-"""/v1/admin/config: the runtime configuration (upstream key write-only)."""
+"""/v1/admin/config: the runtime configuration (upstream key write-only), and its test."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from core.secrets import mask
-from schemas.config import ConfigOut, RuntimeConfig, RuntimeConfigPatch
+from schemas.config import (
+    ConfigOut,
+    ConfigTestOut,
+    RuntimeConfig,
+    RuntimeConfigPatch,
+    UpstreamCandidate,
+)
+from schemas.problems import Code
 from service.auth import require_admin
 from service.body import json_object, parse
 from service.context import ctx
 from service.contract import Operation, Reply
-from service.errors import from_validation
+from service.errors import ProblemError, from_validation
+
+# Bounds the whole check (connect, answer): a fuzzer's or a console's unreachable host
+# costs a request at most this long.
+CHECK_TIMEOUT_SECONDS = 5.0
 
 
 def _public(request: Request, config: RuntimeConfig) -> dict[str, Any]:
@@ -40,6 +52,37 @@ async def put(request: Request) -> Response:
     return JSONResponse(_public(request, config))
 
 
+async def test_config(request: Request) -> Response:
+    """Check the stored upstream, or a candidate, without creating a paid job; 200 for
+    whatever the check found (`ConfigTestOut`), problem+json only for bad input."""
+    await require_admin(request)
+    candidate = parse(UpstreamCandidate, await json_object(request, 64 * 1024))
+    context = ctx(request)
+    if context.upstream_check is None:
+        raise ProblemError(Code.UNAVAILABLE, "This process was started without the upstream check.")
+    kind, base_url, key = await context.config.candidate(candidate)
+    try:
+        report = await context.upstream_check(kind, base_url, key, seconds=CHECK_TIMEOUT_SECONDS)
+    except (ValueError, NotImplementedError) as exc:
+        # A stored kind this process does not serve (the candidate's was validated).
+        raise ProblemError(Code.VALIDATION_ERROR, str(exc)) from None
+    answer = ConfigTestOut(
+        **report.model_dump(),
+        ok=report.result == "key_accepted",
+        provider=kind,
+        base_url=_without_credentials(base_url),
+    )
+    return JSONResponse(answer.model_dump(mode="json"))
+
+
+def _without_credentials(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=host))
+
+
 _CONFIG = Reply(200, "The runtime configuration (the upstream key masked).", ConfigOut)
 
 operations = [
@@ -61,5 +104,21 @@ operations = [
         (_CONFIG,),
         auth="admin",
         body=RuntimeConfigPatch,
+    ),
+    Operation(
+        "POST",
+        "/v1/admin/config/test",
+        test_config,
+        "Check the upstream (the stored one, or a candidate) without creating a paid job",
+        "admin",
+        (
+            Reply(
+                200,
+                "What the check found (any outcome: the check ran); the key is never shown.",
+                ConfigTestOut,
+            ),
+        ),
+        auth="admin",
+        body=UpstreamCandidate,
     ),
 ]

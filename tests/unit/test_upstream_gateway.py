@@ -316,8 +316,28 @@ async def test_check_accepts_task_not_exist_as_proof_the_key_works(gateway):
     assert request.headers["Authorization"] == f"Bearer {KEY}"
 
 
-async def test_check_accepts_a_success_answer(gateway):
-    await gateway(answer(200, task_answer())).check()
+async def test_check_queries_a_fresh_id_each_time(gateway):
+    body = {"code": "task_not_exist", "message": "task_not_exist", "data": None}
+    paths: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        paths.append(request.url.path.rsplit("/", 1)[1])
+        return httpx.Response(400, json=body)
+
+    client = gateway(handler)
+    await client.check()
+    await client.check()
+
+    first, second = paths
+    assert first.startswith("gv-config-test-") and first != second
+
+
+async def test_check_reads_a_task_for_an_impossible_id_as_unexpected(gateway):
+    # A task for an id nobody made is no proof of anything (a mock, a caching proxy).
+    with pytest.raises(PermanentUpstreamError) as caught:
+        await gateway(answer(200, task_answer())).check()
+
+    assert caught.value.code == "unexpected_answer" and caught.value.status == 200
 
 
 @pytest.mark.parametrize("status", [401, 403])

@@ -137,7 +137,13 @@ class Upstream(Protocol):
     def download(self, url: str) -> AbstractAsyncContextManager[DownloadStream]: ...
 
     async def check(self) -> None:
-        """Prove the key works without creating a paid job."""
+        """Prove the key works without creating a paid job (``POST /v1/admin/config/test``).
+
+        Returns only when the provider authenticated the key. Raises
+        `OperatorProblemError` (cause ``auth`` or ``quota``) when it refused the key, and any
+        other `UpstreamError` for anything else, with `status` None when no answer came
+        (`worker.upstream.check` reads these the same way for every provider).
+        """
         ...
 
     async def aclose(self) -> None: ...

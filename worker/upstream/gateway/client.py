@@ -7,6 +7,7 @@ bytes, measures latency and logs. The caller owns the lifecycle (`aclose`).
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import TracebackType
@@ -34,8 +35,8 @@ DEFAULT_LIMITS = httpx.Limits(
 CHUNK_SIZE = 1024 * 1024
 SUBMIT_PATH = "/google/v1/models/veo/videos"
 TASK_PATH = "/google/v1/tasks/"
-# A task id the gateway cannot know: `task_not_exist` for it proves the key works.
-CHECK_TASK_ID = "google-video-connection-check"
+# Task ids the gateway cannot know (a fresh uuid each): `task_not_exist` proves the key works.
+CHECK_TASK_PREFIX = "gv-config-test-"
 _ERROR_BODY_LIMIT = 64 * 1024
 _USER_AGENT = "google-video/0.1"
 
@@ -107,15 +108,23 @@ class GatewayClient:
     async def check(self) -> None:
         """Query a task that cannot exist: `task_not_exist` proves the key is accepted.
 
-        401/403 raise `PermanentUpstreamError(code="unauthorized")`; other failures
-        raise as usual. Creates nothing and costs nothing.
+        401/403 raise `OperatorProblemError`; an answer describing a task raises
+        `PermanentUpstreamError(code="unexpected_answer")`; other failures raise as a poll's
+        do. Creates nothing and costs nothing.
         """
-        url = self._task_url(CHECK_TASK_ID)
+        task_id = f"{CHECK_TASK_PREFIX}{uuid.uuid4()}"
         try:
-            status, body = await self._call("check", "GET", url, task_id=CHECK_TASK_ID)
+            status, body = await self._call(
+                "check", "GET", self._task_url(task_id), task_id=task_id
+            )
             parse_poll_answer(status, body)
         except TaskNotFoundError:
             return
+        raise PermanentUpstreamError(
+            "unexpected_answer",
+            "The gateway described a task for an id that cannot exist.",
+            status=status,
+        )
 
     @asynccontextmanager
     async def download(self, url: str) -> AsyncIterator[DownloadStream]:
