@@ -95,7 +95,7 @@ STORE_DURATION = Histogram(
 )
 WEBHOOK_DELIVERIES = Counter(
     f"{PREFIX}_webhook_deliveries_total",
-    "Webhook delivery attempts, by outcome (delivered, retry, failed, skipped).",
+    "Webhook delivery attempts, by outcome (delivered, retry, failed, disabled).",
     ["outcome"],
 )
 RECONCILER_CLAIMS = Counter(

@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.metrics import HTTP_DURATION, HTTP_REQUESTS, PREFIX
+from core.repo.events import pending_count
 from core.repo.tasks import active_by_status_and_model
 
 UNMATCHED = "unmatched"
@@ -70,12 +71,14 @@ def _template(scope: Scope) -> str:
 
 
 class TaskGauge:
-    """``google_video_tasks{status, model}``: the active tasks, read from the database at
-    most every ``TASKS_CACHE_SECONDS``. Call :meth:`refresh` before collecting."""
+    """``google_video_tasks{status, model}`` (the active tasks) and
+    ``google_video_webhook_deliveries_pending``, read from the database at most every
+    ``TASKS_CACHE_SECONDS``. Call :meth:`refresh` before collecting."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._counts: dict[tuple[str, str], int] = {}
+        self._pending_deliveries = 0
         self._read_at: float | None = None
         self._lock = asyncio.Lock()
 
@@ -88,6 +91,7 @@ class TaskGauge:
                 return
             async with self._engine.connect() as conn:
                 self._counts = await active_by_status_and_model(conn)
+                self._pending_deliveries = await pending_count(conn)
             self._read_at = now
 
     def collect(self) -> Iterator[Metric]:
@@ -99,3 +103,8 @@ class TaskGauge:
         for (status, model), count in sorted(self._counts.items()):
             gauge.add_metric([status, model], count)
         yield gauge
+        yield GaugeMetricFamily(
+            f"{PREFIX}_webhook_deliveries_pending",
+            "Webhook deliveries not yet delivered or given up (waiting for an attempt).",
+            value=self._pending_deliveries,
+        )

@@ -42,11 +42,10 @@ class QueueGauges:
             if self._read_at is not None and now - self._read_at < QUEUE_CACHE_SECONDS:
                 return
             now_ms = int(time.time() * 1000)
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.zcount(self._queue, "-inf", now_ms)
-                pipe.zcount(self._queue, f"({now_ms}", "+inf")
-                pipe.zrange(self._queue, 0, 0, withscores=True)
-                due, deferred, lowest = await pipe.execute()
+            # Three reads, not one atomic view: a gauge, not an account.
+            due = await self._redis.zcount(self._queue, "-inf", now_ms)
+            deferred = await self._redis.zcount(self._queue, f"({now_ms}", "+inf")
+            lowest = await self._redis.zrange(self._queue, 0, 0, withscores=True)
             self._due, self._deferred = int(due), int(deferred)
             oldest = float(lowest[0][1]) if lowest else None
             due_for = 0.0 if oldest is None else (now_ms - oldest) / 1000
