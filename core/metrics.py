@@ -61,6 +61,18 @@ TASKS_FINISHED = Counter(
     "Tasks that reached a final status (completed, failed, cancelled), by model.",
     ["status", "model"],
 )
+TASK_POLLS = Histogram(
+    f"{PREFIX}_task_polls",
+    "Upstream polls a task needed, observed when it reaches a final status.",
+    ["status"],
+    buckets=(1, 2, 3, 5, 10, 20, 50, 100, 200, 500),
+)
+COMPLETION_LAG = Histogram(
+    f"{PREFIX}_completion_lag_seconds",
+    "From the provider's finish time to the task's completed (noticing it, storing it).",
+    ["model"],
+    buckets=SLOW_BUCKETS,
+)
 CREDITS = Counter(
     f"{PREFIX}_credits_total",
     "Credits moved by the ledger: held at create, captured or released at the task's end.",

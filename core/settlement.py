@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.metrics import CREDITS, TASKS_FINISHED
+from core.metrics import COMPLETION_LAG, CREDITS, TASK_POLLS, TASKS_FINISHED
 from core.repo import credits
 from core.repo.tasks import Owner, transition
 from core.webhooks import outbox
@@ -47,6 +47,10 @@ async def complete(conn: AsyncConnection, task_id: str, **video: Any) -> Settled
     await credits.capture(conn, moved.client_id, moved.user, task_id, moved.price)
     settled = Settled(await outbox.record(conn, task_id))
     _count(TaskStatus.COMPLETED, moved, "captured")
+    if moved.upstream_finish_time is not None:
+        # Clocks differ (the provider's and ours): a negative lag is clock skew, not speed.
+        lag = (now - moved.upstream_finish_time).total_seconds()
+        COMPLETION_LAG.labels(moved.model).observe(max(0.0, lag))
     return settled
 
 
@@ -108,4 +112,5 @@ def _count(status: TaskStatus, moved: Owner, action: str) -> None:
     """Metrics of an ending, counted when its statements succeeded (a transaction that
     then fails to commit still counts: the counters may run ahead by such rare endings)."""
     TASKS_FINISHED.labels(str(status), moved.model).inc()
+    TASK_POLLS.labels(str(status)).observe(moved.polls)
     CREDITS.labels(action).inc(moved.price)

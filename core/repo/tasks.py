@@ -116,6 +116,8 @@ class Owner:
     user: str
     price: int
     model: str
+    polls: int
+    upstream_finish_time: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,10 +335,10 @@ async def transition(
         update(tasks)
         .where(tasks.c.id == task_id, tasks.c.status.in_([str(s) for s in expected]))
         .values(status=str(new), updated_at=utcnow(), **values)
-        .returning(tasks.c.client_id, tasks.c.user, tasks.c.price, tasks.c.model)
+        .returning(*_columns(Owner))
     )
-    row = result.first()
-    return Owner(row.client_id, row.user, row.price, row.model) if row is not None else None
+    row = result.mappings().first()
+    return Owner(**row) if row is not None else None
 
 
 async def load_for_poll(conn: AsyncConnection, task_id: str) -> PollView | None:

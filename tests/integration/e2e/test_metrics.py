@@ -144,6 +144,11 @@ async def test_api_and_worker_metrics_after_a_video_completes(
     finished_total = "google_video_tasks_finished_total"
     assert value(worker, finished_total, status="completed", model=model) == 1
     assert value(worker, "google_video_credits_total", action="captured") == PRICE
+    polls = value(worker, "google_video_task_polls_sum", status="completed")
+    assert polls >= 1 and value(worker, "google_video_task_polls_count", status="completed") == 1
+    lag = value(worker, "google_video_completion_lag_seconds_sum", model=model)
+    assert 0 <= lag < 30
+    assert value(worker, "google_video_completion_lag_seconds_count", model=model) == 1
     # Deferred polls of the running video sit in arq:queue; none of them is due long.
     assert value(worker, "google_video_queue_jobs_deferred") >= 0
     assert "google_video_queue_jobs_due" in names(worker)
