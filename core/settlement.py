@@ -13,8 +13,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.metrics import COMPLETION_LAG, CREDITS, TASK_POLLS, TASKS_FINISHED
 from core.repo import credits
-from core.repo.tasks import transition
+from core.repo.tasks import Owner, transition
 from core.webhooks import outbox
 from schemas.clock import utcnow
 from schemas.problems import FailureCode
@@ -44,7 +45,13 @@ async def complete(conn: AsyncConnection, task_id: str, **video: Any) -> Settled
     if moved is None:
         return None
     await credits.capture(conn, moved.client_id, moved.user, task_id, moved.price)
-    return Settled(await outbox.record(conn, task_id))
+    settled = Settled(await outbox.record(conn, task_id))
+    _count(TaskStatus.COMPLETED, moved, "captured")
+    if moved.upstream_finish_time is not None:
+        # Clocks differ (the provider's and ours): a negative lag is clock skew, not speed.
+        lag = (now - moved.upstream_finish_time).total_seconds()
+        COMPLETION_LAG.labels(moved.model).observe(max(0.0, lag))
+    return settled
 
 
 async def fail(
@@ -96,4 +103,14 @@ async def _end(
     if moved is None:
         return None
     await credits.release(conn, moved.client_id, moved.user, task_id, moved.price)
-    return Settled(await outbox.record(conn, task_id))
+    settled = Settled(await outbox.record(conn, task_id))
+    _count(status, moved, "released")
+    return settled
+
+
+def _count(status: TaskStatus, moved: Owner, action: str) -> None:
+    """Metrics of an ending, counted when its statements succeeded (a transaction that
+    then fails to commit still counts: the counters may run ahead by such rare endings)."""
+    TASKS_FINISHED.labels(str(status), moved.model).inc()
+    TASK_POLLS.labels(str(status)).observe(moved.polls)
+    CREDITS.labels(action).inc(moved.price)

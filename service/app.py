@@ -18,6 +18,7 @@ from service.body_deadline import BodyDeadline
 from service.context import Context, KeyCache, UpstreamCheck
 from service.contract import Operation
 from service.errors import HANDLERS, LastResort
+from service.metrics import HttpMetrics, TaskGauge
 from service.openapi import document
 from service.ratelimit import RateLimits
 from service.request_id import RequestIdMiddleware
@@ -28,6 +29,7 @@ from service.routes import (
     docs,
     events,
     health,
+    metrics,
     models,
     uploads,
     videos,
@@ -45,6 +47,7 @@ OPERATIONS: list[Operation] = [
     *events.operations,
     *callback.operations,
     *docs.operations,
+    *metrics.operations,
 ]
 TITLE = "google-video"
 REDIS_CONNECT_SECONDS = 1.0
@@ -78,6 +81,7 @@ def create_app(
                 limits=limits,
                 upstream_check=upstream_check,
             )
+            app.state.task_gauge = TaskGauge(engine)
             yield
         finally:
             await queue.aclose()
@@ -89,8 +93,9 @@ def create_app(
         routes=contract.routes(OPERATIONS),
         lifespan=lifespan,
         exception_handlers=HANDLERS,
-        # Outermost first: every answer (a 500 too) carries the request id.
+        # Outermost first: every answer (a 500 too) is counted and carries the request id.
         middleware=[
+            Middleware(HttpMetrics),
             Middleware(RequestIdMiddleware),
             Middleware(LastResort),
             # Inside LastResort: its 408 is a problem raised where the handler reads.

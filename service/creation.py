@@ -16,6 +16,7 @@ from core import queue
 from core.apikeys import Principal
 from core.ids import new_id
 from core.images import MIME_EXT, ImageError, decode_data_uri
+from core.metrics import CREDITS, TASKS_CREATED
 from core.presenter import video_of
 from core.repo import credits, tasks
 from core.storage import StorageError
@@ -343,6 +344,8 @@ async def _create(
         if not committing:  # rolled back: no row refers to the inputs
             await _forget_inputs(context, refs)
         raise
+    CREDITS.labels("held").inc(price)
+    TASKS_CREATED.labels(spec.id).inc()
     await queue.enqueue_after_commit(context.queue, queue.submit(task_id))
     log.info("video_created", task_id=task_id, model=spec.id, user=user, price=price)
     return 200, body

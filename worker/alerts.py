@@ -16,6 +16,7 @@ from datetime import datetime
 
 import structlog
 
+from core.metrics import OPERATOR_PROBLEMS
 from schemas.clock import utcnow
 from worker.upstream.errors import OperatorCause, OperatorProblemError
 
@@ -68,6 +69,7 @@ class OperatorAlerts:
         """Record a refusal; log it at error level unless one was logged within the
         interval. Returns whether this report was logged."""
         self.count += 1
+        OPERATOR_PROBLEMS.labels(error.cause, op).inc()
         self.last = OperatorProblem(
             utcnow(), error.cause, op, error.status, error.upstream_code, error.message
         )

@@ -7,9 +7,9 @@ uvicorn in the worker's own event loop:
 
 - ``GET /healthz``: 200 while the process runs (its event loop answers);
 - ``GET /readyz``: 200 only while the ARQ loop polls Redis and the database answers;
-  otherwise 503 naming what is degraded.
-
-More routes (``/metrics``) can be added to ``health_app``'s route list.
+  otherwise 503 naming what is degraded;
+- ``GET /metrics``: Prometheus's text format, this worker's counters and the queue's
+  gauges (``worker/metrics.py``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from core.metrics import CONTENT_TYPE, exposition
+from core.outages import redis_failed
 from schemas.api import Health, Readiness
+from worker.metrics import QueueGauges
 
 log = structlog.get_logger(__name__)
 
@@ -36,6 +39,7 @@ log = structlog.get_logger(__name__)
 # stuck (a Redis that stopped answering without closing its connections).
 STALE_POLL_SECONDS = 10.0
 NOT_CHECKED = "not checked yet"
+METRICS_READ_SECONDS = 2.0
 
 
 class Dependency(StrEnum):
@@ -105,8 +109,9 @@ class WorkerHealth:
         return Readiness(status=status, checks=checks, degraded=failing)
 
 
-def health_app(health: WorkerHealth) -> Starlette:
-    """The probe routes over ``health``."""
+def health_app(health: WorkerHealth, queue: QueueGauges | None = None) -> Starlette:
+    """The probe routes over ``health``, and ``/metrics`` (with ``queue``'s gauges when
+    given)."""
 
     async def healthz(_request: Request) -> Response:
         return JSONResponse(Health(status="ok").model_dump(mode="json"))
@@ -116,7 +121,20 @@ def health_app(health: WorkerHealth) -> Starlette:
         code = 200 if body.status == "ok" else 503
         return JSONResponse(body.model_dump(mode="json"), status_code=code)
 
-    return Starlette(routes=[Route("/healthz", healthz), Route("/readyz", readyz)])
+    async def metrics(_request: Request) -> Response:
+        extra = []
+        if queue is not None:
+            try:
+                await asyncio.wait_for(queue.refresh(), METRICS_READ_SECONDS)
+                extra.append(queue)
+            except Exception as exc:
+                if not (isinstance(exc, TimeoutError) or redis_failed(exc)):
+                    raise
+                # Redis is down (readyz says so): the counters are still worth a scrape.
+        return Response(exposition(*extra), media_type=CONTENT_TYPE)
+
+    routes = [Route("/healthz", healthz), Route("/readyz", readyz), Route("/metrics", metrics)]
+    return Starlette(routes=routes)
 
 
 class _InLoopServer(uvicorn.Server):

@@ -6,6 +6,7 @@ import uvloop
 
 from schemas.settings import Settings
 from worker.health import HealthServer, WorkerHealth, health_app
+from worker.metrics import QueueGauges
 from worker.supervisor import Supervisor
 
 
@@ -13,9 +14,10 @@ def run_worker(settings: Settings) -> int:
     """Run until SIGTERM/SIGINT (exit code 0), across Redis and database outages
     (``worker/supervisor.py``). A health port in use fails at once (``OSError``)."""
     health = WorkerHealth()
-    server = None
+    supervisor = Supervisor(settings, health)
     if settings.worker_health_port:
-        app = health_app(health)
-        server = HealthServer(app, settings.worker_health_host, settings.worker_health_port)
-    uvloop.run(Supervisor(settings, health, server).run())
+        app = health_app(health, QueueGauges(supervisor.redis))
+        port = settings.worker_health_port
+        supervisor.server = HealthServer(app, settings.worker_health_host, port)
+    uvloop.run(supervisor.run())
     return 0

@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, insert, select, update
+from sqlalchemy import ColumnElement, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.repo.tables import deliveries, delivery_attempts, events
@@ -273,3 +273,10 @@ async def push_back(conn: AsyncConnection, delivery: Due, until: datetime) -> bo
         .values(next_attempt_at=until)
     )
     return result.rowcount == 1
+
+
+async def pending_count(conn: AsyncConnection) -> int:
+    """How many deliveries are still pending (waiting for an attempt or a retry): the
+    webhook backlog gauge. Uses the ``(status, next_attempt_at)`` index."""
+    query = select(func.count()).select_from(deliveries).where(deliveries.c.status == _PENDING)
+    return int((await conn.execute(query)).scalar_one())

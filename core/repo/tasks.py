@@ -115,6 +115,9 @@ class Owner:
     client_id: str
     user: str
     price: int
+    model: str
+    polls: int
+    upstream_finish_time: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,10 +335,10 @@ async def transition(
         update(tasks)
         .where(tasks.c.id == task_id, tasks.c.status.in_([str(s) for s in expected]))
         .values(status=str(new), updated_at=utcnow(), **values)
-        .returning(tasks.c.client_id, tasks.c.user, tasks.c.price)
+        .returning(*_columns(Owner))
     )
-    row = result.first()
-    return Owner(row.client_id, row.user, row.price) if row is not None else None
+    row = result.mappings().first()
+    return Owner(**row) if row is not None else None
 
 
 async def load_for_poll(conn: AsyncConnection, task_id: str) -> PollView | None:
@@ -443,3 +446,15 @@ async def ledger_views(conn: AsyncConnection) -> list[LedgerView]:
     """Every task, reduced to what the ledger invariants check."""
     query = select(*_columns(LedgerView))
     return [_typed(LedgerView, r) for r in (await conn.execute(query)).mappings()]
+
+
+async def active_by_status_and_model(conn: AsyncConnection) -> dict[tuple[str, str], int]:
+    """(status, model) → how many tasks are in that active (not terminal) status: the
+    scrape-time gauge. Terminal ones are counted as they end, not here (a scan of every
+    task ever made on each scrape)."""
+    query = (
+        select(tasks.c.status, tasks.c.model, func.count())
+        .where(tasks.c.status.in_([str(s) for s in ACTIVE]))
+        .group_by(tasks.c.status, tasks.c.model)
+    )
+    return {(row[0], row[1]): int(row[2]) for row in await conn.execute(query)}

@@ -19,6 +19,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import egress, queue
+from core.metrics import WEBHOOK_DELIVERIES
 from core.repo import events, webhooks
 from core.repo.events import Outgoing
 from core.webhooks.secrets import client_secret_row, live_secrets
@@ -103,6 +104,7 @@ async def _settle(context: WorkerContext, row: Outgoing, attempt: Attempt) -> st
         job = queue.deliver(row.id, number, delay=delay)
         await queue.enqueue_after_commit(context.redis, job)
     outcome = "retry" if status == DeliveryStatus.PENDING else str(status)
+    WEBHOOK_DELIVERIES.labels(outcome).inc()
     bound.info("webhook_attempt", outcome=outcome, error=attempt.error)
     return outcome
 

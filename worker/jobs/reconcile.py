@@ -15,6 +15,7 @@ from typing import Any
 import structlog
 
 from core import queue, settlement
+from core.metrics import RECONCILER_CLAIMS, RECONCILER_RUNS
 from core.repo import events, tasks
 from core.repo.tasks import Overdue
 from schemas.clock import utcnow
@@ -39,6 +40,7 @@ async def reconcile(ctx: dict[str, Any]) -> int:
         recovered += await _recover(context, task)
     redelivered = await _redeliver(context)
     repurged = await _repurge(context)
+    RECONCILER_RUNS.inc()
     if recovered or redelivered or repurged:
         log.info("reconciled", tasks=recovered, deliveries=redelivered, purges=repurged)
     return recovered + redelivered + repurged
@@ -56,6 +58,7 @@ async def _repurge(context: WorkerContext) -> int:
         async with context.engine.begin() as conn:
             if not await tasks.claim_purge(conn, due, now + grace):
                 continue
+        RECONCILER_CLAIMS.labels("purge").inc()
         job = queue.purge_video(due.id, variant=queue.recovery(due.next_attempt_at))
         await queue.enqueue_after_commit(context.redis, job)
         count += 1
@@ -80,6 +83,7 @@ async def catch_up(context: WorkerContext) -> int:
         async with context.engine.begin() as conn:
             if not await tasks.claim_overdue(conn, task, now + grace):
                 continue
+        RECONCILER_CLAIMS.labels("catch_up").inc()
         job = queue.submit(task.id, variant=queue.recovery(task.next_attempt_at))
         await queue.enqueue_after_commit(context.redis, job)
         count += 1
@@ -97,6 +101,7 @@ async def _redeliver(context: WorkerContext) -> int:
         async with context.engine.begin() as conn:
             if not await events.push_back(conn, delivery, now + grace):
                 continue
+        RECONCILER_CLAIMS.labels("delivery").inc()
         variant = queue.recovery(delivery.next_attempt_at)
         job = queue.deliver(delivery.id, delivery.attempts, variant=variant)
         await queue.enqueue_after_commit(context.redis, job)
@@ -110,12 +115,15 @@ async def _recover(context: WorkerContext, task: Overdue) -> int:
         failed = await finish(
             context, settlement.fail, task.id, *timeout_failure(config), expected=[task.status]
         )
+        if failed:
+            RECONCILER_CLAIMS.labels("expired").inc()
         return int(failed)
     grace = timedelta(seconds=context.settings.reconcile_grace_seconds)
     async with context.engine.begin() as conn:
         claimed = await tasks.claim_overdue(conn, task, utcnow() + grace)
     if not claimed:
         return 0  # another replica took it, or the task moved on meanwhile
+    RECONCILER_CLAIMS.labels(str(task.status)).inc()
     variant = queue.recovery(task.next_attempt_at)
     if task.status == TaskStatus.SUBMITTING:
         await ambiguous(context, task.id, "The worker stopped while submitting; outcome unknown.")

@@ -14,6 +14,7 @@ when the length is absent or wrong; the partial upload is discarded by ``put_str
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,10 +23,12 @@ from arq import Retry
 
 from core import queue, settlement
 from core.media import InvalidVideo, MediaFacts, inspect_and_derive
+from core.metrics import STORE_BYTES, STORE_DURATION
 from core.repo import tasks
 from core.storage import StorageError, StoredObject, TransientStorageError
 from core.storage.keys import video_key, video_prefix
 from core.storage.streams import StreamTooLarge, capped, refuse_declared
+from schemas.config import RuntimeConfig
 from schemas.problems import FailureCode
 from schemas.status import StorageStatus, TaskStatus
 from worker.context import WorkerContext, wctx
@@ -72,16 +75,7 @@ async def store_task(ctx: dict[str, Any], task_id: str) -> str:
         return await _give_up(context, task_id, FailureCode.UPSTREAM_NO_VIDEO, message)
     config = await context.config.get()
     try:
-        async with heartbeat(context, task_id, TaskStatus.STORING):
-            async with (
-                context.upstreams.lease(config, config.model(task.model)) as upstream,
-                upstream.download(task.upstream_video_url) as download,
-            ):
-                limit = context.settings.max_video_bytes
-                refuse_declared(download.content_length, limit)
-                chunks = checked_mp4(capped(download.chunks, limit))
-                stored = await context.storage.put_stream(video_key(task_id), chunks, "video/mp4")
-            media = await inspect_and_derive(context.storage, task_id)
+        stored, media = await _copy(context, task_id, config, task.model, task.upstream_video_url)
     except StreamTooLarge as exc:
         return await _give_up(context, task_id, FailureCode.VIDEO_TOO_LARGE, str(exc))
     except (NotAVideo, InvalidVideo) as exc:
@@ -91,6 +85,31 @@ async def store_task(ctx: dict[str, Any], task_id: str) -> str:
     except (UpstreamError, StorageError) as exc:
         return await _retry_or_give_up(context, task_id, attempt, exc, FailureCode.DOWNLOAD_FAILED)
     return await _complete(context, task_id, stored, media)
+
+
+async def _copy(
+    context: WorkerContext, task_id: str, config: RuntimeConfig, model: str, url: str
+) -> tuple[StoredObject, MediaFacts]:
+    """Stream the video at ``url`` into storage and probe it; timed and counted
+    (``google_video_store_*``) whatever the outcome."""
+    started = time.perf_counter()
+    outcome = "error"
+    try:
+        async with heartbeat(context, task_id, TaskStatus.STORING):
+            async with (
+                context.upstreams.lease(config, config.model(model)) as upstream,
+                upstream.download(url) as download,
+            ):
+                limit = context.settings.max_video_bytes
+                refuse_declared(download.content_length, limit)
+                chunks = checked_mp4(capped(download.chunks, limit))
+                stored = await context.storage.put_stream(video_key(task_id), chunks, "video/mp4")
+            media = await inspect_and_derive(context.storage, task_id)
+        outcome = "ok"
+        STORE_BYTES.inc(stored.size)
+        return stored, media
+    finally:
+        STORE_DURATION.labels(outcome).observe(time.perf_counter() - started)
 
 
 async def _complete(

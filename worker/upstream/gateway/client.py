@@ -25,6 +25,7 @@ from worker.upstream.gateway.protocol import (
     parse_submit_answer,
     submit_payload,
 )
+from worker.upstream.metrics import observe
 from worker.upstream.outcomes import Operation, error_from_exception, parse_body
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
@@ -39,6 +40,8 @@ TASK_PATH = "/google/v1/tasks/"
 CHECK_TASK_PREFIX = "gv-config-test-"
 _ERROR_BODY_LIMIT = 64 * 1024
 _USER_AGENT = "google-video/0.1"
+# The label of this client's calls in ``google_video_upstream_*`` (the simulator speaks it too).
+PROVIDER = "gateway"
 
 _log = structlog.get_logger(__name__)
 
@@ -139,12 +142,16 @@ class GatewayClient:
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             error = error_from_exception(exc, "download")
             log.warning("upstream.transport_error", error_code=error.code, error=error.message)
+            observe(PROVIDER, "download", started, error)
             raise error from exc
         try:
             log.info("upstream.response", status=response.status_code, latency_ms=_ms(started))
             if not response.is_success:
                 content = await _read_prefix(response)
-                raise error_from_response(response, "download", content=content)
+                error = error_from_response(response, "download", content=content)
+                observe(PROVIDER, "download", started, error)
+                raise error
+            observe(PROVIDER, "download", started, None)
             yield DownloadStream(
                 content_type=response.headers.get("Content-Type", "application/octet-stream"),
                 content_length=_content_length(response.headers),
@@ -185,13 +192,16 @@ class GatewayClient:
                 error=error.message,
                 latency_ms=_ms(started),
             )
+            observe(PROVIDER, op, started, error)
             raise error from exc
         log_method = log.info if op == "submit" else log.debug
         log_method("upstream.response", status=response.status_code, latency_ms=_ms(started))
         if not response.is_success:
             error = error_from_response(response, op)
             log.warning("upstream.error", status=error.status, error_code=error.code)
+            observe(PROVIDER, op, started, error)
             raise error
+        observe(PROVIDER, op, started, None)
         return response.status_code, parse_body(response.content)
 
     def _task_url(self, task_id: str) -> str:

@@ -1,0 +1,110 @@
+"""HTTP metrics of the API (an ASGI middleware) and the tasks gauge computed at scrape time.
+
+Requests are labelled by the route *template* that matched (``/v1/videos/{video_id}``),
+never the raw path: a scan of random paths must not make one series per path. A request no
+route matched is labelled ``unmatched``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+
+from prometheus_client.core import GaugeMetricFamily, Metric
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from core.metrics import HTTP_DURATION, HTTP_REQUESTS, PREFIX
+from core.repo.events import pending_count
+from core.repo.tasks import active_by_status_and_model
+
+UNMATCHED = "unmatched"
+# A scrape costs one GROUP BY over the active tasks at most this often per process.
+TASKS_CACHE_SECONDS = 5.0
+
+
+class HttpMetrics:
+    """Counts each answered request and times it, by method, route template and status.
+    Outermost middleware: the time includes the other middlewares, the status is the one
+    sent (a 500 from the last-resort handler too)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the client sees if the app raises before answering
+
+        async def send_and_record(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_record)
+        finally:
+            route = _template(scope)
+            method = scope["method"]
+            HTTP_REQUESTS.labels(method, route, str(status)).inc()
+            HTTP_DURATION.labels(method, route).observe(time.perf_counter() - started)
+
+
+def _template(scope: Scope) -> str:
+    """The path template of the route that served ``scope`` (the router records the
+    matched endpoint in the scope; the route is found again by matching)."""
+    if "endpoint" not in scope:
+        return UNMATCHED
+    routes: list[BaseRoute] = getattr(scope.get("app"), "routes", [])
+    # A full match first, as the router does: a partial one is a wrong method (405).
+    for wanted in (Match.FULL, Match.PARTIAL):
+        for route in routes:
+            if route.matches(scope)[0] == wanted:
+                path: str = getattr(route, "path", "") or UNMATCHED
+                return path
+    return UNMATCHED
+
+
+class TaskGauge:
+    """``google_video_tasks{status, model}`` (the active tasks) and
+    ``google_video_webhook_deliveries_pending``, read from the database at most every
+    ``TASKS_CACHE_SECONDS``. Call :meth:`refresh` before collecting."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._counts: dict[tuple[str, str], int] = {}
+        self._pending_deliveries = 0
+        self._read_at: float | None = None
+        self._lock = asyncio.Lock()
+
+    async def refresh(self) -> None:
+        """Re-read the counts if the cached ones are older than the cache time; a
+        database error propagates (the scrape fails, Prometheus marks the target down)."""
+        async with self._lock:
+            now = time.monotonic()
+            if self._read_at is not None and now - self._read_at < TASKS_CACHE_SECONDS:
+                return
+            async with self._engine.connect() as conn:
+                self._counts = await active_by_status_and_model(conn)
+                self._pending_deliveries = await pending_count(conn)
+            self._read_at = now
+
+    def collect(self) -> Iterator[Metric]:
+        gauge = GaugeMetricFamily(
+            f"{PREFIX}_tasks",
+            "Tasks in each active (not final) internal status, by model.",
+            labels=["status", "model"],
+        )
+        for (status, model), count in sorted(self._counts.items()):
+            gauge.add_metric([status, model], count)
+        yield gauge
+        yield GaugeMetricFamily(
+            f"{PREFIX}_webhook_deliveries_pending",
+            "Webhook deliveries not yet delivered or given up (waiting for an attempt).",
+            value=self._pending_deliveries,
+        )
