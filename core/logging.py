@@ -32,3 +32,6 @@ def configure(fmt: str = "console", level: str = "INFO") -> None:
         level=level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s %(message)s"
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # Alembic announces every plugin and step at INFO: quiet unless LOG_LEVEL=DEBUG asks.
+    if level.upper() != "DEBUG":
+        logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -437,3 +437,11 @@ async def test_secrets_reencrypt_moves_every_stored_secret_under_the_new_key(
     assert "re-encrypted 0, already under the current key 5" in migrated_cli.ok(
         "secrets", "reencrypt"
     )
+
+
+def test_admin_commands_print_no_alembic_chatter(migrated_cli: Cli) -> None:
+    """Alembic announces its plugins and steps at INFO; quiet unless LOG_LEVEL=DEBUG."""
+    for args in (("migrate",), ("credits", "alice", "5", "--client", "acme"), ("keys", "list")):
+        result = migrated_cli(*args)
+        assert result.returncode == 0, result.stderr
+        assert "alembic" not in result.stderr + result.stdout, args
