@@ -5,6 +5,12 @@ set -euo pipefail
 umask 077  # the data dir, its database and the log are the owner's alone
 host=$1 port=$2 data_dir=$3 admin_key=$4
 bin=.venv/bin
+# A port something else holds would send the demo to that server, "succeeding" against it.
+if ! "$bin/python" -c 'import socket, sys; socket.create_server((sys.argv[1], int(sys.argv[2])))' \
+    "$host" "$port" 2>/dev/null; then
+  echo "make run: $host:$port is taken by another process; free it or choose PORT=…" >&2
+  exit 1
+fi
 mkdir -p "$data_dir"
 log="$data_dir/dev.log"
 GOOGLE_VIDEO_ADMIN_KEY="$admin_key" "$bin/google-video" dev --host "$host" --port "$port" --data-dir "$data_dir" >"$log" 2>&1 &

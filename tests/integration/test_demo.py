@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -116,3 +117,19 @@ def _assert_private(data_dir: Path, children: list[psutil.Process]) -> None:
         anonymous.set("arq:job:x", b"payload")
     with redis.Redis(host="127.0.0.1", port=port, password=password) as owner:
         assert owner.ping()
+
+
+def test_make_run_refuses_a_taken_port(tmp_path: Path) -> None:
+    """``make run`` on a port another server holds must fail, not demo against that server."""
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            ["bash", "deploy/run-demo.sh", "127.0.0.1", str(port), str(tmp_path / "d"), "k"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "is taken" in result.stderr
+    assert not (tmp_path / "d").exists()  # nothing was started
