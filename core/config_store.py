@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.repo import config as repo
@@ -51,9 +52,7 @@ class ConfigStore:
         unless the same patch gives one: the key was meant for the old destination. The
         masked key a ``GET`` shows (``****…``) is not a key: sent back, it counts as left out.
         """
-        changes = patch.model_dump(exclude_unset=True)
-        if str(changes.get("upstream_api_key", "")).startswith(MASK):
-            del changes["upstream_api_key"]
+        changes = _given(patch)
         if "upstream_api_key" in changes:
             changes["upstream_api_key"] = self.box.encrypt(changes["upstream_api_key"])
         async with self._engine.begin() as conn:
@@ -73,9 +72,7 @@ class ConfigStore:
         Left-out fields come from the stored configuration, under the rules of `update`: a
         masked key counts as left out, and a new destination without a key has none.
         """
-        changes = candidate.model_dump(exclude_unset=True)
-        if str(changes.get("upstream_api_key", "")).startswith(MASK):
-            del changes["upstream_api_key"]
+        changes = _given(candidate)
         current = await self.get()
         if "upstream_api_key" in changes:
             key = str(changes["upstream_api_key"])
@@ -87,6 +84,15 @@ class ConfigStore:
 
     def upstream_key(self, config: RuntimeConfig) -> str:
         return self.box.decrypt(config.upstream_api_key)
+
+
+def _given(fields: BaseModel) -> dict[str, Any]:
+    """The fields a request set, the masked key a read shows (``****…``) counting as left
+    out: it is not a key."""
+    changes = fields.model_dump(exclude_unset=True)
+    if str(changes.get("upstream_api_key", "")).startswith(MASK):
+        del changes["upstream_api_key"]
+    return changes
 
 
 def _moves_upstream(current: RuntimeConfig, changes: dict[str, Any]) -> bool:

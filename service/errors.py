@@ -8,12 +8,13 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.outages import database_unreachable, sqlstate
 from schemas.problems import STATUS, TITLES, Code
 
 log = structlog.get_logger(__name__)
@@ -103,15 +104,6 @@ async def handle_http(_request: Request, exc: Exception) -> Response:
     return problem_response(code, str(exc.detail), status=exc.status_code, headers=exc.headers)
 
 
-# 08 connection exception, 53 insufficient resources, 57 operator intervention (e.g. a
-# server that is shutting down or starting up: 57P01, 57P03).
-TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "53", "57"})
-
-
-def _sqlstate(exc: DBAPIError) -> str:
-    return str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or "")
-
-
 # 22 data exception (a value the column cannot hold: NUL in text, an integer out of
 # range). The API models refuse such values first; this is the net under them.
 DATA_SQLSTATE_CLASS = "22"
@@ -119,17 +111,12 @@ DATA_SQLSTATE_CLASS = "22"
 
 async def handle_dependency(request: Request, exc: Exception) -> Response:
     """A database or Redis outage is temporary: 503 so clients retry (with their key)."""
-    if isinstance(exc, DBAPIError) and _sqlstate(exc)[:2] == DATA_SQLSTATE_CLASS:
-        log.error("unstorable_value", path=request.url.path, sqlstate=_sqlstate(exc))
+    if isinstance(exc, DBAPIError) and sqlstate(exc)[:2] == DATA_SQLSTATE_CLASS:
+        log.error("unstorable_value", path=request.url.path, sqlstate=sqlstate(exc))
         return problem_response(
             Code.VALIDATION_ERROR, "A value in the request cannot be stored (out of range)."
         )
-    transient = not isinstance(exc, DBAPIError) or (
-        exc.connection_invalidated
-        or isinstance(exc, OperationalError | InterfaceError)
-        or _sqlstate(exc)[:2] in TRANSIENT_SQLSTATE_CLASSES
-    )
-    if not transient:
+    if isinstance(exc, DBAPIError) and not database_unreachable(exc):
         return await handle_unexpected(request, exc)
     log.warning("dependency_unavailable", path=request.url.path, error=type(exc).__name__)
     return problem_response(Code.UNAVAILABLE, "A backing service is unavailable; retry shortly.")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -56,18 +57,39 @@ class HttpMetrics:
 
 
 def _template(scope: Scope) -> str:
-    """The path template of the route that served ``scope`` (the router records the
-    matched endpoint in the scope; the route is found again by matching)."""
-    if "endpoint" not in scope:
+    """The path template of the route that served ``scope``. The router records the matched
+    endpoint in the scope; only the routes of that endpoint (one, or a few sharing a
+    handler) are matched again to tell which path it was."""
+    endpoint = scope.get("endpoint")
+    if endpoint is None:
         return UNMATCHED
-    routes: list[BaseRoute] = getattr(scope.get("app"), "routes", [])
+    candidates = _by_endpoint(scope.get("app")).get(endpoint, [])
+    if len(candidates) == 1:
+        return candidates[0][1]
     # A full match first, as the router does: a partial one is a wrong method (405).
     for wanted in (Match.FULL, Match.PARTIAL):
-        for route in routes:
+        for route, path in candidates:
             if route.matches(scope)[0] == wanted:
-                path: str = getattr(route, "path", "") or UNMATCHED
                 return path
     return UNMATCHED
+
+
+Indexed = dict[Any, list[tuple[BaseRoute, str]]]
+
+
+def _by_endpoint(app: Any) -> Indexed:
+    """The app's routes by endpoint, indexed once per app (kept on its ``state``)."""
+    state = getattr(app, "state", None)
+    found: Indexed | None = getattr(state, "routes_by_endpoint", None)
+    if found is None:
+        found = {}
+        for route in getattr(app, "routes", []):
+            endpoint = getattr(route, "endpoint", None) or getattr(route, "app", None)
+            path = getattr(route, "path", "") or UNMATCHED
+            found.setdefault(endpoint, []).append((route, path))
+        if state is not None:
+            state.routes_by_endpoint = found
+    return found
 
 
 class TaskGauge:

@@ -9,15 +9,18 @@ harmless because every job re-checks the task's state before acting.
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import queue, settlement
 from core.metrics import RECONCILER_CLAIMS, RECONCILER_RUNS
 from core.repo import events, tasks
-from core.repo.tasks import Overdue
+from core.repo.events import Due
+from core.repo.tasks import Overdue, PurgeDue
 from schemas.clock import utcnow
 from schemas.status import TaskStatus
 from worker.context import WorkerContext, wctx
@@ -26,6 +29,7 @@ from worker.jobs.finishing import finish
 from worker.jobs.submit import ambiguous
 
 BATCH = 500
+T = TypeVar("T")
 
 log = structlog.get_logger(__name__)
 
@@ -46,23 +50,42 @@ async def reconcile(ctx: dict[str, Any]) -> int:
     return recovered + redelivered + repurged
 
 
+async def _requeue(
+    context: WorkerContext,
+    rows: Sequence[T],
+    claim: Callable[[AsyncConnection, T, datetime], Awaitable[bool]],
+    job_of: Callable[[T], queue.Job],
+    kind: str,
+    until: datetime,
+) -> int:
+    """Claim each row (pushing its due time to ``until``: one replica wins it) and enqueue
+    its job; the number enqueued."""
+    count = 0
+    for row in rows:
+        async with context.engine.begin() as conn:
+            if not await claim(conn, row, until):
+                continue
+        RECONCILER_CLAIMS.labels(kind).inc()
+        await queue.enqueue_after_commit(context.redis, job_of(row))
+        count += 1
+    return count
+
+
+def _grace(context: WorkerContext) -> timedelta:
+    return timedelta(seconds=context.settings.reconcile_grace_seconds)
+
+
 async def _repurge(context: WorkerContext) -> int:
     """Deleted videos whose objects are still there: the purge job was lost (killed
     worker, flushed Redis, failed enqueue) or ran out of tries against a failing store."""
-    grace = timedelta(seconds=context.settings.reconcile_grace_seconds)
     now = utcnow()
     async with context.engine.connect() as conn:
         late = await tasks.purges_due(conn, now, limit=BATCH)
-    count = 0
-    for due in late:
-        async with context.engine.begin() as conn:
-            if not await tasks.claim_purge(conn, due, now + grace):
-                continue
-        RECONCILER_CLAIMS.labels("purge").inc()
-        job = queue.purge_video(due.id, variant=queue.recovery(due.next_attempt_at))
-        await queue.enqueue_after_commit(context.redis, job)
-        count += 1
-    return count
+
+    def job_of(due: PurgeDue) -> queue.Job:
+        return queue.purge_video(due.id, variant=queue.recovery(due.next_attempt_at))
+
+    return await _requeue(context, late, tasks.claim_purge, job_of, "purge", now + _grace(context))
 
 
 async def catch_up(context: WorkerContext) -> int:
@@ -74,39 +97,27 @@ async def catch_up(context: WorkerContext) -> int:
     which finds the task no longer queued and does nothing. Claimed like an overdue task,
     so one replica enqueues each. Returns how many were enqueued.
     """
-    grace = timedelta(seconds=context.settings.reconcile_grace_seconds)
-    now = utcnow()
+    until = utcnow() + _grace(context)
     async with context.engine.connect() as conn:
-        waiting = await tasks.overdue(conn, now + grace, BATCH, [TaskStatus.QUEUED])
-    count = 0
-    for task in waiting:
-        async with context.engine.begin() as conn:
-            if not await tasks.claim_overdue(conn, task, now + grace):
-                continue
-        RECONCILER_CLAIMS.labels("catch_up").inc()
-        job = queue.submit(task.id, variant=queue.recovery(task.next_attempt_at))
-        await queue.enqueue_after_commit(context.redis, job)
-        count += 1
-    return count
+        waiting = await tasks.overdue(conn, until, BATCH, [TaskStatus.QUEUED])
+
+    def job_of(task: Overdue) -> queue.Job:
+        return queue.submit(task.id, variant=queue.recovery(task.next_attempt_at))
+
+    return await _requeue(context, waiting, tasks.claim_overdue, job_of, "catch_up", until)
 
 
 async def _redeliver(context: WorkerContext) -> int:
     """Deliveries whose job was lost (killed worker, flushed Redis, failed enqueue)."""
-    grace = timedelta(seconds=context.settings.reconcile_grace_seconds)
-    now = utcnow()
+    grace, now = _grace(context), utcnow()
     async with context.engine.connect() as conn:
         late = await events.due(conn, now - grace, limit=BATCH)
-    count = 0
-    for delivery in late:
-        async with context.engine.begin() as conn:
-            if not await events.push_back(conn, delivery, now + grace):
-                continue
-        RECONCILER_CLAIMS.labels("delivery").inc()
+
+    def job_of(delivery: Due) -> queue.Job:
         variant = queue.recovery(delivery.next_attempt_at)
-        job = queue.deliver(delivery.id, delivery.attempts, variant=variant)
-        await queue.enqueue_after_commit(context.redis, job)
-        count += 1
-    return count
+        return queue.deliver(delivery.id, delivery.attempts, variant=variant)
+
+    return await _requeue(context, late, events.push_back, job_of, "delivery", now + grace)
 
 
 async def _recover(context: WorkerContext, task: Overdue) -> int:
@@ -118,9 +129,8 @@ async def _recover(context: WorkerContext, task: Overdue) -> int:
         if failed:
             RECONCILER_CLAIMS.labels("expired").inc()
         return int(failed)
-    grace = timedelta(seconds=context.settings.reconcile_grace_seconds)
     async with context.engine.begin() as conn:
-        claimed = await tasks.claim_overdue(conn, task, utcnow() + grace)
+        claimed = await tasks.claim_overdue(conn, task, utcnow() + _grace(context))
     if not claimed:
         return 0  # another replica took it, or the task moved on meanwhile
     RECONCILER_CLAIMS.labels(str(task.status)).inc()
