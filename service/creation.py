@@ -28,9 +28,10 @@ from schemas.clock import utcnow
 from schemas.config import RuntimeConfig
 from schemas.problems import Code
 from schemas.status import TaskStatus, TaskType
-from service import idempotency
+from service import idempotency, ratelimit
 from service.context import Context
 from service.errors import ProblemError
+from service.ratelimit import rate_limited
 from service.webhook_targets import require_allowed
 
 log = structlog.get_logger(__name__)
@@ -196,6 +197,7 @@ async def create_video(
         replay = await idempotency.earlier_answer(context.engine, claim)
         if replay is not None:
             return await _replayed(context, principal, replay)
+    await _within_create_limit(context, principal, user)
     if req.webhook_url is not None:
         await require_allowed(context.settings, req.webhook_url, "webhook_url")
     images = await _read_uploads(context, principal, given)
@@ -211,6 +213,16 @@ async def create_video(
                 Code.IDEMPOTENCY_IN_PROGRESS, "A request with this Idempotency-Key is in progress."
             ) from None
         return await _replayed(context, principal, replay)
+
+
+async def _within_create_limit(context: Context, principal: Principal, user: str) -> None:
+    """429 past the runtime config's ``user_creates_per_minute``: checked before anything
+    is held or written, so a refused create costs the user nothing, and after the
+    idempotent replay, so a client retrying a create it already made gets its video."""
+    rule = ratelimit.user_creates(await context.config.get())
+    wait = await context.limits.hit(rule, principal.client_id, user)
+    if wait is not None:
+        raise rate_limited(wait, f"User '{user}' is over {rule.amount} creates per minute.")
 
 
 async def _replayed(

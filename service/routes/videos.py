@@ -15,7 +15,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 
 from core import queue, settlement
-from core.apikeys import Principal
 from core.presenter import video_of
 from core.repo import tasks
 from core.repo.tasks import Task
@@ -32,14 +31,13 @@ from schemas.api import (
 from schemas.clock import utcnow
 from schemas.problems import Code
 from schemas.status import TERMINAL, TaskStatus, internal_statuses
-from service import creation, idempotency, params, ratelimit
+from service import creation, idempotency, params
 from service.auth import authenticate
 from service.body import image_from_upload, json_object, limited, loads, media_type, parse
 from service.context import Context, ctx
 from service.contract import Operation, Reply
 from service.creation import InputImage
 from service.errors import ProblemError
-from service.ratelimit import rate_limited
 
 _FORM_LISTS = {"images", "images[]"}
 _METADATA_FIELD = re.compile(r"metadata\[([^\[\]]{1,64})\]")
@@ -57,21 +55,11 @@ async def create(request: Request) -> Response:
     else:
         data = await json_object(request, limit)
     req = parse(VideoCreate, data)
-    await _within_create_limit(context, principal, req.user or principal.client_id)
     key = request.headers.get("idempotency-key")
     status, body = await creation.create_video(
         context, principal, req, uploads, idempotency.check_key(key) if key is not None else None
     )
     return JSONResponse(body, status_code=status)
-
-
-async def _within_create_limit(context: Context, principal: Principal, user: str) -> None:
-    """429 past the runtime config's ``user_creates_per_minute``: checked before anything
-    is held or written, so a refused create costs the user nothing."""
-    rule = ratelimit.user_creates(await context.config.get())
-    wait = await context.limits.hit(rule, principal.client_id, user)
-    if wait is not None:
-        raise rate_limited(wait, f"User '{user}' is over {rule.amount} creates per minute.")
 
 
 async def _form(request: Request, limit: int) -> tuple[dict[str, Any], list[InputImage]]:

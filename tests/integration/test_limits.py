@@ -90,6 +90,24 @@ async def test_a_user_over_its_creates_per_minute_gets_429_and_holds_nothing(
     await assert_ledger()
 
 
+async def test_an_idempotent_replay_is_not_a_create_and_never_limited(
+    client_for, grant, configure, assert_ledger
+):
+    """A client retrying a create it already made gets its video, whatever the limit."""
+    await configure(user_creates_per_minute=1, max_concurrent_tasks_per_user=100)
+    acme = await client_for("acme")
+    await grant("acme", "dave", 1000)
+    body = {"prompt": PROMPT, "model": "veo3", "user": "dave"}
+    headers = {"Idempotency-Key": "retry-me"}
+    first = await acme.post("/v1/videos", json=body, headers=headers)
+    assert first.status_code == 200, first.text
+    for _ in range(3):
+        again = await acme.post("/v1/videos", json=body, headers=headers)
+        assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    assert_limited(await acme.post("/v1/videos", json=body), 60)  # a new create is
+    await assert_ledger()
+
+
 async def _cancelled_event(client: httpx.AsyncClient) -> str:
     video = (await client.post("/v1/videos", json={"prompt": PROMPT})).json()
     assert (await client.post(f"/v1/videos/{video['id']}/cancel")).status_code == 200
