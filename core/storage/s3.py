@@ -255,7 +255,8 @@ class S3Storage:
         return deleted
 
     async def ensure_bucket(self) -> None:
-        """Create the bucket if it does not exist (dev servers such as moto and MinIO)."""
+        """Create the bucket if it does not exist: for tests and dev servers (moto, MinIO);
+        the service itself never calls it (an operator provisions the bucket)."""
         await self._call(self._ensure_bucket_sync)
 
     def _ensure_bucket_sync(self) -> None:
@@ -279,7 +280,26 @@ class S3Storage:
                 raise
 
     async def check(self) -> None:
-        await self.ensure_bucket()
+        """Readiness: ``HeadBucket`` only, never a create (``s3:ListBucket`` is the one
+        permission it needs). Raises StorageError naming the bucket when it does not exist
+        (404) or the credentials may not read it (403); the store's other errors pass."""
+        await self._call(self._check_sync)
+
+    def _check_sync(self) -> None:
+        try:
+            self._client.head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            status = http_status(exc)
+            if status == 404:
+                raise StorageError(
+                    f"bucket {self.bucket!r} does not exist: create it (the service never does)"
+                ) from exc
+            if status == 403:
+                raise StorageError(
+                    f"access to bucket {self.bucket!r} denied: the credentials need"
+                    " s3:ListBucket on it (README, operations: S3 permissions)"
+                ) from exc
+            raise
 
     async def close(self) -> None:
         await asyncio.to_thread(self._executor.shutdown, wait=True)

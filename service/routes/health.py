@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from core.repo.health import ping
+from core.storage.base import StorageError, TransientStorageError
 from schemas.api import Health, Readiness
 from service.context import ctx
 from service.contract import Operation, Reply
@@ -45,15 +46,22 @@ async def readyz(request: Request) -> Response:
         *(asyncio.wait_for(c, timeout=CHECK_SECONDS) for c in checks.values()),
         return_exceptions=True,
     )
-    report = {
-        name: "ok" if not isinstance(r, BaseException) else f"error: {type(r).__name__}"
-        for name, r in zip(checks, results, strict=True)
-    }
+    report = {name: _outcome(r) for name, r in zip(checks, results, strict=True)}
     failing = [name for name, result in report.items() if result != "ok"]
     useless = [name for name in failing if name not in DEGRADABLE]
     status = "unavailable" if useless else "degraded" if failing else "ok"
     body = Readiness(status=status, checks=report, degraded=list(failing))
     return JSONResponse(body.model_dump(mode="json"), status_code=503 if useless else 200)
+
+
+def _outcome(result: object) -> str:
+    """``ok``, or ``error: <type>``; a StorageError also says what the store is missing (a
+    bucket that does not exist, a permission), which is the operator's to fix."""
+    if not isinstance(result, BaseException):
+        return "ok"
+    if isinstance(result, StorageError) and not isinstance(result, TransientStorageError):
+        return f"error: StorageError: {result}"
+    return f"error: {type(result).__name__}"
 
 
 operations = [

@@ -37,7 +37,7 @@ def _s3(bucket: str, endpoint: str) -> S3Storage:
 @pytest.fixture
 async def storage(s3_endpoint: str) -> AsyncIterator[S3Storage]:
     storage = _s3(f"media-{uuid.uuid4().hex[:16]}", s3_endpoint)
-    await storage.check()
+    await storage.ensure_bucket()
     yield storage
     await storage.close()
 
@@ -111,7 +111,7 @@ async def store(storage, task_id, path):
 async def main(endpoint, bucket, prefix, small, big):
     storage = S3Storage(bucket, prefix, endpoint_url=endpoint, region="us-east-1",
                         access_key_id="test", secret_access_key="test")
-    await storage.check()
+    await storage.ensure_bucket()
     await store(storage, "warm-up", small)
     await inspect_and_derive(storage, "warm-up")
     pathlib.Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to current RSS

@@ -37,7 +37,7 @@ def _s3(bucket: str, endpoint: str, prefix: str = "", part_size: int = 5 * MiB) 
 @pytest.fixture
 async def storage(s3_endpoint: str) -> AsyncIterator[S3Storage]:
     storage = _s3(f"test-{uuid.uuid4().hex[:16]}", s3_endpoint, "env/test")
-    await storage.check()
+    await storage.ensure_bucket()
     yield storage
     await storage.close()
 
@@ -252,6 +252,19 @@ async def test_bad_credentials_fail_check_with_storage_error(s3_endpoint: str) -
         await storage.close()
 
 
+async def test_check_reports_a_missing_bucket_and_never_creates_it(s3_endpoint: str) -> None:
+    # Readiness needs s3:ListBucket only; creating buckets is the operator's (issue 12).
+    name = f"absent-{uuid.uuid4().hex[:12]}"
+    storage = _s3(name, s3_endpoint)
+    try:
+        with pytest.raises(StorageError, match=f"bucket '{name}' does not exist"):
+            await storage.check()
+    finally:
+        await storage.close()
+    names = [b["Name"] for b in _raw_client(s3_endpoint).list_buckets()["Buckets"]]
+    assert name not in names
+
+
 # Peak RSS is the kernel's VmHWM, reset at the baseline: ru_maxrss would also count the
 # forked pytest image from before exec.
 MEMORY_CHILD = """
@@ -273,7 +286,7 @@ async def chunks():
 async def main():
     storage = S3Storage(sys.argv[2], endpoint_url=sys.argv[1], region="us-east-1",
                         access_key_id="test", secret_access_key="test")
-    await storage.check()
+    await storage.ensure_bucket()
     await storage.put_bytes("warm-up", b"x", "video/mp4")  # botocore loads lazily
     pathlib.Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to current RSS
     baseline = status_kib("VmRSS")

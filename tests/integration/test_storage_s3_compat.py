@@ -50,7 +50,7 @@ def _storage(
 @pytest.fixture
 async def storage(strict: RefusingProxy) -> AsyncIterator[S3Storage]:
     storage = _storage(strict.url)
-    await storage.check()
+    await storage.ensure_bucket()
     yield storage
     await storage.close()
 
@@ -119,7 +119,7 @@ async def test_presigned_urls_are_sigv4_and_download_through_the_public_endpoint
 ) -> None:
     storage = _storage(strict.url, public_endpoint=public.url, region=region)
     try:
-        await storage.check()
+        await storage.ensure_bucket()
         await storage.put_bytes("videos/t2/video.mp4", b"presigned body", "video/mp4")
         url = await storage.presigned_url("videos/t2/video.mp4", 300)
     finally:
