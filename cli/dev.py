@@ -121,6 +121,8 @@ def _environment(root: Path, host: str, port: int, redis_url: str) -> dict[str, 
     defaults = {
         "GOOGLE_VIDEO_SIM_TIME_SCALE": str(scale),
         "GOOGLE_VIDEO_PUBLIC_URL": f"http://{public_host}:{port}",
+        # The simulator runs here too, so it reaches the API where clients do.
+        "GOOGLE_VIDEO_CALLBACK_URL": f"http://{public_host}:{port}",
         # Simulated jobs last 30-360 s times the scale: poll on the same compressed clock.
         "GOOGLE_VIDEO_POLL_FIRST_DELAY": str(round(max(0.2, 10 * scale), 2)),
         "GOOGLE_VIDEO_POLL_MIN_INTERVAL": str(round(max(0.1, 2 * scale), 2)),

@@ -35,5 +35,11 @@ def task_of(secret_keys: tuple[str, ...], candidate: str) -> str | None:
     return task_id if any(matched) else None
 
 
-def hook_url(public_url: str, secret_key: str, task_id: str) -> str:
-    return f"{public_url.rstrip('/')}/v1/upstream/callback/{token(secret_key, task_id)}"
+def hook_url(callback_url: str, secret_key: str, task_id: str) -> str:
+    """The ``notify_hook`` for a task: ``{CALLBACK_URL}/v1/upstream/callback/{token}``."""
+    return f"{callback_url.rstrip('/')}/v1/upstream/callback/{token(secret_key, task_id)}"
+
+
+# Redis key whose presence says an authentic callback reached the API within the last
+# CALLBACK_TRUST_SECONDS: the API sets it, workers read it before slowing their polls.
+ARRIVING_KEY = "gv:callbacks:arriving"

@@ -110,6 +110,12 @@ WEBHOOK_DELIVERIES = Counter(
     "Webhook delivery attempts, by outcome (delivered, retry, failed, disabled).",
     ["outcome"],
 )
+CALLBACKS = Counter(
+    f"{PREFIX}_upstream_callbacks_total",
+    "Upstream notify_hook calls to the API, by outcome: accepted (a poll now), ignored (the"
+    " task is not in flight), throttled, unknown_token.",
+    ["outcome"],
+)
 RECONCILER_CLAIMS = Counter(
     f"{PREFIX}_reconciler_claims_total",
     "Overdue work the reconciler claimed: a task by the status it was stuck in (queued, "

@@ -50,7 +50,12 @@ class Settings(BaseSettings):
     # None: path-style with a custom S3_ENDPOINT_URL (MinIO, IPs), boto3's choice otherwise.
     s3_addressing_style: Literal["auto", "path", "virtual"] | None = None
     admin_key: str | None = None
+    # The base of the URLs this API gives its clients (``download_url``); nothing else.
     public_url: str | None = None
+    # The base URL of this API *as the upstream reaches it*, for the gateway's
+    # ``notify_hook`` callbacks; unset, no callback is asked for. Set it only to an address
+    # the upstream can reach (an ingress, not a ClusterIP Service or localhost).
+    callback_url: str | None = None
     secret_key: str = DEV_SECRET_KEY
     # Earlier SECRET_KEYs, comma-separated: still read (stored secrets, callback tokens)
     # until `google-video secrets reencrypt` has moved everything to the current one.
@@ -97,8 +102,12 @@ class Settings(BaseSettings):
     webhook_retry_schedule: str = "5,300,1800,7200,18000,36000,36000,36000,36000,36000,36000,36000"
     webhook_timeout_seconds: float = Field(default=15.0, gt=0)
     callback_min_interval_seconds: float = Field(default=1.0, ge=0)
-    # With PUBLIC_URL set, poll this many times less often: the callback reports the finish.
+    # With CALLBACK_URL set and callbacks seen arriving within CALLBACK_TRUST_SECONDS, poll
+    # this many times less often: the callback reports the finish. Until one arrives (or
+    # when they stop), polling keeps its full pace, so an unreachable CALLBACK_URL costs
+    # nothing but the callbacks.
     callback_poll_factor: float = Field(default=4.0, ge=1)
+    callback_trust_seconds: int = Field(default=3600, ge=1)
     reconcile_interval_seconds: int = Field(default=5, ge=1)
     reconcile_grace_seconds: float = Field(default=15.0, gt=0)
     # Slow clients (README, "Limits"): a request's headers must be complete this long

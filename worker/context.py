@@ -13,6 +13,7 @@ from core.config_store import ConfigStore
 from core.storage import Storage
 from schemas.settings import Settings
 from worker.alerts import OperatorAlerts
+from worker.callbacks import CallbackEvidence
 from worker.upstream.pool import UpstreamPool
 from worker.upstream.registry import ClientOptions
 
@@ -29,9 +30,12 @@ class WorkerContext:
     upstreams: UpstreamPool = field(init=False)
     # The upstream refused the key or account: the latest problem, for health and metrics.
     alerts: OperatorAlerts = field(init=False)
+    # Whether upstream callbacks reach the API (worker/callbacks.py): polls slow only then.
+    callbacks: CallbackEvidence = field(init=False)
 
     def __post_init__(self) -> None:
         self.alerts = OperatorAlerts(self.settings.operator_alert_interval_seconds)
+        self.callbacks = CallbackEvidence()
         self.upstreams = UpstreamPool(
             self.config.upstream_key,
             ClientOptions(read_timeout=self.settings.upstream_timeout_seconds),

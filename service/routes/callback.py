@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 
 from core import callback as tokens
 from core import queue
+from core.metrics import CALLBACKS
 from core.repo import tasks
 from schemas.api import CallbackAck, CallbackPath
 from schemas.problems import Code
@@ -41,22 +42,28 @@ async def notify(request: Request) -> Response:
         wait = await context.limits.hit(ratelimit.failed_auth(config), address)
         if wait is not None:
             raise rate_limited(wait, "Too many failed authentications from this address.")
+        CALLBACKS.labels("unknown_token").inc()
         raise ProblemError(Code.NOT_FOUND, "Unknown callback.")
     await read_limited(request, 256 * 1024)  # drained, bounded, ignored
+    # Proof that the upstream reaches CALLBACK_URL: workers may now poll more sparsely.
+    await context.queue.set(tokens.ARRIVING_KEY, 1, ex=context.settings.callback_trust_seconds)
     interval_ms = int(context.settings.callback_min_interval_seconds * 1000)
     if interval_ms and not await context.queue.set(
         f"gv:callback:{task_id}", 1, px=interval_ms, nx=True
     ):
+        CALLBACKS.labels("throttled").inc()
         return JSONResponse({"status": "ignored", "reason": "rate limited"}, status_code=202)
     async with context.engine.connect() as conn:
         position = await tasks.poll_position(conn, task_id)
     if position is None or position[0] not in (TaskStatus.SUBMITTING, TaskStatus.RUNNING):
+        CALLBACKS.labels("ignored").inc()
         return JSONResponse({"status": "ignored"}, status_code=202)
     # A fast upstream can call back before the submit job has committed `running`: look
     # shortly after instead of dropping the hint (the hop skips if it is still submitting).
     delay = 0.0 if position[0] == TaskStatus.RUNNING else EARLY_CALLBACK_DELAY_SECONDS
     job = queue.poll(task_id, position[1], variant=queue.CALLBACK, delay=delay)
     await queue.enqueue_after_commit(context.queue, job)
+    CALLBACKS.labels("accepted").inc()
     return JSONResponse({"status": "accepted"}, status_code=202)
 
 

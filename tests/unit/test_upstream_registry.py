@@ -8,6 +8,7 @@ from schemas import providers
 from schemas.catalogue import ModelSpec
 from schemas.config import RuntimeConfig, RuntimeConfigPatch
 from schemas.settings import Settings
+from worker.callbacks import CallbackEvidence
 from worker.context import WorkerContext
 from worker.jobs.pacing import pacing
 from worker.upstream import Upstream, registry
@@ -107,18 +108,21 @@ def test_a_model_runs_on_its_own_provider_else_the_configured_upstream(local) ->
 
 
 @pytest.mark.parametrize(
-    ("public_url", "kind", "factor"),
+    ("callback_url", "kind", "arriving", "factor"),
     [
-        ("https://video.example", "gateway", 4.0),
-        (None, "gateway", 1.0),
-        ("https://video.example", "local-test", 1.0),
+        ("https://video.example", "gateway", True, 4.0),
+        ("https://video.example", "gateway", False, 1.0),  # never seen: maybe unreachable
+        (None, "gateway", True, 1.0),
+        ("https://video.example", "local-test", True, 1.0),
     ],
 )
-def test_polling_is_sparser_only_where_the_provider_will_call_back(
-    local, public_url: str | None, kind: str, factor: float
+def test_polling_is_sparser_only_where_callbacks_come(
+    local, callback_url: str | None, kind: str, arriving: bool, factor: float
 ) -> None:
-    settings = Settings(public_url=public_url, callback_poll_factor=4.0)
-    context = cast(WorkerContext, SimpleNamespace(settings=settings))
+    settings = Settings(callback_url=callback_url, callback_poll_factor=4.0)
+    evidence = CallbackEvidence()
+    evidence.arriving = arriving
+    context = cast(WorkerContext, SimpleNamespace(settings=settings, callbacks=evidence))
 
     assert pacing(context, registry.provider(kind)).callback_factor == factor
     assert pacing(context).callback_factor == 1.0

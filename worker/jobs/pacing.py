@@ -12,10 +12,16 @@ from worker.upstream.registry import Provider
 
 def pacing(context: WorkerContext, provider: Provider | None = None) -> Pacing:
     """The poll schedule. Polling is ``callback_poll_factor`` times sparser only where a
-    callback will come: a public URL is set and ``provider`` calls back. Without a
+    callback will come: ``CALLBACK_URL`` is set, ``provider`` calls back, and callbacks
+    have been seen arriving (``context.callbacks``, read by :func:`poll_pacing`). Without a
     provider (backoff only), the factor is 1."""
     s = context.settings
-    calls_back = bool(s.public_url) and provider is not None and provider.calls_back
+    calls_back = (
+        bool(s.callback_url)
+        and provider is not None
+        and provider.calls_back
+        and context.callbacks.arriving
+    )
     factor = s.callback_poll_factor if calls_back else 1.0
     return Pacing(
         s.poll_first_delay,
@@ -25,6 +31,14 @@ def pacing(context: WorkerContext, provider: Provider | None = None) -> Pacing:
         factor,
         s.upstream_retry_after_max_seconds,
     )
+
+
+async def poll_pacing(context: WorkerContext, provider: Provider) -> Pacing:
+    """:func:`pacing` for the next poll of a task on ``provider``, after refreshing the
+    evidence that callbacks arrive (one Redis read per worker per 30 s at most)."""
+    if context.settings.callback_url and provider.calls_back:
+        await context.callbacks.refresh(context.redis)
+    return pacing(context, provider)
 
 
 def later(seconds: float) -> datetime:

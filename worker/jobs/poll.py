@@ -36,7 +36,7 @@ from schemas.status import TaskStatus
 from worker.context import WorkerContext, wctx
 from worker.jobs.deadline import expired, seconds_left, timeout_failure
 from worker.jobs.finishing import finish
-from worker.jobs.pacing import due_after, pacing
+from worker.jobs.pacing import due_after, pacing, poll_pacing
 from worker.schedule import backoff, next_poll_delay
 from worker.upstream import (
     OperatorProblemError,
@@ -108,7 +108,7 @@ async def _look(
         _note_unknown(task, state, result.raw_status)
     submitted = task.upstream_submit_time
     elapsed = (utcnow() - submitted).total_seconds() if submitted else 0.0
-    pace = pacing(context, context.upstreams.provider(config, config.model(task.model)))
+    pace = await poll_pacing(context, context.upstreams.provider(config, config.model(task.model)))
     delay = next_poll_delay(pace, elapsed, result.progress)
     return await _reschedule(context, task, config, delay, state, result)
 

@@ -24,7 +24,7 @@ from worker.context import WorkerContext, wctx
 from worker.jobs.deadline import expired, seconds_left, timeout_failure
 from worker.jobs.finishing import finish
 from worker.jobs.outage import recorded
-from worker.jobs.pacing import due_after, later, pacing
+from worker.jobs.pacing import due_after, later, pacing, poll_pacing
 from worker.jobs.poll import initial_state
 from worker.schedule import backoff, next_poll_delay
 from worker.upstream import (
@@ -112,7 +112,7 @@ async def submit_task(ctx: dict[str, Any], task_id: str) -> str:
         bound.warning("submit_ambiguous", code=exc.code)
         return await ambiguous(context, task_id, f"Submit outcome unknown: {exc.message}")
     context.alerts.ok()
-    pace = pacing(context, provider)
+    pace = await poll_pacing(context, provider)
     delay = min(next_poll_delay(pace, 0.0, None), seconds_left(task, config))
 
     async def running() -> Owner | None:
@@ -255,10 +255,10 @@ async def _request(
         except StorageError as exc:
             raise InputMissing(f"stored input {ref} cannot be read: {exc}") from exc
         images.append(InlineImage(role, sniff_image(data) or "image/png", data))
-    public_url = context.settings.public_url
+    callback_url = context.settings.callback_url
     hook = (
-        callback.hook_url(public_url, context.settings.secret_key, task.id)
-        if public_url and provider.calls_back
+        callback.hook_url(callback_url, context.settings.secret_key, task.id)
+        if callback_url and provider.calls_back
         else None
     )
     return SubmitRequest(

@@ -1,6 +1,6 @@
 """The gateway's notify_hook makes completion immediate: with polling slowed to 30 s,
 a task finishing upstream after ~1 s completes within seconds only through the
-callback. The simulator POSTs the hook to a real API process."""
+callback. The simulator POSTs the hook to a real API process (``CALLBACK_URL``)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
 from cli.supervise import Child, free_port, port_open
-from core.callback import token
+from core.callback import ARRIVING_KEY, token
 from schemas.settings import DEV_SECRET_KEY
 from tests.integration.e2e.conftest import running_stack
 from tests.integration.e2e.helpers import create, finished, reaches
@@ -33,7 +34,7 @@ def api_port() -> int:
 
 @pytest.fixture(scope="module")
 def stack(pg_url, redis_url, s3_endpoint, tmp_path_factory, api_port) -> Iterator[Stack]:
-    public = {"GOOGLE_VIDEO_PUBLIC_URL": f"http://127.0.0.1:{api_port}", **SLOW_POLLING}
+    public = {"GOOGLE_VIDEO_CALLBACK_URL": f"http://127.0.0.1:{api_port}", **SLOW_POLLING}
     log_dir = tmp_path_factory.mktemp("callback-logs")
     with running_stack(pg_url, redis_url, s3_endpoint, log_dir, public) as result:
         command = [sys.executable, "-m", "cli.main", "api", "--port", str(api_port)]
@@ -77,3 +78,15 @@ async def test_callback_body_is_never_trusted(acme, stack, api_port):
     assert second.json()["reason"] == "rate limited"
     after = (await acme.get(f"/v1/videos/{video['id']}")).json()
     assert after["internal_status"] == "running"  # the poll saw the truth: still running
+
+
+async def test_an_authentic_callback_marks_callbacks_as_arriving(acme, stack):
+    # The finished video above was called back: the mark that lets workers slow is set.
+    redis = Redis.from_url(stack.env["GOOGLE_VIDEO_REDIS_URL"])
+    try:
+        video = await create(acme, "marks arrival [sim:duration=1]")
+        await finished(acme, video["id"], deadline=25)
+        ttl = await redis.ttl(ARRIVING_KEY)
+    finally:
+        await redis.aclose()
+    assert 0 < ttl <= 3600
