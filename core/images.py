@@ -8,6 +8,7 @@ import binascii
 import io
 import re
 import struct
+import zlib
 from dataclasses import dataclass
 
 from PIL import Image
@@ -34,6 +35,7 @@ _DECODE_ERRORS = (
     KeyError,
     ZeroDivisionError,
     struct.error,
+    zlib.error,
 )
 _PIL_FORMAT = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP"}
 
@@ -115,6 +117,8 @@ def inspect_image(data: bytes, *, what: str = "The file") -> ImageFacts:
             if mime != "image/jpeg" and getattr(image, "is_animated", False):
                 raise ImageError(f"{what} is animated; upload a still image.")
             image.load()
+        if mime == "image/png":
+            _check_png_rows(data, what)
     except ImageError:
         raise
     except Image.DecompressionBombError:
@@ -123,6 +127,47 @@ def inspect_image(data: bytes, *, what: str = "The file") -> ImageFacts:
         name = _PIL_FORMAT[mime].replace("WEBP", "WebP")
         raise ImageError(f"{what} is not a complete, decodable {name} image.") from None
     return ImageFacts(mime, width, height)
+
+
+# PNG colour type → samples per pixel (PNG spec, 11.2.2 IHDR).
+_PNG_SAMPLES = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+# Adam7 passes: (first column, first row, column step, row step) (PNG spec, 8.2).
+_ADAM7 = (
+    (0, 0, 8, 8),
+    (4, 0, 8, 8),
+    (0, 4, 4, 8),
+    (2, 0, 4, 4),
+    (0, 2, 2, 4),
+    (1, 0, 2, 2),
+    (0, 1, 1, 2),
+)
+
+
+def _check_png_rows(data: bytes, what: str) -> None:
+    """Raise ImageError unless the PNG's image data inflates to every row its header
+    declares. Pillow accepts a zlib stream that *ends cleanly* before the last row and
+    leaves the missing rows black (a 588-byte file passed as 8192x4000), so the rows are
+    counted here: filter byte + packed samples per row, per Adam7 pass if interlaced."""
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
+    bits = depth * _PNG_SAMPLES.get(colour, 4)
+    passes = _ADAM7 if interlace else ((0, 0, 1, 1),)
+    expected = 0
+    for x0, y0, dx, dy in passes:
+        columns, rows = -(-max(width - x0, 0) // dx), -(-max(height - y0, 0) // dy)
+        if columns and rows:
+            expected += rows * (1 + -(-columns * bits // 8))
+    inflate = zlib.decompressobj()
+    inflated, position = 0, 8
+    while position + 8 <= len(data) and inflated < expected:
+        (length,) = struct.unpack(">I", data[position : position + 4])
+        kind = data[position + 4 : position + 8]
+        body = memoryview(data)[position + 8 : position + 8 + length]
+        position += 12 + length
+        while kind == b"IDAT" and body and inflated < expected:
+            inflated += len(inflate.decompress(body, 1 << 20))
+            body = memoryview(inflate.unconsumed_tail)
+    if inflated < expected:
+        raise ImageError(f"{what} is not a complete, decodable PNG image (rows missing).")
 
 
 def _check_bounds(width: int, height: int, what: str) -> None:

@@ -3,12 +3,23 @@ being one complete image within bounds is an ``ImageError``, never another excep
 
 from __future__ import annotations
 
+import io
+import struct
+import zlib
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from PIL import Image
 
 from core.images import MAX_IMAGE_BYTES, MAX_PIXELS, ImageError, ImageFacts, inspect_image
-from tests.integration.images import animated, bomb_png, picture
+from tests.integration.images import (
+    animated,
+    bomb_png,
+    interlaced_png,
+    picture,
+    rows_missing_png,
+)
 
 GOOD = {
     "image/png": picture("PNG", 96, 64),
@@ -33,6 +44,44 @@ def _refused(data: bytes, *fragments: str) -> ImageError:
 def test_truncated_images_are_refused() -> None:
     for data in GOOD.values():
         _refused(data[: len(data) * 2 // 3], "decodable")
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "rows"), [(8192, 4000, 1), (96, 64, 63), (640, 480, 0)]
+)
+def test_a_png_whose_data_ends_cleanly_before_its_last_row_is_refused(
+    width: int, height: int, rows: int
+) -> None:
+    # A tester's 588-byte upload passed as 8192x4000: Pillow fills missing rows with black.
+    _refused(rows_missing_png(width, height, rows), "decodable PNG")
+    assert inspect_image(rows_missing_png(width, height, height)) == ImageFacts(
+        "image/png", width, height
+    )
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "LA", "P", "RGB", "RGBA", "I;16"])
+def test_complete_pngs_of_every_colour_type_pass(mode: str) -> None:
+    # Odd sizes: the last byte of a packed 1-bit row is partial.
+    assert inspect_image(picture("PNG", 67, 65, mode=mode)) == ImageFacts("image/png", 67, 65)
+
+
+@pytest.mark.parametrize(("width", "height"), [(67, 65), (64, 64), (1001, 70)])
+def test_interlaced_pngs_count_their_rows_per_adam7_pass(width: int, height: int) -> None:
+    data = interlaced_png(width, height)
+    with Image.open(io.BytesIO(data)) as decoded:  # the helper's PNG is what it claims
+        assert decoded.info.get("interlace") == 1
+        assert decoded.getpixel((width - 1, height - 1)) == ((width - 1) ^ (height - 1)) & 0xFF
+    assert inspect_image(data) == ImageFacts("image/png", width, height)
+    _refused(data[:33] + _shortened_idat(data[33:]), "decodable PNG")
+
+
+def _shortened_idat(chunks: bytes) -> bytes:
+    """The IDAT chunk (first in ``chunks``) re-deflated with its last 10 bytes gone."""
+    (length,) = struct.unpack(">I", chunks[:4])
+    raw = zlib.decompress(chunks[8 : 8 + length])[:-10]
+    body = zlib.compress(raw)
+    crc = struct.pack(">I", zlib.crc32(b"IDAT" + body))
+    return struct.pack(">I", len(body)) + b"IDAT" + body + crc + chunks[12 + length :]
 
 
 def test_a_png_header_on_other_content_is_refused() -> None:
