@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -15,6 +16,15 @@ from core.private_files import private_sqlite
 
 
 def make_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
+    """An engine for ``url`` (``postgresql+asyncpg://…`` or ``sqlite+aiosqlite://…``).
+
+    ``?pgbouncer=true`` on a PostgreSQL URL (Prisma's spelling of the same need) says a
+    transaction-mode pooler (PgBouncer ``pool_mode = transaction``) stands between: each
+    transaction may run on another server connection, so no prepared statement may outlive
+    it. The parameter is removed; asyncpg's statement cache and SQLAlchemy's are turned off
+    and every statement gets a unique name (SQLAlchemy's asyncpg dialect docs, "Prepared
+    Statement Name with PGBouncer"; asyncpg issue 837). Raises ValueError for another
+    value of ``pgbouncer``."""
     if url.startswith("sqlite"):
         database = make_url(url).database
         if database and database != ":memory:" and not database.startswith("file:"):
@@ -26,14 +36,32 @@ def make_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
     # burst (a new PostgreSQL backend each time). No pre-ping (three round trips per
     # checkout): after a database restart the first statement on each stale connection
     # fails, the dialect invalidates the pool, the API answers 503 and jobs are retried.
+    parsed = make_url(url)
+    connect_args: dict[str, Any] = {}
+    pooler = parsed.query.get("pgbouncer")
+    if pooler is not None:
+        if pooler not in ("true", "false"):
+            raise ValueError(f"pgbouncer={pooler!r} in DATABASE_URL: use true or false")
+        parsed = parsed.difference_update_query(["pgbouncer"])
+        if pooler == "true":
+            parsed = parsed.update_query_dict({"prepared_statement_cache_size": "0"})
+            connect_args = {
+                "statement_cache_size": 0,
+                "prepared_statement_name_func": _unique_statement_name,
+            }
     return create_async_engine(
-        url,
+        parsed,
+        connect_args=connect_args,
         pool_size=pool_size,
         max_overflow=0,
         pool_timeout=30,
         pool_pre_ping=False,
         pool_recycle=1800,
     )
+
+
+def _unique_statement_name() -> str:
+    return f"__asyncpg_{uuid4().hex}__"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the system services the test suite and the embedded dev mode run as local
-# processes: redis-server and PostgreSQL 15. Idempotent and fast when already present;
+# processes: redis-server and PostgreSQL 15 (and pgbouncer, for one test). Idempotent and fast when already present;
 # never starts a service (tests start private instances on free ports).
 set -euo pipefail
 
@@ -9,10 +9,12 @@ export DEBIAN_FRONTEND=noninteractive
 
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+# The tests of DATABASE_URL=…?pgbouncer=true run through a real one (tests/pgbouncer.py).
+[[ -x /usr/sbin/pgbouncer ]] || missing+=(pgbouncer)
 [[ -x "$PG_BIN/initdb" && -x "$PG_BIN/pg_ctl" ]] || missing+=(postgresql-15)
 
 if ((${#missing[@]} == 0)); then
-    echo "install-deps: redis-server and PostgreSQL 15 already installed"
+    echo "install-deps: redis-server, PostgreSQL 15 and pgbouncer already installed"
     exit 0
 fi
 
