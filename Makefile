@@ -10,7 +10,7 @@ DATA_DIR ?= .data
 ADMIN_KEY ?= gv_local_dev_admin_key_change_me_0001
 PYTEST_ARGS ?=
 
-.PHONY: run dev test deps lint typecheck unit integration chaos fuzz clean
+.PHONY: run dev test deps lint typecheck unit integration chaos fuzz bench clean
 
 deps: $(STAMP)
 $(STAMP): pyproject.toml deploy/install-deps.sh
@@ -59,6 +59,11 @@ FUZZ_EXAMPLES ?= 500
 fuzz: deps
 	GOOGLE_VIDEO_FUZZ_SECONDS=$(FUZZ_SECONDS) GOOGLE_VIDEO_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
 		$(BIN)/pytest -q -p no:cacheprovider -s tests/integration/test_contract.py -k schemathesis
+
+## make bench: the benchmarks (bench/run.py), each figure a ratio against a reference
+## measured alternately in the same run; writes bench/results.md (README, "Benchmarks").
+bench: deps
+	$(BIN)/python -m bench.run
 
 clean:
 	rm -rf $(DATA_DIR) .mypy_cache .ruff_cache .pytest_cache

@@ -5,9 +5,9 @@ Everything is real and local (127.0.0.1): a private PostgreSQL and Redis, the si
 time scale 1, one API process, ``--workers`` ARQ workers, local file storage, and a webhook
 receiver (uvicorn in a thread of this process) registered through the API. Two runs:
 
-- ``callback``: ``GOOGLE_VIDEO_PUBLIC_URL`` points at the API, so the worker sends
+- ``callback``: ``GOOGLE_VIDEO_CALLBACK_URL`` points at the API, so the worker sends
   ``notify_hook`` at submit and the simulator POSTs it when the task finishes;
-- ``polling``: no public URL: the worker's polls alone notice the finish.
+- ``polling``: no callback URL: the worker's polls alone notice the finish.
 
 Both runs keep the production poll pacing (first poll after 10 s, intervals 2-30 s) and
 submit the same ``--tasks`` prompts over ``--spread`` seconds; each prompt carries
@@ -205,7 +205,7 @@ class RunResult:
     gets: list[int] = field(repr=False)
 
 
-def product_env(infra: Infra, sim_url: str, public_url: str | None) -> dict[str, str]:
+def product_env(infra: Infra, sim_url: str, callback_url: str | None) -> dict[str, str]:
     env = infra.env(
         {
             "GOOGLE_VIDEO_ENVIRONMENT": "development",
@@ -218,9 +218,9 @@ def product_env(infra: Infra, sim_url: str, public_url: str | None) -> dict[str,
             **PRODUCTION_PACING,
         }
     )
-    env.pop("GOOGLE_VIDEO_PUBLIC_URL", None)
-    if public_url is not None:
-        env["GOOGLE_VIDEO_PUBLIC_URL"] = public_url
+    env.pop("GOOGLE_VIDEO_CALLBACK_URL", None)
+    if callback_url is not None:
+        env["GOOGLE_VIDEO_CALLBACK_URL"] = callback_url
     return env
 
 
@@ -562,8 +562,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"the API. {c['tasks']} videos created over {c['spread_seconds']:g} s, upstream "
         f"durations {c['durations']} (the same in both runs). Production poll pacing "
         "(first poll 10 s after submit, then 2-30 s). **callback**: "
-        "`GOOGLE_VIDEO_PUBLIC_URL` set, so the worker sends `notify_hook` and the simulator "
-        "POSTs it when the task finishes; **polling**: no public URL. Latency = arrival of "
+        "`GOOGLE_VIDEO_CALLBACK_URL` set, so the worker sends `notify_hook` and the simulator "
+        "POSTs it when the task finishes; **polling**: no callback URL. Latency = arrival of "
         "the `video.completed` webhook at the receiver - the simulator's `finished_at` "
         "(`GET /_sim/tasks`), both `time.time()` on the same host (no clock skew); it "
         "includes noticing the finish, downloading and storing the MP4, settling, and the "
