@@ -1,5 +1,6 @@
-"""README's configuration table names every setting, and only settings that exist: the
-operations guide is where an operator looks, so a new variable without a row fails here."""
+"""README's configuration table names every setting, and only settings that exist, and its
+``make`` table every Makefile variable: the README is where an operator looks, so a new
+variable without a row fails here."""
 
 from __future__ import annotations
 
@@ -26,3 +27,12 @@ def test_every_setting_has_a_row_and_every_row_a_setting() -> None:
     named = _named_in_table()
     assert sorted(settings - named) == []
     assert sorted(named - settings) == []
+
+
+def test_every_make_variable_is_in_the_readme() -> None:
+    makefile = (README.parent / "Makefile").read_text()
+    variables = set(re.findall(r"^([A-Z_]+) \?=", makefile, re.MULTILINE)) | {"KEEP"}
+    text = README.read_text()
+    table = text[: text.index("\n## Quickstart")]
+    named = set(re.findall(r"`([A-Z_]+)`", table))
+    assert sorted(variables - named) == []
