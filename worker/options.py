@@ -7,10 +7,13 @@ as a dict and validating every key here turns such a typo into a start-up error.
 from __future__ import annotations
 
 import inspect
+import os
+import socket
 from typing import Any
 
 from arq import cron, func
 from arq.connections import RedisSettings
+from arq.constants import default_queue_name
 from arq.worker import Worker
 
 from core import queue
@@ -28,6 +31,11 @@ from worker.jobs.submit import submit_task
 from worker.lifecycle import on_shutdown, on_startup
 
 WORKER_OPTIONS = frozenset(inspect.signature(Worker.__init__).parameters) - {"self"}
+
+
+def health_check_key() -> str:
+    """``arq:queue:health-check:<host>:<pid>``: this worker's ARQ health record."""
+    return f"{default_queue_name}:health-check:{socket.gethostname()}:{os.getpid()}"
 
 
 class InvalidWorkerSettings(ValueError):
@@ -100,6 +108,10 @@ def worker_options(settings: Settings) -> dict[str, Any]:
             "keep_result": 0,
             "job_completion_wait": int(settings.worker_drain_seconds),
             "health_check_interval": 5,
+            # ARQ's default key is one for every worker, deleted when any of them exits;
+            # one per process (expiring with its interval) says which workers are alive.
+            # Probes use the worker's own /healthz (worker/health.py), not this key.
+            "health_check_key": health_check_key(),
             "poll_delay": 0.05,
             "handle_signals": True,
             "log_results": False,
