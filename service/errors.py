@@ -152,9 +152,9 @@ HANDLERS = {
 
 
 class LastResort:
-    """Inside the request-id middleware: a client that went away mid-request is one log
-    line; any other escaped exception is logged once and answered 500 problem+json with
-    ``Connection: close`` (when no response has started yet)."""
+    """Inside the request-id middleware: a client that went away mid-request is only its
+    access-log line (status 499); any other escaped exception is logged once and answered
+    500 problem+json with ``Connection: close`` (when no response has started yet)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -173,7 +173,7 @@ class LastResort:
         try:
             await self.app(scope, receive, tracking)
         except ClientDisconnect:
-            log.info("client_disconnected", route=route_template(scope), method=scope.get("method"))
+            pass  # nothing to answer; the access log's line says 499
         except Exception as exc:
             if started:
                 raise  # the server closes the connection and logs it
