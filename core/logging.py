@@ -48,6 +48,17 @@ def _trimmed(
     return event_dict
 
 
+# First in a JSON line, for people reading it raw (``kubectl logs``); the rest as bound.
+_LEADING = ("timestamp", "level", "logger", "event")
+
+
+def _leading(
+    _logger: object, _method: str, event_dict: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    first = {key: event_dict.pop(key) for key in _LEADING if key in event_dict}
+    return {**first, **event_dict}
+
+
 # What every line gets, whoever emitted it.
 _SHARED: list[structlog.types.Processor] = [
     structlog.contextvars.merge_contextvars,
@@ -71,7 +82,11 @@ def formatter(json: bool) -> structlog.stdlib.ProcessorFormatter:
         structlog.stdlib.ProcessorFormatter.remove_processors_meta
     ]
     if json:
-        final += [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
+        final += [
+            structlog.processors.format_exc_info,
+            _leading,
+            structlog.processors.JSONRenderer(),
+        ]
     else:
         final.append(structlog.dev.ConsoleRenderer(colors=False))
     return structlog.stdlib.ProcessorFormatter(

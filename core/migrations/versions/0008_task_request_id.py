@@ -1,5 +1,7 @@
-"""the create's X-Request-ID on its task, so the worker's log lines and the webhook of
-that task carry it (retries and reconciler re-enqueues included)
+"""the X-Request-ID of a task's create, on the task
+
+The worker's log lines and the webhook of the task carry it, across retries and
+reconciler re-enqueues.
 
 Revision ID: 0008
 Revises: 0007

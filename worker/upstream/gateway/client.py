@@ -178,7 +178,7 @@ class GatewayClient:
     ) -> tuple[int, Body]:
         """Send one API request; return the status and parsed body of a 2xx answer."""
         # The gateway's id: ``task_id`` on a line is always ours (bound by the job).
-        log = _log.bind(op=op, upstream_task_id=task_id)
+        log = _log.bind(op=op, **({"upstream_task_id": task_id} if task_id else {}))
         # No key (e.g. cleared by a base URL change): no header, and the gateway's 401 says
         # so, instead of an unsendable "Bearer " failing the request here.
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
