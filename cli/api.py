@@ -21,6 +21,10 @@ def serve_api(settings: Settings, host: str, port: int) -> None:
         # httptools, with a deadline on request headers (README, "Limits").
         http=with_header_timeout(settings.header_timeout_seconds),
         log_level="warning",
+        # Our logging (core/logging.py) renders uvicorn's records; the access log is ours
+        # (service/access_log.py), one line per request.
+        log_config=None,
+        access_log=False,
         # X-Forwarded-For is believed only from these peers (the proxy in front).
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,

@@ -131,6 +131,8 @@ def _environment(root: Path, host: str, port: int, redis_url: str) -> dict[str, 
         # A webhook receiver on this machine, over plain http, is the usual dev setup.
         "GOOGLE_VIDEO_EGRESS_ALLOW": "127.0.0.0/8,::1,localhost",
         "GOOGLE_VIDEO_EGRESS_ALLOW_HTTP": "true",
+        # Read by people, on the terminal or in make run's dev.log: text, not JSON.
+        "GOOGLE_VIDEO_LOG_FORMAT": "console",
     }
     return {
         **defaults,

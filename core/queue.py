@@ -88,6 +88,34 @@ def purge_video(task_id: str, *, variant: str | None = None) -> Job:
     return Job(PURGE_VIDEO, (task_id,), _id("purge", task_id, variant))
 
 
+# What the first part of each job id made here says: the function, and what the second
+# part is (the crons' ids, where arq makes them, start with their name).
+_ID_KINDS: dict[str, tuple[str, str | None]] = {
+    "submit": (SUBMIT, "task_id"),
+    "poll": (POLL, "task_id"),
+    "store": (STORE, "task_id"),
+    "purge": (PURGE_VIDEO, "task_id"),
+    "deliver": (DELIVER, "delivery_id"),
+    RECONCILE: (RECONCILE, None),
+    PURGE_IDEMPOTENCY: (PURGE_IDEMPOTENCY, None),
+    PURGE_UPLOADS: (PURGE_UPLOADS, None),
+}
+
+
+def described(job_id: str) -> dict[str, str]:
+    """The log fields ``job_id`` names: ``job`` (the function) and, for a task's job,
+    ``task_id`` (for a delivery, ``delivery_id``). Empty for an id not made here."""
+    kind, _, rest = job_id.partition(":")
+    known = _ID_KINDS.get(kind)
+    if known is None:
+        return {}
+    function, subject = known
+    fields = {"job": function}
+    if subject is not None and rest:
+        fields[subject] = rest.split(":", 1)[0]
+    return fields
+
+
 def deliveries(delivery_ids: Iterable[str]) -> list[Job]:
     """The first attempt of each new delivery (what a settlement hands over)."""
     return [deliver(d, 0) for d in delivery_ids]

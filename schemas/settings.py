@@ -63,7 +63,8 @@ class Settings(BaseSettings):
     upstream_kind: UpstreamKind = "simulator"
     upstream_base_url: str = "http://127.0.0.1:8090"
     upstream_api_key: str = ""
-    log_format: Literal["console", "json"] = "console"
+    # auto: one JSON object per line unless stderr is a terminal (core/logging.py).
+    log_format: Literal["auto", "console", "json"] = "auto"
     log_level: str = "INFO"
     db_pool_size: int = Field(default=20, ge=1, le=500)
     max_body_bytes: int = Field(default=20 * 1024 * 1024, gt=0)

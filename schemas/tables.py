@@ -110,6 +110,8 @@ class VideoTask(SQLModel, table=True):
         default_factory=dict, sa_column=Column("metadata", JSON, nullable=False)
     )
     webhook_url: str | None = None
+    # The X-Request-ID of the create: the worker's log lines and the webhook carry it.
+    request_id: str | None = Field(default=None, max_length=64)
     polls: int = 0
     submit_attempts: int = 0
     store_attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})

@@ -14,6 +14,7 @@ from core.db import make_engine
 from core.queue_codec import queue_client
 from schemas.settings import Settings
 from service import contract
+from service.access_log import AccessLog
 from service.body_deadline import BodyDeadline
 from service.context import Context, KeyCache, UpstreamCheck
 from service.contract import Operation
@@ -93,10 +94,12 @@ def create_app(
         routes=contract.routes(OPERATIONS),
         lifespan=lifespan,
         exception_handlers=HANDLERS,
-        # Outermost first: every answer (a 500 too) is counted and carries the request id.
+        # Outermost first: every answer (a 500 too) is counted, carries the request id and
+        # has its access-log line.
         middleware=[
             Middleware(HttpMetrics),
             Middleware(RequestIdMiddleware),
+            Middleware(AccessLog),
             Middleware(LastResort),
             # Inside LastResort: its 408 is a problem raised where the handler reads.
             Middleware(BodyDeadline, seconds=settings.body_timeout_seconds),

@@ -169,6 +169,7 @@ async def create_video(
     req: VideoCreate,
     uploads: list[InputImage],
     idempotency_key: str | None,
+    request_id: str | None = None,
 ) -> tuple[int, dict[str, Any]]:
     config = await context.config.get()
     if not config.enabled:
@@ -203,7 +204,7 @@ async def create_video(
     images = await _read_uploads(context, principal, given)
     try:
         return await _create(
-            context, principal, req, spec, shape, config, user, images, snapshot, claim
+            context, principal, req, spec, shape, config, user, images, snapshot, claim, request_id
         )
     except idempotency.KeyTaken:
         assert claim is not None
@@ -291,6 +292,7 @@ async def _create(
     images: list[str | InputImage],
     snapshot: dict[str, Any],
     claim: idempotency.Claim | None,
+    request_id: str | None,
 ) -> tuple[int, dict[str, Any]]:
     task_id = new_id("video")
     refs, shown = await _store_inputs(context, task_id, images)
@@ -340,6 +342,7 @@ async def _create(
                 "upstream_response": {},
                 "metadata": req.metadata or {},
                 "webhook_url": req.webhook_url,
+                "request_id": request_id,
                 "created_at": now,
                 "updated_at": now,
                 # The enqueue intent: the reconciler re-enqueues anything overdue.

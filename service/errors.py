@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.outages import database_unreachable, sqlstate
 from schemas.problems import STATUS, TITLES, Code
+from service.metrics import route_template
 
 log = structlog.get_logger(__name__)
 
@@ -112,18 +113,20 @@ DATA_SQLSTATE_CLASS = "22"
 async def handle_dependency(request: Request, exc: Exception) -> Response:
     """A database or Redis outage is temporary: 503 so clients retry (with their key)."""
     if isinstance(exc, DBAPIError) and sqlstate(exc)[:2] == DATA_SQLSTATE_CLASS:
-        log.error("unstorable_value", path=request.url.path, sqlstate=sqlstate(exc))
+        log.error("unstorable_value", route=route_template(request.scope), sqlstate=sqlstate(exc))
         return problem_response(
             Code.VALIDATION_ERROR, "A value in the request cannot be stored (out of range)."
         )
     if isinstance(exc, DBAPIError) and not database_unreachable(exc):
         return await handle_unexpected(request, exc)
-    log.warning("dependency_unavailable", path=request.url.path, error=type(exc).__name__)
+    log.warning(
+        "dependency_unavailable", route=route_template(request.scope), error=type(exc).__name__
+    )
     return problem_response(Code.UNAVAILABLE, "A backing service is unavailable; retry shortly.")
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled_error", path=request.url.path, error=type(exc).__name__)
+    log.exception("unhandled_error", route=route_template(request.scope), error=type(exc).__name__)
     return internal_error()
 
 
@@ -149,9 +152,9 @@ HANDLERS = {
 
 
 class LastResort:
-    """Inside the request-id middleware: a client that went away mid-request is one log
-    line; any other escaped exception is logged once and answered 500 problem+json with
-    ``Connection: close`` (when no response has started yet)."""
+    """Inside the request-id middleware: a client that went away mid-request is only its
+    access-log line (status 499); any other escaped exception is logged once and answered
+    500 problem+json with ``Connection: close`` (when no response has started yet)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -170,9 +173,9 @@ class LastResort:
         try:
             await self.app(scope, receive, tracking)
         except ClientDisconnect:
-            log.info("client_disconnected", path=scope.get("path"), method=scope.get("method"))
+            pass  # nothing to answer; the access log's line says 499
         except Exception as exc:
             if started:
                 raise  # the server closes the connection and logs it
-            log.exception("unhandled_error", path=scope.get("path"), error=type(exc).__name__)
+            log.exception("unhandled_error", route=route_template(scope), error=type(exc).__name__)
             await internal_error()(scope, receive, send)

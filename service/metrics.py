@@ -50,13 +50,13 @@ class HttpMetrics:
         try:
             await self.app(scope, receive, send_and_record)
         finally:
-            route = _template(scope)
+            route = route_template(scope)
             method = scope["method"]
             HTTP_REQUESTS.labels(method, route, str(status)).inc()
             HTTP_DURATION.labels(method, route).observe(time.perf_counter() - started)
 
 
-def _template(scope: Scope) -> str:
+def route_template(scope: Scope) -> str:
     """The path template of the route that served ``scope``. The router records the matched
     endpoint in the scope; only the routes of that endpoint (one, or a few sharing a
     handler) are matched again to tell which path it was."""

@@ -1,4 +1,9 @@
-"""Binds a request id to the log context and echoes it in ``X-Request-Id``."""
+"""The request id: the caller's ``X-Request-ID`` when it is a safe token, else a new one.
+
+It is echoed in the answer's ``X-Request-ID``, bound to every log line of the request
+(structlog contextvars), kept on ``request.state.request_id`` (a create stores it on its
+task, so the worker's lines for that task and its webhook carry it too).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,24 @@ import re
 import secrets
 
 import structlog
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-# What a caller's id may be (it is echoed in a header and written to every log line).
+HEADER = "X-Request-ID"
+# What a caller's id may be (it is echoed in a header, stored on the task and written
+# to every log line): up to 64 characters of a URL-safe alphabet, nothing to escape.
 _INCOMING = re.compile(rb"[A-Za-z0-9._:/+=-]{1,64}")
+
+
+def accepted(incoming: bytes) -> str:
+    """``incoming`` if it is a valid request id, else a new one (16 hex digits)."""
+    return incoming.decode() if _INCOMING.fullmatch(incoming) else secrets.token_hex(8)
+
+
+def request_id_of(request: Request) -> str | None:
+    """The id :class:`RequestIdMiddleware` gave ``request`` (None outside it)."""
+    found: str | None = getattr(request.state, "request_id", None)
+    return found
 
 
 class RequestIdMiddleware:
@@ -20,9 +39,8 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"")
-        valid = _INCOMING.fullmatch(incoming) is not None
-        request_id = incoming.decode() if valid else secrets.token_hex(8)
+        request_id = accepted(dict(scope["headers"]).get(b"x-request-id", b""))
+        scope.setdefault("state", {})["request_id"] = request_id
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

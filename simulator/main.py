@@ -102,6 +102,9 @@ def run(host: str, port: int, api_key: str, quirks: str | None = None) -> None:
         port=port,
         loop="uvloop",
         log_level="warning",
+        # The process's own logging renders uvicorn's records; no access log.
+        log_config=None,
+        access_log=False,
         lifespan="on",
         # Held-back [sim:submit=timeout] answers must not stall shutdown.
         timeout_graceful_shutdown=1,

@@ -29,6 +29,7 @@ from worker.jobs.reconcile import reconcile
 from worker.jobs.store import store_task
 from worker.jobs.submit import submit_task
 from worker.lifecycle import on_shutdown, on_startup
+from worker.log_context import on_job_start
 
 WORKER_OPTIONS = frozenset(inspect.signature(Worker.__init__).parameters) - {"self"}
 
@@ -103,6 +104,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
             **ARQ_CODEC,
             "on_startup": on_startup,
             "on_shutdown": on_shutdown,
+            "on_job_start": on_job_start,
             "ctx": {"settings": settings},
             "max_jobs": settings.worker_max_jobs,
             "keep_result": 0,

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.repo.tables import deliveries, delivery_attempts, events
+from core.repo.tables import deliveries, delivery_attempts, events, tasks
 from schemas.clock import utcnow
 from schemas.status import DeliveryStatus, EventType
 
@@ -68,6 +68,8 @@ class Outgoing:
     attempts: int
     body: str
     created_at: datetime  # the retry schedule is measured from here
+    task_id: str
+    request_id: str | None  # the X-Request-ID of the task's create
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,8 +182,11 @@ async def outgoing(conn: AsyncConnection, delivery_id: str) -> Outgoing | None:
             deliveries.c.attempts,
             events.c.body,
             deliveries.c.created_at,
+            events.c.task_id,
+            tasks.c.request_id,
         )
         .join(events, events.c.id == deliveries.c.event_id)
+        .outerjoin(tasks, tasks.c.id == events.c.task_id)
         .where(deliveries.c.id == delivery_id)
     )
     row = (await conn.execute(query)).mappings().first()

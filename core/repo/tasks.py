@@ -64,6 +64,7 @@ class Task:
     upstream_response: dict[str, Any]
     metadata: dict[str, str]
     webhook_url: str | None
+    request_id: str | None
     polls: int
     submit_attempts: int
     store_attempts: int
@@ -86,6 +87,7 @@ class PollView:
     created_at: datetime
     upstream_submit_time: datetime | None
     upstream_response: dict[str, Any]
+    request_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +108,7 @@ class StoreAttempt:
     store_attempts: int
     model: str
     upstream_video_url: str | None
+    request_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,10 +369,10 @@ async def begin_store(conn: AsyncConnection, task_id: str) -> StoreAttempt | Non
         update(tasks)
         .where(tasks.c.id == task_id, tasks.c.status == str(TaskStatus.STORING))
         .values(store_attempts=tasks.c.store_attempts + 1)
-        .returning(tasks.c.store_attempts, tasks.c.model, tasks.c.upstream_video_url)
+        .returning(*_columns(StoreAttempt))
     )
-    row = result.first()
-    return StoreAttempt(row.store_attempts, row.model, row.upstream_video_url) if row else None
+    row = result.mappings().first()
+    return StoreAttempt(**row) if row else None
 
 
 async def uncount_store_attempt(conn: AsyncConnection, task_id: str) -> bool:

@@ -38,6 +38,7 @@ from service.context import Context, ctx
 from service.contract import Operation, Reply
 from service.creation import InputImage
 from service.errors import ProblemError
+from service.request_id import request_id_of
 
 _FORM_LISTS = {"images", "images[]"}
 _METADATA_FIELD = re.compile(r"metadata\[([^\[\]]{1,64})\]")
@@ -57,7 +58,12 @@ async def create(request: Request) -> Response:
     req = parse(VideoCreate, data)
     key = request.headers.get("idempotency-key")
     status, body = await creation.create_video(
-        context, principal, req, uploads, idempotency.check_key(key) if key is not None else None
+        context,
+        principal,
+        req,
+        uploads,
+        idempotency.check_key(key) if key is not None else None,
+        request_id_of(request),
     )
     return JSONResponse(body, status_code=status)
 

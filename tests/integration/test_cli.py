@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -445,3 +446,20 @@ def test_admin_commands_print_no_alembic_chatter(migrated_cli: Cli) -> None:
         result = migrated_cli(*args)
         assert result.returncode == 0, result.stderr
         assert "alembic" not in result.stderr + result.stdout, args
+
+
+def test_migrate_logs_json_lines_and_alembic_only_at_debug(cli: Cli) -> None:
+    """Off a terminal every stderr line is one JSON object, Alembic's records included
+    (README, "Logs"); at INFO Alembic says nothing."""
+    cli.data_dir.mkdir(parents=True)
+    cli.env["GOOGLE_VIDEO_LOG_LEVEL"] = "DEBUG"
+    debug = cli("migrate")
+    assert debug.returncode == 0, debug.stderr
+    entries = [json.loads(line) for line in debug.stderr.splitlines()]
+    steps = [e for e in entries if e["logger"] == "alembic.runtime.migration"]
+    assert any(e["event"].startswith("Running upgrade 0007 -> 0008") for e in steps), entries
+    assert {e["level"] for e in steps} == {"info", "debug"}
+    cli.env["GOOGLE_VIDEO_LOG_LEVEL"] = "INFO"
+    again = cli("migrate")
+    assert again.returncode == 0 and "alembic" not in again.stderr, again.stderr
+    assert all(json.loads(line) for line in again.stderr.splitlines())

@@ -90,6 +90,9 @@ def test_demo_against_dev(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             pytest.fail(f"dev did not exit within {STOP_TIMEOUT} s of SIGTERM\n{_tail(log_path)}")
         assert code == 0, _tail(log_path)
+        # Read by people (make run keeps it as dev.log): console text, not JSON lines.
+        logged = log_path.read_text(errors="replace").splitlines()
+        assert logged and not any(line.startswith("{") for line in logged), _tail(log_path)
         # redis-server, simulator, worker and API are gone with it (each leads its own
         # process group, so they are checked one by one).
         wait_until(

@@ -43,7 +43,9 @@ async def test_an_unexpected_error_is_a_500_problem_that_closes_the_connection()
     assert response.headers["x-request-id"] == "req-42"
     assert response.headers["connection"] == "close"
     assert response.json()["code"] == "internal_error"
-    assert [entry["event"] for entry in logs] == ["unhandled_error"]
+    assert [entry["event"] for entry in logs] == ["unhandled_error", "http_request"]
+    assert logs[0]["route"] == "/bug" and logs[0]["exc_info"] is True
+    assert (logs[1]["route"], logs[1]["status"]) == ("/bug", 500)
 
 
 async def test_an_error_after_the_answer_started_is_left_to_the_server():

@@ -27,9 +27,12 @@ from core.webhooks.signing import headers
 from schemas.clock import utcnow
 from schemas.status import DeliveryStatus
 from worker.context import WorkerContext, wctx
+from worker.log_context import bind_request
 from worker.webhooks.sender import Attempt, post
 
 log = structlog.get_logger(__name__)
+
+REQUEST_ID_HEADER = "X-Request-ID"
 
 
 async def deliver_webhook(ctx: dict[str, Any], delivery_id: str) -> str:
@@ -39,6 +42,7 @@ async def deliver_webhook(ctx: dict[str, Any], delivery_id: str) -> str:
         row = await events.outgoing(conn, delivery_id)
         if row is None or row.status != DeliveryStatus.PENDING:
             return "skipped"
+        bind_request(row.request_id, task_id=row.task_id)
         signing = await _secrets(context, conn, row)
         if signing is None:
             await events.close(
@@ -49,10 +53,13 @@ async def deliver_webhook(ctx: dict[str, Any], delivery_id: str) -> str:
         if not await events.claim(conn, row, in_flight):
             return "lost race"
     body = row.body.encode()
+    sent = headers(signing, row.event_id, int(time.time()), body)
+    if row.request_id:  # the create's: one id from the request to its webhook
+        sent[REQUEST_ID_HEADER] = row.request_id
     attempt = await post(
         context.webhooks,
         row.url,
-        headers(signing, row.event_id, int(time.time()), body),
+        sent,
         body,
         policy=egress.Policy.from_settings(settings),
         max_seconds=settings.webhook_timeout_seconds,

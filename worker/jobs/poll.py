@@ -37,6 +37,7 @@ from worker.context import WorkerContext, wctx
 from worker.jobs.deadline import expired, seconds_left, timeout_failure
 from worker.jobs.finishing import finish
 from worker.jobs.pacing import due_after, pacing, poll_pacing
+from worker.log_context import bind_request
 from worker.schedule import backoff, next_poll_delay
 from worker.upstream import (
     OperatorProblemError,
@@ -60,6 +61,7 @@ async def poll_task(ctx: dict[str, Any], task_id: str, attempt: int) -> str:
         task = await tasks.load_for_poll(conn, task_id)
     if task is None or task.status != TaskStatus.RUNNING or task.polls != attempt:
         return "skipped"
+    bind_request(task.request_id)
     if task.upstream_task_id is None:  # a running task always has one; never poll None
         message = "The running task has no upstream task id."
         return await _fail(context, task_id, FailureCode.UPSTREAM_TASK_LOST, message)

@@ -35,6 +35,7 @@ from worker.context import WorkerContext, wctx
 from worker.jobs.finishing import finish
 from worker.jobs.heartbeat import heartbeat
 from worker.jobs.pacing import due_after, pacing
+from worker.log_context import bind_request
 from worker.schedule import backoff
 from worker.upstream import UpstreamError
 
@@ -64,6 +65,7 @@ async def store_task(ctx: dict[str, Any], task_id: str) -> str:
         task = await tasks.begin_store(conn, task_id)
     if task is None:
         return "skipped"
+    bind_request(task.request_id)
     attempt = task.store_attempts
     # Counted in the database, so attempts cut short by a crash count too: a store
     # that keeps dying ends in download_failed instead of being recovered forever.

@@ -26,6 +26,7 @@ from worker.jobs.finishing import finish
 from worker.jobs.outage import recorded
 from worker.jobs.pacing import due_after, later, pacing, poll_pacing
 from worker.jobs.poll import initial_state
+from worker.log_context import bind_request
 from worker.schedule import backoff, next_poll_delay
 from worker.upstream import (
     AmbiguousSubmitError,
@@ -52,6 +53,7 @@ async def submit_task(ctx: dict[str, Any], task_id: str) -> str:
         task = await tasks.load(conn, task_id)
     if task is None or task.status != TaskStatus.QUEUED:
         return "skipped"
+    bind_request(task.request_id)
     config = await context.config.get()
     if expired(task, config):
         await finish(context, settlement.fail, task_id, *timeout_failure(config))

@@ -99,7 +99,7 @@ class GatewayClient:
         url = self._base_url + SUBMIT_PATH
         status, body = await self._call("submit", "POST", url, json=submit_payload(req))
         result = parse_submit_answer(status, body)
-        _log.info("upstream.submitted", task_id=result.task_id, model=req.model)
+        _log.info("upstream.submitted", upstream_task_id=result.task_id, model=req.model)
         return result
 
     async def poll(self, task_id: str) -> PollResult:
@@ -177,7 +177,8 @@ class GatewayClient:
         json: dict[str, Any] | None = None,
     ) -> tuple[int, Body]:
         """Send one API request; return the status and parsed body of a 2xx answer."""
-        log = _log.bind(op=op, task_id=task_id)
+        # The gateway's id: ``task_id`` on a line is always ours (bound by the job).
+        log = _log.bind(op=op, **({"upstream_task_id": task_id} if task_id else {}))
         # No key (e.g. cleared by a base URL change): no header, and the gateway's 401 says
         # so, instead of an unsendable "Bearer " failing the request here.
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
