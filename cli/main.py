@@ -23,6 +23,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     api = sub.add_parser("api", help="serve the HTTP API")
     api.add_argument("--host", default="127.0.0.1")
     api.add_argument("--port", type=int, default=8000)
+    api.add_argument(
+        "--workers",
+        type=_at_least_one,
+        default=1,
+        help="API processes on the one port (metrics summed over them; default 1)",
+    )
 
     sub.add_parser("worker", help="run an ARQ worker")
     sub.add_parser("migrate", help="apply database migrations")
@@ -76,6 +82,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _run(args)
 
 
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of processes from 1 to 64")
+    return value
+
+
 def _run(args: argparse.Namespace) -> int:
     from core.logging import configure
 
@@ -84,7 +100,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "api":
         from cli.api import serve_api
 
-        serve_api(settings, args.host, args.port)
+        serve_api(settings, args.host, args.port, args.workers)
         return 0
     if args.command == "worker":
         from worker.main import run_worker

@@ -20,6 +20,8 @@ each scrape sums them over the processes.
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -127,6 +129,23 @@ RECONCILER_RUNS = Counter(
     f"{PREFIX}_reconciler_runs_total",
     "Reconciler passes completed (every worker runs one each reconcile interval).",
 )
+
+
+def prepare_multiprocess() -> Path:
+    """Before starting several processes that serve one ``/metrics``: empty
+    ``PROMETHEUS_MULTIPROC_DIR``'s files from an earlier run (prometheus-client's rule), or
+    make a private temporary directory and set the variable, which the processes inherit.
+    Returns the directory. Must run before those processes import prometheus-client."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        directory = Path(given)
+        directory.mkdir(parents=True, exist_ok=True)
+        for stale in directory.glob("*.db"):
+            stale.unlink()
+    else:
+        directory = Path(tempfile.mkdtemp(prefix="google-video-metrics-"))
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    return directory
 
 
 def exposition(*extra: Collector) -> bytes:
