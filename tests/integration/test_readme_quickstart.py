@@ -58,6 +58,8 @@ def test_the_readme_quickstart_works_as_written(tmp_path: Path) -> None:
     )
     try:
         output, _ = shell.communicate(timeout=180)
+    except subprocess.TimeoutExpired as exc:
+        output = f"timed out after 180 s: {exc.output!r}"
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(shell.pid, signal.SIGKILL)  # make dev and what it started, if left
