@@ -55,12 +55,22 @@ class Remote:
 class ApiClient:
     """One command's connection to the API (``with ApiClient(remote) as api``)."""
 
-    def __init__(self, remote: Remote) -> None:
+    def __init__(
+        self,
+        remote: Remote,
+        *,
+        delays: tuple[float, ...] = RETRY_DELAYS,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        """``delays``: the pauses between the attempts of a retried call; ``transport``:
+        httpx's default unless a test gives one."""
         if not remote.api_key:
             raise CliError("no API key: set GOOGLE_VIDEO_API_KEY or pass --api-key", USAGE)
         self.remote = remote
+        self.delays = delays
         self._reached = False
         self._http = httpx.Client(
+            transport=transport,
             base_url=remote.url,
             headers={
                 "Authorization": f"Bearer {remote.api_key}",
@@ -89,8 +99,8 @@ class ApiClient:
     ) -> Any:
         """The JSON of a successful answer; ``CliError`` for anything else."""
         query = {k: v for k, v in (params or {}).items() if v is not None}
-        for attempt in range(len(RETRY_DELAYS) + 1):
-            last = attempt == len(RETRY_DELAYS) or not retry
+        for attempt in range(len(self.delays) + 1):
+            last = attempt == len(self.delays) or not retry
             try:
                 response = self._http.request(
                     method, path, json=json, params=query, files=files, headers=headers
@@ -99,12 +109,12 @@ class ApiClient:
                 # Never reached in this command: not running, wrong URL; say so at once.
                 if last or not self._reached:
                     raise self._transport_failure(exc) from None
-                time.sleep(RETRY_DELAYS[attempt])
+                time.sleep(self.delays[attempt])
                 continue
             self._reached = True
             if response.is_success:
                 return _json_of(response, self.remote.url)
-            wait = None if last else _transient_wait(response, RETRY_DELAYS[attempt])
+            wait = None if last else _transient_wait(response, self.delays[attempt])
             if wait is None:
                 raise problem(response, self.remote.url)
             time.sleep(wait)
