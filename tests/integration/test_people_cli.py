@@ -22,6 +22,10 @@ from tests.integration.e2e.conftest import running_stack
 from tests.integration.images import png_bytes
 from tests.integration.test_openai_sdk import Api, start_api
 
+# One stack for the whole module, on one xdist worker, handed out early: together the
+# tests take most of a minute.
+pytestmark = [pytest.mark.xdist_group("people_cli"), pytest.mark.slow]
+
 ADMIN_KEY = "gv_people_cli_admin_key_0123456789abcdef"
 CLI = Path(sys.executable).with_name("google-video")
 
