@@ -33,6 +33,16 @@ class ClientRefused(ValueError):
     """The client id (or key name) of a new key would share a scope it must not."""
 
 
+class ClientExists(ClientRefused):
+    """A key asked for a new client whose id already has keys."""
+
+    def __init__(self, client_id: str) -> None:
+        super().__init__(
+            f"the client {client_id!r} already exists; pass --client {client_id} to add a key to it"
+        )
+        self.client_id = client_id
+
+
 @dataclass(frozen=True)
 class Principal:
     key_id: str
@@ -102,9 +112,7 @@ async def _check_client(
     if Role.ADMIN in roles:
         raise ClientRefused(f"the client id {client_id!r} belongs to admin keys")
     if new_client and roles:
-        raise ClientRefused(
-            f"the client {client_id!r} already exists; pass --client {client_id} to add a key to it"
-        )
+        raise ClientExists(client_id)
 
 
 async def register_bootstrap(conn: AsyncConnection, key: str) -> int:
@@ -135,6 +143,10 @@ async def mark_used(conn: AsyncConnection, key_id: str, at: datetime) -> None:
 
 async def revoke(conn: AsyncConnection, key_id: str) -> bool:
     return await repo.revoke(conn, key_id)
+
+
+async def find(conn: AsyncConnection, key_id: str) -> KeyRecord | None:
+    return await repo.key(conn, key_id)
 
 
 async def list_keys(conn: AsyncConnection, *, include_revoked: bool = True) -> list[KeyRecord]:

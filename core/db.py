@@ -15,6 +15,21 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from core.private_files import private_sqlite
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL; None for another database, ``:memory:`` or a ``file:``
+    URI. Raises ``sqlalchemy.exc.ArgumentError`` for a string that is no database URL."""
+    parsed = make_url(url)
+    database = parsed.database
+    if not parsed.drivername.startswith("sqlite") or not database:
+        return None
+    return None if database == ":memory:" or database.startswith("file:") else Path(database)
+
+
+def shown_url(url: str) -> str:
+    """``url`` to print: the password masked."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def make_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
     """An engine for ``url`` (``postgresql+asyncpg://…`` or ``sqlite+aiosqlite://…``).
 
@@ -26,9 +41,8 @@ def make_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
     Statement Name with PGBouncer"; asyncpg issue 837). Raises ValueError for another
     value of ``pgbouncer``."""
     if url.startswith("sqlite"):
-        database = make_url(url).database
-        if database and database != ":memory:" and not database.startswith("file:"):
-            private_sqlite(Path(database))
+        if (database := sqlite_file(url)) is not None:
+            private_sqlite(database)
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine

@@ -1,16 +1,22 @@
-"""A task as the public video object: the OpenAI Videos API shape plus extensions. Pure.
+"""Rows as the API shows them: a task as the public video object (the OpenAI Videos API
+shape plus extensions), an account with its ledger, an API key. Pure.
 
-It lives in ``core`` rather than ``schemas`` because it reads the repository's typed
-``Task``; ``schemas`` holds only the contracts (the ``Video`` model it fills in).
+It lives in ``core`` rather than ``schemas`` because it reads the repositories' typed
+rows; ``schemas`` holds only the contracts (the models it fills in). The command line's
+database side prints the same objects as the API.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from core.repo.apikeys import KeyRecord
+from core.repo.credits import Balance, Entry
 from core.repo.tasks import Task
-from schemas.api import Video, VideoError
+from schemas.api import ApiKeyOut, CreditEntryOut, CreditsOut, Video, VideoError
 from schemas.catalogue import SIZES
 from schemas.clock import unix
-from schemas.status import TaskStatus, public_status
+from schemas.status import Role, TaskStatus, public_status
 
 _SIZE_OF = {shape: size for size, shape in SIZES.items()}
 
@@ -63,4 +69,43 @@ def video_of(row: Task, *, download_url: str | None = None, expires_at: int | No
         fps=row.video_fps,
         codec=row.video_codec,
         has_audio=row.video_has_audio,
+    )
+
+
+def account_of(user: str, balance: Balance, entries: Sequence[Entry], *, limit: int) -> CreditsOut:
+    """The account as ``GET /v1/credits/{user}`` shows it; ``entries`` newest first, up to
+    ``limit + 1`` of them (one more than shown says ``has_more``)."""
+    return CreditsOut(
+        user=user,
+        balance=balance.balance,
+        held=balance.held,
+        entries=[
+            CreditEntryOut(
+                id=e.id,
+                kind=e.kind,
+                amount=e.amount,
+                balance_after=e.balance_after,
+                held_after=e.held_after,
+                task_id=e.task_id,
+                reason=e.reason,
+                at=int(e.at.timestamp()),
+            )
+            for e in entries[:limit]
+        ],
+        has_more=len(entries) > limit,
+    )
+
+
+def api_key_of(row: KeyRecord, key: str | None = None) -> ApiKeyOut:
+    """The key as an admin sees it; ``key`` (the secret) only in the answer that creates it."""
+    return ApiKeyOut(
+        id=row.id,
+        prefix=row.prefix,
+        client=row.client_id,
+        name=row.name,
+        role="admin" if row.role == Role.ADMIN else "client",
+        created_at=int(row.created_at.timestamp()),
+        last_used_at=unix(row.last_used_at),
+        revoked_at=unix(row.revoked_at),
+        key=key,
     )

@@ -10,6 +10,8 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    TypeAdapter,
+    ValidationError,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -277,6 +279,67 @@ class CreditsOut(BaseModel):
     has_more: bool
 
 
+KeyName = Annotated[Line, Field(min_length=1, max_length=100)]
+KeyRole = Literal["client", "admin"]
+_CLIENT_ID: TypeAdapter[str] = TypeAdapter(ClientName)
+
+
+class KeyCreate(BaseModel):
+    """``POST /v1/admin/keys`` (and ``google-video keys create``): a key for ``client``,
+    or, without it, for a new client named like the key (admin keys act for ``admin``)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: KeyName
+    role: KeyRole = "client"
+    client: ClientName | None = Field(
+        default=None,
+        description="An existing or new client the key acts for; left out, a client key"
+        " makes a new client named like the key.",
+    )
+
+    @model_validator(mode="after")
+    def _name_is_a_client_id(self) -> KeyCreate:
+        if self.role == "client" and self.client is None:
+            try:
+                _CLIENT_ID.validate_python(self.name)
+            except ValidationError:
+                raise ValueError(
+                    "without 'client' the key makes a new client named like the key, so the"
+                    " name must be a client id (1-100 characters of [A-Za-z0-9._:@+-], not"
+                    " only dots); or name the client"
+                ) from None
+        return self
+
+
+class ApiKeyOut(BaseModel):
+    """An API key as the admin sees it: never its hash, its secret only when created."""
+
+    id: str
+    object: Literal["api_key"] = "api_key"
+    prefix: str = Field(description="The key's first characters, to recognise it.")
+    client: str
+    name: str
+    role: KeyRole
+    created_at: int
+    last_used_at: int | None
+    revoked_at: int | None
+    key: str | None = Field(
+        default=None, description="The key itself: only in the answer that creates it."
+    )
+
+
+class ApiKeyList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ApiKeyOut]
+
+
+class KeyRevoked(BaseModel):
+    id: str
+    object: Literal["api_key.revoked"] = "api_key.revoked"
+    revoked: bool = True
+
+
 class EndpointCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -452,6 +515,12 @@ class CreditsQuery(Query):
     client: ClientName | None = Field(default=None, description="Admins: another client.")
 
 
+class KeyListQuery(Query):
+    include_revoked: Literal["true", "false"] = Field(
+        default="true", description="false: active keys only."
+    )
+
+
 class EventListQuery(Query):
     limit: Limit = 20
     after: EventId | None = Field(default=None, description="The last id of the previous page.")
@@ -473,6 +542,10 @@ class VideoPath(BaseModel):
 
 class UploadPath(BaseModel):
     upload_id: UploadId
+
+
+class KeyPath(BaseModel):
+    key_id: Annotated[str, issued_id("key")]
 
 
 class EndpointPath(BaseModel):

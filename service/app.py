@@ -25,6 +25,7 @@ from service.ratelimit import RateLimits
 from service.request_id import RequestIdMiddleware
 from service.routes import (
     admin,
+    admin_keys,
     callback,
     credits,
     docs,
@@ -44,6 +45,7 @@ OPERATIONS: list[Operation] = [
     *models.operations,
     *credits.operations,
     *admin.operations,
+    *admin_keys.operations,
     *webhook_endpoints.operations,
     *events.operations,
     *callback.operations,

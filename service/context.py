@@ -36,6 +36,13 @@ class KeyCache:
             self.entries.clear()
         self.entries[key_hash] = (principal, now + self.ttl)
 
+    def forget(self, key_id: str) -> None:
+        """Drop the memo of a revoked key: this process refuses it at once (other
+        replicas within ``ttl``)."""
+        for key_hash, (principal, _) in list(self.entries.items()):
+            if principal is not None and principal.key_id == key_id:
+                del self.entries[key_hash]
+
 
 class UpstreamCheck(Protocol):
     """Checks an upstream without creating a paid job (`worker.upstream.check`, handed to

@@ -70,22 +70,30 @@ async def revoke(conn: AsyncConnection, key_id: str) -> bool:
     return result.rowcount == 1
 
 
+_RECORD = (
+    api_keys.c.id,
+    api_keys.c.prefix,
+    api_keys.c.client_id,
+    api_keys.c.name,
+    api_keys.c.role,
+    api_keys.c.created_at,
+    api_keys.c.last_used_at,
+    api_keys.c.revoked_at,
+)
+
+
 async def keys(conn: AsyncConnection, *, include_revoked: bool) -> list[KeyRecord]:
     """Every key (active ones only unless ``include_revoked``), oldest first."""
-    query = select(
-        api_keys.c.id,
-        api_keys.c.prefix,
-        api_keys.c.client_id,
-        api_keys.c.name,
-        api_keys.c.role,
-        api_keys.c.created_at,
-        api_keys.c.last_used_at,
-        api_keys.c.revoked_at,
-    ).order_by(api_keys.c.created_at, api_keys.c.id)
+    query = select(*_RECORD).order_by(api_keys.c.created_at, api_keys.c.id)
     if not include_revoked:
         query = query.where(api_keys.c.revoked_at.is_(None))
     rows = (await conn.execute(query)).mappings()
     return [KeyRecord(**{**r, "role": Role(r["role"])}) for r in rows]
+
+
+async def key(conn: AsyncConnection, key_id: str) -> KeyRecord | None:
+    row = (await conn.execute(select(*_RECORD).where(api_keys.c.id == key_id))).mappings().first()
+    return KeyRecord(**{**row, "role": Role(row["role"])}) if row is not None else None
 
 
 async def roles_of_client(conn: AsyncConnection, client_id: str) -> set[Role]:

@@ -6,8 +6,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from core.apikeys import RESERVED_CLIENTS, Principal
+from core.presenter import account_of
 from core.repo import credits
-from schemas.api import CreditEntryOut, CreditsOut, CreditsQuery, Grant, UserPath
+from schemas.api import CreditsOut, CreditsQuery, Grant, UserPath
 from schemas.fields import INT32_MAX
 from schemas.problems import Code
 from service import params
@@ -41,25 +42,7 @@ async def show(request: Request) -> Response:
     async with ctx(request).engine.connect() as conn:
         balance = await credits.balance_of(conn, client, user)
         rows = await credits.recent_entries(conn, client, user, limit=limit, before=before)
-    body = CreditsOut(
-        user=user,
-        balance=balance.balance,
-        held=balance.held,
-        entries=[
-            CreditEntryOut(
-                id=r.id,
-                kind=r.kind,
-                amount=r.amount,
-                balance_after=r.balance_after,
-                held_after=r.held_after,
-                task_id=r.task_id,
-                reason=r.reason,
-                at=int(r.at.timestamp()),
-            )
-            for r in rows[:limit]
-        ],
-        has_more=len(rows) > limit,
-    )
+    body = account_of(user, balance, rows, limit=limit)
     return JSONResponse(body.model_dump(mode="json"))
 
 
