@@ -36,6 +36,10 @@ def quickstart_script(port: int) -> str:
 
 @pytest.mark.slow
 def test_the_readme_quickstart_works_as_written(tmp_path: Path) -> None:
+    # `make dev` first runs `make deps`, which reinstalls when pyproject.toml is newer than
+    # the venv's stamp: that must happen here, in the checkout, or pip would install the
+    # project editable from the linked directory, which holds none of its packages.
+    subprocess.run(["make", "deps"], cwd=ROOT, check=True, capture_output=True)
     for name in ("Makefile", "pyproject.toml", "deploy", ".venv"):
         (tmp_path / name).symlink_to(ROOT / name)
     port = free_port()
@@ -69,3 +73,5 @@ def test_the_readme_quickstart_works_as_written(tmp_path: Path) -> None:
     assert '"status":"queued"' in output.replace(" ", ""), output  # the curl create
     assert "completed" in output.splitlines(), output  # the SDK's video
     assert (tmp_path / "fox.mp4").read_bytes()[4:8] == b"ftyp"
+    assert (tmp_path / "fox-cli.mp4").read_bytes()[4:8] == b"ftyp"  # the CLI's
+    assert "Traceback" not in output
