@@ -10,7 +10,7 @@ DATA_DIR ?= .data
 ADMIN_KEY ?= gv_local_dev_admin_key_change_me_0001
 PYTEST_ARGS ?=
 
-.PHONY: run dev test deps lint typecheck unit integration chaos fuzz bench clean
+.PHONY: run dev test deps lint typecheck unit integration chaos fuzz bench clean lock policy-deps policy
 
 deps: $(STAMP)
 $(STAMP): pyproject.toml deploy/install-deps.sh
@@ -28,6 +28,35 @@ run: deps
 ## make dev: the same service in the foreground until Ctrl-C.
 dev: deps
 	GOOGLE_VIDEO_ADMIN_KEY=$(ADMIN_KEY) $(BIN)/google-video dev --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
+
+## make lock: recompile the hash-pinned lock files after a dependency change (needs PyPI):
+## requirements.lock (pyproject.toml's dependencies, what the image installs),
+## deploy/requirements-build.lock (its [build-system]) and deploy/requirements-policy.lock
+## (deploy/requirements-policy.in). tests/deploy/test_lock.py fails until they agree.
+COMPILE := $(BIN)/uv pip compile --quiet --generate-hashes --universal --python-version 3.11 \
+	--custom-compile-command "make lock"
+lock: deps
+	$(COMPILE) pyproject.toml -o requirements.lock
+	$(BIN)/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")' \
+		| $(COMPILE) - -o deploy/requirements-build.lock
+	$(COMPILE) deploy/requirements-policy.in -o deploy/requirements-policy.lock
+
+## make policy-deps: checkov and kubectl in their own venv (their pins clash with ours).
+POLICY_VENV := .venv-policy
+POLICY_STAMP := $(POLICY_VENV)/.installed
+policy-deps: $(POLICY_STAMP)
+$(POLICY_STAMP): deploy/requirements-policy.lock $(STAMP)
+	rm -rf $(POLICY_VENV)
+	$(PY) -m venv --without-pip $(POLICY_VENV)
+	$(BIN)/uv pip install --quiet --python $(POLICY_VENV)/bin/python --require-hashes \
+		-r deploy/requirements-policy.lock
+	touch $(POLICY_STAMP)
+
+## make policy: the deploy gate alone (docs/deploy.md): lock files in sync, kubernetes-validate
+## (strict) and KEDA's schema on the rendered manifests, checkov, hadolint, the Compose
+## schema, the alert rules and the dashboard against the exported metric names.
+policy: deps policy-deps
+	$(BIN)/pytest -q -p no:cacheprovider tests/deploy $(PYTEST_ARGS)
 
 lint: deps
 	$(BIN)/ruff check .
@@ -49,7 +78,7 @@ integration: deps
 ## Tests go out one at a time (loadgroup: each is its own unit unless xdist_group-marked),
 ## the modules with a `slow` test first (tests/conftest.py).
 TEST_WORKERS ?= 2
-test: lint typecheck
+test: lint typecheck policy-deps
 	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup tests $(PYTEST_ARGS)
 
 ## make fuzz: schemathesis against the real API on PostgreSQL for longer than `make test`
@@ -66,7 +95,7 @@ bench: deps
 	$(BIN)/python -m bench.run
 
 clean:
-	rm -rf $(DATA_DIR) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(DATA_DIR) .mypy_cache .ruff_cache .pytest_cache $(POLICY_VENV)
 
 ## make chaos: the full chaos run (several hundred tasks, killed workers, Redis flush,
 ## PostgreSQL restart); the short form is part of `make test`.

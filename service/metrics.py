@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -18,8 +19,10 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.metrics import HTTP_DURATION, HTTP_REQUESTS, PREFIX
+from core.repo.credits import held_total
 from core.repo.events import pending_count
-from core.repo.tasks import active_by_status_and_model
+from core.repo.tasks import active_by_status_and_model, oldest_by_status
+from schemas.clock import utcnow
 
 UNMATCHED = "unmatched"
 # A scrape costs one GROUP BY over the active tasks at most this often per process.
@@ -93,13 +96,16 @@ def _by_endpoint(app: Any) -> Indexed:
 
 
 class TaskGauge:
-    """``google_video_tasks{status, model}`` (the active tasks) and
+    """``google_video_tasks{status, model}`` (the active tasks),
+    ``google_video_tasks_oldest_age_seconds{status}``, ``google_video_credits_held`` and
     ``google_video_webhook_deliveries_pending``, read from the database at most every
     ``TASKS_CACHE_SECONDS``. Call :meth:`refresh` before collecting."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._counts: dict[tuple[str, str], int] = {}
+        self._oldest: dict[str, datetime] = {}
+        self._held = 0
         self._pending_deliveries = 0
         self._read_at: float | None = None
         self._lock = asyncio.Lock()
@@ -113,6 +119,8 @@ class TaskGauge:
                 return
             async with self._engine.connect() as conn:
                 self._counts = await active_by_status_and_model(conn)
+                self._oldest = await oldest_by_status(conn)
+                self._held = await held_total(conn)
                 self._pending_deliveries = await pending_count(conn)
             self._read_at = now
 
@@ -125,6 +133,22 @@ class TaskGauge:
         for (status, model), count in sorted(self._counts.items()):
             gauge.add_metric([status, model], count)
         yield gauge
+        ages = GaugeMetricFamily(
+            f"{PREFIX}_tasks_oldest_age_seconds",
+            "How long the task longest in each active status has been in it (no sample for "
+            "a status no task is in): a stuck submit or store shows here, not in the count.",
+            labels=["status"],
+        )
+        now = utcnow()
+        for status, since in sorted(self._oldest.items()):
+            ages.add_metric([status], max(0.0, (now - since).total_seconds()))
+        yield ages
+        yield GaugeMetricFamily(
+            f"{PREFIX}_credits_held",
+            "Credits held over every account: reserved at create until the task's end "
+            "captures or releases them (held with no active task is a ledger leak).",
+            value=self._held,
+        )
         yield GaugeMetricFamily(
             f"{PREFIX}_webhook_deliveries_pending",
             "Webhook deliveries not yet delivered or given up (waiting for an attempt).",

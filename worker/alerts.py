@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import get_args
 
 import structlog
 
@@ -21,6 +22,13 @@ from schemas.clock import utcnow
 from worker.upstream.errors import OperatorCause, OperatorProblemError
 
 log = structlog.get_logger(__name__)
+
+# Every series at 0 from the start: the alert on them (deploy/prometheus/alerts.yaml) sees an
+# increase from 0 on the first refusal, and a dashboard shows 0, not "no data".
+OPERATIONS = ("submit", "poll")
+for _cause in get_args(OperatorCause):
+    for _op in OPERATIONS:
+        OPERATOR_PROBLEMS.labels(_cause, _op)
 
 _KEEP_POLLING = "running tasks keep polling until their deadline"
 _HINTS: dict[OperatorCause, str] = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.repo._sql import insert_ignoring_conflicts
@@ -245,3 +245,9 @@ async def all_accounts(conn: AsyncConnection) -> list[Account]:
     """Every account (the invariant checks read them; not for request paths)."""
     query = select(accounts.c.client_id, accounts.c.user, accounts.c.balance, accounts.c.held)
     return [Account(**r) for r in (await conn.execute(query)).mappings()]
+
+
+async def held_total(conn: AsyncConnection) -> int:
+    """Credits held over every account: reserved by tasks not yet captured or released."""
+    query = select(func.coalesce(func.sum(accounts.c.held), 0))
+    return int((await conn.execute(query)).scalar_one())

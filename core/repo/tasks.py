@@ -461,3 +461,14 @@ async def active_by_status_and_model(conn: AsyncConnection) -> dict[tuple[str, s
         .group_by(tasks.c.status, tasks.c.model)
     )
     return {(row[0], row[1]): int(row[2]) for row in await conn.execute(query)}
+
+
+async def oldest_by_status(conn: AsyncConnection) -> dict[str, datetime]:
+    """Active status → when the task longest in it got there (``updated_at``, which every
+    transition sets): the scrape-time age gauge, telling a stuck task from a busy status."""
+    query = (
+        select(tasks.c.status, func.min(tasks.c.updated_at))
+        .where(tasks.c.status.in_([str(s) for s in ACTIVE]))
+        .group_by(tasks.c.status)
+    )
+    return {row[0]: row[1] for row in await conn.execute(query)}

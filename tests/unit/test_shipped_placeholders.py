@@ -54,7 +54,8 @@ def shipped_values() -> dict[str, set[str]]:
     """Each value found, with the files it was found in."""
     found: dict[str, set[str]] = {}
     for path in shipped_files():
-        text = path.read_text(errors="replace")
+        # A checkov waiver ("checkov:skip=CKV_SECRET_4:reason") gives its reason in prose.
+        text = re.sub(r"checkov:skip=\w+:[^\n]*", "", path.read_text(errors="replace"))
         for pattern in PATTERNS:
             for match in pattern.finditer(text):
                 value = match.group(1).strip().strip("\"'`,")

@@ -22,7 +22,7 @@ from core.repo import events, tasks
 from core.repo.events import Due
 from core.repo.tasks import Overdue, PurgeDue
 from schemas.clock import utcnow
-from schemas.status import TaskStatus
+from schemas.status import ACTIVE, TaskStatus
 from worker.context import WorkerContext, wctx
 from worker.jobs.deadline import expired, timeout_failure
 from worker.jobs.finishing import finish
@@ -32,6 +32,11 @@ BATCH = 500
 T = TypeVar("T")
 
 log = structlog.get_logger(__name__)
+
+# Every kind of claim at 0 from the start: the dashboard shows 0, not "no data".
+CLAIM_KINDS = (*sorted(map(str, ACTIVE)), "expired", "catch_up", "delivery", "purge")
+for _kind in CLAIM_KINDS:
+    RECONCILER_CLAIMS.labels(_kind)
 
 
 async def reconcile(ctx: dict[str, Any]) -> int:

@@ -13,6 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from cli.supervise import HOST, free_port
+from tests.deploy.queries import referenced_names
 from tests.eventually import eventually
 from tests.integration.conftest import ADMIN_KEY
 from tests.integration.e2e.conftest import _bucket
@@ -119,11 +120,13 @@ async def test_api_and_worker_metrics_after_a_video_completes(
             until=lambda s: value(s, "google_video_tasks", model=model) == 1,
             what="the running video in google_video_tasks",
         )
-        assert {dict(ls)["status"] for n, ls in active if n == "google_video_tasks"} <= {
-            "queued",
-            "submitting",
-            "running",
-        }
+        statuses = {dict(ls)["status"] for n, ls in active if n == "google_video_tasks"}
+        assert statuses <= {"queued", "submitting", "running"}
+        oldest = "google_video_tasks_oldest_age_seconds"
+        assert {dict(ls)["status"] for n, ls in active if n == oldest} == statuses
+        assert 0 <= value(active, oldest) < 60
+        # The completed video's hold was captured; the running one's is still held.
+        assert value(active, "google_video_credits_held") == PRICE
 
     worker = await eventually(
         lambda: scrape(worker_url),
@@ -154,3 +157,7 @@ async def test_api_and_worker_metrics_after_a_video_completes(
     assert "google_video_queue_jobs_due" in names(worker)
     assert 0 <= value(worker, "google_video_queue_oldest_due_job_age_seconds") < 30
     assert long["status"] == "queued"
+    # What the alert rules, the dashboard and KEDA's triggers read is what a real API and
+    # worker serve (every histogram's _bucket/_sum/_count included).
+    missing = referenced_names() - names(active) - names(worker)
+    assert not missing, f"deploy/ reads metrics nobody serves: {sorted(missing)}"
