@@ -438,6 +438,14 @@ class Health(BaseModel):
     status: Literal["ok"]
 
 
+class ServiceIndex(BaseModel):
+    """``GET /``: what this is and where to go next (paths relative to the host)."""
+
+    service: Literal["google-video"] = "google-video"
+    version: str
+    links: dict[str, str]
+
+
 class Readiness(BaseModel):
     """``ok``: every dependency answers; ``degraded``: the pod still serves (Redis or
     storage is down); ``unavailable``: the database is down (HTTP 503)."""

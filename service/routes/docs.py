@@ -1,14 +1,18 @@
-"""``/openapi.json`` and ``/docs``: the contract, and a page that renders it offline
-(Swagger UI's files come from the ``swagger-ui-py`` package, served from here: no CDN)."""
+"""``/``, ``/openapi.json`` and ``/docs``: where to start, the contract, and a page that
+renders it offline (Swagger UI's files come from the ``swagger-ui-py`` package, served
+from here: no CDN)."""
 
 from __future__ import annotations
 
+import html
 import importlib.util
+from importlib import metadata
 from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
+from schemas.api import ServiceIndex
 from service.contract import Operation, Reply
 
 # Relative URLs: the page works behind a path prefix too.
@@ -28,6 +32,47 @@ PAGE = """<!doctype html>
 </body>
 </html>
 """
+
+
+# GET / for a browser (Accept: text/html); everyone else gets ServiceIndex as JSON.
+INDEX_PAGE = """<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>google-video</title></head>
+<body>
+  <h1>google-video {version}</h1>
+  <p>Videos from Google's Veo models over HTTP (the OpenAI Videos API's shape).</p>
+  <ul>
+    <li><a href="docs">API documentation</a></li>
+    <li><a href="openapi.json">OpenAPI document</a></li>
+    <li><a href="healthz">liveness</a> · <a href="readyz">readiness</a>
+      · <a href="metrics">metrics</a></li>
+  </ul>
+</body>
+</html>
+"""
+LINKS = {
+    "docs": "/docs",
+    "openapi": "/openapi.json",
+    "health": "/healthz",
+    "ready": "/readyz",
+    "metrics": "/metrics",
+}
+
+
+def _version() -> str:
+    try:
+        return metadata.version("google-video")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+async def index(request: Request) -> Response:
+    """The service's name and version and its entry points; an HTML page of links for a
+    browser (``Accept: text/html``)."""
+    version = _version()
+    if "text/html" in request.headers.get("accept", ""):
+        return HTMLResponse(INDEX_PAGE.format(version=html.escape(version)))
+    return JSONResponse(ServiceIndex(version=version, links=LINKS).model_dump(mode="json"))
 
 
 def _static_dir() -> Path:
@@ -67,6 +112,15 @@ def _asset(name: str, media_type: str) -> Operation:
 
 
 operations = [
+    Operation(
+        "GET",
+        "/",
+        index,
+        "Where to start: the service's version and links to /docs, /openapi.json and probes",
+        "operations",
+        (Reply(200, "JSON, or an HTML page for a browser.", ServiceIndex, ("application/json",)),),
+        auth="none",
+    ),
     Operation(
         "GET",
         "/openapi.json",
