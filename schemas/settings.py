@@ -115,6 +115,9 @@ class Settings(BaseSettings):
     egress_allow: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Plain http:// targets; https:// only otherwise.
     egress_allow_http: bool = False
+    # An https image input a provider needs as bytes (the Gemini API) is fetched within
+    # this many seconds, redirects and all, at most 10 MB (core.images.MAX_IMAGE_BYTES).
+    image_fetch_timeout_seconds: float = Field(default=20.0, gt=0)
     # Replaced by the two above; still set, it stops the start with a message saying so.
     webhook_allow_private: str | None = None
 

@@ -9,10 +9,12 @@ import httpx
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from core import egress
 from core.config_store import ConfigStore
 from core.storage import Storage
 from schemas.settings import Settings
 from worker.alerts import OperatorAlerts
+from worker.durations import LearnedDurations
 from worker.upstream.pool import UpstreamPool
 from worker.upstream.registry import ClientOptions
 
@@ -29,8 +31,13 @@ class WorkerContext:
     upstreams: UpstreamPool = field(init=False)
     # The upstream refused the key or account: the latest problem, for health and metrics.
     alerts: OperatorAlerts = field(init=False)
+    # Egress for the https image inputs a provider needs as bytes (core.egress.fetch).
+    images: httpx.AsyncClient = field(init=False)
+    # How long each model takes upstream, for the progress of providers that report none.
+    durations: LearnedDurations = field(init=False, default_factory=LearnedDurations)
 
     def __post_init__(self) -> None:
+        self.images = egress.client(self.settings.image_fetch_timeout_seconds)
         self.alerts = OperatorAlerts(self.settings.operator_alert_interval_seconds)
         self.upstreams = UpstreamPool(
             self.config.upstream_key,
@@ -40,6 +47,7 @@ class WorkerContext:
     async def aclose(self) -> None:
         await self.upstreams.aclose()
         await self.webhooks.aclose()
+        await self.images.aclose()
         await self.storage.close()
         await self.engine.dispose()
 

@@ -5,6 +5,7 @@ from contextlib import AbstractAsyncContextManager
 
 import pytest
 
+from schemas import providers as kinds
 from schemas.catalogue import ModelSpec
 from schemas.config import RuntimeConfig
 from worker.upstream import (
@@ -138,8 +139,12 @@ async def test_shutdown_closes_every_client_leased_or_not(pool) -> None:
 
 
 async def test_unserved_kind_raises_and_takes_no_lease(pool) -> None:
-    with pytest.raises(NotImplementedError, match="gemini upstream is not implemented yet"):
-        async with pool.lease(config(kind="gemini"), None):
-            pass
+    kinds.declare(kinds.ProviderKind("later", "a later provider", implemented=False))
+    try:
+        with pytest.raises(NotImplementedError, match="later upstream is not implemented yet"):
+            async with pool.lease(config(kind="later"), None):
+                pass
+    finally:
+        kinds.forget("later")
     async with pool.lease(config(), None) as client:
         assert client.kind == "pool-a"

@@ -110,7 +110,12 @@ async def _look(
     elapsed = (utcnow() - submitted).total_seconds() if submitted else 0.0
     pace = pacing(context, context.upstreams.provider(config, config.model(task.model)))
     delay = next_poll_delay(pace, elapsed, result.progress)
-    return await _reschedule(context, task, config, delay, state, result)
+    # A provider without progress (Gemini): shown from the model's learned duration, but
+    # the pacing keeps to what the provider said (an estimate must not crowd the polls).
+    shown = result.progress
+    if shown is None:
+        shown = context.durations.progress(task.model, elapsed)
+    return await _reschedule(context, task, config, delay, state, result, shown)
 
 
 async def _back_off(
@@ -170,10 +175,13 @@ def _note_unknown(task: PollView, state: dict[str, Any], word: str) -> None:
     state["unknown"] = [*seen, word]
 
 
-def _observed(result: PollResult) -> dict[str, Any]:
+def _observed(result: PollResult, progress: int | None = None) -> dict[str, Any]:
+    """The columns one answer updates; `progress` (what to show) defaults to the
+    answer's own, and is never 100 before the video is stored."""
     values: dict[str, Any] = {"upstream_response": result.raw}
-    if result.progress is not None:
-        values["progress"] = min(99, max(0, result.progress))
+    shown = result.progress if progress is None else progress
+    if shown is not None:
+        values["progress"] = min(99, max(0, shown))
     for name in ("submit_time", "start_time", "finish_time"):
         if getattr(result, name) is not None:
             values[f"upstream_{name}"] = getattr(result, name)
@@ -187,12 +195,15 @@ async def _reschedule(
     delay: float,
     poll_state: dict[str, Any],
     result: PollResult | None = None,
+    progress: int | None = None,
 ) -> str:
     # Never past the deadline: the last hop lands on it (a finished video is still taken).
     delay = min(delay, seconds_left(task, config))
     next_attempt = task.polls + 1
     values = (
-        _observed(result) if result else {"upstream_response": dict(task.upstream_response or {})}
+        _observed(result, progress)
+        if result
+        else {"upstream_response": dict(task.upstream_response or {})}
     )
     values["upstream_response"] = {**values["upstream_response"], _STATE: poll_state}
     async with autocommit(context.engine) as conn:  # one statement: no transaction
@@ -208,6 +219,9 @@ async def _reschedule(
 async def _finished(
     context: WorkerContext, task: PollView, result: PollResult, video_url: str
 ) -> str:
+    submitted, finished = task.upstream_submit_time, result.finish_time or utcnow()
+    if submitted is not None:
+        context.durations.learn(task.model, (finished - submitted).total_seconds())
     values = _observed(result)
     async with context.engine.begin() as conn:
         moved = await tasks.transition(

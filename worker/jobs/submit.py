@@ -11,26 +11,22 @@ from typing import Any
 import structlog
 
 from core import callback, queue, settlement
-from core.images import sniff_image
 from core.repo import tasks
 from core.repo.tasks import Owner, Task
-from core.storage import StorageError
-from core.storage.keys import stored_key
-from schemas.catalogue import ImageRole, ModelSpec
+from schemas.catalogue import ModelSpec
 from schemas.clock import utcnow
 from schemas.problems import FailureCode
 from schemas.status import TaskStatus
 from worker.context import WorkerContext, wctx
 from worker.jobs.deadline import expired, seconds_left, timeout_failure
 from worker.jobs.finishing import finish
+from worker.jobs.inputs import InputLater, InputMissing, task_images
 from worker.jobs.outage import recorded
 from worker.jobs.pacing import due_after, later, pacing
 from worker.jobs.poll import initial_state
 from worker.schedule import backoff, next_poll_delay
 from worker.upstream import (
     AmbiguousSubmitError,
-    ImageInput,
-    InlineImage,
     OperatorProblemError,
     PermanentUpstreamError,
     RemoteImage,
@@ -40,10 +36,6 @@ from worker.upstream import (
 from worker.upstream.registry import Provider
 
 log = structlog.get_logger(__name__)
-
-
-class InputMissing(Exception):
-    pass
 
 
 async def submit_task(ctx: dict[str, Any], task_id: str) -> str:
@@ -77,6 +69,8 @@ async def submit_task(ctx: dict[str, Any], task_id: str) -> str:
     except InputMissing as exc:
         await finish(context, settlement.fail, task_id, FailureCode.INPUT_UNAVAILABLE, str(exc))
         return "input missing"
+    except InputLater as exc:
+        return await _retry_later(context, task, TransientUpstreamError("input_lookup", str(exc)))
     bound = log.bind(task_id=task_id, attempt=task.submit_attempts + 1)
     try:
         async with context.upstreams.lease(config, spec) as upstream:
@@ -240,21 +234,14 @@ async def _retry_later(
 async def _request(
     context: WorkerContext, task: Task, spec: ModelSpec | None, provider: Provider
 ) -> SubmitRequest:
-    """The request for `provider`; image roles by position from the catalogue entry
-    (`spec` None: the model left the catalogue after the task was created)."""
-    images: list[ImageInput] = []
-    for position, ref in enumerate(task.input_refs):
-        role = spec.role_at(position) if spec is not None else ImageRole.REFERENCE
-        key = stored_key(ref)
-        if key is None:
-            images.append(RemoteImage(role, ref))
-            continue
-        try:
-            stream = await context.storage.open_stream(key)
-            data = b"".join([chunk async for chunk in stream])
-        except StorageError as exc:
-            raise InputMissing(f"stored input {ref} cannot be read: {exc}") from exc
-        images.append(InlineImage(role, sniff_image(data) or "image/png", data))
+    """The request for `provider`: image roles by position from the catalogue entry
+    (`spec` None: the model left the catalogue after the task was created), and what the
+    caller chose, validated against that entry at create (`negative_prompt` and
+    `person_generation` as the request gave them). Raises InputMissing / InputLater."""
+    images = await task_images(context, task.input_refs, spec, provider, task_id=task.id)
+    chosen = task.request_snapshot
+    negative = chosen.get("negative_prompt")
+    people = chosen.get("person_generation")
     public_url = context.settings.public_url
     hook = (
         callback.hook_url(public_url, context.settings.secret_key, task.id)
@@ -271,6 +258,11 @@ async def _request(
         aspect_ratio=task.aspect_ratio if spec and spec.supports_aspect_ratio else None,
         enable_upsample=True if spec and spec.upsample and task.resolution == "1080p" else None,
         seed=task.seed,
+        # Where the provider has a field for it: a model that offers a choice.
+        resolution=task.resolution if spec and len(spec.resolutions) > 1 else None,
+        duration_seconds=task.duration_seconds,
+        negative_prompt=negative if isinstance(negative, str) else None,
+        person_generation=people if isinstance(people, str) else None,
     )
 
 
