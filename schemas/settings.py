@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     upstream_kind: UpstreamKind = "simulator"
     upstream_base_url: str = "http://127.0.0.1:8090"
     upstream_api_key: str = ""
+    # Google's Gemini API, for the catalogue's gemini models when the upstream above is of
+    # another kind (seeds the runtime config's providers.gemini; empty: Google's own URL).
+    gemini_base_url: str = ""
+    gemini_api_key: str = ""
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
     db_pool_size: int = Field(default=20, ge=1, le=500)
@@ -178,6 +182,7 @@ class Settings(BaseSettings):
             "S3_ACCESS_KEY_ID": self.s3_access_key_id,
             "S3_SECRET_ACCESS_KEY": self.s3_secret_access_key,
             "UPSTREAM_API_KEY": self.upstream_api_key,
+            "GEMINI_API_KEY": self.gemini_api_key,
             **url_passwords("DATABASE_URL", self.database_url),
             **url_passwords("REDIS_URL", self.redis_url),
         }

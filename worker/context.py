@@ -40,7 +40,7 @@ class WorkerContext:
         self.images = egress.client(self.settings.image_fetch_timeout_seconds)
         self.alerts = OperatorAlerts(self.settings.operator_alert_interval_seconds)
         self.upstreams = UpstreamPool(
-            self.config.upstream_key,
+            self.config.access,
             ClientOptions(read_timeout=self.settings.upstream_timeout_seconds),
         )
 

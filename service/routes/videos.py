@@ -39,7 +39,13 @@ from service.contract import Operation, Reply
 from service.creation import InputImage
 from service.errors import ProblemError
 
-_FORM_LISTS = {"images", "images[]"}
+# Repeated form fields that are lists in JSON, by their name in JSON.
+_FORM_LISTS = {
+    "images": "images",
+    "images[]": "images",
+    "image_roles": "image_roles",
+    "image_roles[]": "image_roles",
+}
 _METADATA_FIELD = re.compile(r"metadata\[([^\[\]]{1,64})\]")
 # The JSON input_reference object ({file_id} or {image_url}) as form fields.
 _REFERENCE_FIELD = re.compile(r"input_reference\[(file_id|image_url)\]")
@@ -90,7 +96,7 @@ async def _fields(
             mime, raw = await image_from_upload(value)
             uploads.append(InputImage(mime, raw))
         elif name in _FORM_LISTS:
-            data.setdefault("images", []).append(value)
+            data.setdefault(_FORM_LISTS[name], []).append(value)
         elif (reference := _REFERENCE_FIELD.fullmatch(name)) is not None:
             fields = data.setdefault("input_reference", {})
             if not isinstance(fields, dict):

@@ -40,13 +40,19 @@ async def task_images(
     provider: Provider,
     *,
     task_id: str,
+    roles: list[str] | None = None,
 ) -> list[ImageInput]:
-    """Each of `refs` (the task's ``input_refs``, in order) with its role by position from
+    """Each of `refs` (the task's ``input_refs``, in order) with its role: the one the
+    request chose (`roles`, checked against the model at create), else by position from
     the catalogue entry (`spec` None: the model left the catalogue, every image a
     reference). Raises InputMissing or InputLater."""
+    chosen = [ImageRole(role) for role in roles or [] if role in ImageRole._value2member_map_]
     images: list[ImageInput] = []
     for position, ref in enumerate(refs):
-        role = spec.role_at(position) if spec is not None else ImageRole.REFERENCE
+        if len(chosen) == len(refs):
+            role = chosen[position]
+        else:
+            role = spec.role_at(position) if spec is not None else ImageRole.REFERENCE
         key = stored_key(ref)
         if key is not None:
             images.append(await _stored(context, role, ref, key))

@@ -238,8 +238,16 @@ async def _request(
     (`spec` None: the model left the catalogue after the task was created), and what the
     caller chose, validated against that entry at create (`negative_prompt` and
     `person_generation` as the request gave them). Raises InputMissing / InputLater."""
-    images = await task_images(context, task.input_refs, spec, provider, task_id=task.id)
     chosen = task.request_snapshot
+    roles = chosen.get("image_roles")
+    images = await task_images(
+        context,
+        task.input_refs,
+        spec,
+        provider,
+        task_id=task.id,
+        roles=[str(role) for role in roles] if isinstance(roles, list) else None,
+    )
     negative = chosen.get("negative_prompt")
     people = chosen.get("person_generation")
     public_url = context.settings.public_url
