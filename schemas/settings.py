@@ -119,6 +119,9 @@ class Settings(BaseSettings):
     egress_allow: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Plain http:// targets; https:// only otherwise.
     egress_allow_http: bool = False
+    # A PEM file of private CA certificates egress trusts besides the public ones (an
+    # intranet's receivers and image hosts).
+    egress_ca_file: str = ""
     # An https image input a provider needs as bytes (the Gemini API) is fetched within
     # this many seconds, redirects and all, at most 10 MB (core.images.MAX_IMAGE_BYTES).
     image_fetch_timeout_seconds: float = Field(default=20.0, gt=0)

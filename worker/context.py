@@ -37,7 +37,9 @@ class WorkerContext:
     durations: LearnedDurations = field(init=False, default_factory=LearnedDurations)
 
     def __post_init__(self) -> None:
-        self.images = egress.client(self.settings.image_fetch_timeout_seconds)
+        self.images = egress.client(
+            self.settings.image_fetch_timeout_seconds, ca_file=self.settings.egress_ca_file
+        )
         self.alerts = OperatorAlerts(self.settings.operator_alert_interval_seconds)
         self.upstreams = UpstreamPool(
             self.config.access,
