@@ -207,6 +207,9 @@ class Video(BaseModel):
     fps: float | None = None
     codec: str | None = None
     has_audio: bool | None = None
+    # Admins only (absent for clients): the route, ``provider:model``, the video was
+    # submitted on (the catalogue's routes; README, "Routing and failover").
+    upstream_route: str | None = Field(default=None, exclude=True)
 
 
 class VideoList(BaseModel):

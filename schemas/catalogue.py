@@ -65,6 +65,18 @@ _LABELS = {
 }
 
 
+class Route(BaseModel):
+    """One way to make a public model: a provider kind and that provider's id for it
+    (absent: the public id)."""
+
+    provider: str = Field(pattern=KIND_PATTERN)
+    provider_model: str | None = Field(default=None, max_length=100, pattern=MODEL_ID_PATTERN)
+
+    def label(self, public_id: str) -> str:
+        """``kind:model``, as a task records the route that served it."""
+        return f"{self.provider}:{self.provider_model or public_id}"
+
+
 class ModelSpec(BaseModel):
     """One public model and what it can honour.
 
@@ -79,7 +91,10 @@ class ModelSpec(BaseModel):
     (``image_roles: ["reference", …]``). ``negative_prompt``, ``person_generation`` (the
     values it takes), ``seed`` and ``enhance_prompt`` say which of those request fields the
     model honours; ``longest_seconds_only`` what it makes only at its longest duration. A
-    request for anything not listed is refused, never ignored.
+    request for anything not listed is refused, never ignored. ``routes``, when given, are
+    the ways to make it in order of preference (``provider`` and ``provider_model`` are
+    then not used): a submit that fails without creating a task moves to the next one;
+    every route must honour what the entry offers.
     """
 
     id: str = Field(min_length=1, max_length=100, pattern=MODEL_ID_PATTERN)
@@ -98,6 +113,7 @@ class ModelSpec(BaseModel):
     seed: StrictBool = True
     enhance_prompt: StrictBool = True
     longest_seconds_only: list[LongestOnly] = Field(default_factory=list, max_length=2)
+    routes: list[Route] = Field(default_factory=list, max_length=4)
     price: NonNegativeInt32 = UNKNOWN_MODEL_PRICE
 
     @model_validator(mode="before")
@@ -205,6 +221,13 @@ class ModelSpec(BaseModel):
     def upstream_model(self) -> str:
         """The id the provider knows this model by."""
         return self.provider_model or self.id
+
+    def route_list(self, default_kind: str) -> list[Route]:
+        """The routes in order: the entry's ``routes``, else its one provider (absent: the
+        configured upstream's `default_kind`) with its ``provider_model``."""
+        if self.routes:
+            return list(self.routes)
+        return [Route(provider=self.provider or default_kind, provider_model=self.provider_model)]
 
     def role_at(self, position: int) -> ImageRole:
         """The role of the image at ``position`` (0-based) in a request."""

@@ -148,6 +148,8 @@ class RuntimeConfigPatch(Patch):
         for spec in models or []:
             if spec.provider is not None:
                 implemented_kind(spec.provider)
+            for route in spec.routes:
+                implemented_kind(route.provider)
         return models
 
 

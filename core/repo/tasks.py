@@ -31,6 +31,7 @@ class Task:
     status: TaskStatus
     upstream_task_id: str | None
     upstream_action: str | None
+    upstream_route: str | None
     model: str
     prompt: str
     enhance_prompt: bool
@@ -86,6 +87,7 @@ class PollView:
     created_at: datetime
     upstream_submit_time: datetime | None
     upstream_response: dict[str, Any]
+    upstream_route: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +108,7 @@ class StoreAttempt:
     store_attempts: int
     model: str
     upstream_video_url: str | None
+    upstream_route: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,10 +369,17 @@ async def begin_store(conn: AsyncConnection, task_id: str) -> StoreAttempt | Non
         update(tasks)
         .where(tasks.c.id == task_id, tasks.c.status == str(TaskStatus.STORING))
         .values(store_attempts=tasks.c.store_attempts + 1)
-        .returning(tasks.c.store_attempts, tasks.c.model, tasks.c.upstream_video_url)
+        .returning(
+            tasks.c.store_attempts,
+            tasks.c.model,
+            tasks.c.upstream_video_url,
+            tasks.c.upstream_route,
+        )
     )
     row = result.first()
-    return StoreAttempt(row.store_attempts, row.model, row.upstream_video_url) if row else None
+    if row is None:
+        return None
+    return StoreAttempt(row.store_attempts, row.model, row.upstream_video_url, row.upstream_route)
 
 
 async def uncount_store_attempt(conn: AsyncConnection, task_id: str) -> bool:

@@ -145,7 +145,17 @@ async def _owned(context: Context, request: Request) -> Task:
 async def retrieve(request: Request) -> Response:
     context = ctx(request)
     row = await _owned(context, request)
-    return JSONResponse((await _present(context, row)).model_dump(mode="json"))
+    admin = (await authenticate(request)).is_admin
+    return JSONResponse(_shown(await _present(context, row), row, admin))
+
+
+def _shown(video: Video, row: Task, admin: bool) -> dict[str, Any]:
+    """The video as JSON; the route it ran on only for admins (which provider serves a
+    model is the operator's business)."""
+    body = video.model_dump(mode="json")
+    if admin:
+        body["upstream_route"] = row.upstream_route
+    return body
 
 
 async def _present(context: Context, row: Task) -> Video:
@@ -181,8 +191,11 @@ async def list_videos(request: Request) -> Response:
         first_id=page[0].id if page else None,
         last_id=page[-1].id if page else None,
         has_more=len(rows) > limit,
-    )
-    return JSONResponse(body.model_dump(mode="json"))
+    ).model_dump(mode="json")
+    body["data"] = [
+        _shown(video, row, principal.is_admin) for video, row in zip(page, rows, strict=False)
+    ]
+    return JSONResponse(body)
 
 
 async def cancel(request: Request) -> Response:

@@ -113,3 +113,18 @@ def test_roles_requested_are_the_positional_ones_or_only_references_where_taken(
     assert veo31.roles_for(4, [ref] * 4) is None
     assert veo3.roles_for(1, [ref]) is None
     assert veo3.roles_for(1, [first]) == [first]
+
+
+def test_routes_name_implemented_providers_and_are_read_in_order() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from schemas.catalogue import Route
+    from schemas.config import RuntimeConfigPatch
+
+    fallback = Route(provider="gemini", provider_model="veo-3.0-fast-generate-001")
+    spec = ModelSpec(id="veo3-fast", routes=[Route(provider="gateway"), fallback])
+    assert RuntimeConfigPatch(models=[spec]).models == [spec]
+    assert [r.provider for r in spec.route_list("simulator")] == ["gateway", "gemini"]
+    with pytest.raises(ValidationError, match="unknown upstream kind"):
+        RuntimeConfigPatch(models=[ModelSpec(id="m", routes=[Route(provider="nowhere")])])

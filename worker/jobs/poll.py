@@ -46,6 +46,7 @@ from worker.upstream import (
     TransientUpstreamError,
     UpstreamState,
 )
+from worker.upstream.routing import kind_of
 
 log = structlog.get_logger(__name__)
 
@@ -66,7 +67,7 @@ async def poll_task(ctx: dict[str, Any], task_id: str, attempt: int) -> str:
     config = await context.config.get()
     spec = config.model(task.model)
     try:
-        async with context.upstreams.lease(config, spec) as upstream:
+        async with context.upstreams.lease(config, spec, kind_of(task.upstream_route)) as upstream:
             result = await upstream.poll(task.upstream_task_id)
     except TaskNotFoundError as exc:
         if _just_submitted(context, task):
@@ -108,7 +109,10 @@ async def _look(
         _note_unknown(task, state, result.raw_status)
     submitted = task.upstream_submit_time
     elapsed = (utcnow() - submitted).total_seconds() if submitted else 0.0
-    pace = pacing(context, context.upstreams.provider(config, config.model(task.model)))
+    provider = context.upstreams.provider(
+        config, config.model(task.model), kind_of(task.upstream_route)
+    )
+    pace = pacing(context, provider)
     delay = next_poll_delay(pace, elapsed, result.progress)
     # A provider without progress (Gemini): shown from the model's learned duration, but
     # the pacing keeps to what the provider said (an estimate must not crowd the polls).

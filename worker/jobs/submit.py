@@ -13,7 +13,7 @@ import structlog
 from core import callback, queue, settlement
 from core.repo import tasks
 from core.repo.tasks import Owner, Task
-from schemas.catalogue import ModelSpec
+from schemas.catalogue import ModelSpec, Route
 from schemas.clock import utcnow
 from schemas.problems import FailureCode
 from schemas.status import TaskStatus
@@ -31,7 +31,10 @@ from worker.upstream import (
     PermanentUpstreamError,
     RemoteImage,
     SubmitRequest,
+    TaskNotFoundError,
     TransientUpstreamError,
+    UpstreamError,
+    routing,
 )
 from worker.upstream.registry import Provider
 
@@ -48,6 +51,10 @@ async def submit_task(ctx: dict[str, Any], task_id: str) -> str:
     if expired(task, config):
         await finish(context, settlement.fail, task_id, *timeout_failure(config))
         return "timeout"
+    spec = config.model(task.model)
+    routes = routing.routes_of(config, spec, task.model)
+    index = routing.position(routes, task.upstream_route, task.model)
+    route = routes[index]
     async with context.engine.begin() as conn:
         claimed = await tasks.transition(
             conn,
@@ -55,6 +62,8 @@ async def submit_task(ctx: dict[str, Any], task_id: str) -> str:
             [TaskStatus.QUEUED],
             TaskStatus.SUBMITTING,
             submit_attempts=task.submit_attempts + 1,
+            # Recorded before the call: an ambiguous submit stays on (and names) its route.
+            upstream_route=route.label(task.model),
             # Past the longest the submit call can take: only then is it ambiguous.
             next_attempt_at=later(
                 context.settings.upstream_timeout_seconds + context.settings.reconcile_grace_seconds
@@ -62,23 +71,28 @@ async def submit_task(ctx: dict[str, Any], task_id: str) -> str:
         )
     if claimed is None:
         return "lost race"
-    spec = config.model(task.model)
-    provider = context.upstreams.provider(config, spec)
+    provider = context.upstreams.provider(config, spec, route.provider)
     try:
-        request = await _request(context, task, spec, provider)
+        request = await _request(context, task, spec, provider, route.provider_model)
     except InputMissing as exc:
         await finish(context, settlement.fail, task_id, FailureCode.INPUT_UNAVAILABLE, str(exc))
         return "input missing"
     except InputLater as exc:
-        return await _retry_later(context, task, TransientUpstreamError("input_lookup", str(exc)))
-    bound = log.bind(task_id=task_id, attempt=task.submit_attempts + 1)
+        later_error = TransientUpstreamError("input_lookup", str(exc))
+        return await _retry_later(context, task, later_error, index)
+    bound = log.bind(task_id=task_id, attempt=task.submit_attempts + 1, route=route.provider)
     try:
-        async with context.upstreams.lease(config, spec) as upstream:
+        async with context.upstreams.lease(config, spec, route.provider) as upstream:
             result = await upstream.submit(request)
     except TransientUpstreamError as exc:
-        return await _retry_later(context, task, exc)
+        spent = task.submit_attempts + 1 >= context.settings.submit_max_tries
+        if index + 1 < len(routes) and (spent or routing.moves_at_once(exc)):
+            return await _next_route(context, task, routes, index, exc)
+        return await _retry_later(context, task, exc, index)
     except OperatorProblemError as exc:
         context.alerts.report("submit", exc, task_id=task_id)
+        if index + 1 < len(routes):
+            return await _next_route(context, task, routes, index, exc)
         code, message = operator_failure(exc)
         await finish(
             context,
@@ -91,6 +105,8 @@ async def submit_task(ctx: dict[str, Any], task_id: str) -> str:
         )
         return str(code)
     except PermanentUpstreamError as exc:
+        if isinstance(exc, TaskNotFoundError) and index + 1 < len(routes):
+            return await _next_route(context, task, routes, index, exc)
         bound.info("submit_rejected", code=exc.code)
         await finish(
             context,
@@ -163,13 +179,16 @@ def operator_failure(exc: OperatorProblemError) -> tuple[FailureCode, str]:
 
 
 async def ambiguous(context: WorkerContext, task_id: str, message: str) -> str:
-    """Apply the configured policy to a submit whose outcome we cannot know."""
+    """Apply the configured policy to a submit whose outcome we cannot know (on the same
+    route: the task may exist there)."""
     config = await context.config.get()
     if config.ambiguous_submit_policy == "resubmit":
         async with context.engine.connect() as conn:
             task = await tasks.load(conn, task_id)
         if task is not None:
-            return await _retry_later(context, task, None)
+            routes = routing.routes_of(config, config.model(task.model), task.model)
+            index = routing.position(routes, task.upstream_route, task.model)
+            return await _retry_later(context, task, None, index)
     await finish(
         context,
         settlement.fail,
@@ -181,8 +200,44 @@ async def ambiguous(context: WorkerContext, task_id: str, message: str) -> str:
     return "ambiguous"
 
 
+async def _next_route(
+    context: WorkerContext, task: Task, routes: list[Route], index: int, exc: UpstreamError
+) -> str:
+    """Queue the task again on the route after `index`, at once and with its submit tries
+    afresh: this submit failed without creating a task."""
+    following = routes[index + 1]
+    label = following.label(task.model)
+    async with context.engine.begin() as conn:
+        back = await tasks.transition(
+            conn,
+            task.id,
+            [TaskStatus.SUBMITTING],
+            TaskStatus.QUEUED,
+            submit_attempts=0,
+            upstream_route=label,
+            next_attempt_at=due_after(context, 0.0),
+        )
+    if back is not None:
+        job = queue.submit(task.id, variant=_route_variant(index + 1))
+        await queue.enqueue_after_commit(context.redis, job)
+    log.info(
+        "submit_failover",
+        task_id=task.id,
+        failed_route=routes[index].label(task.model),
+        route=label,
+        code=exc.code,
+        status=exc.status,
+    )
+    return "next route"
+
+
+def _route_variant(index: int) -> str | None:
+    """Job ids of a route after the first carry its number (tries restart at each)."""
+    return f"route{index}" if index else None
+
+
 async def _retry_later(
-    context: WorkerContext, task: Task, exc: TransientUpstreamError | None
+    context: WorkerContext, task: Task, exc: TransientUpstreamError | None, index: int = 0
 ) -> str:
     attempt = task.submit_attempts + 1
     if attempt >= context.settings.submit_max_tries:
@@ -219,7 +274,7 @@ async def _retry_later(
             next_attempt_at=due_after(context, delay),
         )
     if back is not None:
-        job = queue.submit(task.id, retry=attempt, delay=delay)
+        job = queue.submit(task.id, retry=attempt, delay=delay, variant=_route_variant(index))
         await queue.enqueue_after_commit(context.redis, job)
     log.info(
         "submit_retry",
@@ -232,7 +287,11 @@ async def _retry_later(
 
 
 async def _request(
-    context: WorkerContext, task: Task, spec: ModelSpec | None, provider: Provider
+    context: WorkerContext,
+    task: Task,
+    spec: ModelSpec | None,
+    provider: Provider,
+    provider_model: str | None = None,
 ) -> SubmitRequest:
     """The request for `provider`: image roles by position from the catalogue entry
     (`spec` None: the model left the catalogue after the task was created), and what the
@@ -258,7 +317,7 @@ async def _request(
     )
     return SubmitRequest(
         notify_hook=hook,
-        model=spec.upstream_model if spec is not None else task.model,
+        model=provider_model or task.model,
         prompt=task.prompt,
         enhance_prompt=task.enhance_prompt,
         images=images,

@@ -42,18 +42,24 @@ class UpstreamPool:
         self._current: dict[str, _Entry] = {}
         self._retired: set[_Entry] = set()
 
-    def provider(self, config: RuntimeConfig, spec: ModelSpec | None) -> Provider:
-        """The provider a model runs on under `config` (errors as `registry.provider`)."""
-        return registry.provider_for(config, spec)
+    def provider(
+        self, config: RuntimeConfig, spec: ModelSpec | None, kind: str | None = None
+    ) -> Provider:
+        """The provider a model runs on under `config` -- `kind`'s when a route names it
+        (errors as `registry.provider`)."""
+        return registry.provider(kind) if kind else registry.provider_for(config, spec)
 
     @asynccontextmanager
-    async def lease(self, config: RuntimeConfig, spec: ModelSpec | None) -> AsyncIterator[Upstream]:
-        """The client for `spec`'s provider under `config`, open until the block ends.
+    async def lease(
+        self, config: RuntimeConfig, spec: ModelSpec | None, kind: str | None = None
+    ) -> AsyncIterator[Upstream]:
+        """The client for `spec`'s provider (or `kind`'s, the task's route) under `config`,
+        open until the block ends.
 
         `spec` None (a model no longer in the catalogue) means the configured upstream.
         Raises NotImplementedError / ValueError for a kind nothing serves.
         """
-        entry, idle = self._acquire(config, spec)
+        entry, idle = self._acquire(config, kind or registry.kind_for(config, spec))
         try:
             for retired in idle:
                 await retired.client.aclose()
@@ -71,9 +77,7 @@ class UpstreamPool:
         for entry in entries:
             await entry.client.aclose()
 
-    def _acquire(
-        self, config: RuntimeConfig, spec: ModelSpec | None
-    ) -> tuple[_Entry, list[_Entry]]:
+    def _acquire(self, config: RuntimeConfig, kind: str) -> tuple[_Entry, list[_Entry]]:
         """Take a lease; also return the retired clients nobody holds, to close.
 
         No await in here: concurrent jobs see the bookkeeping change all at once.
@@ -93,7 +97,6 @@ class UpstreamPool:
                 else:
                     idle.append(entry)
             self._current, self._generation = {}, generation
-        kind = registry.kind_for(config, spec)
         found = self._current.get(kind)
         if found is None:
             base_url, api_key = self._access(config, kind)

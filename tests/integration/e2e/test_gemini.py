@@ -198,3 +198,72 @@ async def test_a_refused_key_fails_a_submit_but_never_a_running_task(
     assert (await finished(acme, running["id"]))["status"] == "completed"
     assert "upstream_operator_problem" in log.read_text()
     await assert_ledger()
+
+
+# --- routing and failover -------------------------------------------------------------------
+
+ROUTED = "veo3-fast-anywhere"
+
+
+@pytest.fixture
+async def routed(admin: httpx.AsyncClient, acme: httpx.AsyncClient, stack: Stack) -> str:
+    """A public model made by the gateway (here the simulator's gateway side), else by
+    Gemini's veo-3.0-fast-generate-001; returned once the worker has read it (its config
+    is cached a second): a warm-up video reaches the gateway as the route's veo3-fast."""
+    models = (await admin.get("/v1/admin/config")).json()["models"]
+    entry = {
+        "id": ROUTED,
+        "price": 70,
+        "aspect_ratios": ["16:9", "9:16"],
+        "resolutions": ["720p"],
+        "durations": [8],
+        "routes": [
+            {"provider": "simulator", "provider_model": "veo3-fast"},
+            {"provider": "gemini", "provider_model": VEO3_FAST},
+        ],
+    }
+    response = await admin.put("/v1/admin/config", json={"models": [*models, entry]})
+    assert response.status_code == 200, response.text
+
+    async def routed_by_the_worker() -> bool:
+        warm = await create(acme, "warm-up [sim:duration=1]", model=ROUTED)
+        await finished(acme, warm["id"])
+        return "warm-up [sim:duration=1]" in {
+            t["prompt"] for t in await sim_tasks(stack) if t["request"].get("model") == "veo3-fast"
+        }
+
+    await eventually(routed_by_the_worker, 15, what="the worker reading the routed model")
+    return ROUTED
+
+
+@pytest.mark.parametrize(
+    "refusal", ["429", "503", "401"], ids=["saturated", "no-channel", "key-refused"]
+)
+async def test_a_gateway_that_created_nothing_fails_over_to_gemini_and_captures_once(
+    acme, admin, stack, routed, assert_ledger, refusal
+):
+    prompt = f"failover {refusal} [sim:duration=50] [sim:submit={refusal}] [sim:submit_times=1]"
+    video = await finished(acme, (await create(acme, prompt, model=routed))["id"])
+    assert video["status"] == "completed" and video["price"] == 70, video
+    assert "upstream_route" not in video  # a client never sees it
+    shown = (await admin.get(f"/v1/videos/{video['id']}")).json()
+    assert shown["upstream_route"] == f"gemini:{VEO3_FAST}"
+    [task] = [t for t in await sim_tasks(stack) if t["prompt"] == prompt]
+    assert task["request"]["parameters"]["durationSeconds"] == 8  # made on the Gemini side
+    _, held, kinds = await credits(acme)
+    assert held == 0 and kinds[0] == "capture"
+    ledger = (await acme.get("/v1/credits/acme", params={"limit": 100})).json()["entries"]
+    assert [e["kind"] for e in ledger if e["task_id"] == video["id"]] == ["capture", "hold"]
+    await assert_ledger()
+
+
+async def test_an_ambiguous_submit_never_fails_over(acme, admin, stack, routed, assert_ledger):
+    prompt = "lost answer [sim:duration=50] [sim:submit=502]"
+    video = await finished(acme, (await create(acme, prompt, model=routed))["id"])
+    assert video["status"] == "failed"
+    assert video["error"]["code"] == "upstream_submit_ambiguous"
+    shown = (await admin.get(f"/v1/videos/{video['id']}")).json()
+    assert shown["upstream_route"] == "simulator:veo3-fast"  # never left its first route
+    tasks = [t for t in await sim_tasks(stack) if t["prompt"] == prompt]
+    assert len(tasks) == 1 and "instances" not in tasks[0]["request"]  # the gateway's only
+    await assert_ledger()
