@@ -21,9 +21,7 @@ def upgrade() -> None:
     # A task submitted before it polls where it always did (its model's provider).
     with op.batch_alter_table("video_tasks") as batch:
         batch.add_column(
-            sa.Column(
-                "upstream_route", sqlmodel.sql.sqltypes.AutoString(length=150), nullable=True
-            )
+            sa.Column("upstream_route", sqlmodel.sql.sqltypes.AutoString(length=150), nullable=True)
         )
 
 
