@@ -29,7 +29,7 @@ from core.db import make_engine
 from core.migrate import upgrade
 from core.private_files import private_dir, private_file
 from core.secrets import SecretBox
-from schemas.config import RuntimeConfigPatch
+from schemas.config import ProviderAccessPatch, RuntimeConfigPatch
 from schemas.settings import Settings
 
 
@@ -160,7 +160,11 @@ async def _prepare(settings: Settings, sim_url: str, sim_key: str) -> None:
         await store.seed(settings)
         await store.update(
             RuntimeConfigPatch(
-                upstream_kind="simulator", upstream_base_url=sim_url, upstream_api_key=sim_key
+                upstream_kind="simulator",
+                upstream_base_url=sim_url,
+                upstream_api_key=sim_key,
+                # The simulator speaks the Gemini API too: the catalogue's gemini models.
+                providers={"gemini": ProviderAccessPatch(base_url=sim_url, api_key=sim_key)},
             )
         )
     finally:

@@ -12,7 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from core.repo import config as repo
 from core.secrets import MASK, SecretBox
 from schemas.catalogue import WRITE_CONTEXT
-from schemas.config import RuntimeConfig, RuntimeConfigPatch, UpstreamCandidate
+from schemas.config import (
+    ProviderAccess,
+    ProviderAccessPatch,
+    RuntimeConfig,
+    RuntimeConfigPatch,
+    UpstreamCandidate,
+)
 from schemas.settings import Settings
 
 
@@ -27,10 +33,19 @@ class ConfigStore:
 
     async def seed(self, settings: Settings) -> None:
         """Write the initial row from the environment unless one exists."""
+        providers = {}
+        if settings.upstream_kind != "gemini" and (
+            settings.gemini_base_url or settings.gemini_api_key
+        ):
+            providers["gemini"] = ProviderAccess(
+                base_url=settings.gemini_base_url,
+                api_key=self.box.encrypt(settings.gemini_api_key),
+            )
         initial = RuntimeConfig(
             upstream_kind=settings.upstream_kind,
             upstream_base_url=settings.upstream_base_url,
             upstream_api_key=self.box.encrypt(settings.upstream_api_key),
+            providers=providers,
         )
         async with self._engine.begin() as conn:
             await repo.seed(conn, initial.model_dump(mode="json"))
@@ -55,10 +70,14 @@ class ConfigStore:
         changes = _given(patch)
         if "upstream_api_key" in changes:
             changes["upstream_api_key"] = self.box.encrypt(changes["upstream_api_key"])
+        access = patch.providers or {}
+        changes.pop("providers", None)
         async with self._engine.begin() as conn:
             current = RuntimeConfig.model_validate(await repo.document(conn, for_update=True) or {})
             if "upstream_api_key" not in changes and _moves_upstream(current, changes):
                 changes["upstream_api_key"] = ""
+            if access:
+                changes["providers"] = self._merged_providers(current, access)
             merged = RuntimeConfig.model_validate(
                 {**current.model_dump(), **changes}, context=WRITE_CONTEXT
             )
@@ -66,14 +85,52 @@ class ConfigStore:
         self._cached, self._loaded_at = merged, time.monotonic()
         return merged
 
+    def _merged_providers(
+        self, current: RuntimeConfig, patch: dict[str, ProviderAccessPatch]
+    ) -> dict[str, Any]:
+        """`current.providers` with each given provider's fields changed, under the rules of
+        the upstream key: a new base URL without a key clears the stored one."""
+        merged = {kind: access.model_dump() for kind, access in current.providers.items()}
+        for kind, given in patch.items():
+            before = current.providers.get(kind, ProviderAccess())
+            changes = given.model_dump(exclude_unset=True)
+            if str(changes.get("api_key", "")).startswith(MASK):
+                del changes["api_key"]
+            if "api_key" in changes:
+                changes["api_key"] = self.box.encrypt(changes["api_key"])
+            elif changes.get("base_url", before.base_url) != before.base_url:
+                changes["api_key"] = ""
+            merged[kind] = {**before.model_dump(), **changes}
+        return merged
+
+    def access(self, config: RuntimeConfig, kind: str) -> tuple[str, str]:
+        """``(base URL, plain key)`` of provider `kind` under `config`: the configured
+        upstream's for its kind, else ``providers.<kind>``; ``("", "")`` when nothing is
+        stored (the provider's own default URL, no key)."""
+        if kind == config.upstream_kind:
+            return config.upstream_base_url, self.upstream_key(config)
+        stored = config.providers.get(kind)
+        if stored is None:
+            return "", ""
+        return stored.base_url, self.box.decrypt(stored.api_key)
+
     async def candidate(self, candidate: UpstreamCandidate) -> tuple[str, str, str]:
         """The upstream ``(kind, base_url, plain key)`` that `candidate` names, nothing stored.
 
         Left-out fields come from the stored configuration, under the rules of `update`: a
-        masked key counts as left out, and a new destination without a key has none.
+        masked key counts as left out, and a new destination without a key has none. With
+        `candidate.provider` they come from that provider's stored access instead.
         """
         changes = _given(candidate)
         current = await self.get()
+        if candidate.provider is not None:
+            kind = candidate.provider
+            base_url, key = self.access(current, kind)
+            if "upstream_api_key" in changes:
+                key = str(changes["upstream_api_key"])
+            elif changes.get("upstream_base_url", base_url) != base_url:
+                key = ""
+            return kind, str(changes.get("upstream_base_url", base_url)), key
         if "upstream_api_key" in changes:
             key = str(changes["upstream_api_key"])
         else:

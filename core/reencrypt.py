@@ -3,9 +3,10 @@
 After a rotation (the new key in ``SECRET_KEY``, the old one in ``SECRET_KEY_PREVIOUS`` on
 every process), this rewrites each value still encrypted under a previous key: webhook
 endpoint secrets, client webhook secrets (current and previous of each) and the upstream
-key in the runtime config. Each row is its own short transaction and is written only if it
-still holds what was read, so the API and workers keep running; a value already under the
-current key is left alone, so the command is idempotent and safe to re-run.
+keys in the runtime config (the configured upstream's and each provider's). Each row is
+its own short transaction and is written only if it still holds what was read, so the API
+and workers keep running; a value already under the current key is left alone, so the
+command is idempotent and safe to re-run.
 """
 
 from __future__ import annotations
@@ -71,8 +72,22 @@ async def _upstream_key(engine: AsyncEngine, box: SecretBox, report: Report) -> 
             return
         stored = str(document.get("upstream_api_key") or "")
         moved = _moved(box, stored, "runtime config upstream_api_key", report)
-        if moved != stored:
-            await config_repo.replace(conn, {**document, "upstream_api_key": moved})
+        changed = {**document, "upstream_api_key": moved}
+        providers = document.get("providers")
+        if isinstance(providers, dict):
+            changed["providers"] = {
+                kind: _moved_access(box, kind, access, report) for kind, access in providers.items()
+            }
+        if changed != document:
+            await config_repo.replace(conn, changed)
+
+
+def _moved_access(box: SecretBox, kind: str, access: object, report: Report) -> object:
+    """One ``providers`` entry with its key under the current secret."""
+    if not isinstance(access, dict):
+        return access
+    stored = str(access.get("api_key") or "")
+    return {**access, "api_key": _moved(box, stored, f"runtime config providers.{kind}", report)}
 
 
 def _moved(box: SecretBox, token: str, where: str, report: Report) -> str:

@@ -17,7 +17,7 @@ from pydantic import (
     model_validator,
 )
 
-from schemas.catalogue import MODEL_ID_PATTERN, ModelSpec
+from schemas.catalogue import MODEL_ID_PATTERN, ModelSpec, PersonGeneration, RoleName
 from schemas.fields import (
     ASCII_DIGITS,
     CALLBACK_TOKEN,
@@ -111,6 +111,16 @@ class VideoCreate(BaseModel):
     aspect_ratio: Annotated[str, Field(pattern=r"^[0-9]{1,2}:[0-9]{1,2}$")] | None = None
     # Stored in an INTEGER column: 0 to 2**31 - 1.
     seed: Annotated[int, Field(ge=0, le=INT32_MAX)] | None = None
+    # Where the model takes them (its catalogue entry; GET /v1/models `parameters`).
+    negative_prompt: Text | None = Field(default=None, min_length=1, max_length=MAX_PROMPT)
+    person_generation: PersonGeneration | None = None
+    image_roles: list[RoleName] | None = Field(
+        default=None,
+        max_length=8,
+        description="The role of each image, in order (images, then input_reference, then"
+        " uploaded files): the model's positional roles, or only `reference` on a model"
+        " with `reference_images`. Without it, images take the model's positional roles.",
+    )
     metadata: Metadata | None = None
     webhook_url: HttpUrl | None = None
 
@@ -199,6 +209,9 @@ class Video(BaseModel):
     fps: float | None = None
     codec: str | None = None
     has_audio: bool | None = None
+    # Admins only (absent for clients): the route, ``provider:model``, the video was
+    # submitted on (the catalogue's routes; README, "Routing and failover").
+    upstream_route: str | None = Field(default=None, exclude=True)
 
 
 class VideoList(BaseModel):
@@ -227,6 +240,13 @@ class ModelInfo(BaseModel):
     sizes: list[str]
     aspect_ratios: list[str]
     seconds: list[str]
+    # The optional create fields the model honours (any other given is a 400).
+    parameters: list[str]
+    # Up to this many `reference` images instead of the positional roles (image_roles).
+    reference_images: int
+    person_generation: list[str]
+    # Made only at the model's longest `seconds`: "1080p", "reference_images".
+    longest_seconds_only: list[str]
 
     @classmethod
     def of(cls, spec: ModelSpec) -> ModelInfo:
@@ -242,6 +262,10 @@ class ModelInfo(BaseModel):
             sizes=spec.sizes,
             aspect_ratios=list(spec.aspect_ratios),
             seconds=[str(d) for d in spec.durations],
+            parameters=spec.parameters,
+            reference_images=spec.reference_images,
+            person_generation=list(spec.person_generation),
+            longest_seconds_only=list(spec.longest_seconds_only),
         )
 
 

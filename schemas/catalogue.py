@@ -9,7 +9,7 @@ seeds the runtime config; operators extend or reprice it through ``PUT
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StrictBool, StrictInt, ValidationInfo, model_validator
 
@@ -30,6 +30,12 @@ MODEL_ID_PATTERN = r"^[A-Za-z0-9._:-]+$"
 AspectRatio = Annotated[str, Field(pattern=r"^[0-9]{1,2}:[0-9]{1,2}$")]
 Resolution = Annotated[str, Field(pattern=r"^[0-9]{3,4}p$")]
 Seconds = Annotated[StrictInt, Field(ge=1, le=600)]
+# An ImageRole's value, as a request names it (strict validation takes no enum from text).
+RoleName = Literal["first_frame", "last_frame", "reference"]
+# Google's personGeneration values (which a model takes is its entry's to say).
+PersonGeneration = Literal["allow_all", "allow_adult", "dont_allow"]
+# What may need a model's longest duration (Veo 3 and 3.1 on the Gemini API: 8 s).
+LongestOnly = Literal["1080p", "reference_images"]
 # Validation context of a config being written (``PUT /v1/admin/config``): the checks a
 # new document must pass, which a document stored by an earlier version need not.
 WRITE_CONTEXT = {"writing": True}
@@ -59,6 +65,18 @@ _LABELS = {
 }
 
 
+class Route(BaseModel):
+    """One way to make a public model: a provider kind and that provider's id for it
+    (absent: the public id)."""
+
+    provider: str = Field(pattern=KIND_PATTERN)
+    provider_model: str | None = Field(default=None, max_length=100, pattern=MODEL_ID_PATTERN)
+
+    def label(self, public_id: str) -> str:
+        """``kind:model``, as a task records the route that served it."""
+        return f"{self.provider}:{self.provider_model or public_id}"
+
+
 class ModelSpec(BaseModel):
     """One public model and what it can honour.
 
@@ -68,7 +86,15 @@ class ModelSpec(BaseModel):
     720p is 1280x720); ``durations`` the lengths in seconds a caller may ask for — one
     value for a model of fixed length, none for a model whose length cannot be chosen.
     ``upsample``: 1080p comes from the provider's upsampling (the gateway's
-    ``enable_upsample``). A request for anything not listed is refused, never ignored.
+    ``enable_upsample``). ``reference_images``: besides its positional roles, the model
+    takes up to this many elements and nothing else, when the request says so
+    (``image_roles: ["reference", …]``). ``negative_prompt``, ``person_generation`` (the
+    values it takes), ``seed`` and ``enhance_prompt`` say which of those request fields the
+    model honours; ``longest_seconds_only`` what it makes only at its longest duration. A
+    request for anything not listed is refused, never ignored. ``routes``, when given, are
+    the ways to make it in order of preference (``provider`` and ``provider_model`` are
+    then not used): a submit that fails without creating a task moves to the next one;
+    every route must honour what the entry offers.
     """
 
     id: str = Field(min_length=1, max_length=100, pattern=MODEL_ID_PATTERN)
@@ -81,6 +107,13 @@ class ModelSpec(BaseModel):
     durations: list[Seconds] = Field(default_factory=list, max_length=32)
     resolutions: list[Resolution] = Field(default_factory=list, max_length=8)
     upsample: StrictBool = False
+    reference_images: StrictInt = Field(default=0, ge=0, le=8)
+    negative_prompt: StrictBool = False
+    person_generation: list[PersonGeneration] = Field(default_factory=list, max_length=3)
+    seed: StrictBool = True
+    enhance_prompt: StrictBool = True
+    longest_seconds_only: list[LongestOnly] = Field(default_factory=list, max_length=2)
+    routes: list[Route] = Field(default_factory=list, max_length=4)
     price: NonNegativeInt32 = UNKNOWN_MODEL_PRICE
 
     @model_validator(mode="before")
@@ -113,11 +146,15 @@ class ModelSpec(BaseModel):
         if not is_write(info):
             return self
         problems = []
-        if not self.text_to_video and not self.max_images:
-            problems.append("it makes nothing (text_to_video is false and max_images is 0)")
+        if not self.text_to_video and not self.most_images:
+            problems.append(
+                "it makes nothing (text_to_video is false, max_images and reference_images 0)"
+            )
         if len(self.image_roles) > self.max_images:
             problems.append(f"{len(self.image_roles)} image_roles for max_images {self.max_images}")
-        for name in ("aspect_ratios", "durations", "resolutions"):
+        if self.longest_seconds_only and not self.durations:
+            problems.append("longest_seconds_only needs durations to choose from")
+        for name in ("aspect_ratios", "durations", "resolutions", "person_generation"):
             values = getattr(self, name)
             if len(values) != len(set(values)):
                 problems.append(f"{name} has duplicates")
@@ -132,7 +169,7 @@ class ModelSpec(BaseModel):
 
     @property
     def image_to_video(self) -> bool:
-        return self.max_images > 0
+        return self.most_images > 0
 
     @property
     def supports_aspect_ratio(self) -> bool:
@@ -154,15 +191,80 @@ class ModelSpec(BaseModel):
         return self.durations[0] if len(self.durations) == 1 else None
 
     @property
+    def default_seconds(self) -> int | None:
+        """The length made when the caller does not choose: the longest (None: the model's
+        own, not choosable)."""
+        return max(self.durations) if self.durations else None
+
+    @property
+    def parameters(self) -> list[str]:
+        """The optional ``POST /v1/videos`` fields this model honours (any other is
+        refused when given)."""
+        offered = {
+            "seconds": bool(self.durations),
+            "size": bool(self.sizes),
+            "aspect_ratio": bool(self.aspect_ratios),
+            "negative_prompt": self.negative_prompt,
+            "person_generation": bool(self.person_generation),
+            "seed": self.seed,
+            "enhance_prompt": self.enhance_prompt,
+            "image_roles": self.image_to_video,
+        }
+        return [name for name, honoured in offered.items() if honoured]
+
+    @property
+    def most_images(self) -> int:
+        """The most images a request may carry, in either way of giving roles."""
+        return max(self.max_images, self.reference_images)
+
+    @property
     def upstream_model(self) -> str:
         """The id the provider knows this model by."""
         return self.provider_model or self.id
+
+    def route_list(self, default_kind: str) -> list[Route]:
+        """The routes in order: the entry's ``routes``, else its one provider (absent: the
+        configured upstream's `default_kind`) with its ``provider_model``."""
+        if self.routes:
+            return list(self.routes)
+        return [Route(provider=self.provider or default_kind, provider_model=self.provider_model)]
 
     def role_at(self, position: int) -> ImageRole:
         """The role of the image at ``position`` (0-based) in a request."""
         if position < len(self.image_roles):
             return self.image_roles[position]
         return ImageRole.REFERENCE
+
+    def roles_for(self, count: int, requested: list[ImageRole] | None) -> list[ImageRole] | None:
+        """The roles of `count` images: `requested` when the model takes them that way
+        (its positional roles, or only references up to `reference_images`), the
+        positional ones when none are requested; None when the model cannot take them."""
+        positional = [self.role_at(i) for i in range(count)]
+        if requested is None:
+            return positional if count <= self.max_images else None
+        if len(requested) != count:
+            return None
+        if requested == positional and count <= self.max_images:
+            return positional
+        only_references = all(role == ImageRole.REFERENCE for role in requested)
+        if only_references and 0 < count <= self.reference_images:
+            return list(requested)
+        return None
+
+    def role_choices(self) -> str:
+        """What roles the model takes, for messages: "first frame, then last frame (up to
+        2), or up to 3 elements that appear in the video"."""
+        ways = []
+        if self.max_images:
+            roles = self.roles_text() if self.image_roles else ImageRole.REFERENCE.label
+            ways.append(
+                f"{roles} (up to {self.max_images}, in that order)"
+                if self.max_images > 1
+                else roles
+            )
+        if self.reference_images:
+            ways.append(f"up to {self.reference_images} {ImageRole.REFERENCE.label}")
+        return ", or ".join(ways) if ways else "no images"
 
     def role_labels(self) -> list[str]:
         return [role.label for role in self.image_roles]
@@ -228,6 +330,50 @@ DEFAULT_CATALOGUE: tuple[ModelSpec, ...] = (
         **_FRAMES_VEO3,
     ),
 )
+# Google's Gemini API (docs/upstreams.md, "Google's Gemini API"): lengths and sizes are
+# chosen per request, 1080p (and Veo 3.1's reference images) only at 8 s; no seed, no
+# prompt rewriting. Priced as the gateway's models of the same family.
+_GEMINI: dict[str, Any] = {
+    "provider": "gemini",
+    "aspect_ratios": list(ASPECT_RATIOS),
+    "negative_prompt": True,
+    "seed": False,
+    "enhance_prompt": False,
+}
+_GEMINI_VEO3: dict[str, Any] = {
+    **_GEMINI,
+    "resolutions": ["720p", "1080p"],
+    "durations": [4, 6, 8],
+    "person_generation": ["allow_all", "allow_adult"],
+    "longest_seconds_only": ["1080p"],
+}
+_GEMINI_VEO31: dict[str, Any] = {
+    **_GEMINI_VEO3,
+    "max_images": 2,
+    "image_roles": [FIRST, LAST],
+    "reference_images": 3,
+    "longest_seconds_only": ["1080p", "reference_images"],
+}
+_GEMINI_VEO2: dict[str, Any] = {
+    **_GEMINI,
+    "resolutions": ["720p"],
+    "durations": [5, 6, 8],
+    "person_generation": ["allow_all", "allow_adult", "dont_allow"],
+}
+GEMINI_CATALOGUE: tuple[ModelSpec, ...] = (
+    ModelSpec(id="veo-3.1-generate-preview", price=100, **_GEMINI_VEO31),
+    ModelSpec(id="veo-3.1-fast-generate-preview", price=80, **_GEMINI_VEO31),
+    ModelSpec(
+        id="veo-3.0-generate-001", price=100, max_images=1, image_roles=[FIRST], **_GEMINI_VEO3
+    ),
+    ModelSpec(
+        id="veo-3.0-fast-generate-001", price=80, max_images=1, image_roles=[FIRST], **_GEMINI_VEO3
+    ),
+    ModelSpec(
+        id="veo-2.0-generate-001", price=80, max_images=1, image_roles=[FIRST], **_GEMINI_VEO2
+    ),
+)
+DEFAULT_CATALOGUE = DEFAULT_CATALOGUE + GEMINI_CATALOGUE
 _BUILTIN = {spec.id: spec for spec in DEFAULT_CATALOGUE}
 
 

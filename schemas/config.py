@@ -19,6 +19,26 @@ from schemas.patch import Patch
 from schemas.providers import ImplementedKind, UpstreamKind, implemented_kind
 
 AmbiguousPolicy = Literal["fail", "resubmit"]
+
+
+class ProviderAccess(BaseModel):
+    """How to reach one provider other than the configured upstream: its base URL (empty:
+    the provider's own, e.g. Google's for ``gemini``) and its key, ciphertext at rest
+    (see core.secrets), never returned by the API."""
+
+    base_url: str = ""
+    api_key: str = ""
+
+
+class ProviderAccessPatch(Patch):
+    """One provider's access in ``PUT /v1/admin/config`` ``providers``: any subset. A new
+    ``base_url`` without an ``api_key`` clears the stored key (it was meant for the old
+    destination); ``api_key: ""`` clears it; the masked ``****…`` counts as left out."""
+
+    base_url: HttpUrl | None = Field(default=None, max_length=500)
+    api_key: Line | None = Field(default=None, max_length=500)
+
+
 # A rate limit: this many per its window (README, "Limits").
 PerWindow = Annotated[int, Field(ge=1, le=1_000_000)]
 
@@ -29,6 +49,9 @@ class RuntimeConfig(BaseModel):
     upstream_base_url: str = "http://127.0.0.1:8090"
     # Ciphertext at rest (see core.secrets); never returned by the API.
     upstream_api_key: str = ""
+    # The other providers the catalogue's models name, by kind (the configured upstream
+    # is reached with the three fields above).
+    providers: dict[UpstreamKind, ProviderAccess] = Field(default_factory=dict)
     default_text_model: str = "veo3"
     default_image_model: str = "veo3-pro-frames"
     default_enhance_prompt: bool = False
@@ -72,6 +95,17 @@ class RuntimeConfig(BaseModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _one_access_per_kind(self, info: ValidationInfo) -> RuntimeConfig:
+        """On write: the configured upstream's kind is reached through ``upstream_*`` only,
+        never also through ``providers`` (which would be used is not a guess to leave)."""
+        if is_write(info) and self.upstream_kind in self.providers:
+            raise ValueError(
+                f"providers.{self.upstream_kind} duplicates the configured upstream: set its"
+                " base URL and key with upstream_base_url and upstream_api_key"
+            )
+        return self
+
     def model(self, model_id: str) -> ModelSpec | None:
         return find_model(self.models, model_id)
 
@@ -90,6 +124,9 @@ class RuntimeConfigPatch(Patch):
     upstream_kind: ImplementedKind | None = None
     upstream_base_url: HttpUrl | None = Field(default=None, max_length=500)
     upstream_api_key: Line | None = Field(default=None, max_length=500)
+    providers: dict[ImplementedKind, ProviderAccessPatch] | None = Field(
+        default=None, max_length=16
+    )
     default_text_model: str | None = Field(default=None, max_length=100, pattern=MODEL_ID_PATTERN)
     default_image_model: str | None = Field(default=None, max_length=100, pattern=MODEL_ID_PATTERN)
     default_enhance_prompt: bool | None = None
@@ -111,13 +148,24 @@ class RuntimeConfigPatch(Patch):
         for spec in models or []:
             if spec.provider is not None:
                 implemented_kind(spec.provider)
+            for route in spec.routes:
+                implemented_kind(route.provider)
         return models
 
 
+class ProviderAccessOut(ProviderAccess):
+    """One provider's access as ``/v1/admin/config`` shows it: the key masked."""
+
+    api_key_set: bool
+
+
 class ConfigOut(RuntimeConfig):
-    """The configuration as ``/v1/admin/config`` shows it: the key masked."""
+    """The configuration as ``/v1/admin/config`` shows it: every key masked."""
 
     upstream_api_key_set: bool
+    providers: dict[str, ProviderAccessOut] = Field(  # type: ignore[assignment]
+        default_factory=dict
+    )
 
 
 class UpstreamCandidate(Patch):
@@ -126,12 +174,22 @@ class UpstreamCandidate(Patch):
     A field left out is taken from the stored configuration, with the rules of a write:
     a new ``upstream_base_url`` or ``upstream_kind`` without a key is checked with no key
     (the stored key was meant for the stored destination), and the masked ``****…`` a read
-    shows counts as left out. ``{}`` checks the stored configuration.
+    shows counts as left out. ``{}`` checks the stored configuration. With ``provider``,
+    the access stored for that provider is checked instead (``providers.<kind>``, or the
+    configured upstream when it is of that kind), or a candidate ``upstream_base_url`` /
+    ``upstream_api_key`` for it.
     """
 
+    provider: ImplementedKind | None = None
     upstream_kind: ImplementedKind | None = None
     upstream_base_url: HttpUrl | None = Field(default=None, max_length=500)
     upstream_api_key: Line | None = Field(default=None, max_length=500)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> UpstreamCandidate:
+        if self.provider is not None and self.upstream_kind is not None:
+            raise ValueError("give provider or upstream_kind, not both")
+        return self
 
 
 # key_accepted: the provider authenticated the key (and created nothing); key_rejected:

@@ -70,6 +70,6 @@ ImplementedKind = Annotated[str, AfterValidator(implemented_kind)]
 for _builtin in (
     ProviderKind("gateway", "the aggregator gateway"),
     ProviderKind("simulator", "the built-in simulator"),
-    ProviderKind("gemini", "the direct Gemini API", implemented=False),
+    ProviderKind("gemini", "the direct Gemini API"),
 ):
     declare(_builtin)

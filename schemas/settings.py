@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     upstream_kind: UpstreamKind = "simulator"
     upstream_base_url: str = "http://127.0.0.1:8090"
     upstream_api_key: str = ""
+    # Google's Gemini API, for the catalogue's gemini models when the upstream above is of
+    # another kind (seeds the runtime config's providers.gemini; empty: Google's own URL).
+    gemini_base_url: str = ""
+    gemini_api_key: str = ""
     # auto: one JSON object per line unless stderr is a terminal (core/logging.py).
     log_format: Literal["auto", "console", "json"] = "auto"
     log_level: str = "INFO"
@@ -125,6 +129,12 @@ class Settings(BaseSettings):
     egress_allow: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Plain http:// targets; https:// only otherwise.
     egress_allow_http: bool = False
+    # A PEM file of private CA certificates egress trusts besides the public ones (an
+    # intranet's receivers and image hosts).
+    egress_ca_file: str = ""
+    # An https image input a provider needs as bytes (the Gemini API) is fetched within
+    # this many seconds, redirects and all, at most 10 MB (core.images.MAX_IMAGE_BYTES).
+    image_fetch_timeout_seconds: float = Field(default=20.0, gt=0)
     # Replaced by the two above; still set, it stops the start with a message saying so.
     webhook_allow_private: str | None = None
 
@@ -185,6 +195,7 @@ class Settings(BaseSettings):
             "S3_ACCESS_KEY_ID": self.s3_access_key_id,
             "S3_SECRET_ACCESS_KEY": self.s3_secret_access_key,
             "UPSTREAM_API_KEY": self.upstream_api_key,
+            "GEMINI_API_KEY": self.gemini_api_key,
             **url_passwords("DATABASE_URL", self.database_url),
             **url_passwords("REDIS_URL", self.redis_url),
         }

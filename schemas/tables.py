@@ -72,6 +72,9 @@ class VideoTask(SQLModel, table=True):
     status: str = Field(default=TaskStatus.QUEUED, max_length=20)
     upstream_task_id: str | None = Field(default=None, max_length=1000)
     upstream_action: str | None = Field(default=None, max_length=100)
+    # The route (``kind:provider_model``) the task was last submitted on: it polls and
+    # downloads there (the catalogue's routes; README, "Routing and failover").
+    upstream_route: str | None = Field(default=None, max_length=150)
     model: str = Field(max_length=100)
     prompt: str
     enhance_prompt: bool = False

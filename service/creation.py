@@ -23,7 +23,7 @@ from core.storage import StorageError
 from core.storage.keys import input_key, stored_key, stored_ref
 from core.uploads import read as read_upload
 from schemas.api import VideoCreate
-from schemas.catalogue import SIZES, ModelSpec
+from schemas.catalogue import SIZES, ImageRole, ModelSpec
 from schemas.clock import utcnow
 from schemas.config import RuntimeConfig
 from schemas.problems import Code
@@ -78,15 +78,47 @@ def resolve_model(config: RuntimeConfig, req: VideoCreate, image_count: int) -> 
             Code.IMAGES_NOT_SUPPORTED,
             f"{spec.id} is text-to-video only and accepts no images; image models: {image_models}.",
         )
-    if image_count > spec.max_images:
+    if image_count > spec.most_images or (
+        req.image_roles is None and image_count > spec.max_images
+    ):
         raise ProblemError(
             Code.TOO_MANY_IMAGES,
-            f"{spec.id} accepts at most {spec.max_images} images ({spec.roles_text()}).",
+            f"{spec.id} accepts at most {spec.max_images} images ({spec.roles_text()})"
+            + (
+                f", or up to {spec.reference_images} with image_roles reference."
+                if spec.reference_images
+                else "."
+            ),
             max_images=spec.max_images,
         )
     if not image_count and not spec.text_to_video:
         raise ProblemError(Code.IMAGES_NOT_SUPPORTED, f"{spec.id} needs at least one image.")
     return spec
+
+
+def image_roles(spec: ModelSpec, req: VideoCreate, image_count: int) -> list[ImageRole]:
+    """The role of each image: the request's ``image_roles`` where the model takes them
+    that way, else the model's positional roles. A list of another length than the images
+    is a 400 ``validation_error``; roles the model cannot honour a 400
+    ``unsupported_parameter`` naming the model and the ways it takes images."""
+    requested = None if req.image_roles is None else [ImageRole(r) for r in req.image_roles]
+    if requested is not None and len(requested) != image_count:
+        raise ProblemError(
+            Code.VALIDATION_ERROR,
+            f"image_roles names {len(requested)} roles for {image_count} images.",
+            errors=[{"field": "image_roles", "message": "one role per image, in order"}],
+        )
+    roles = spec.roles_for(image_count, requested or None)
+    if roles is None:
+        given = ", ".join(role.value for role in requested or [])
+        raise ProblemError(
+            Code.UNSUPPORTED_PARAMETER,
+            f"{spec.id} cannot honour image_roles [{given}]: it takes {spec.role_choices()}.",
+            model=spec.id,
+            parameter="image_roles",
+            accepted=[spec.role_choices()],
+        )
+    return roles
 
 
 @dataclass(frozen=True)
@@ -99,10 +131,13 @@ class Shape:
     seconds: int | None
 
 
-def honoured_shape(spec: ModelSpec, req: VideoCreate) -> Shape:
+def honoured_shape(spec: ModelSpec, req: VideoCreate, roles: list[ImageRole]) -> Shape:
     """The ``size``, ``aspect_ratio`` and ``seconds`` of the request, each checked against
-    what the model can make (its catalogue entry); anything it cannot honour is a 400
-    ``unsupported_parameter`` problem naming the model and the values it accepts."""
+    what the model can make (its catalogue entry), and ``negative_prompt``,
+    ``person_generation``, ``seed`` and ``enhance_prompt`` against what it honours;
+    anything it cannot honour is a 400 ``unsupported_parameter`` problem naming the model
+    and the values it accepts. A length left out is the model's longest."""
+    _check_options(spec, req)
     if req.size is not None and req.size not in spec.sizes:
         raise _unsupported(spec, "size", req.size, spec.sizes)
     ratio, resolution = SIZES[req.size] if req.size is not None else (None, None)
@@ -118,7 +153,40 @@ def honoured_shape(spec: ModelSpec, req: VideoCreate) -> Shape:
     seconds = int(req.seconds) if req.seconds is not None else None
     if seconds is not None and seconds not in spec.durations:
         raise _unsupported(spec, "seconds", req.seconds, [str(d) for d in spec.durations])
-    return Shape(ratio, resolution, seconds or spec.fixed_seconds)
+    seconds = seconds or spec.default_seconds
+    longest = spec.default_seconds
+    needs_longest = [
+        what
+        for what, asked in (
+            ("1080p", resolution == "1080p"),
+            ("reference_images", spec.reference_images > 0 and ImageRole.REFERENCE in roles),
+        )
+        if asked and what in spec.longest_seconds_only
+    ]
+    if needs_longest and seconds != longest:
+        raise ProblemError(
+            Code.UNSUPPORTED_PARAMETER,
+            f"{spec.id} makes {' and '.join(needs_longest)} only at {longest} seconds"
+            f" (seconds {seconds} asked).",
+            model=spec.id,
+            parameter="seconds",
+            accepted=[str(longest)],
+        )
+    return Shape(ratio, resolution, seconds)
+
+
+def _check_options(spec: ModelSpec, req: VideoCreate) -> None:
+    """``negative_prompt``, ``person_generation``, ``seed`` and ``enhance_prompt: true``
+    only where the model honours them (``GET /v1/models`` lists its ``parameters``)."""
+    if req.negative_prompt is not None and not spec.negative_prompt:
+        raise _unsupported(spec, "negative_prompt", "(given)", [])
+    if req.person_generation is not None and req.person_generation not in spec.person_generation:
+        accepted = [str(value) for value in spec.person_generation]
+        raise _unsupported(spec, "person_generation", req.person_generation, accepted)
+    if req.seed is not None and not spec.seed:
+        raise _unsupported(spec, "seed", req.seed, [])
+    if req.enhance_prompt and not spec.enhance_prompt:
+        raise _unsupported(spec, "enhance_prompt", "true", ["false"])
 
 
 def _unsupported(spec: ModelSpec, name: str, value: object, accepted: list[str]) -> ProblemError:
@@ -180,7 +248,8 @@ async def create_video(
     given, count = await _split_images(refs)
     given.extend(uploads)
     spec = resolve_model(config, req, count + len(uploads))
-    shape = honoured_shape(spec, req)
+    roles = image_roles(spec, req, count + len(uploads))
+    shape = honoured_shape(spec, req, roles)
     user = req.user or principal.client_id
     snapshot = req.model_dump(mode="json", exclude_none=True, exclude={"images", "input_reference"})
     snapshot["image_count"] = len(given)
@@ -328,9 +397,13 @@ async def _create(
                 "status": TaskStatus.QUEUED,
                 "model": spec.id,
                 "prompt": req.prompt,
-                "enhance_prompt": config.default_enhance_prompt
-                if req.enhance_prompt is None
-                else req.enhance_prompt,
+                # A model that does not rewrite prompts ignores the operator's default.
+                "enhance_prompt": spec.enhance_prompt
+                and (
+                    config.default_enhance_prompt
+                    if req.enhance_prompt is None
+                    else req.enhance_prompt
+                ),
                 "aspect_ratio": shape.aspect_ratio,
                 "resolution": shape.resolution,
                 "duration_seconds": shape.seconds,

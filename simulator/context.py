@@ -42,10 +42,12 @@ class Simulator:
         """The prompt's directives over the quirks; raises DirectiveError."""
         return parse_script(f"{self.quirks.directives} {prompt}")
 
-    def start_task(self, submit: SubmitRequest, script: Script, base_url: str) -> SimTask:
+    def start_task(
+        self, submit: SubmitRequest, script: Script, base_url: str, task_id: str | None = None
+    ) -> SimTask:
         now = self.clock()
         task = SimTask(
-            task_id=new_task_id(script.submit_shape, submit.model, now),
+            task_id=task_id or new_task_id(script.submit_shape, submit.model, now),
             prompt=submit.prompt,
             model=submit.model,
             notify_hook=submit.notify_hook,

@@ -98,6 +98,10 @@ Submit
         "status_update_time"}`` (s03) or an OpenAI video object (s04) instead of the
         envelope; the ids are then ``model:...`` or ``task_...`` as those gateways make them.
 
+Gemini API only (``simulator.gemini_routes``; the gateway side ignores it)
+    ``[sim:inline]``
+        The finished operation carries the video inline (``encodedVideo``) instead of a URI.
+
 File
     ``[sim:download404]``
         The task's file URL answers HTTP 404.
@@ -229,6 +233,7 @@ class Script:
     retry_after: int | None = None
     submit_times: int | None = None
     submit_shape: SubmitShape = SubmitShape.ENVELOPE
+    inline: bool = False
 
     @property
     def fails(self) -> bool:
@@ -291,6 +296,7 @@ def parse_script(prompt: str) -> Script:
         retry_after=_count(raw, "retry_after"),
         submit_times=_count(raw, "submit_times"),
         submit_shape=_choice(raw, "submit_shape", SubmitShape) or SubmitShape.ENVELOPE,
+        inline=_flag(raw, "inline"),
     )
 
 
@@ -336,6 +342,7 @@ _KNOWN = frozenset(
         "retry_after",
         "submit_times",
         "submit_shape",
+        "inline",
     }
 )
 

@@ -1,14 +1,16 @@
 """What a task's video shows, derived from its submit request.
 
-- **Length** by model family, as the gateway's models produce it (docs/upstreams.md):
-  ``veo3*`` (Veo 3 and 3.1) 8 s, ``veo2*`` 5 s, any other model 8 s.
-- **Audio**: an AAC tone for the Veo 3 family (``veo3*``, including ``veo3.1*``) only.
+- **Length**: what the request asked for (the Gemini API's ``durationSeconds``), else by
+  model family, as the gateway's models produce it (docs/upstreams.md): ``veo3*`` (Veo 3
+  and 3.1) 8 s, ``veo2*`` 5 s, any other model 8 s.
+- **Audio**: an AAC tone for the Veo 3 family (``veo3*``, ``veo-3*``) only.
 - **Size**: 16:9 (the default) is 320x180, 9:16 is 180x320: the 1280x720 / 720x1280 shape
-  at a quarter of the size. ``enable_upsample: true`` makes it 480x270 / 270x480, the
-  1080p shape at the same quarter.
-- **Images**: for a ``*components*`` model every image is an element shown side by side;
-  otherwise ``images[0]`` is the first frame, ``images[1]`` the last frame and any further
-  ones elements. A URL is not fetched: its placeholder names the host.
+  at a quarter of the size. ``enable_upsample: true`` (or ``resolution: 1080p``) makes it
+  480x270 / 270x480, the 1080p shape at the same quarter.
+- **Images**: by the roles the request named (the Gemini API's ``image``, ``lastFrame``,
+  ``referenceImages``); else for a ``*components*`` model every image is an element shown
+  side by side, otherwise ``images[0]`` is the first frame, ``images[1]`` the last frame
+  and any further ones elements. A URL is not fetched: its placeholder names the host.
 - **Seed** picks the background colour (the prompt's CRC32 without one), so the same seed
   makes the same picture; the title line names model, ratio, upsample and seed.
 """
@@ -43,7 +45,7 @@ def model_seconds(model: str) -> float:
 
 def model_has_audio(model: str) -> bool:
     """Whether ``model`` produces a sound track (the Veo 3 family does)."""
-    return model.lower().startswith("veo3")
+    return model.lower().startswith(("veo3", "veo-3"))
 
 
 def render_spec(request: SubmitRequest) -> RenderSpec:
@@ -51,7 +53,11 @@ def render_spec(request: SubmitRequest) -> RenderSpec:
     ratio = request.aspect_ratio or "16:9"
     width, height = SIZES[(ratio, request.enable_upsample)]
     pictures = tuple(_picture(image) for image in request.images)
-    if "components" in request.model.lower():
+    if request.roles:
+        roles = dict(zip(request.roles, pictures, strict=False))
+        first, last = roles.get("first"), roles.get("last")
+        elements = tuple(p for r, p in zip(request.roles, pictures, strict=False) if r == "element")
+    elif "components" in request.model.lower():
         first, last, elements = None, None, pictures
     else:
         first = pictures[0] if pictures else None
@@ -64,6 +70,7 @@ def render_spec(request: SubmitRequest) -> RenderSpec:
             request.model,
             ratio,
             "upsampled" if request.enable_upsample else "",
+            f"{request.seconds:g} s" if request.seconds is not None else "",
             f"seed {seed}" if seed is not None else "",
         )
         if part
@@ -71,7 +78,7 @@ def render_spec(request: SubmitRequest) -> RenderSpec:
     return RenderSpec(
         width=width,
         height=height,
-        seconds=model_seconds(request.model),
+        seconds=request.seconds or model_seconds(request.model),
         audio=model_has_audio(request.model),
         title=title,
         text=strip_directives(request.prompt),

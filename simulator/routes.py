@@ -1,7 +1,7 @@
-"""HTTP handlers: the gateway's two task routes, the file CDN and the ``/_sim`` controls."""
+"""HTTP handlers: the gateway's two task routes, the file CDN and the ``/_sim`` controls;
+the Gemini API's routes live in ``simulator.gemini_routes``."""
 
 import asyncio
-import contextlib
 import json
 
 from starlette.requests import Request
@@ -10,9 +10,11 @@ from starlette.routing import Route
 
 from simulator import answers, views
 from simulator.context import simulator_of
-from simulator.directives import DirectiveError, Length, Script, SubmitOutcome
+from simulator.directives import DirectiveError, Length, SubmitOutcome
 from simulator.files import gzipped_mp4, padding_for, stream_mp4
+from simulator.gemini_routes import GEMINI_ROUTES
 from simulator.quirks import patched
+from simulator.scripted import hold_back, scripted_outcome
 from simulator.state import QueryAnswer, QueryError, SimTask
 from simulator.submit import InvalidRequest, parse_submit
 from simulator.timeline import Phase
@@ -31,38 +33,17 @@ async def submit(request: Request) -> Response:
     except (InvalidRequest, DirectiveError) as exc:
         return answers.gateway_error(400, "invalid_request", str(exc))
     attempt = simulator.store.count_prompt(body.prompt)
-    outcome = _scripted_outcome(script, attempt)
+    outcome = scripted_outcome(script, attempt)
     if outcome is not None and not outcome.creates_task:
         return answers.submit_rejection(outcome, body.model, script.retry_after)
     task = simulator.start_task(body, script, str(request.base_url))
     if outcome is SubmitOutcome.TIMEOUT:
         # The task exists and runs; only the answer is late, so the client cannot know.
-        await _hold_back(request, simulator.submit_timeout_delay)
+        await hold_back(request, simulator.submit_timeout_delay)
     elif outcome is not None:
         # The gateway created the task, but a proxy in front of it answered instead.
         return answers.submit_rejection(outcome, body.model, script.retry_after)
     return JSONResponse(views.submit_answer(task))
-
-
-def _scripted_outcome(script: Script, attempt: int) -> SubmitOutcome | None:
-    """What the ``attempt``-th submit of this prompt answers, ``None`` for success."""
-    if script.submit is not None and (
-        script.submit_times is None or attempt <= script.submit_times
-    ):
-        return script.submit
-    if attempt <= script.submit500:
-        return SubmitOutcome.FAILED
-    if attempt <= script.submit_timeout:
-        return SubmitOutcome.TIMEOUT
-    return None
-
-
-async def _hold_back(request: Request, seconds: float) -> None:
-    """Wait until the client hangs up, at most ``seconds``: nobody would read the answer."""
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(seconds):
-            while (await request.receive())["type"] != "http.disconnect":
-                pass
 
 
 async def query(request: Request) -> Response:
@@ -160,6 +141,7 @@ async def reset(request: Request) -> Response:
 
 
 ROUTES = (
+    *GEMINI_ROUTES,
     Route("/google/v1/models/veo/videos", submit, methods=["POST"]),
     Route("/google/v1/tasks/{task_id}", query, methods=["GET"]),
     Route("/files/{task_id}.mp4", download, methods=["GET"]),

@@ -16,7 +16,11 @@ class InvalidRequest(ValueError):
 @dataclass(frozen=True, slots=True)
 class SubmitRequest:
     """A valid submit body: the fields the simulator uses, and ``received`` for
-    ``/_sim/tasks`` (every field as sent, ``images`` described instead of carried)."""
+    ``/_sim/tasks`` (every field as sent, ``images`` described instead of carried).
+
+    ``roles`` (``first``, ``last``, ``element`` per image) and ``seconds`` are set by a
+    protocol that names them (the Gemini API's); the gateway's is positional and makes
+    its model's own length."""
 
     prompt: str
     model: str
@@ -26,6 +30,8 @@ class SubmitRequest:
     seed: int | None = None
     images: tuple[InputImage, ...] = ()
     received: dict[str, Any] = field(default_factory=dict)
+    roles: tuple[str, ...] = ()
+    seconds: float | None = None
 
 
 def parse_submit(raw: bytes) -> SubmitRequest:

@@ -5,6 +5,7 @@ head and body, and answers from a script per path."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -72,10 +73,11 @@ class Listener:
 
 
 @asynccontextmanager
-async def listening() -> AsyncIterator[Listener]:
-    """A :class:`Listener` on a free port of 127.0.0.1 for the block's duration."""
+async def listening(tls: ssl.SSLContext | None = None) -> AsyncIterator[Listener]:
+    """A :class:`Listener` on a free port of 127.0.0.1 for the block's duration (over TLS
+    with the `tls` server context: see ``tests.tls``)."""
     listener = Listener()
-    server = await asyncio.start_server(listener._serve, host="127.0.0.1", port=0)
+    server = await asyncio.start_server(listener._serve, host="127.0.0.1", port=0, ssl=tls)
     listener.port = server.sockets[0].getsockname()[1]
     async with server:
         yield listener

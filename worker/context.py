@@ -9,11 +9,13 @@ import httpx
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from core import egress
 from core.config_store import ConfigStore
 from core.storage import Storage
 from schemas.settings import Settings
 from worker.alerts import OperatorAlerts
 from worker.callbacks import CallbackEvidence
+from worker.durations import LearnedDurations
 from worker.upstream.pool import UpstreamPool
 from worker.upstream.registry import ClientOptions
 
@@ -32,18 +34,26 @@ class WorkerContext:
     alerts: OperatorAlerts = field(init=False)
     # Whether upstream callbacks reach the API (worker/callbacks.py): polls slow only then.
     callbacks: CallbackEvidence = field(init=False)
+    # Egress for the https image inputs a provider needs as bytes (core.egress.fetch).
+    images: httpx.AsyncClient = field(init=False)
+    # How long each model takes upstream, for the progress of providers that report none.
+    durations: LearnedDurations = field(init=False, default_factory=LearnedDurations)
 
     def __post_init__(self) -> None:
+        self.images = egress.client(
+            self.settings.image_fetch_timeout_seconds, ca_file=self.settings.egress_ca_file
+        )
         self.alerts = OperatorAlerts(self.settings.operator_alert_interval_seconds)
         self.callbacks = CallbackEvidence()
         self.upstreams = UpstreamPool(
-            self.config.upstream_key,
+            self.config.access,
             ClientOptions(read_timeout=self.settings.upstream_timeout_seconds),
         )
 
     async def aclose(self) -> None:
         await self.upstreams.aclose()
         await self.webhooks.aclose()
+        await self.images.aclose()
         await self.storage.close()
         await self.engine.dispose()
 

@@ -25,7 +25,7 @@ async def on_startup(ctx: dict[str, Any]) -> None:
         config=config,
         storage=storage_from(settings),
         redis=ctx["redis"],
-        webhooks=egress.client(settings.webhook_timeout_seconds),
+        webhooks=egress.client(settings.webhook_timeout_seconds, ca_file=settings.egress_ca_file),
     )
 
 

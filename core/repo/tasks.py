@@ -31,6 +31,7 @@ class Task:
     status: TaskStatus
     upstream_task_id: str | None
     upstream_action: str | None
+    upstream_route: str | None
     model: str
     prompt: str
     enhance_prompt: bool
@@ -88,6 +89,7 @@ class PollView:
     upstream_submit_time: datetime | None
     upstream_response: dict[str, Any]
     request_id: str | None
+    upstream_route: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +111,7 @@ class StoreAttempt:
     model: str
     upstream_video_url: str | None
     request_id: str | None
+    upstream_route: str | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,9 +31,13 @@ CHECK_TIMEOUT_SECONDS = 5.0
 
 def _public(request: Request, config: RuntimeConfig) -> dict[str, Any]:
     body = config.model_dump(mode="json")
-    key = ctx(request).config.upstream_key(config)
+    store = ctx(request).config
+    key = store.upstream_key(config)
     body["upstream_api_key"] = mask(key)
     body["upstream_api_key_set"] = bool(key)
+    for access in body["providers"].values():
+        plain = store.box.decrypt(access["api_key"])
+        access["api_key"], access["api_key_set"] = mask(plain), bool(plain)
     return body
 
 

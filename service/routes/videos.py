@@ -40,7 +40,13 @@ from service.creation import InputImage
 from service.errors import ProblemError
 from service.request_id import request_id_of
 
-_FORM_LISTS = {"images", "images[]"}
+# Repeated form fields that are lists in JSON, by their name in JSON.
+_FORM_LISTS = {
+    "images": "images",
+    "images[]": "images",
+    "image_roles": "image_roles",
+    "image_roles[]": "image_roles",
+}
 _METADATA_FIELD = re.compile(r"metadata\[([^\[\]]{1,64})\]")
 # The JSON input_reference object ({file_id} or {image_url}) as form fields.
 _REFERENCE_FIELD = re.compile(r"input_reference\[(file_id|image_url)\]")
@@ -96,7 +102,7 @@ async def _fields(
             mime, raw = await image_from_upload(value)
             uploads.append(InputImage(mime, raw))
         elif name in _FORM_LISTS:
-            data.setdefault("images", []).append(value)
+            data.setdefault(_FORM_LISTS[name], []).append(value)
         elif (reference := _REFERENCE_FIELD.fullmatch(name)) is not None:
             fields = data.setdefault("input_reference", {})
             if not isinstance(fields, dict):
@@ -145,7 +151,17 @@ async def _owned(context: Context, request: Request) -> Task:
 async def retrieve(request: Request) -> Response:
     context = ctx(request)
     row = await _owned(context, request)
-    return JSONResponse((await _present(context, row)).model_dump(mode="json"))
+    admin = (await authenticate(request)).is_admin
+    return JSONResponse(_shown(await _present(context, row), row, admin))
+
+
+def _shown(video: Video, row: Task, admin: bool) -> dict[str, Any]:
+    """The video as JSON; the route it ran on only for admins (which provider serves a
+    model is the operator's business)."""
+    body = video.model_dump(mode="json")
+    if admin:
+        body["upstream_route"] = row.upstream_route
+    return body
 
 
 async def _present(context: Context, row: Task) -> Video:
@@ -181,8 +197,11 @@ async def list_videos(request: Request) -> Response:
         first_id=page[0].id if page else None,
         last_id=page[-1].id if page else None,
         has_more=len(rows) > limit,
-    )
-    return JSONResponse(body.model_dump(mode="json"))
+    ).model_dump(mode="json")
+    body["data"] = [
+        _shown(video, row, principal.is_admin) for video, row in zip(page, rows, strict=False)
+    ]
+    return JSONResponse(body)
 
 
 async def cancel(request: Request) -> Response:

@@ -119,6 +119,25 @@ async def test_an_exhausted_key_is_rejected(admin: httpx.AsyncClient, sim_url: s
     assert "quota" in answer["detail"]
 
 
+async def test_the_gemini_provider_is_checked_with_its_own_stored_access(
+    admin: httpx.AsyncClient, sim_url: str
+) -> None:
+    """The simulator speaks the Gemini API too: its key check lists the models."""
+    access = {"gemini": {"base_url": sim_url, "api_key": SIM_KEY}}
+    assert (await admin.put("/v1/admin/config", json={"providers": access})).status_code == 200
+
+    stored = await _test(admin, {"provider": "gemini"})
+    wrong = await _test(admin, {"provider": "gemini", "upstream_api_key": WRONG_KEY})
+
+    assert stored["result"] == "key_accepted" and stored["provider"] == "gemini", stored
+    assert stored["base_url"] == sim_url
+    # Google refuses a bad key with 400 API_KEY_INVALID: still the key, not the request.
+    assert wrong["result"] == "key_rejected" and wrong["status"] == 400, wrong
+    assert _stats(sim_url)["submits"] == 0
+    both = await admin.post(TEST, json={"provider": "gemini", "upstream_kind": "gateway"})
+    assert both.status_code == 400
+
+
 async def test_a_host_nothing_listens_on_is_unreachable(admin: httpx.AsyncClient) -> None:
     nowhere = f"http://127.0.0.1:{free_port()}"
     started = time.monotonic()

@@ -105,9 +105,14 @@ def gateway() -> Iterator[ScriptedGateway]:
 async def acme(admin, client_for, grant, gateway) -> httpx.AsyncClient:
     models = (await admin.get("/v1/admin/config")).json()["models"]
     entry = {"id": MODEL, "provider": KIND, "provider_model": "veo3", "price": PRICE}
+    access = {KIND: {"base_url": "https://gateway.test", "api_key": "sk-scripted"}}
     put = await admin.put(
         "/v1/admin/config",
-        json={"models": [*models, entry], "max_concurrent_tasks_per_user": 100},
+        json={
+            "models": [*models, entry],
+            "providers": access,
+            "max_concurrent_tasks_per_user": 100,
+        },
     )
     assert put.status_code == 200, put.text
     client: httpx.AsyncClient = await client_for("acme")

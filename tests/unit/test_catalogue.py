@@ -68,3 +68,63 @@ def test_roles_by_position_and_the_provider_model_id() -> None:
     assert spec.upstream_model == "veo-3.1-generate-preview"
     assert ModelSpec(id="veo3").upstream_model == "veo3"
     assert ModelSpec(id="veo3").provider is None
+
+
+def test_gemini_models_take_what_upstream_md_says() -> None:
+    models = {m.id: m for m in DEFAULT_CATALOGUE if m.provider == "gemini"}
+
+    assert set(models) == {
+        "veo-3.1-generate-preview",
+        "veo-3.1-fast-generate-preview",
+        "veo-3.0-generate-001",
+        "veo-3.0-fast-generate-001",
+        "veo-2.0-generate-001",
+    }
+    veo31, veo3, veo2 = (
+        models["veo-3.1-generate-preview"],
+        models["veo-3.0-generate-001"],
+        models["veo-2.0-generate-001"],
+    )
+    assert (veo31.durations, veo3.durations, veo2.durations) == ([4, 6, 8], [4, 6, 8], [5, 6, 8])
+    assert veo31.sizes == ["1280x720", "720x1280", "1920x1080", "1080x1920"]
+    assert veo2.sizes == ["1280x720", "720x1280"]
+    assert veo31.image_roles == [ImageRole.FIRST_FRAME, ImageRole.LAST_FRAME]
+    assert veo31.reference_images == 3 and veo3.reference_images == 0
+    assert veo3.image_roles == veo2.image_roles == [ImageRole.FIRST_FRAME]
+    assert veo31.longest_seconds_only == ["1080p", "reference_images"]
+    assert veo3.longest_seconds_only == ["1080p"] and veo2.longest_seconds_only == []
+    for spec in models.values():
+        assert not spec.seed and not spec.enhance_prompt and spec.negative_prompt
+        assert spec.default_seconds == 8 and not spec.upsample
+        assert "seed" not in spec.parameters and "negative_prompt" in spec.parameters
+
+
+def test_roles_requested_are_the_positional_ones_or_only_references_where_taken() -> None:
+    veo31 = find_model(list(DEFAULT_CATALOGUE), "veo-3.1-generate-preview")
+    veo3 = find_model(list(DEFAULT_CATALOGUE), "veo-3.0-generate-001")
+    assert veo31 is not None and veo3 is not None
+    first, last, ref = ImageRole.FIRST_FRAME, ImageRole.LAST_FRAME, ImageRole.REFERENCE
+
+    assert veo31.roles_for(2, None) == [first, last]
+    assert veo31.roles_for(3, None) is None  # three frames do not exist
+    assert veo31.roles_for(3, [ref, ref, ref]) == [ref, ref, ref]
+    assert veo31.roles_for(2, [first, ref]) is None  # no mixing
+    assert veo31.roles_for(1, [last]) is None  # a last frame needs a first
+    assert veo31.roles_for(4, [ref] * 4) is None
+    assert veo3.roles_for(1, [ref]) is None
+    assert veo3.roles_for(1, [first]) == [first]
+
+
+def test_routes_name_implemented_providers_and_are_read_in_order() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from schemas.catalogue import Route
+    from schemas.config import RuntimeConfigPatch
+
+    fallback = Route(provider="gemini", provider_model="veo-3.0-fast-generate-001")
+    spec = ModelSpec(id="veo3-fast", routes=[Route(provider="gateway"), fallback])
+    assert RuntimeConfigPatch(models=[spec]).models == [spec]
+    assert [r.provider for r in spec.route_list("simulator")] == ["gateway", "gemini"]
+    with pytest.raises(ValidationError, match="unknown upstream kind"):
+        RuntimeConfigPatch(models=[ModelSpec(id="m", routes=[Route(provider="nowhere")])])

@@ -14,6 +14,7 @@ import pytest
 from core import egress
 from core.egress import REFUSED, ExchangeFailed, Policy, UnsafeTarget
 from tests.listener import Answer, Listener, listening, redirect, reply
+from tests.tls import make_certificates
 
 LOOPBACK = Policy.parse(["127.0.0.0/8"], allow_http=True)
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 100
@@ -237,3 +238,21 @@ async def test_fetch_refuses_plain_http_unless_allowed(listener, client) -> None
             client, listener.url("/a.png"), policy=https_only, max_bytes=10, max_seconds=5
         )
     assert listener.connections == 0
+
+
+async def test_an_operators_private_ca_is_trusted_only_where_configured(tmp_path) -> None:
+    certificates = make_certificates(tmp_path)
+    https_only = Policy.parse(["127.0.0.0/8"])
+    async with listening(certificates.server_context()) as tls:
+        tls.answers["/a.png"] = reply("200 OK", {"Content-Type": "image/png"}, PNG)
+        url = tls.url("/a.png", scheme="https")
+        async with egress.client(5.0, ca_file=str(certificates.ca_file)) as trusting:
+            fetched = await egress.fetch(
+                trusting, url, policy=https_only, max_bytes=1000, max_seconds=5
+            )
+        assert fetched.data == PNG
+        async with egress.client(5.0) as public_only:
+            with pytest.raises(ExchangeFailed, match="CERTIFICATE_VERIFY_FAILED"):
+                await egress.fetch(
+                    public_only, url, policy=https_only, max_bytes=1000, max_seconds=5
+                )

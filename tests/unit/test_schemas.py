@@ -132,12 +132,18 @@ PRICES = {
     "veo3.1-fast": 100,
     "veo3.1-pro": 100,
     "veo3.1-components": 100,
+    # Google's Gemini API: priced as the gateway's model of the same family.
+    "veo-3.1-generate-preview": 100,
+    "veo-3.1-fast-generate-preview": 80,
+    "veo-3.0-generate-001": 100,
+    "veo-3.0-fast-generate-001": 80,
+    "veo-2.0-generate-001": 80,
 }
 
 
-def test_catalogue_has_fourteen_models_priced_as_upstream_md() -> None:
+def test_catalogue_has_nineteen_models_priced_as_upstream_md() -> None:
     assert {m.id: m.price for m in DEFAULT_CATALOGUE} == PRICES
-    assert len(DEFAULT_CATALOGUE) == 14
+    assert len(DEFAULT_CATALOGUE) == 19
 
 
 @pytest.mark.parametrize(
@@ -159,8 +165,10 @@ def test_catalogue_image_limits_and_roles_text(model_id: str, max_images: int, r
 
 
 def test_only_veo3_and_veo3_1_text_models_let_the_caller_choose_the_aspect_ratio() -> None:
-    supported = {m.id for m in DEFAULT_CATALOGUE if m.supports_aspect_ratio}
+    supported = {m.id for m in DEFAULT_CATALOGUE if m.supports_aspect_ratio and not m.provider}
     assert supported == {"veo3", "veo3-fast", "veo3-pro", "veo3.1", "veo3.1-fast", "veo3.1-pro"}
+    # Every Gemini model takes aspectRatio.
+    assert all(m.supports_aspect_ratio for m in DEFAULT_CATALOGUE if m.provider == "gemini")
 
 
 def test_find_model_returns_none_for_unknown_id() -> None:

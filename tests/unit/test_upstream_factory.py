@@ -2,6 +2,7 @@ import pytest
 
 from worker.upstream import make_upstream
 from worker.upstream.gateway import GatewayClient
+from worker.upstream.gemini import GeminiClient
 
 
 @pytest.mark.parametrize("kind", ["gateway", "simulator"])
@@ -12,9 +13,11 @@ async def test_gateway_and_simulator_use_the_gateway_client(kind):
     await upstream.aclose()
 
 
-def test_gemini_is_not_implemented_yet():
-    with pytest.raises(NotImplementedError, match="gemini upstream is not implemented yet"):
-        make_upstream("gemini", "https://generativelanguage.googleapis.com", "k")
+async def test_gemini_uses_the_gemini_client():
+    upstream = make_upstream("gemini", "https://generativelanguage.googleapis.com", "k")
+
+    assert isinstance(upstream, GeminiClient)
+    await upstream.aclose()
 
 
 def test_unknown_kind_is_rejected():

@@ -5,10 +5,12 @@ from contextlib import AbstractAsyncContextManager
 
 import pytest
 
+from schemas import providers as kinds
 from schemas.catalogue import ModelSpec
-from schemas.config import RuntimeConfig
+from schemas.config import ProviderAccess, RuntimeConfig
 from worker.upstream import (
     DownloadStream,
+    OperatorProblemError,
     PermanentUpstreamError,
     PollResult,
     SubmitRequest,
@@ -71,9 +73,17 @@ def providers() -> Iterator[None]:
         registry.unregister(provider)
 
 
+def access(config: RuntimeConfig, kind: str) -> tuple[str, str]:
+    """As core.config_store.ConfigStore.access, with "plain:" standing for decryption."""
+    if kind == config.upstream_kind:
+        return config.upstream_base_url, f"plain:{config.upstream_api_key}"
+    stored = config.providers.get(kind)
+    return (stored.base_url, f"plain:{stored.api_key}") if stored else ("", "")
+
+
 @pytest.fixture
 async def pool() -> AsyncIterator[UpstreamPool]:
-    upstreams = UpstreamPool(lambda config: f"plain:{config.upstream_api_key}", ClientOptions(9.0))
+    upstreams = UpstreamPool(access, ClientOptions(9.0))
     yield upstreams
     await upstreams.aclose()
 
@@ -128,6 +138,38 @@ async def test_each_provider_of_the_catalogue_gets_its_own_client(pool) -> None:
     assert pool.provider(config(), spec).upstream_action == "pool-b-videos"
 
 
+async def test_another_provider_is_reached_with_its_own_access_and_rebuilt_when_it_changes(
+    pool,
+) -> None:
+    spec = ModelSpec(id="m", provider="pool-b")
+    with_b = config().model_copy(
+        update={"providers": {"pool-b": ProviderAccess(base_url="https://b.example", api_key="kb")}}
+    )
+    async with pool.lease(with_b, spec) as own:
+        assert (own.base_url, own.api_key) == ("https://b.example", "plain:kb")
+    rotated = with_b.model_copy(
+        update={"providers": {"pool-b": ProviderAccess(base_url="https://b.example", api_key="kc")}}
+    )
+    async with pool.lease(rotated, spec) as again:
+        assert again is not own and again.api_key == "plain:kc"
+    assert own.closed
+
+
+async def test_a_provider_without_a_base_url_is_the_operators_problem(pool) -> None:
+    def no_url(base_url: str, api_key: str, options: ClientOptions) -> Upstream:
+        raise ValueError("base_url is required")
+
+    provider = Provider("pool-c", "needs a URL", no_url, "pool-c-videos", calls_back=False)
+    registry.register(provider)
+    try:
+        with pytest.raises(OperatorProblemError, match="no base URL for pool-c") as raised:
+            async with pool.lease(config(), ModelSpec(id="m", provider="pool-c")):
+                pass
+        assert raised.value.cause == "endpoint"
+    finally:
+        registry.unregister(provider)
+
+
 async def test_shutdown_closes_every_client_leased_or_not(pool) -> None:
     async with (
         pool.lease(config("k1"), None) as retired_in_use,
@@ -138,8 +180,12 @@ async def test_shutdown_closes_every_client_leased_or_not(pool) -> None:
 
 
 async def test_unserved_kind_raises_and_takes_no_lease(pool) -> None:
-    with pytest.raises(NotImplementedError, match="gemini upstream is not implemented yet"):
-        async with pool.lease(config(kind="gemini"), None):
-            pass
+    kinds.declare(kinds.ProviderKind("later", "a later provider", implemented=False))
+    try:
+        with pytest.raises(NotImplementedError, match="later upstream is not implemented yet"):
+            async with pool.lease(config(kind="later"), None):
+                pass
+    finally:
+        kinds.forget("later")
     async with pool.lease(config(), None) as client:
         assert client.kind == "pool-a"

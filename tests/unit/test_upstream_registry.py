@@ -36,6 +36,14 @@ def local() -> Any:
     registry.unregister(LOCAL)
 
 
+@pytest.fixture
+def later() -> Any:
+    """A kind the configuration knows but no package serves yet (as gemini once was)."""
+    providers.declare(providers.ProviderKind("later", "a later provider", implemented=False))
+    yield "later"
+    providers.forget("later")
+
+
 def test_gateway_package_serves_gateway_and_simulator() -> None:
     gateway, simulator = registry.provider("gateway"), registry.provider("simulator")
 
@@ -62,14 +70,22 @@ def test_schemas_declare_implemented_exactly_the_kinds_the_built_in_packages_ser
         assert kind is not None and kind.implemented is (name in served), name
 
 
-def test_unregistered_declared_kind_is_refused_on_write_with_its_title() -> None:
-    with pytest.raises(ValidationError, match="the direct Gemini API upstream is not implemented"):
-        RuntimeConfigPatch(upstream_kind="gemini")
-    with pytest.raises(NotImplementedError, match="gemini upstream is not implemented yet"):
-        registry.provider("gemini")
+def test_unregistered_declared_kind_is_refused_on_write_with_its_title(later) -> None:
+    with pytest.raises(ValidationError, match="a later provider upstream is not implemented"):
+        RuntimeConfigPatch(upstream_kind="later")
+    with pytest.raises(NotImplementedError, match="later upstream is not implemented yet"):
+        registry.provider("later")
     # A stored document and the environment may still name it, as before.
-    assert RuntimeConfig(upstream_kind="gemini").upstream_kind == "gemini"
-    assert Settings(upstream_kind="gemini").upstream_kind == "gemini"
+    assert RuntimeConfig(upstream_kind="later").upstream_kind == "later"
+    assert Settings(upstream_kind="later").upstream_kind == "later"
+
+
+def test_gemini_is_served_by_its_own_package() -> None:
+    gemini = registry.provider("gemini")
+
+    assert gemini.upstream_action == "gemini-predict-long-running"
+    assert gemini.inline_images is True and gemini.calls_back is False
+    assert RuntimeConfigPatch(upstream_kind="gemini").upstream_kind == "gemini"
 
 
 def test_unknown_kind_is_refused_everywhere() -> None:
@@ -94,9 +110,9 @@ def test_registering_a_provider_makes_its_kind_configurable_until_unregistered(l
     registry.register(local)  # for the fixture's teardown
 
 
-def test_model_with_unimplemented_provider_is_refused_on_write() -> None:
-    with pytest.raises(ValidationError, match="the direct Gemini API upstream is not implemented"):
-        RuntimeConfigPatch(models=[ModelSpec(id="veo-3.0", provider="gemini")])
+def test_model_with_unimplemented_provider_is_refused_on_write(later) -> None:
+    with pytest.raises(ValidationError, match="a later provider upstream is not implemented"):
+        RuntimeConfigPatch(models=[ModelSpec(id="veo-3.0", provider="later")])
 
 
 def test_a_model_runs_on_its_own_provider_else_the_configured_upstream(local) -> None:
@@ -134,11 +150,11 @@ def test_a_served_kind_cannot_be_registered_twice() -> None:
     assert registry.provider("simulator") is registry.provider("gateway")
 
 
-def test_unregistering_restores_what_config_validation_knew_before() -> None:
-    gemini = Provider("gemini", "a stand-in", _never_built, "gemini-videos", calls_back=False)
-    registry.register(gemini)
-    assert RuntimeConfigPatch(upstream_kind="gemini").upstream_kind == "gemini"
+def test_unregistering_restores_what_config_validation_knew_before(later) -> None:
+    stand_in = Provider("later", "a stand-in", _never_built, "later-videos", calls_back=False)
+    registry.register(stand_in)
+    assert RuntimeConfigPatch(upstream_kind="later").upstream_kind == "later"
 
-    registry.unregister(gemini)
-    with pytest.raises(ValidationError, match="the direct Gemini API upstream is not implemented"):
-        RuntimeConfigPatch(upstream_kind="gemini")
+    registry.unregister(stand_in)
+    with pytest.raises(ValidationError, match="a later provider upstream is not implemented"):
+        RuntimeConfigPatch(upstream_kind="later")

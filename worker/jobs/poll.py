@@ -47,6 +47,7 @@ from worker.upstream import (
     TransientUpstreamError,
     UpstreamState,
 )
+from worker.upstream.routing import kind_of
 
 log = structlog.get_logger(__name__)
 
@@ -68,7 +69,7 @@ async def poll_task(ctx: dict[str, Any], task_id: str, attempt: int) -> str:
     config = await context.config.get()
     spec = config.model(task.model)
     try:
-        async with context.upstreams.lease(config, spec) as upstream:
+        async with context.upstreams.lease(config, spec, kind_of(task.upstream_route)) as upstream:
             result = await upstream.poll(task.upstream_task_id)
     except TaskNotFoundError as exc:
         if _just_submitted(context, task):
@@ -110,9 +111,17 @@ async def _look(
         _note_unknown(task, state, result.raw_status)
     submitted = task.upstream_submit_time
     elapsed = (utcnow() - submitted).total_seconds() if submitted else 0.0
-    pace = await poll_pacing(context, context.upstreams.provider(config, config.model(task.model)))
+    provider = context.upstreams.provider(
+        config, config.model(task.model), kind_of(task.upstream_route)
+    )
+    pace = await poll_pacing(context, provider)
     delay = next_poll_delay(pace, elapsed, result.progress)
-    return await _reschedule(context, task, config, delay, state, result)
+    # A provider without progress (Gemini): shown from the model's learned duration, but
+    # the pacing keeps to what the provider said (an estimate must not crowd the polls).
+    shown = result.progress
+    if shown is None:
+        shown = context.durations.progress(task.model, elapsed)
+    return await _reschedule(context, task, config, delay, state, result, shown)
 
 
 async def _back_off(
@@ -172,10 +181,13 @@ def _note_unknown(task: PollView, state: dict[str, Any], word: str) -> None:
     state["unknown"] = [*seen, word]
 
 
-def _observed(result: PollResult) -> dict[str, Any]:
+def _observed(result: PollResult, progress: int | None = None) -> dict[str, Any]:
+    """The columns one answer updates; `progress` (what to show) defaults to the
+    answer's own, and is never 100 before the video is stored."""
     values: dict[str, Any] = {"upstream_response": result.raw}
-    if result.progress is not None:
-        values["progress"] = min(99, max(0, result.progress))
+    shown = result.progress if progress is None else progress
+    if shown is not None:
+        values["progress"] = min(99, max(0, shown))
     for name in ("submit_time", "start_time", "finish_time"):
         if getattr(result, name) is not None:
             values[f"upstream_{name}"] = getattr(result, name)
@@ -189,12 +201,15 @@ async def _reschedule(
     delay: float,
     poll_state: dict[str, Any],
     result: PollResult | None = None,
+    progress: int | None = None,
 ) -> str:
     # Never past the deadline: the last hop lands on it (a finished video is still taken).
     delay = min(delay, seconds_left(task, config))
     next_attempt = task.polls + 1
     values = (
-        _observed(result) if result else {"upstream_response": dict(task.upstream_response or {})}
+        _observed(result, progress)
+        if result
+        else {"upstream_response": dict(task.upstream_response or {})}
     )
     values["upstream_response"] = {**values["upstream_response"], _STATE: poll_state}
     async with autocommit(context.engine) as conn:  # one statement: no transaction
@@ -210,6 +225,9 @@ async def _reschedule(
 async def _finished(
     context: WorkerContext, task: PollView, result: PollResult, video_url: str
 ) -> str:
+    submitted, finished = task.upstream_submit_time, result.finish_time or utcnow()
+    if submitted is not None:
+        context.durations.learn(task.model, (finished - submitted).total_seconds())
     values = _observed(result)
     async with context.engine.begin() as conn:
         moved = await tasks.transition(

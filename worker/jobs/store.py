@@ -25,6 +25,7 @@ from core import queue, settlement
 from core.media import InvalidVideo, MediaFacts, inspect_and_derive
 from core.metrics import STORE_BYTES, STORE_DURATION
 from core.repo import tasks
+from core.repo.tasks import StoreAttempt
 from core.storage import StorageError, StoredObject, TransientStorageError
 from core.storage.keys import video_key, video_prefix
 from core.storage.streams import StreamTooLarge, capped, refuse_declared
@@ -38,6 +39,7 @@ from worker.jobs.pacing import due_after, pacing
 from worker.log_context import bind_request
 from worker.schedule import backoff
 from worker.upstream import UpstreamError
+from worker.upstream.routing import kind_of
 
 log = structlog.get_logger(__name__)
 
@@ -77,7 +79,7 @@ async def store_task(ctx: dict[str, Any], task_id: str) -> str:
         return await _give_up(context, task_id, FailureCode.UPSTREAM_NO_VIDEO, message)
     config = await context.config.get()
     try:
-        stored, media = await _copy(context, task_id, config, task.model, task.upstream_video_url)
+        stored, media = await _copy(context, task_id, config, task)
     except StreamTooLarge as exc:
         return await _give_up(context, task_id, FailureCode.VIDEO_TOO_LARGE, str(exc))
     except (NotAVideo, InvalidVideo) as exc:
@@ -90,16 +92,18 @@ async def store_task(ctx: dict[str, Any], task_id: str) -> str:
 
 
 async def _copy(
-    context: WorkerContext, task_id: str, config: RuntimeConfig, model: str, url: str
+    context: WorkerContext, task_id: str, config: RuntimeConfig, task: StoreAttempt
 ) -> tuple[StoredObject, MediaFacts]:
-    """Stream the video at ``url`` into storage and probe it; timed and counted
-    (``google_video_store_*``) whatever the outcome."""
+    """Stream the task's upstream video into storage, through the provider of the route
+    it ran on, and probe it; timed and counted (``google_video_store_*``) whatever the
+    outcome."""
+    url, kind = task.upstream_video_url or "", kind_of(task.upstream_route)
     started = time.perf_counter()
     outcome = "error"
     try:
         async with heartbeat(context, task_id, TaskStatus.STORING):
             async with (
-                context.upstreams.lease(config, config.model(model)) as upstream,
+                context.upstreams.lease(config, config.model(task.model), kind) as upstream,
                 upstream.download(url) as download,
             ):
                 limit = context.settings.max_video_bytes

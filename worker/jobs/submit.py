@@ -11,18 +11,16 @@ from typing import Any
 import structlog
 
 from core import callback, queue, settlement
-from core.images import sniff_image
 from core.repo import tasks
 from core.repo.tasks import Owner, Task
-from core.storage import StorageError
-from core.storage.keys import stored_key
-from schemas.catalogue import ImageRole, ModelSpec
+from schemas.catalogue import ModelSpec, Route
 from schemas.clock import utcnow
 from schemas.problems import FailureCode
 from schemas.status import TaskStatus
 from worker.context import WorkerContext, wctx
 from worker.jobs.deadline import expired, seconds_left, timeout_failure
 from worker.jobs.finishing import finish
+from worker.jobs.inputs import InputLater, InputMissing, task_images
 from worker.jobs.outage import recorded
 from worker.jobs.pacing import due_after, later, pacing, poll_pacing
 from worker.jobs.poll import initial_state
@@ -30,21 +28,18 @@ from worker.log_context import bind_request
 from worker.schedule import backoff, next_poll_delay
 from worker.upstream import (
     AmbiguousSubmitError,
-    ImageInput,
-    InlineImage,
     OperatorProblemError,
     PermanentUpstreamError,
     RemoteImage,
     SubmitRequest,
+    TaskNotFoundError,
     TransientUpstreamError,
+    UpstreamError,
+    routing,
 )
 from worker.upstream.registry import Provider
 
 log = structlog.get_logger(__name__)
-
-
-class InputMissing(Exception):
-    pass
 
 
 async def submit_task(ctx: dict[str, Any], task_id: str) -> str:
@@ -58,6 +53,10 @@ async def submit_task(ctx: dict[str, Any], task_id: str) -> str:
     if expired(task, config):
         await finish(context, settlement.fail, task_id, *timeout_failure(config))
         return "timeout"
+    spec = config.model(task.model)
+    routes = routing.routes_of(config, spec, task.model)
+    index = routing.position(routes, task.upstream_route, task.model)
+    route = routes[index]
     async with context.engine.begin() as conn:
         claimed = await tasks.transition(
             conn,
@@ -65,6 +64,8 @@ async def submit_task(ctx: dict[str, Any], task_id: str) -> str:
             [TaskStatus.QUEUED],
             TaskStatus.SUBMITTING,
             submit_attempts=task.submit_attempts + 1,
+            # Recorded before the call: an ambiguous submit stays on (and names) its route.
+            upstream_route=route.label(task.model),
             # Past the longest the submit call can take: only then is it ambiguous.
             next_attempt_at=later(
                 context.settings.upstream_timeout_seconds + context.settings.reconcile_grace_seconds
@@ -72,21 +73,28 @@ async def submit_task(ctx: dict[str, Any], task_id: str) -> str:
         )
     if claimed is None:
         return "lost race"
-    spec = config.model(task.model)
-    provider = context.upstreams.provider(config, spec)
+    provider = context.upstreams.provider(config, spec, route.provider)
     try:
-        request = await _request(context, task, spec, provider)
+        request = await _request(context, task, spec, provider, route.provider_model)
     except InputMissing as exc:
         await finish(context, settlement.fail, task_id, FailureCode.INPUT_UNAVAILABLE, str(exc))
         return "input missing"
-    bound = log.bind(task_id=task_id, attempt=task.submit_attempts + 1)
+    except InputLater as exc:
+        later_error = TransientUpstreamError("input_lookup", str(exc))
+        return await _retry_later(context, task, later_error, index)
+    bound = log.bind(task_id=task_id, attempt=task.submit_attempts + 1, route=route.provider)
     try:
-        async with context.upstreams.lease(config, spec) as upstream:
+        async with context.upstreams.lease(config, spec, route.provider) as upstream:
             result = await upstream.submit(request)
     except TransientUpstreamError as exc:
-        return await _retry_later(context, task, exc)
+        spent = task.submit_attempts + 1 >= context.settings.submit_max_tries
+        if index + 1 < len(routes) and (spent or routing.moves_at_once(exc)):
+            return await _next_route(context, task, routes, index, exc)
+        return await _retry_later(context, task, exc, index)
     except OperatorProblemError as exc:
         context.alerts.report("submit", exc, task_id=task_id)
+        if index + 1 < len(routes):
+            return await _next_route(context, task, routes, index, exc)
         code, message = operator_failure(exc)
         await finish(
             context,
@@ -99,6 +107,8 @@ async def submit_task(ctx: dict[str, Any], task_id: str) -> str:
         )
         return str(code)
     except PermanentUpstreamError as exc:
+        if isinstance(exc, TaskNotFoundError) and index + 1 < len(routes):
+            return await _next_route(context, task, routes, index, exc)
         bound.info("submit_rejected", code=exc.code)
         await finish(
             context,
@@ -171,13 +181,16 @@ def operator_failure(exc: OperatorProblemError) -> tuple[FailureCode, str]:
 
 
 async def ambiguous(context: WorkerContext, task_id: str, message: str) -> str:
-    """Apply the configured policy to a submit whose outcome we cannot know."""
+    """Apply the configured policy to a submit whose outcome we cannot know (on the same
+    route: the task may exist there)."""
     config = await context.config.get()
     if config.ambiguous_submit_policy == "resubmit":
         async with context.engine.connect() as conn:
             task = await tasks.load(conn, task_id)
         if task is not None:
-            return await _retry_later(context, task, None)
+            routes = routing.routes_of(config, config.model(task.model), task.model)
+            index = routing.position(routes, task.upstream_route, task.model)
+            return await _retry_later(context, task, None, index)
     await finish(
         context,
         settlement.fail,
@@ -189,8 +202,44 @@ async def ambiguous(context: WorkerContext, task_id: str, message: str) -> str:
     return "ambiguous"
 
 
+async def _next_route(
+    context: WorkerContext, task: Task, routes: list[Route], index: int, exc: UpstreamError
+) -> str:
+    """Queue the task again on the route after `index`, at once and with its submit tries
+    afresh: this submit failed without creating a task."""
+    following = routes[index + 1]
+    label = following.label(task.model)
+    async with context.engine.begin() as conn:
+        back = await tasks.transition(
+            conn,
+            task.id,
+            [TaskStatus.SUBMITTING],
+            TaskStatus.QUEUED,
+            submit_attempts=0,
+            upstream_route=label,
+            next_attempt_at=due_after(context, 0.0),
+        )
+    if back is not None:
+        job = queue.submit(task.id, variant=_route_variant(index + 1))
+        await queue.enqueue_after_commit(context.redis, job)
+    log.info(
+        "submit_failover",
+        task_id=task.id,
+        failed_route=routes[index].label(task.model),
+        route=label,
+        code=exc.code,
+        status=exc.status,
+    )
+    return "next route"
+
+
+def _route_variant(index: int) -> str | None:
+    """Job ids of a route after the first carry its number (tries restart at each)."""
+    return f"route{index}" if index else None
+
+
 async def _retry_later(
-    context: WorkerContext, task: Task, exc: TransientUpstreamError | None
+    context: WorkerContext, task: Task, exc: TransientUpstreamError | None, index: int = 0
 ) -> str:
     attempt = task.submit_attempts + 1
     if attempt >= context.settings.submit_max_tries:
@@ -227,7 +276,7 @@ async def _retry_later(
             next_attempt_at=due_after(context, delay),
         )
     if back is not None:
-        job = queue.submit(task.id, retry=attempt, delay=delay)
+        job = queue.submit(task.id, retry=attempt, delay=delay, variant=_route_variant(index))
         await queue.enqueue_after_commit(context.redis, job)
     log.info(
         "submit_retry",
@@ -240,23 +289,28 @@ async def _retry_later(
 
 
 async def _request(
-    context: WorkerContext, task: Task, spec: ModelSpec | None, provider: Provider
+    context: WorkerContext,
+    task: Task,
+    spec: ModelSpec | None,
+    provider: Provider,
+    provider_model: str | None = None,
 ) -> SubmitRequest:
-    """The request for `provider`; image roles by position from the catalogue entry
-    (`spec` None: the model left the catalogue after the task was created)."""
-    images: list[ImageInput] = []
-    for position, ref in enumerate(task.input_refs):
-        role = spec.role_at(position) if spec is not None else ImageRole.REFERENCE
-        key = stored_key(ref)
-        if key is None:
-            images.append(RemoteImage(role, ref))
-            continue
-        try:
-            stream = await context.storage.open_stream(key)
-            data = b"".join([chunk async for chunk in stream])
-        except StorageError as exc:
-            raise InputMissing(f"stored input {ref} cannot be read: {exc}") from exc
-        images.append(InlineImage(role, sniff_image(data) or "image/png", data))
+    """The request for `provider`: image roles by position from the catalogue entry
+    (`spec` None: the model left the catalogue after the task was created), and what the
+    caller chose, validated against that entry at create (`negative_prompt` and
+    `person_generation` as the request gave them). Raises InputMissing / InputLater."""
+    chosen = task.request_snapshot
+    roles = chosen.get("image_roles")
+    images = await task_images(
+        context,
+        task.input_refs,
+        spec,
+        provider,
+        task_id=task.id,
+        roles=[str(role) for role in roles] if isinstance(roles, list) else None,
+    )
+    negative = chosen.get("negative_prompt")
+    people = chosen.get("person_generation")
     callback_url = context.settings.callback_url
     hook = (
         callback.hook_url(callback_url, context.settings.secret_key, task.id)
@@ -265,7 +319,7 @@ async def _request(
     )
     return SubmitRequest(
         notify_hook=hook,
-        model=spec.upstream_model if spec is not None else task.model,
+        model=provider_model or task.model,
         prompt=task.prompt,
         enhance_prompt=task.enhance_prompt,
         images=images,
@@ -273,6 +327,11 @@ async def _request(
         aspect_ratio=task.aspect_ratio if spec and spec.supports_aspect_ratio else None,
         enable_upsample=True if spec and spec.upsample and task.resolution == "1080p" else None,
         seed=task.seed,
+        # Where the provider has a field for it: a model that offers a choice.
+        resolution=task.resolution if spec and len(spec.resolutions) > 1 else None,
+        duration_seconds=task.duration_seconds,
+        negative_prompt=negative if isinstance(negative, str) else None,
+        person_generation=people if isinstance(people, str) else None,
     )
 
 

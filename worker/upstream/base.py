@@ -38,9 +38,13 @@ class SubmitRequest:
     """One video job as sent upstream.
 
     `model` is the provider's id for the model. Optional fields are sent only when set:
-    the caller (the model catalogue) decides which models take `aspect_ratio` and
-    `enable_upsample`; `seed` is sent only when > 0. Each image carries its role; the
-    provider places and encodes it as its protocol wants.
+    the caller (the model catalogue) decides which models take `aspect_ratio`,
+    `resolution` (``720p`` / ``1080p``, where the provider has a field for it),
+    `enable_upsample` (the gateway's way to 1080p), `duration_seconds`,
+    `negative_prompt` and `person_generation`; a provider without a field for one of
+    them ignores it (the catalogue refused it at create). `seed` is sent only when > 0,
+    and only by a provider that takes it. Each image carries its role; the provider places
+    and encodes it as its protocol wants.
     """
 
     model: str
@@ -51,6 +55,10 @@ class SubmitRequest:
     enable_upsample: bool | None = None
     seed: int | None = None
     notify_hook: str | None = None
+    resolution: str | None = None
+    duration_seconds: int | None = None
+    negative_prompt: str | None = None
+    person_generation: str | None = None
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ Policy, in order:
 
 1. A code the provider names as "task not found" (any status) -> `TaskNotFoundError`.
 2. 401 / 403 on a download -> permanent `download_forbidden` (a signed CDN URL, not our key).
-3. Whose problem: a code the provider names as "out of quota" (any status), or 401 / 402 /
+3. Whose problem: a code the provider names as "out of quota" or as "the key was refused"
+   (any status: Google answers a bad key with 400 ``API_KEY_INVALID``), or 401 / 402 /
    403 -> `OperatorProblemError`, cause ``quota`` when the code or the message says so
    (``quota_not_enough``, "额度已用尽") and ``auth`` otherwise. It is the operator's key or
    account, not the task: the jobs fail a *submit* for it but never a running task.
@@ -83,7 +84,8 @@ class ErrorPolicy:
     in the provider's format; codes in `not_found` mean the task does not exist; codes in
     `transient` mean the provider's own passing trouble; codes in `quota` mean the
     operator's account or key ran out, as does a 401/402/403 whose message contains one of
-    `quota_words` (compared case-insensitively). `own_answer(body)` says whether a body is
+    `quota_words` (compared case-insensitively); codes in `auth` mean the provider refused
+    the operator's key whatever the HTTP status. `own_answer(body)` says whether a body is
     in the provider's own error format, i.e. the provider itself answered, not a proxy.
     Codes are compared case-insensitively; on a poll or check, a code or message
     containing one of `not_found_words` means the task does not exist too.
@@ -93,6 +95,7 @@ class ErrorPolicy:
     not_found: frozenset[str] = frozenset()
     transient: frozenset[str] = frozenset()
     quota: frozenset[str] = frozenset()
+    auth: frozenset[str] = frozenset()
     quota_words: tuple[str, ...] = ()
     not_found_words: tuple[str, ...] = ()
     own_answer: Callable[[Body], bool] = lambda body: False
@@ -166,7 +169,8 @@ def _classify(
         return TaskNotFoundError(code or "task_not_found", message, status=status, body=body)
     if op == "download" and status in (401, 403):
         return PermanentUpstreamError("download_forbidden", message, status=status, body=body)
-    if op != "download" and (_folded(code) in policy.quota or status in OPERATOR_STATUSES):
+    operator = _folded(code) in policy.quota or _folded(code) in policy.auth
+    if op != "download" and (operator or status in OPERATOR_STATUSES):
         return OperatorProblemError(
             _operator_cause(policy, status, code, message),
             message,

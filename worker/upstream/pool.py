@@ -1,8 +1,9 @@
 """The upstream clients of one worker process, lent to jobs as leases.
 
-Clients are kept per kind for the configured upstream (kind, base URL, key). A change of
-any of these retires the current clients: new leases get new clients, and a retired
-client closes when its last lease ends, so a store that streams for an hour keeps its
+Clients are kept per kind, each built with that kind's access (the configured upstream's
+base URL and key for its kind, ``providers.<kind>`` for the others). A change of any
+access retires the current clients: new leases get new clients, and a retired client
+closes when its last lease ends, so a store that streams for an hour keeps its
 connection through a configuration change. Everything closes on `aclose` (shutdown).
 """
 
@@ -16,6 +17,7 @@ from schemas.catalogue import ModelSpec
 from schemas.config import RuntimeConfig
 from worker.upstream import registry
 from worker.upstream.base import Upstream
+from worker.upstream.errors import OperatorProblemError
 from worker.upstream.registry import ClientOptions, Provider
 
 
@@ -26,30 +28,38 @@ class _Entry:
     retired: bool = False
 
 
-class UpstreamPool:
-    """`api_key(config)` gives the plain key of a config (it is stored encrypted)."""
+# (base URL, plain key) of a kind under a config (keys are stored encrypted).
+Access = Callable[[RuntimeConfig, str], tuple[str, str]]
 
-    def __init__(
-        self, api_key: Callable[[RuntimeConfig], str], options: ClientOptions | None = None
-    ) -> None:
-        self._api_key = api_key
+
+class UpstreamPool:
+    """`access(config, kind)` gives the base URL and plain key a kind is reached with."""
+
+    def __init__(self, access: Access, options: ClientOptions | None = None) -> None:
+        self._access = access
         self._options = options or ClientOptions()
-        self._generation: tuple[str, str, str] | None = None
+        self._generation: tuple[object, ...] | None = None
         self._current: dict[str, _Entry] = {}
         self._retired: set[_Entry] = set()
 
-    def provider(self, config: RuntimeConfig, spec: ModelSpec | None) -> Provider:
-        """The provider a model runs on under `config` (errors as `registry.provider`)."""
-        return registry.provider_for(config, spec)
+    def provider(
+        self, config: RuntimeConfig, spec: ModelSpec | None, kind: str | None = None
+    ) -> Provider:
+        """The provider a model runs on under `config` -- `kind`'s when a route names it
+        (errors as `registry.provider`)."""
+        return registry.provider(kind) if kind else registry.provider_for(config, spec)
 
     @asynccontextmanager
-    async def lease(self, config: RuntimeConfig, spec: ModelSpec | None) -> AsyncIterator[Upstream]:
-        """The client for `spec`'s provider under `config`, open until the block ends.
+    async def lease(
+        self, config: RuntimeConfig, spec: ModelSpec | None, kind: str | None = None
+    ) -> AsyncIterator[Upstream]:
+        """The client for `spec`'s provider (or `kind`'s, the task's route) under `config`,
+        open until the block ends.
 
         `spec` None (a model no longer in the catalogue) means the configured upstream.
         Raises NotImplementedError / ValueError for a kind nothing serves.
         """
-        entry, idle = self._acquire(config, spec)
+        entry, idle = self._acquire(config, kind or registry.kind_for(config, spec))
         try:
             for retired in idle:
                 await retired.client.aclose()
@@ -67,15 +77,18 @@ class UpstreamPool:
         for entry in entries:
             await entry.client.aclose()
 
-    def _acquire(
-        self, config: RuntimeConfig, spec: ModelSpec | None
-    ) -> tuple[_Entry, list[_Entry]]:
+    def _acquire(self, config: RuntimeConfig, kind: str) -> tuple[_Entry, list[_Entry]]:
         """Take a lease; also return the retired clients nobody holds, to close.
 
         No await in here: concurrent jobs see the bookkeeping change all at once.
         """
         idle: list[_Entry] = []
-        generation = (config.upstream_kind, config.upstream_base_url, config.upstream_api_key)
+        generation = (
+            config.upstream_kind,
+            config.upstream_base_url,
+            config.upstream_api_key,
+            tuple(sorted((k, a.base_url, a.api_key) for k, a in config.providers.items())),
+        )
         if generation != self._generation:
             for entry in self._current.values():
                 entry.retired = True
@@ -84,12 +97,17 @@ class UpstreamPool:
                 else:
                     idle.append(entry)
             self._current, self._generation = {}, generation
-        kind = registry.kind_for(config, spec)
         found = self._current.get(kind)
         if found is None:
-            client = registry.provider(kind).build(
-                config.upstream_base_url, self._api_key(config), self._options
-            )
+            base_url, api_key = self._access(config, kind)
+            provider = registry.provider(kind)
+            try:
+                client = provider.build(base_url, api_key, self._options)
+            except ValueError as exc:  # no base URL stored, and the provider has no default
+                self._retired.update(idle)  # closed at shutdown, not lost
+                raise OperatorProblemError(
+                    "endpoint", f"no base URL for {kind} in the runtime config: {exc}"
+                ) from exc
             found = self._current[kind] = _Entry(client)
         found.leases += 1
         return found, idle

@@ -39,7 +39,9 @@ class Provider:
     `upstream_action` is recorded on each task it runs; `calls_back` says it POSTs to a
     ``notify_hook`` when a task finishes (then, with a public URL, polling is a sparse
     safety net). `aliases` are further kinds served by the same protocol (the simulator
-    speaks the gateway's).
+    speaks the gateway's). `inline_images`: the provider takes no image URL, only bytes,
+    so the submit job fetches an https input first, through the egress policy
+    (`core.egress`), and hands it over as an `InlineImage`.
     """
 
     kind: str
@@ -48,6 +50,7 @@ class Provider:
     upstream_action: str
     calls_back: bool
     aliases: tuple[str, ...] = ()
+    inline_images: bool = False
 
     @property
     def kinds(self) -> tuple[str, ...]:

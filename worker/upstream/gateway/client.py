@@ -25,6 +25,7 @@ from worker.upstream.gateway.protocol import (
     parse_submit_answer,
     submit_payload,
 )
+from worker.upstream.http import content_length, elapsed_ms, read_prefix
 from worker.upstream.metrics import observe
 from worker.upstream.outcomes import Operation, error_from_exception, parse_body
 
@@ -38,7 +39,6 @@ SUBMIT_PATH = "/google/v1/models/veo/videos"
 TASK_PATH = "/google/v1/tasks/"
 # Task ids the gateway cannot know (a fresh uuid each): `task_not_exist` proves the key works.
 CHECK_TASK_PREFIX = "gv-config-test-"
-_ERROR_BODY_LIMIT = 64 * 1024
 _USER_AGENT = "google-video/0.1"
 # The label of this client's calls in ``google_video_upstream_*`` (the simulator speaks it too).
 PROVIDER = "gateway"
@@ -145,16 +145,18 @@ class GatewayClient:
             observe(PROVIDER, "download", started, error)
             raise error from exc
         try:
-            log.info("upstream.response", status=response.status_code, latency_ms=_ms(started))
+            log.info(
+                "upstream.response", status=response.status_code, latency_ms=elapsed_ms(started)
+            )
             if not response.is_success:
-                content = await _read_prefix(response)
+                content = await read_prefix(response)
                 error = error_from_response(response, "download", content=content)
                 observe(PROVIDER, "download", started, error)
                 raise error
             observe(PROVIDER, "download", started, None)
             yield DownloadStream(
                 content_type=response.headers.get("Content-Type", "application/octet-stream"),
-                content_length=_content_length(response.headers),
+                content_length=content_length(response.headers),
                 chunks=self._chunks(response),
             )
         finally:
@@ -191,12 +193,12 @@ class GatewayClient:
                 "upstream.transport_error",
                 error_code=error.code,
                 error=error.message,
-                latency_ms=_ms(started),
+                latency_ms=elapsed_ms(started),
             )
             observe(PROVIDER, op, started, error)
             raise error from exc
         log_method = log.info if op == "submit" else log.debug
-        log_method("upstream.response", status=response.status_code, latency_ms=_ms(started))
+        log_method("upstream.response", status=response.status_code, latency_ms=elapsed_ms(started))
         if not response.is_success:
             error = error_from_response(response, op)
             log.warning("upstream.error", status=error.status, error_code=error.code)
@@ -207,30 +209,3 @@ class GatewayClient:
 
     def _task_url(self, task_id: str) -> str:
         return self._base_url + TASK_PATH + quote(task_id.strip(), safe="")
-
-
-async def _read_prefix(response: httpx.Response) -> bytes:
-    """The start of an error body, enough to classify it, never the whole stream."""
-    content = b""
-    try:
-        async for chunk in response.aiter_bytes():
-            content += chunk
-            if len(content) >= _ERROR_BODY_LIMIT:
-                break
-    except httpx.HTTPError:
-        pass
-    return content[:_ERROR_BODY_LIMIT]
-
-
-def _content_length(headers: httpx.Headers) -> int | None:
-    if headers.get("Content-Encoding", "identity").lower() != "identity":
-        return None  # the length is of the encoded bytes, not of what `chunks` yields
-    try:
-        length = int(headers.get("Content-Length", ""))
-    except ValueError:
-        return None
-    return length if length >= 0 else None
-
-
-def _ms(started: float) -> int:
-    return round((time.perf_counter() - started) * 1000)

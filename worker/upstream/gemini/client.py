@@ -1,0 +1,252 @@
+"""HTTP client for Google's Gemini API (Veo through ``predictLongRunning``).
+
+The wire format lives in `protocol`, the error policy in `errors`; this module moves
+bytes, measures latency and logs. Every call carries ``x-goog-api-key`` -- the download
+too, which the gateway's never does -- but only to the API's own origin: a redirect to
+another host (Google's storage) is followed without the key. The caller owns the
+lifecycle (`aclose`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote, urljoin, urlsplit
+
+import httpx
+import structlog
+
+from worker.upstream.base import DownloadStream, PollResult, SubmitRequest, SubmitResult
+from worker.upstream.errors import Body, PermanentUpstreamError, TransientUpstreamError
+from worker.upstream.gemini.errors import error_from_response
+from worker.upstream.gemini.protocol import (
+    inline_index,
+    inline_video,
+    parse_poll_answer,
+    parse_submit_answer,
+    submit_payload,
+    usable_name,
+)
+from worker.upstream.http import content_length, elapsed_ms, read_prefix
+from worker.upstream.metrics import observe
+from worker.upstream.outcomes import Operation, error_from_exception, parse_body
+
+DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
+API_VERSION = "/v1beta"
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+DEFAULT_DOWNLOAD_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
+DEFAULT_LIMITS = httpx.Limits(
+    max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0
+)
+CHUNK_SIZE = 1024 * 1024
+MAX_REDIRECTS = 5
+KEY_HEADER = "x-goog-api-key"
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_USER_AGENT = "google-video/0.1"
+PROVIDER = "gemini"
+
+_log = structlog.get_logger(__name__)
+
+
+class GeminiClient:
+    """`Upstream` implementation for the Gemini API (and the simulator's Gemini side).
+
+    `base_url` is the API's origin (``https://generativelanguage.googleapis.com``), with
+    or without the ``/v1beta`` version path. Read timeouts bound each network read, not
+    a whole download.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: httpx.Timeout | None = None,
+        download_timeout: httpx.Timeout | None = None,
+        limits: httpx.Limits | None = None,
+        chunk_size: int = CHUNK_SIZE,
+    ) -> None:
+        root = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        self._root = root if root.endswith(API_VERSION) else root + API_VERSION
+        self._origin = _origin(self._root)
+        self._api_key = api_key
+        self._download_timeout = download_timeout or DEFAULT_DOWNLOAD_TIMEOUT
+        self._chunk_size = chunk_size
+        self._client = httpx.AsyncClient(
+            transport=transport,
+            timeout=timeout or DEFAULT_TIMEOUT,
+            limits=limits or DEFAULT_LIMITS,
+            headers={"User-Agent": _USER_AGENT},
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(root={self._root!r})"
+
+    async def __aenter__(self) -> GeminiClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def submit(self, req: SubmitRequest) -> SubmitResult:
+        url = f"{self._root}/models/{quote(req.model, safe='')}:predictLongRunning"
+        status, body = await self._call("submit", "POST", url, json=submit_payload(req))
+        result = parse_submit_answer(status, body)
+        _log.info("upstream.submitted", task_id=result.task_id, model=req.model)
+        return result
+
+    async def poll(self, task_id: str) -> PollResult:
+        url = self._operation_url(task_id)
+        status, body = await self._call("poll", "GET", url, task_id=task_id)
+        return parse_poll_answer(status, body, url)
+
+    async def check(self) -> None:
+        """List one model: a 200 proves the key is accepted, and creates nothing.
+
+        A refused key raises `OperatorProblemError`; anything else as a poll's would."""
+        await self._call("check", "GET", f"{self._root}/models", params={"pageSize": "1"})
+
+    @asynccontextmanager
+    async def download(self, url: str) -> AsyncIterator[DownloadStream]:
+        """Stream a finished video: the sample's URI with the key (redirects followed, the
+        key only to the API's origin), or a video the operation carried inline."""
+        index = inline_index(url)
+        if index is not None:
+            async with self._inline(url, index) as stream:
+                yield stream
+            return
+        started = time.perf_counter()
+        response = await self._follow(url, started)
+        try:
+            _log.info("upstream.response", op="download", status=response.status_code)
+            if not response.is_success:
+                content = await read_prefix(response)
+                error = error_from_response(response, "download", content=content)
+                observe(PROVIDER, "download", started, error)
+                raise error
+            observe(PROVIDER, "download", started, None)
+            yield DownloadStream(
+                content_type=response.headers.get("Content-Type", "application/octet-stream"),
+                content_length=content_length(response.headers),
+                chunks=self._chunks(response),
+            )
+        finally:
+            await response.aclose()
+
+    async def _follow(self, url: str, started: float) -> httpx.Response:
+        """GET `url`, following redirects by hand: httpx would carry the key header to
+        whatever host a redirect names."""
+        for _ in range(MAX_REDIRECTS + 1):
+            headers = {"Accept-Encoding": "identity"}
+            if self._api_key and _origin(url) == self._origin:
+                headers[KEY_HEADER] = self._api_key
+            try:
+                request = self._client.build_request(
+                    "GET", url, headers=headers, timeout=self._download_timeout
+                )
+                response = await self._client.send(request, stream=True)
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
+                error = error_from_exception(exc, "download")
+                _log.warning("upstream.transport_error", op="download", error_code=error.code)
+                observe(PROVIDER, "download", started, error)
+                raise error from exc
+            location = response.headers.get("Location")
+            if response.status_code not in _REDIRECTS or not location:
+                return response
+            await response.aclose()
+            url = urljoin(url, location)
+        error = PermanentUpstreamError("too_many_redirects", f"more than {MAX_REDIRECTS} redirects")
+        observe(PROVIDER, "download", started, error)
+        raise error
+
+    @asynccontextmanager
+    async def _inline(self, url: str, index: int) -> AsyncIterator[DownloadStream]:
+        """Read the operation again and serve the video it carries inline (the poll kept
+        only a note of it)."""
+        status, body = await self._call("download", "GET", url.split("#")[0])
+        video = inline_video(body, index)
+        if video is None:
+            raise TransientUpstreamError(
+                "inline_video_missing",
+                f"the operation no longer carries inline video {index}",
+                status=status,
+            )
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for at in range(0, len(video), self._chunk_size):
+                yield video[at : at + self._chunk_size]
+
+        yield DownloadStream("video/mp4", len(video), chunks())
+
+    async def _chunks(self, response: httpx.Response) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in response.aiter_bytes(self._chunk_size):
+                yield chunk
+        except httpx.HTTPError as exc:
+            raise error_from_exception(exc, "download") from exc
+
+    async def _call(
+        self,
+        op: Operation,
+        method: str,
+        url: str,
+        *,
+        task_id: str | None = None,
+        json: dict[str, Any] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> tuple[int, Body]:
+        """Send one API request with the key; the status and parsed body of a 2xx."""
+        log = _log.bind(op=op, task_id=task_id, provider=PROVIDER)
+        headers = {KEY_HEADER: self._api_key} if self._api_key else {}
+        started = time.perf_counter()
+        try:
+            response = await self._client.request(
+                method, url, json=json, params=params, headers=headers
+            )
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            error = error_from_exception(exc, op)
+            log.warning(
+                "upstream.transport_error",
+                error_code=error.code,
+                error=error.message,
+                latency_ms=elapsed_ms(started),
+            )
+            observe(PROVIDER, op, started, error)
+            raise error from exc
+        log_method = log.info if op == "submit" else log.debug
+        log_method("upstream.response", status=response.status_code, latency_ms=elapsed_ms(started))
+        if not response.is_success:
+            error = error_from_response(response, op)
+            log.warning("upstream.error", status=error.status, error_code=error.code)
+            observe(PROVIDER, op, started, error)
+            raise error
+        observe(PROVIDER, op, started, None)
+        return response.status_code, parse_body(response.content)
+
+    def _operation_url(self, name: str) -> str:
+        name = name.strip()
+        if not usable_name(name):
+            raise PermanentUpstreamError("invalid_task_id", f"not an operation name: {name!r}")
+        return f"{self._root}/{quote(name, safe='/:@-._~')}"
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or (443 if scheme == "https" else 80)
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port

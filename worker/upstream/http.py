@@ -1,0 +1,40 @@
+"""Small readings of an HTTP answer that every provider's client needs alike."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+ERROR_BODY_LIMIT = 64 * 1024
+
+
+async def read_prefix(response: httpx.Response, limit: int = ERROR_BODY_LIMIT) -> bytes:
+    """The start of a streamed body (an error's), enough to classify it, never the whole
+    stream; a transport failure midway keeps what arrived."""
+    content = b""
+    try:
+        async for chunk in response.aiter_bytes():
+            content += chunk
+            if len(content) >= limit:
+                break
+    except httpx.HTTPError:
+        pass
+    return content[:limit]
+
+
+def content_length(headers: httpx.Headers) -> int | None:
+    """The declared length of the bytes a reader of the body gets, None when unknown:
+    an encoded body's ``Content-Length`` counts the encoded bytes, not the decoded ones."""
+    if headers.get("Content-Encoding", "identity").lower() != "identity":
+        return None
+    try:
+        length = int(headers.get("Content-Length", ""))
+    except ValueError:
+        return None
+    return length if length >= 0 else None
+
+
+def elapsed_ms(started: float) -> int:
+    """Milliseconds since `started` (``time.perf_counter()``)."""
+    return round((time.perf_counter() - started) * 1000)
