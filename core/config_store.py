@@ -30,6 +30,9 @@ class ConfigStore:
         self._ttl = ttl
         self._cached: RuntimeConfig | None = None
         self._loaded_at = 0.0
+        # What this process seeded: read if the row is ever missing (a restore, a wiped
+        # table), so the environment's upstream is used rather than the built-in defaults.
+        self._fallback = RuntimeConfig()
 
     async def seed(self, settings: Settings) -> None:
         """Write the initial row from the environment unless one exists."""
@@ -47,6 +50,7 @@ class ConfigStore:
             upstream_api_key=self.box.encrypt(settings.upstream_api_key),
             providers=providers,
         )
+        self._fallback = initial
         async with self._engine.begin() as conn:
             await repo.seed(conn, initial.model_dump(mode="json"))
 
@@ -55,7 +59,7 @@ class ConfigStore:
         if self._cached is None or now - self._loaded_at > self._ttl:
             async with self._engine.connect() as conn:
                 document = await repo.document(conn)
-            self._cached = RuntimeConfig.model_validate(document or {})
+            self._cached = RuntimeConfig.model_validate(document) if document else self._fallback
             self._loaded_at = now
         return self._cached
 
@@ -73,7 +77,8 @@ class ConfigStore:
         access = patch.providers or {}
         changes.pop("providers", None)
         async with self._engine.begin() as conn:
-            current = RuntimeConfig.model_validate(await repo.document(conn, for_update=True) or {})
+            stored = await repo.document(conn, for_update=True)
+            current = RuntimeConfig.model_validate(stored) if stored else self._fallback
             if "upstream_api_key" not in changes and _moves_upstream(current, changes):
                 changes["upstream_api_key"] = ""
             if access:
@@ -81,7 +86,10 @@ class ConfigStore:
             merged = RuntimeConfig.model_validate(
                 {**current.model_dump(), **changes}, context=WRITE_CONTEXT
             )
-            await repo.replace(conn, merged.model_dump(mode="json"))
+            if stored is None:  # the row is gone: this write brings it back
+                await repo.seed(conn, merged.model_dump(mode="json"))
+            else:
+                await repo.replace(conn, merged.model_dump(mode="json"))
         self._cached, self._loaded_at = merged, time.monotonic()
         return merged
 
