@@ -5,6 +5,7 @@ with a non-zero exit, never a traceback."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -16,8 +17,11 @@ from typing import Any
 
 import av
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from core.db import make_engine
+from tests.integration.conftest import TABLES
 from tests.integration.e2e.conftest import running_stack
 from tests.integration.images import png_bytes
 from tests.integration.test_openai_sdk import Api, start_api
@@ -67,6 +71,15 @@ class Cli:
         return lines[0]
 
 
+async def _emptied(pg_url: str) -> None:
+    engine = make_engine(pg_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY"))
+    finally:
+        await engine.dispose()
+
+
 @pytest.fixture(scope="module")
 def api(
     migrated: AsyncEngine,
@@ -75,6 +88,9 @@ def api(
     s3_endpoint: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Api]:
+    # A database as a new installation has it: the test before may have left a runtime
+    # config naming its own, finished simulator, which this API would read (not seed).
+    asyncio.run(_emptied(pg_url))
     log_dir = tmp_path_factory.mktemp("people-cli")
     with running_stack(pg_url, redis_url, s3_endpoint, log_dir) as stack:
         # The production key memo (not 0): a revocation must still be refused at once.

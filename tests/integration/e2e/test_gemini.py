@@ -5,6 +5,7 @@ the worker through the egress policy (which trusts this test's CA)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -179,16 +180,17 @@ async def test_a_refused_key_fails_a_submit_but_never_a_running_task(
     wrong = {"providers": {"gemini": {"api_key": "wrong-gemini-key"}}}
     assert (await admin.put("/v1/admin/config", json=wrong)).status_code == 200
     log = stack.log_dir / "worker-0.log"
-    refused_poll = "code=unauthorized delay"
-    await eventually(
-        lambda: [
+
+    def refused_polls() -> list[dict[str, Any]]:
+        # The worker's log is JSON lines (not a terminal): its backed-off poll of this task.
+        lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+        return [
             line
-            for line in log.read_text().splitlines()
-            if refused_poll in line and running["id"] in line
-        ],
-        10,
-        what="the worker polling with the refused key",
-    )
+            for line in lines
+            if line.get("code") == "unauthorized" and line.get("task_id") == running["id"]
+        ]
+
+    await eventually(refused_polls, 10, what="the worker polling with the refused key")
     refused = await finished(acme, (await create(acme, "refused", model=VEO31))["id"])
     assert refused["status"] == "failed" and refused["error"]["code"] == "upstream_auth"
     assert "API key not valid" in refused["error"]["message"]
