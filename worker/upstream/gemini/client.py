@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from types import TracebackType
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
@@ -21,7 +20,7 @@ import structlog
 
 from worker.upstream.base import DownloadStream, PollResult, SubmitRequest, SubmitResult
 from worker.upstream.errors import Body, PermanentUpstreamError, TransientUpstreamError
-from worker.upstream.gemini.errors import error_from_response
+from worker.upstream.gemini.errors import POLICY
 from worker.upstream.gemini.protocol import (
     inline_index,
     inline_video,
@@ -30,34 +29,28 @@ from worker.upstream.gemini.protocol import (
     submit_payload,
     usable_name,
 )
-from worker.upstream.http import content_length, elapsed_ms, read_prefix
+from worker.upstream.http_client import CHUNK_SIZE, HttpClient
 from worker.upstream.metrics import observe
-from worker.upstream.outcomes import Operation, error_from_exception, parse_body
+from worker.upstream.outcomes import Operation, error_from_exception
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 API_VERSION = "/v1beta"
-DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
-DEFAULT_DOWNLOAD_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
-DEFAULT_LIMITS = httpx.Limits(
-    max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0
-)
-CHUNK_SIZE = 1024 * 1024
 MAX_REDIRECTS = 5
 KEY_HEADER = "x-goog-api-key"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_USER_AGENT = "google-video/0.1"
-PROVIDER = "gemini"
 
 _log = structlog.get_logger(__name__)
 
 
-class GeminiClient:
+class GeminiClient(HttpClient):
     """`Upstream` implementation for the Gemini API (and the simulator's Gemini side).
 
     `base_url` is the API's origin (``https://generativelanguage.googleapis.com``), with
-    or without the ``/v1beta`` version path. Read timeouts bound each network read, not
-    a whole download.
+    or without the ``/v1beta`` version path.
     """
+
+    provider = "gemini"
+    policy = POLICY
 
     def __init__(
         self,
@@ -70,35 +63,20 @@ class GeminiClient:
         limits: httpx.Limits | None = None,
         chunk_size: int = CHUNK_SIZE,
     ) -> None:
+        super().__init__(
+            transport=transport,
+            timeout=timeout,
+            download_timeout=download_timeout,
+            limits=limits,
+            chunk_size=chunk_size,
+        )
         root = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self._root = root if root.endswith(API_VERSION) else root + API_VERSION
         self._origin = _origin(self._root)
         self._api_key = api_key
-        self._download_timeout = download_timeout or DEFAULT_DOWNLOAD_TIMEOUT
-        self._chunk_size = chunk_size
-        self._client = httpx.AsyncClient(
-            transport=transport,
-            timeout=timeout or DEFAULT_TIMEOUT,
-            limits=limits or DEFAULT_LIMITS,
-            headers={"User-Agent": _USER_AGENT},
-        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(root={self._root!r})"
-
-    async def __aenter__(self) -> GeminiClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
 
     async def submit(self, req: SubmitRequest) -> SubmitResult:
         url = f"{self._root}/models/{quote(req.model, safe='')}:predictLongRunning"
@@ -129,21 +107,9 @@ class GeminiClient:
             return
         started = time.perf_counter()
         response = await self._follow(url, started)
-        try:
-            _log.info("upstream.response", op="download", status=response.status_code)
-            if not response.is_success:
-                content = await read_prefix(response)
-                error = error_from_response(response, "download", content=content)
-                observe(PROVIDER, "download", started, error)
-                raise error
-            observe(PROVIDER, "download", started, None)
-            yield DownloadStream(
-                content_type=response.headers.get("Content-Type", "application/octet-stream"),
-                content_length=content_length(response.headers),
-                chunks=self._chunks(response),
-            )
-        finally:
-            await response.aclose()
+        _log.info("upstream.response", op="download", status=response.status_code)
+        async with self._stream(response, started) as stream:
+            yield stream
 
     async def _follow(self, url: str, started: float) -> httpx.Response:
         """GET `url`, following redirects by hand: httpx would carry the key header to
@@ -160,7 +126,7 @@ class GeminiClient:
             except (httpx.HTTPError, httpx.InvalidURL) as exc:
                 error = error_from_exception(exc, "download")
                 _log.warning("upstream.transport_error", op="download", error_code=error.code)
-                observe(PROVIDER, "download", started, error)
+                observe(self.provider, "download", started, error)
                 raise error from exc
             location = response.headers.get("Location")
             if response.status_code not in _REDIRECTS or not location:
@@ -168,7 +134,7 @@ class GeminiClient:
             await response.aclose()
             url = urljoin(url, location)
         error = PermanentUpstreamError("too_many_redirects", f"more than {MAX_REDIRECTS} redirects")
-        observe(PROVIDER, "download", started, error)
+        observe(self.provider, "download", started, error)
         raise error
 
     @asynccontextmanager
@@ -190,13 +156,6 @@ class GeminiClient:
 
         yield DownloadStream("video/mp4", len(video), chunks())
 
-    async def _chunks(self, response: httpx.Response) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in response.aiter_bytes(self._chunk_size):
-                yield chunk
-        except httpx.HTTPError as exc:
-            raise error_from_exception(exc, "download") from exc
-
     async def _call(
         self,
         op: Operation,
@@ -208,32 +167,9 @@ class GeminiClient:
         params: dict[str, str] | None = None,
     ) -> tuple[int, Body]:
         """Send one API request with the key; the status and parsed body of a 2xx."""
-        log = _log.bind(op=op, task_id=task_id, provider=PROVIDER)
+        log = _log.bind(op=op, task_id=task_id, provider=self.provider)
         headers = {KEY_HEADER: self._api_key} if self._api_key else {}
-        started = time.perf_counter()
-        try:
-            response = await self._client.request(
-                method, url, json=json, params=params, headers=headers
-            )
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            error = error_from_exception(exc, op)
-            log.warning(
-                "upstream.transport_error",
-                error_code=error.code,
-                error=error.message,
-                latency_ms=elapsed_ms(started),
-            )
-            observe(PROVIDER, op, started, error)
-            raise error from exc
-        log_method = log.info if op == "submit" else log.debug
-        log_method("upstream.response", status=response.status_code, latency_ms=elapsed_ms(started))
-        if not response.is_success:
-            error = error_from_response(response, op)
-            log.warning("upstream.error", status=error.status, error_code=error.code)
-            observe(PROVIDER, op, started, error)
-            raise error
-        observe(PROVIDER, op, started, None)
-        return response.status_code, parse_body(response.content)
+        return await self._send(op, method, url, log=log, headers=headers, json=json, params=params)
 
     def _operation_url(self, name: str) -> str:
         name = name.strip()

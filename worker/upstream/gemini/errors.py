@@ -19,11 +19,8 @@ from __future__ import annotations
 
 import re
 
-import httpx
-
-from worker.upstream import outcomes
-from worker.upstream.errors import Body, UpstreamError
-from worker.upstream.outcomes import ErrorPolicy, Operation
+from worker.upstream.errors import Body
+from worker.upstream.outcomes import ErrorPolicy
 
 # Our code for a refused key, whatever Google's ErrorInfo reason said.
 KEY_REFUSED = "API_KEY_INVALID"
@@ -84,10 +81,3 @@ POLICY = ErrorPolicy(
     quota_words=QUOTA_WORDS,
     own_answer=is_google_answer,
 )
-
-
-def error_from_response(
-    response: httpx.Response, op: Operation, *, content: bytes | None = None
-) -> UpstreamError:
-    """A non-2xx Gemini answer as a typed error (`content`: the prefix of a stream)."""
-    return outcomes.error_from_response(response, op, POLICY, content=content)

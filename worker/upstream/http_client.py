@@ -1,0 +1,164 @@
+"""The HTTP side every provider's client shares: one pooled httpx client and its
+lifecycle, a timed and counted API call, and a streamed download; each failure read by the
+provider's `ErrorPolicy`. A provider's package keeps its wire format, URLs and
+credentials (e.g. `worker.upstream.gateway.client`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Any, ClassVar, Protocol, Self
+
+import httpx
+import structlog
+
+from worker.upstream import outcomes
+from worker.upstream.base import DownloadStream, Upstream
+from worker.upstream.errors import Body
+from worker.upstream.http import content_length, elapsed_ms, read_prefix
+from worker.upstream.metrics import observe
+from worker.upstream.outcomes import ErrorPolicy, Operation, error_from_exception, parse_body
+from worker.upstream.registry import ClientOptions, Factory
+
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+DEFAULT_DOWNLOAD_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
+DEFAULT_LIMITS = httpx.Limits(
+    max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0
+)
+CHUNK_SIZE = 1024 * 1024
+CONNECT_TIMEOUT = 5.0
+_USER_AGENT = "google-video/0.1"
+
+
+class HttpClient:
+    """Base of an `Upstream` over HTTP. A subclass names `provider` (the label of its
+    calls in ``google_video_upstream_*``) and `policy` (what its error answers mean).
+
+    Read timeouts bound each network read, not a whole download: callers that need a
+    total deadline wrap the call in `asyncio.timeout`.
+    """
+
+    provider: ClassVar[str]
+    policy: ClassVar[ErrorPolicy]
+
+    def __init__(
+        self,
+        *,
+        transport: httpx.AsyncBaseTransport | None,
+        timeout: httpx.Timeout | None,
+        download_timeout: httpx.Timeout | None,
+        limits: httpx.Limits | None,
+        chunk_size: int,
+    ) -> None:
+        self._download_timeout = download_timeout or DEFAULT_DOWNLOAD_TIMEOUT
+        self._chunk_size = chunk_size
+        # No default credentials header: downloads may go to another host (a CDN).
+        self._client = httpx.AsyncClient(
+            transport=transport,
+            timeout=timeout or DEFAULT_TIMEOUT,
+            limits=limits or DEFAULT_LIMITS,
+            headers={"User-Agent": _USER_AGENT},
+        )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def _send(
+        self,
+        op: Operation,
+        method: str,
+        url: str,
+        *,
+        log: structlog.typing.FilteringBoundLogger,
+        headers: dict[str, str],
+        json: dict[str, Any] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> tuple[int, Body]:
+        """Send one API request, timed and counted; the status and parsed body of a 2xx.
+
+        Raises the `UpstreamError` the transport failure or the non-2xx answer becomes."""
+        started = time.perf_counter()
+        try:
+            response = await self._client.request(
+                method, url, json=json, params=params, headers=headers
+            )
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            error = error_from_exception(exc, op)
+            log.warning(
+                "upstream.transport_error",
+                error_code=error.code,
+                error=error.message,
+                latency_ms=elapsed_ms(started),
+            )
+            observe(self.provider, op, started, error)
+            raise error from exc
+        log_method = log.info if op == "submit" else log.debug
+        log_method("upstream.response", status=response.status_code, latency_ms=elapsed_ms(started))
+        if not response.is_success:
+            error = outcomes.error_from_response(response, op, self.policy)
+            log.warning("upstream.error", status=error.status, error_code=error.code)
+            observe(self.provider, op, started, error)
+            raise error
+        observe(self.provider, op, started, None)
+        return response.status_code, parse_body(response.content)
+
+    @asynccontextmanager
+    async def _stream(
+        self, response: httpx.Response, started: float
+    ) -> AsyncIterator[DownloadStream]:
+        """The download `response` (streamed, begun at `started`) as a `DownloadStream`,
+        closed on exit. A non-2xx raises as the policy reads the start of its body."""
+        try:
+            if not response.is_success:
+                content = await read_prefix(response)
+                error = outcomes.error_from_response(
+                    response, "download", self.policy, content=content
+                )
+                observe(self.provider, "download", started, error)
+                raise error
+            observe(self.provider, "download", started, None)
+            yield DownloadStream(
+                content_type=response.headers.get("Content-Type", "application/octet-stream"),
+                content_length=content_length(response.headers),
+                chunks=self._chunks(response),
+            )
+        finally:
+            await response.aclose()
+
+    async def _chunks(self, response: httpx.Response) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in response.aiter_bytes(self._chunk_size):
+                yield chunk
+        except httpx.HTTPError as exc:
+            raise error_from_exception(exc, "download") from exc
+
+
+class _Constructor(Protocol):
+    def __call__(
+        self, base_url: str, api_key: str, *, timeout: httpx.Timeout | None = None
+    ) -> Upstream: ...
+
+
+def factory(client: _Constructor) -> Factory:
+    """A `Provider.build` making `client(base_url, api_key)`, with the settings' read
+    timeout when they set one (the client's default otherwise)."""
+
+    def build(base_url: str, api_key: str, options: ClientOptions) -> Upstream:
+        read = options.read_timeout
+        timeout = httpx.Timeout(read, connect=CONNECT_TIMEOUT) if read else None
+        return client(base_url, api_key, timeout=timeout)
+
+    return build
