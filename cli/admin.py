@@ -128,15 +128,9 @@ def _reason(exc: BaseException) -> str:
 
 async def _keys(conn: AsyncConnection, args: argparse.Namespace, out: Output) -> int:
     if args.action == "create":
-        role = Role(args.role)
-        default = apikeys.ADMIN_CLIENT if role == Role.ADMIN else args.name
         try:
-            key_id, key = await apikeys.create_key(
-                conn,
-                client_id=args.client or default,
-                name=args.name,
-                role=role,
-                new_client=args.client is None,
+            key_id, key = await apikeys.issue_key(
+                conn, name=args.name, role=Role(args.role), client=args.client
             )
         except apikeys.ClientRefused as exc:
             raise CliError(f"refused: {exc}", USAGE) from None

@@ -85,6 +85,20 @@ async def create_key(
     return values["id"], plaintext
 
 
+async def issue_key(
+    conn: AsyncConnection, *, name: str, role: Role, client: str | None
+) -> tuple[str, str]:
+    """`create_key` as an operator asks for it (``POST /v1/admin/keys``, ``keys create``):
+    a key for the existing `client`, or with `client` None one starting a new client --
+    ``ADMIN_CLIENT`` for an admin key, else the client named `name`.
+
+    Returns (key id, plaintext key); raises as `create_key`."""
+    default = ADMIN_CLIENT if role == Role.ADMIN else name
+    return await create_key(
+        conn, client_id=client or default, name=name, role=role, new_client=client is None
+    )
+
+
 def _row(plaintext: str, *, client_id: str, name: str, role: Role) -> dict[str, Any]:
     return {
         "id": new_id("key"),

@@ -32,16 +32,10 @@ from service.errors import ProblemError
 async def create(request: Request) -> Response:
     await require_admin(request)
     body = parse(KeyCreate, await json_object(request, 16 * 1024))
-    role = Role(body.role)
-    default = apikeys.ADMIN_CLIENT if role == Role.ADMIN else body.name
     async with ctx(request).engine.begin() as conn:
         try:
-            key_id, key = await apikeys.create_key(
-                conn,
-                client_id=body.client or default,
-                name=body.name,
-                role=role,
-                new_client=body.client is None,
+            key_id, key = await apikeys.issue_key(
+                conn, name=body.name, role=Role(body.role), client=body.client
             )
         except apikeys.ClientExists as exc:
             raise ProblemError(
