@@ -12,10 +12,11 @@ from __future__ import annotations
 import time
 
 import structlog
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from core.apikeys import Principal
 from service.metrics import route_template
+from service.observer import RequestObserver
 
 log = structlog.get_logger("google_video.access")
 
@@ -25,39 +26,23 @@ QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
 NO_ANSWER = 499
 
 
-class AccessLog:
+class AccessLog(RequestObserver):
     """Inside the request-id middleware (its lines carry the id) and outside the
     last-resort handler (a 500 it answers is logged as sent)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    unanswered = NO_ANSWER
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = NO_ANSWER
-
-        async def noting_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, noting_status)
-        finally:
-            route = route_template(scope)
-            principal = scope.get("state", {}).get("principal")
-            peer = scope.get("client")
-            write = log.debug if route in QUIET_ROUTES else log.info
-            write(
-                "http_request",
-                method=scope["method"],
-                route=route,
-                status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 1),
-                client_id=principal.client_id if isinstance(principal, Principal) else None,
-                remote=peer[0] if peer else None,
-            )
+    def record(self, scope: Scope, status: int, started: float) -> None:
+        route = route_template(scope)
+        principal = scope.get("state", {}).get("principal")
+        peer = scope.get("client")
+        write = log.debug if route in QUIET_ROUTES else log.info
+        write(
+            "http_request",
+            method=scope["method"],
+            route=route,
+            status=status,
+            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+            client_id=principal.client_id if isinstance(principal, Principal) else None,
+            remote=peer[0] if peer else None,
+        )

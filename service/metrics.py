@@ -16,47 +16,32 @@ from typing import Any
 from prometheus_client.core import GaugeMetricFamily, Metric
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.routing import BaseRoute, Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from core.metrics import HTTP_DURATION, HTTP_REQUESTS, PREFIX
 from core.repo.credits import held_total
 from core.repo.events import pending_count
 from core.repo.tasks import active_by_status_and_model, oldest_by_status
 from schemas.clock import utcnow
+from service.observer import RequestObserver
 
 UNMATCHED = "unmatched"
 # A scrape costs one GROUP BY over the active tasks at most this often per process.
 TASKS_CACHE_SECONDS = 5.0
 
 
-class HttpMetrics:
+class HttpMetrics(RequestObserver):
     """Counts each answered request and times it, by method, route template and status.
     Outermost middleware: the time includes the other middlewares, the status is the one
     sent (a 500 from the last-resort handler too)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    unanswered = 500  # what the client sees if the app raises before answering
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500  # what the client sees if the app raises before answering
-
-        async def send_and_record(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_record)
-        finally:
-            route = route_template(scope)
-            method = scope["method"]
-            HTTP_REQUESTS.labels(method, route, str(status)).inc()
-            HTTP_DURATION.labels(method, route).observe(time.perf_counter() - started)
+    def record(self, scope: Scope, status: int, started: float) -> None:
+        route = route_template(scope)
+        method = scope["method"]
+        HTTP_REQUESTS.labels(method, route, str(status)).inc()
+        HTTP_DURATION.labels(method, route).observe(time.perf_counter() - started)
 
 
 def route_template(scope: Scope) -> str:
