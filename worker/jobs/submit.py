@@ -209,19 +209,14 @@ async def _next_route(
     afresh: this submit failed without creating a task."""
     following = routes[index + 1]
     label = following.label(task.model)
-    async with context.engine.begin() as conn:
-        back = await tasks.transition(
-            conn,
-            task.id,
-            [TaskStatus.SUBMITTING],
-            TaskStatus.QUEUED,
-            submit_attempts=0,
-            upstream_route=label,
-            next_attempt_at=due_after(context, 0.0),
-        )
-    if back is not None:
-        job = queue.submit(task.id, variant=_route_variant(index + 1))
-        await queue.enqueue_after_commit(context.redis, job)
+    await _requeue(
+        context,
+        task.id,
+        queue.submit(task.id, variant=_route_variant(index + 1)),
+        submit_attempts=0,
+        upstream_route=label,
+        next_attempt_at=due_after(context, 0.0),
+    )
     log.info(
         "submit_failover",
         task_id=task.id,
@@ -231,6 +226,17 @@ async def _next_route(
         status=exc.status,
     )
     return "next route"
+
+
+async def _requeue(context: WorkerContext, task_id: str, job: queue.Job, **values: Any) -> None:
+    """Move the submitting task back to queued (setting `values` too) and queue its submit
+    `job` once that commits; nothing when another job moved the task first."""
+    async with context.engine.begin() as conn:
+        back = await tasks.transition(
+            conn, task_id, [TaskStatus.SUBMITTING], TaskStatus.QUEUED, **values
+        )
+    if back is not None:
+        await queue.enqueue_after_commit(context.redis, job)
 
 
 def _route_variant(index: int) -> str | None:
@@ -267,17 +273,12 @@ async def _retry_later(
             expected=[TaskStatus.SUBMITTING],
         )
         return "timeout"
-    async with context.engine.begin() as conn:
-        back = await tasks.transition(
-            conn,
-            task.id,
-            [TaskStatus.SUBMITTING],
-            TaskStatus.QUEUED,
-            next_attempt_at=due_after(context, delay),
-        )
-    if back is not None:
-        job = queue.submit(task.id, retry=attempt, delay=delay, variant=_route_variant(index))
-        await queue.enqueue_after_commit(context.redis, job)
+    await _requeue(
+        context,
+        task.id,
+        queue.submit(task.id, retry=attempt, delay=delay, variant=_route_variant(index)),
+        next_attempt_at=due_after(context, delay),
+    )
     log.info(
         "submit_retry",
         task_id=task.id,
