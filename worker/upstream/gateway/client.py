@@ -27,7 +27,12 @@ from worker.upstream.gateway.protocol import (
 )
 from worker.upstream.http import content_length, elapsed_ms, read_prefix
 from worker.upstream.metrics import observe
-from worker.upstream.outcomes import Operation, error_from_exception, parse_body
+from worker.upstream.outcomes import (
+    LOCAL_FAILURES,
+    Operation,
+    error_from_exception,
+    parse_body,
+)
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 DEFAULT_DOWNLOAD_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
@@ -139,7 +144,7 @@ class GatewayClient:
                 "GET", url, timeout=self._download_timeout, headers={"Accept-Encoding": "identity"}
             )
             response = await self._client.send(request, stream=True, follow_redirects=True)
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        except (httpx.HTTPError, *LOCAL_FAILURES) as exc:
             error = error_from_exception(exc, "download")
             log.warning("upstream.transport_error", error_code=error.code, error=error.message)
             observe(PROVIDER, "download", started, error)
@@ -187,7 +192,7 @@ class GatewayClient:
         started = time.perf_counter()
         try:
             response = await self._client.request(method, url, json=json, headers=headers)
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        except (httpx.HTTPError, *LOCAL_FAILURES) as exc:
             error = error_from_exception(exc, op)
             log.warning(
                 "upstream.transport_error",

@@ -32,7 +32,12 @@ from worker.upstream.gemini.protocol import (
 )
 from worker.upstream.http import content_length, elapsed_ms, read_prefix
 from worker.upstream.metrics import observe
-from worker.upstream.outcomes import Operation, error_from_exception, parse_body
+from worker.upstream.outcomes import (
+    LOCAL_FAILURES,
+    Operation,
+    error_from_exception,
+    parse_body,
+)
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 API_VERSION = "/v1beta"
@@ -157,7 +162,7 @@ class GeminiClient:
                     "GET", url, headers=headers, timeout=self._download_timeout
                 )
                 response = await self._client.send(request, stream=True)
-            except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            except (httpx.HTTPError, *LOCAL_FAILURES) as exc:
                 error = error_from_exception(exc, "download")
                 _log.warning("upstream.transport_error", op="download", error_code=error.code)
                 observe(PROVIDER, "download", started, error)
@@ -215,7 +220,7 @@ class GeminiClient:
             response = await self._client.request(
                 method, url, json=json, params=params, headers=headers
             )
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        except (httpx.HTTPError, *LOCAL_FAILURES) as exc:
             error = error_from_exception(exc, op)
             log.warning(
                 "upstream.transport_error",
