@@ -158,6 +158,9 @@ class ModelSpec(BaseModel):
             values = getattr(self, name)
             if len(values) != len(set(values)):
                 problems.append(f"{name} has duplicates")
+        labels = [route.label(self.id) for route in self.routes]
+        if len(labels) != len(set(labels)):
+            problems.append("routes has duplicates (the same provider and provider_model)")
         resolutions = {resolution for _, resolution in SIZES.values()}
         if unknown := [r for r in self.aspect_ratios if r not in ASPECT_RATIOS]:
             problems.append(f"aspect_ratios {unknown} cannot be requested ({ASPECT_RATIOS})")

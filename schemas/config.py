@@ -14,7 +14,7 @@ from schemas.catalogue import (
     find_model,
     is_write,
 )
-from schemas.fields import HttpUrl, Line, NonNegativeInt32
+from schemas.fields import ApiKey, HttpUrl, NonNegativeInt32
 from schemas.patch import Patch
 from schemas.providers import ImplementedKind, UpstreamKind, implemented_kind
 
@@ -36,7 +36,7 @@ class ProviderAccessPatch(Patch):
     destination); ``api_key: ""`` clears it; the masked ``****…`` counts as left out."""
 
     base_url: HttpUrl | None = Field(default=None, max_length=500)
-    api_key: Line | None = Field(default=None, max_length=500)
+    api_key: ApiKey | None = None
 
 
 # A rate limit: this many per its window (README, "Limits").
@@ -123,7 +123,7 @@ class RuntimeConfigPatch(Patch):
     enabled: bool | None = None
     upstream_kind: ImplementedKind | None = None
     upstream_base_url: HttpUrl | None = Field(default=None, max_length=500)
-    upstream_api_key: Line | None = Field(default=None, max_length=500)
+    upstream_api_key: ApiKey | None = None
     providers: dict[ImplementedKind, ProviderAccessPatch] | None = Field(
         default=None, max_length=16
     )
@@ -183,7 +183,7 @@ class UpstreamCandidate(Patch):
     provider: ImplementedKind | None = None
     upstream_kind: ImplementedKind | None = None
     upstream_base_url: HttpUrl | None = Field(default=None, max_length=500)
-    upstream_api_key: Line | None = Field(default=None, max_length=500)
+    upstream_api_key: ApiKey | None = None
 
     @model_validator(mode="after")
     def _one_target(self) -> UpstreamCandidate:

@@ -85,6 +85,31 @@ HttpUrl = Annotated[
 """An absolute http(s) URL with a host, without spaces or control characters."""
 
 
+# An upstream API key travels as an HTTP header value: visible ASCII only (0x21-0x7E: no
+# space, no control character, nothing outside ASCII), or "" (no key), or the mask a read
+# shows (``****…``, which counts as left out).
+_API_KEY = re.compile(r"[!-~]+")
+_MASK = "****"
+
+
+def _api_key(value: str) -> str:
+    if value and not value.startswith(_MASK) and _API_KEY.fullmatch(value) is None:
+        # Never echo the value: it is a secret.
+        raise ValueError(
+            "must be visible ASCII characters only (no spaces, no control or non-ASCII"
+            " characters): it is sent as an HTTP header value"
+        )
+    return value
+
+
+ApiKey = Annotated[
+    str,
+    Field(max_length=500, json_schema_extra={"pattern": r"^(|[!-~]+|\*\*\*\*.*)$"}),
+    AfterValidator(_api_key),
+]
+"""An upstream API key as a write gives it: visible ASCII, "" (none) or the read's mask."""
+
+
 def _ascii_integer(value: object) -> object:
     # Query and form values are text: only ASCII digits make an integer ("²" and "٣" do
     # not, "1_000" and " 12" do not either), so every parser reads the same number.

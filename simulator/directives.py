@@ -87,6 +87,9 @@ Submit
         seconds, default 600): the ambiguous submit.
     ``[sim:submit_times=N]``
         ``[sim:submit=...]`` applies to the first N submits of this exact prompt only.
+    ``[sim:submit_then=<outcome>]``
+        With ``submit_times``: what the later submits of this exact prompt answer (an
+        outcome as for ``submit``), e.g. a 502 and then 429s.
     ``[sim:submit500=N]``
         The first N submits of this exact prompt answer HTTP 500 ``do_request_failed``; later
         ones create the task. ``[sim:submit500_once]`` is ``[sim:submit500=1]``.
@@ -232,6 +235,7 @@ class Script:
     poll404: int = 0
     retry_after: int | None = None
     submit_times: int | None = None
+    submit_then: SubmitOutcome | None = None
     submit_shape: SubmitShape = SubmitShape.ENVELOPE
     inline: bool = False
 
@@ -295,6 +299,7 @@ def parse_script(prompt: str) -> Script:
         poll404=_count(raw, "poll404") or 0,
         retry_after=_count(raw, "retry_after"),
         submit_times=_count(raw, "submit_times"),
+        submit_then=_choice(raw, "submit_then", SubmitOutcome),
         submit_shape=_choice(raw, "submit_shape", SubmitShape) or SubmitShape.ENVELOPE,
         inline=_flag(raw, "inline"),
     )
@@ -341,6 +346,7 @@ _KNOWN = frozenset(
         "poll404",
         "retry_after",
         "submit_times",
+        "submit_then",
         "submit_shape",
         "inline",
     }

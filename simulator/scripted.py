@@ -14,6 +14,8 @@ def scripted_outcome(script: Script, attempt: int) -> SubmitOutcome | None:
         script.submit_times is None or attempt <= script.submit_times
     ):
         return script.submit
+    if script.submit_then is not None and script.submit_times is not None:
+        return script.submit_then
     if attempt <= script.submit500:
         return SubmitOutcome.FAILED
     if attempt <= script.submit_timeout:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, and_, bindparam, func, insert, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.repo.tables import tasks
@@ -353,7 +353,14 @@ async def load_for_poll(conn: AsyncConnection, task_id: str) -> PollView | None:
 
 
 async def advance_poll(conn: AsyncConnection, task: PollView, **values: Any) -> bool:
-    """Record a poll hop, only if no other hop for this task got there first."""
+    """Record a poll hop, only if no other hop for this task got there first.
+
+    A ``progress`` never lowers the stored one: estimates differ between hops (each worker
+    learns its own durations, a provider's own figure may dip), the shown value must not.
+    """
+    if values.get("progress") is not None:
+        given = values["progress"]
+        values["progress"] = case((tasks.c.progress > given, tasks.c.progress), else_=given)
     result = await conn.execute(
         update(tasks)
         .where(

@@ -2,7 +2,7 @@
 
 import pytest
 
-from schemas.catalogue import ModelSpec, Route
+from schemas.catalogue import WRITE_CONTEXT, ModelSpec, Route
 from schemas.config import RuntimeConfig
 from worker.upstream import (
     AmbiguousSubmitError,
@@ -58,3 +58,22 @@ def test_the_recorded_route_is_found_by_its_label_and_anything_else_starts_at_th
 )
 def test_only_failures_that_created_nothing_move_at_once(error, moves):
     assert moves_at_once(error) is moves
+
+
+def test_duplicate_routes_are_refused_at_write_and_taken_once_if_stored():
+    twice = {
+        "id": "veo3-fast",
+        "routes": [
+            {"provider": "gemini", "provider_model": "veo-3.0-fast-generate-001"},
+            {"provider": "gateway"},
+            {"provider": "gemini", "provider_model": "veo-3.0-fast-generate-001"},
+        ],
+    }
+    with pytest.raises(ValueError, match="routes has duplicates"):
+        ModelSpec.model_validate(twice, context=WRITE_CONTEXT)
+    stored = ModelSpec.model_validate(twice)  # a catalogue written before the rule
+    routes = routes_of(CONFIG, stored, "veo3-fast")
+    labels = [r.label("veo3-fast") for r in routes]
+    assert labels == ["gemini:veo-3.0-fast-generate-001", "gateway:veo3-fast"]
+    # The failover walks forward and ends: the last route is the last.
+    assert position(routes, labels[-1], "veo3-fast") == len(routes) - 1

@@ -41,6 +41,10 @@ from worker.upstream.registry import Provider
 
 log = structlog.get_logger(__name__)
 
+# Set in the task's upstream_response when a submit on its route was ambiguous and the
+# policy resubmits: the route may hold a paid task, so the task never leaves it.
+_PINNED = "_ambiguous_on"
+
 
 async def submit_task(ctx: dict[str, Any], task_id: str) -> str:
     context = wctx(ctx)
@@ -83,17 +87,19 @@ async def submit_task(ctx: dict[str, Any], task_id: str) -> str:
         later_error = TransientUpstreamError("input_lookup", str(exc))
         return await _retry_later(context, task, later_error, index)
     bound = log.bind(task_id=task_id, attempt=task.submit_attempts + 1, route=route.provider)
+    # The last route, or one an ambiguous submit may have created the task on: no failover.
+    can_move = index + 1 < len(routes) and not _pinned(task)
     try:
         async with context.upstreams.lease(config, spec, route.provider) as upstream:
             result = await upstream.submit(request)
     except TransientUpstreamError as exc:
         spent = task.submit_attempts + 1 >= context.settings.submit_max_tries
-        if index + 1 < len(routes) and (spent or routing.moves_at_once(exc)):
+        if can_move and (spent or routing.moves_at_once(exc)):
             return await _next_route(context, task, routes, index, exc)
         return await _retry_later(context, task, exc, index)
     except OperatorProblemError as exc:
         context.alerts.report("submit", exc, task_id=task_id)
-        if index + 1 < len(routes):
+        if can_move:
             return await _next_route(context, task, routes, index, exc)
         code, message = operator_failure(exc)
         await finish(
@@ -107,7 +113,7 @@ async def submit_task(ctx: dict[str, Any], task_id: str) -> str:
         )
         return str(code)
     except PermanentUpstreamError as exc:
-        if isinstance(exc, TaskNotFoundError) and index + 1 < len(routes):
+        if isinstance(exc, TaskNotFoundError) and can_move:
             return await _next_route(context, task, routes, index, exc)
         bound.info("submit_rejected", code=exc.code)
         await finish(
@@ -190,7 +196,7 @@ async def ambiguous(context: WorkerContext, task_id: str, message: str) -> str:
         if task is not None:
             routes = routing.routes_of(config, config.model(task.model), task.model)
             index = routing.position(routes, task.upstream_route, task.model)
-            return await _retry_later(context, task, None, index)
+            return await _retry_later(context, task, None, index, pin=True)
     await finish(
         context,
         settlement.fail,
@@ -244,9 +250,22 @@ def _route_variant(index: int) -> str | None:
     return f"route{index}" if index else None
 
 
+def _pinned(task: Task) -> bool:
+    """Whether a submit of this task was ambiguous on the route it records."""
+    marked = (task.upstream_response or {}).get(_PINNED)
+    return marked is not None and marked == task.upstream_route
+
+
 async def _retry_later(
-    context: WorkerContext, task: Task, exc: TransientUpstreamError | None, index: int = 0
+    context: WorkerContext,
+    task: Task,
+    exc: TransientUpstreamError | None,
+    index: int = 0,
+    *,
+    pin: bool = False,
 ) -> str:
+    """Queue the task's submit again after a backoff, on the same route (`pin`: the
+    submit was ambiguous, so it must stay there for good)."""
     attempt = task.submit_attempts + 1
     if attempt >= context.settings.submit_max_tries:
         message = exc.message if exc else "submit kept failing"
@@ -278,6 +297,7 @@ async def _retry_later(
         task.id,
         queue.submit(task.id, retry=attempt, delay=delay, variant=_route_variant(index)),
         next_attempt_at=due_after(context, delay),
+        **_pin_values(task) if pin else {},
     )
     log.info(
         "submit_retry",
@@ -334,6 +354,10 @@ async def _request(
         negative_prompt=negative if isinstance(negative, str) else None,
         person_generation=people if isinstance(people, str) else None,
     )
+
+
+def _pin_values(task: Task) -> dict[str, Any]:
+    return {"upstream_response": {**(task.upstream_response or {}), _PINNED: task.upstream_route}}
 
 
 def _snapshot(exc: Exception) -> dict[str, Any]:

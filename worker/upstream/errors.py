@@ -120,6 +120,31 @@ class AmbiguousSubmitError(UpstreamError):
     """
 
 
+def scrubbed(error: UpstreamError, secret: str) -> UpstreamError:
+    """`error` with every occurrence of `secret` (the key the request carried) in its
+    message and body replaced by ``****``: a provider may quote the key it refused, and
+    these texts reach task errors, events and logs. Changes `error` in place."""
+    if len(secret) >= _SCRUB_FROM:
+        error.message = _without(error.message, secret)
+        error.args = (error.code, error.message)
+        error.body = _without(error.body, secret)
+    return error
+
+
+# Shorter keys would blank ordinary words; a real key is far longer.
+_SCRUB_FROM = 6
+
+
+def _without(value: Any, secret: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(secret, "****")
+    if isinstance(value, dict):
+        return {_without(k, secret): _without(v, secret) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without(v, secret) for v in value]
+    return value
+
+
 def _rebuild(cls: type[UpstreamError], state: dict[str, Any]) -> UpstreamError:
     error = cls.__new__(cls)
     error.args = (state.get("code"), state.get("message"))

@@ -19,7 +19,13 @@ from worker.upstream.base import DownloadStream, Upstream
 from worker.upstream.errors import Body
 from worker.upstream.http import content_length, elapsed_ms, read_prefix
 from worker.upstream.metrics import observe
-from worker.upstream.outcomes import ErrorPolicy, Operation, error_from_exception, parse_body
+from worker.upstream.outcomes import (
+    LOCAL_FAILURES,
+    ErrorPolicy,
+    Operation,
+    error_from_exception,
+    parse_body,
+)
 from worker.upstream.registry import ClientOptions, Factory
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
@@ -95,7 +101,7 @@ class HttpClient:
             response = await self._client.request(
                 method, url, json=json, params=params, headers=headers
             )
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        except (httpx.HTTPError, *LOCAL_FAILURES) as exc:
             error = error_from_exception(exc, op)
             log.warning(
                 "upstream.transport_error",

@@ -32,8 +32,14 @@ Policy, in order:
 9. A 2xx carrying an error code: permanent on submit (the provider refused the job);
    transient on poll/check, because the task may still exist and the caller's poll
    deadline bounds the retries.
-10. Transport failures before the request could be written (connect error or timeout,
-    pool timeout, proxy error) -> transient; invalid URLs -> permanent. Any other transport
+10. A request that could not even be built here (a header value h11 or httpx refuses --
+    a key with a space, a non-ASCII key -- or a URL it cannot parse) was never sent: the
+    operator's configuration -> `OperatorProblemError` (``auth``; ``endpoint`` for the
+    URL of a submit or poll), never ambiguous, and with a generic message: the
+    exception's text may quote the header, i.e. the key. An invalid *download* URL is the
+    provider's answer -> permanent ``invalid_url``.
+11. Transport failures before the request could be written (connect error or timeout,
+    pool timeout, proxy error) -> transient. Any other transport
     failure on a submit (read/write timeout, dropped connection, undecodable answer) ->
     `AmbiguousSubmitError`, because the provider may have created -- and billed -- the
     task. Write failures count as ambiguous too: a partly written request is very unlikely
@@ -73,6 +79,13 @@ _SNAPSHOT_CHARS = 2048
 # Deeper JSON is no answer of a real provider; refusing it bounds every later recursion.
 MAX_JSON_DEPTH = 128
 _TEXT_MESSAGE_CHARS = 500
+# Raised while the request is built here, before a byte is sent (rule 10).
+LOCAL_FAILURES = (
+    httpx.LocalProtocolError,
+    httpx.InvalidURL,
+    httpx.UnsupportedProtocol,
+    UnicodeError,
+)
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
 
 
@@ -138,12 +151,11 @@ def error_from_malformed(op: Operation, status: int, body: Body, why: str) -> Up
 
 
 def error_from_exception(exc: Exception, op: Operation) -> UpstreamError:
-    """Map an httpx exception raised while sending a request or reading its answer."""
+    """Map an exception raised while building or sending a request or reading its answer
+    (httpx's, or a `UnicodeError` from encoding a header)."""
+    if isinstance(exc, LOCAL_FAILURES):
+        return _local_failure(exc, op)
     text = str(exc) or type(exc).__name__
-    if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
-        return PermanentUpstreamError("invalid_url", text)
-    if isinstance(exc, httpx.LocalProtocolError):
-        return PermanentUpstreamError("invalid_request", text)
     if isinstance(exc, _NEVER_SENT):
         code = "connect_timeout" if isinstance(exc, httpx.TimeoutException) else "connect_error"
         return TransientUpstreamError(code, text)
@@ -154,6 +166,24 @@ def error_from_exception(exc: Exception, op: Operation) -> UpstreamError:
         code = "submit_timeout" if timeout else "submit_connection_lost"
         return AmbiguousSubmitError(code, text)
     return TransientUpstreamError("timeout" if timeout else "network_error", text)
+
+
+def _local_failure(exc: Exception, op: Operation) -> UpstreamError:
+    """Rule 10. The exception's own text is never kept: it may quote the key."""
+    name = type(exc).__name__
+    if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
+        if op == "download":
+            return PermanentUpstreamError("invalid_url", f"the video URL is not usable ({name})")
+        return OperatorProblemError(
+            "endpoint",
+            f"the request URL could not be built from the configured base URL ({name});"
+            " nothing was sent",
+        )
+    return OperatorProblemError(
+        "auth",
+        f"the request could not be built ({name}): the configured API key is not a valid"
+        " HTTP header value (visible ASCII only, no spaces); nothing was sent",
+    )
 
 
 def _classify(

@@ -17,7 +17,7 @@ from schemas.catalogue import ModelSpec
 from schemas.config import RuntimeConfig
 from worker.upstream import registry
 from worker.upstream.base import Upstream
-from worker.upstream.errors import OperatorProblemError
+from worker.upstream.errors import OperatorProblemError, UpstreamError, scrubbed
 from worker.upstream.registry import ClientOptions, Provider
 
 
@@ -57,13 +57,18 @@ class UpstreamPool:
         open until the block ends.
 
         `spec` None (a model no longer in the catalogue) means the configured upstream.
-        Raises NotImplementedError / ValueError for a kind nothing serves.
+        Raises NotImplementedError / ValueError for a kind nothing serves. An
+        `UpstreamError` leaving the block never quotes the key (`scrubbed`).
         """
-        entry, idle = self._acquire(config, kind or registry.kind_for(config, spec))
+        kind = kind or registry.kind_for(config, spec)
+        entry, idle = self._acquire(config, kind)
         try:
             for retired in idle:
                 await retired.client.aclose()
             yield entry.client
+        except UpstreamError as error:
+            scrubbed(error, self._access(config, kind)[1])
+            raise
         finally:
             entry.leases -= 1
             if entry.retired and entry.leases == 0:

@@ -26,11 +26,17 @@ _NO_ROOM = frozenset({429, 503})
 
 
 def routes_of(config: RuntimeConfig, spec: ModelSpec | None, model: str) -> list[Route]:
-    """The routes of public `model` (`spec` None: it left the catalogue, the configured
-    upstream under its own id)."""
+    """The routes of public `model`, each once (`spec` None: it left the catalogue, the
+    configured upstream under its own id)."""
     if spec is None:
         return [Route(provider=config.upstream_kind, provider_model=model)]
-    return spec.route_list(config.upstream_kind)
+    # Each route once (a write refuses duplicates; a catalogue stored before may hold
+    # them): a task finds its route by label, and a second copy would send the next
+    # route back to the first, over and over until the deadline.
+    unique: dict[str, Route] = {}
+    for route in spec.route_list(config.upstream_kind):
+        unique.setdefault(route.label(model), route)
+    return list(unique.values())
 
 
 def position(routes: list[Route], recorded: str | None, model: str) -> int:

@@ -269,3 +269,33 @@ async def test_an_ambiguous_submit_never_fails_over(acme, admin, stack, routed, 
     tasks = [t for t in await sim_tasks(stack) if t["prompt"] == prompt]
     assert len(tasks) == 1 and "instances" not in tasks[0]["request"]  # the gateway's only
     await assert_ledger()
+
+
+@pytest.fixture
+async def resubmitting(admin: httpx.AsyncClient) -> AsyncIterator[None]:
+    """The ambiguous-submit policy ``resubmit``; before `routed`, whose warm-up proves the
+    worker read it."""
+    policy = {"ambiguous_submit_policy": "resubmit"}
+    assert (await admin.put("/v1/admin/config", json=policy)).status_code == 200
+    yield
+    back = {"ambiguous_submit_policy": "fail"}
+    assert (await admin.put("/v1/admin/config", json=back)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("refusal", "code"), [("429", "upstream_unavailable"), ("401", "upstream_auth")]
+)
+async def test_after_an_ambiguous_submit_a_resubmit_never_fails_over(
+    acme, admin, stack, resubmitting, routed, assert_ledger, refusal, code
+):
+    prompt = (
+        f"lost then {refusal} [sim:duration=50] [sim:submit=502] [sim:submit_times=1]"
+        f" [sim:submit_then={refusal}] [sim:retry_after=0]"
+    )
+    video = await finished(acme, (await create(acme, prompt, model=routed))["id"])
+    assert video["status"] == "failed" and video["error"]["code"] == code, video
+    shown = (await admin.get(f"/v1/videos/{video['id']}")).json()
+    assert shown["upstream_route"] == "simulator:veo3-fast"  # never left the route
+    tasks = [t for t in await sim_tasks(stack) if t["prompt"] == prompt]
+    assert len(tasks) == 1 and "instances" not in tasks[0]["request"]  # no Gemini task
+    await assert_ledger()

@@ -27,7 +27,7 @@ from worker.upstream.gateway.protocol import (
 from worker.upstream.http import elapsed_ms
 from worker.upstream.http_client import CHUNK_SIZE, HttpClient
 from worker.upstream.metrics import observe
-from worker.upstream.outcomes import Operation, error_from_exception
+from worker.upstream.outcomes import LOCAL_FAILURES, Operation, error_from_exception
 
 SUBMIT_PATH = "/google/v1/models/veo/videos"
 TASK_PATH = "/google/v1/tasks/"
@@ -114,7 +114,7 @@ class GatewayClient(HttpClient):
                 "GET", url, timeout=self._download_timeout, headers={"Accept-Encoding": "identity"}
             )
             response = await self._client.send(request, stream=True, follow_redirects=True)
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        except (httpx.HTTPError, *LOCAL_FAILURES) as exc:
             error = error_from_exception(exc, "download")
             log.warning("upstream.transport_error", error_code=error.code, error=error.message)
             observe(self.provider, "download", started, error)

@@ -31,7 +31,7 @@ from worker.upstream.gemini.protocol import (
 )
 from worker.upstream.http_client import CHUNK_SIZE, HttpClient
 from worker.upstream.metrics import observe
-from worker.upstream.outcomes import Operation, error_from_exception
+from worker.upstream.outcomes import LOCAL_FAILURES, Operation, error_from_exception
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 API_VERSION = "/v1beta"
@@ -123,7 +123,7 @@ class GeminiClient(HttpClient):
                     "GET", url, headers=headers, timeout=self._download_timeout
                 )
                 response = await self._client.send(request, stream=True)
-            except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            except (httpx.HTTPError, *LOCAL_FAILURES) as exc:
                 error = error_from_exception(exc, "download")
                 _log.warning("upstream.transport_error", op="download", error_code=error.code)
                 observe(self.provider, "download", started, error)
