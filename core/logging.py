@@ -79,7 +79,13 @@ def renders_json(fmt: str, stream: TextIO) -> bool:
 def _renderers(json: bool) -> list[structlog.types.Processor]:
     if json:
         return [structlog.processors.format_exc_info, _leading, structlog.processors.JSONRenderer()]
-    return [structlog.dev.ConsoleRenderer(colors=False)]
+    # Plain tracebacks: with rich installed, structlog's default prints every frame's
+    # local variables, which hold keys, settings and prompts.
+    return [
+        structlog.dev.ConsoleRenderer(
+            colors=False, exception_formatter=structlog.dev.plain_traceback
+        )
+    ]
 
 
 def formatter(json: bool) -> structlog.stdlib.ProcessorFormatter:

@@ -41,9 +41,12 @@ def _result_text(value: object) -> str:
 ARQ_CODEC: dict[str, Any] = {"job_serializer": dumps, "job_deserializer": loads}
 
 
-def queue_client(url: str, *, connect_timeout: float) -> ArqRedis:
+def queue_client(url: str, *, connect_timeout: float, timeout: float | None = None) -> ArqRedis:
     """An ARQ client for ``url`` speaking :func:`dumps`/:func:`loads`; it connects on
-    first use."""
-    client: ArqRedis = ArqRedis.from_url(url, socket_connect_timeout=connect_timeout)
+    first use. ``timeout`` (seconds) bounds every command too: a Redis that accepts
+    connections but hangs (stopped, swapping) must not hold a request for as long."""
+    client: ArqRedis = ArqRedis.from_url(
+        url, socket_connect_timeout=connect_timeout, socket_timeout=timeout
+    )
     client.job_serializer, client.job_deserializer = dumps, loads
     return client

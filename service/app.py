@@ -54,6 +54,9 @@ OPERATIONS: list[Operation] = [
 ]
 TITLE = "google-video"
 REDIS_CONNECT_SECONDS = 1.0
+# A hung Redis costs a request at most this per command: enqueues are after the commit
+# (the reconciler catches up), callbacks and readiness report it.
+REDIS_COMMAND_SECONDS = 2.0
 
 
 def create_app(
@@ -69,7 +72,11 @@ def create_app(
         engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
         # Connected on first use, not checked here: the API starts and serves (degraded,
         # see /readyz) while Redis is down; creates stay durable in the database.
-        queue = queue_client(settings.redis_url, connect_timeout=REDIS_CONNECT_SECONDS)
+        queue = queue_client(
+            settings.redis_url,
+            connect_timeout=REDIS_CONNECT_SECONDS,
+            timeout=REDIS_COMMAND_SECONDS,
+        )
         storage = storage_from(settings)
         limits = RateLimits(settings.redis_url)
         try:

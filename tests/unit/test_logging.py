@@ -50,6 +50,24 @@ def test_console_text_for_people() -> None:
     assert "careful" in text and "[uvicorn.error]" in text and not text.startswith("{")
 
 
+def test_console_tracebacks_never_show_local_variables() -> None:
+    # With rich installed, structlog's console default printed every frame's locals: the
+    # Settings with SECRET_KEY and ADMIN_KEY, an Authorization header (a tester's finding).
+    def fails(secret_key: str) -> None:
+        headers = {"Authorization": f"Bearer {secret_key}"}
+        raise RuntimeError(f"{len(headers)} header")
+
+    secret = "".join(["gv_secret_", "value_never_shown"])  # not in any source line
+    try:
+        fails(secret)
+    except RuntimeError:
+        record = _record("uvicorn.error", logging.ERROR, "Exception in ASGI application")
+        record.exc_info = sys.exc_info()
+    text = formatter(json=False).format(record)
+    assert "RuntimeError: 1 header" in text and "Traceback" in text
+    assert secret not in text
+
+
 def test_auto_is_json_unless_the_stream_is_a_terminal() -> None:
     leader, follower = pty.openpty()
     file = io.StringIO()
