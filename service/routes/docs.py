@@ -27,7 +27,10 @@ PAGE = """<!doctype html>
   <div id="swagger-ui"></div>
   <script src="docs/swagger-ui-bundle.js"></script>
   <script>
-    window.ui = SwaggerUIBundle({url: "openapi.json", dom_id: "#swagger-ui", deepLinking: true});
+    window.ui = SwaggerUIBundle({
+      url: "openapi.json", dom_id: "#swagger-ui", deepLinking: true,
+      validatorUrl: null  // Swagger UI's default sends the spec's URL to swagger.io
+    });
   </script>
 </body>
 </html>

@@ -311,6 +311,7 @@ async def test_docs_page_renders_offline() -> None:
         page = await anon.get("/docs")
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
         assert "http" not in page.text  # nothing fetched from elsewhere
+        assert "validatorUrl: null" in page.text  # else the spec's URL goes to swagger.io
         for asset, media in [
             ("/docs/swagger-ui-bundle.js", "application/javascript"),
             ("/docs/swagger-ui.css", "text/css"),
