@@ -17,6 +17,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -43,6 +44,12 @@ def run_dev(host: str, port: int, data_dir: str, sim_port: int) -> int:
     # Before anything is spawned, so an early Ctrl-C still reaches the cleanup below.
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    # Another process on the port would answer the readiness check for us: say so now.
+    try:
+        socket.create_server((host, port)).close()
+    except OSError as exc:
+        print(f"google-video dev: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
+        return 1
     root = private_dir(Path(data_dir).resolve())
     private_dir(root / "redis")
     redis_bin = shutil.which("redis-server")

@@ -136,3 +136,24 @@ def test_make_run_refuses_a_taken_port(tmp_path: Path) -> None:
     assert result.returncode == 1, (result.stdout, result.stderr)
     assert "is taken" in result.stderr
     assert not (tmp_path / "d").exists()  # nothing was started
+
+
+DEV = [sys.executable, "-m", "cli.main", "dev"]
+
+
+def test_dev_refuses_a_taken_port(tmp_path: Path) -> None:
+    """``google-video dev`` (``make dev``) likewise: it announced itself on a port another
+    server held, whose /healthz answered its readiness check (a tester)."""
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [*DEV, "--port", str(port), "--data-dir", str(tmp_path / "d")],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "API on" not in result.stdout + result.stderr
+    assert not (tmp_path / "d").exists()  # nothing was started
