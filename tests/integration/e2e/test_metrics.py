@@ -13,7 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from cli.supervise import HOST, free_port
-from tests.deploy.queries import referenced_names
+from tests.deploy.queries import closed_values, exported_labels, referenced_names
 from tests.eventually import eventually
 from tests.integration.conftest import ADMIN_KEY
 from tests.integration.e2e.conftest import _bucket
@@ -161,3 +161,11 @@ async def test_api_and_worker_metrics_after_a_video_completes(
     # worker serve (every histogram's _bucket/_sum/_count included).
     missing = referenced_names() - names(active) - names(worker)
     assert not missing, f"deploy/ reads metrics nobody serves: {sorted(missing)}"
+    # The label names and closed value sets the deploy gate checks the queries against
+    # (tests/deploy/queries.py, from the code) are those the real processes serve.
+    labels, closed = exported_labels(), closed_values()
+    for (name, pairs), _ in [*active.items(), *worker.items()]:
+        if name.startswith("google_video_"):
+            assert dict(pairs).keys() <= labels[name], (name, pairs)
+            for label, given in pairs:
+                assert given in closed.get((name, label), {given}), (name, label, given)
