@@ -157,12 +157,16 @@ class ProviderAccessOut(ProviderAccess):
     """One provider's access as ``/v1/admin/config`` shows it: the key masked."""
 
     api_key_set: bool
+    api_key_unreadable: bool = False
 
 
 class ConfigOut(RuntimeConfig):
     """The configuration as ``/v1/admin/config`` shows it: every key masked."""
 
     upstream_api_key_set: bool
+    # True when a key is stored but this SECRET_KEY cannot decrypt it (a database restored
+    # under another key): store the key again, or start with the key it was stored under.
+    upstream_api_key_unreadable: bool = False
     providers: dict[str, ProviderAccessOut] = Field(  # type: ignore[assignment]
         default_factory=dict
     )
