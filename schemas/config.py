@@ -199,7 +199,8 @@ class UpstreamCandidate(Patch):
 # key_accepted: the provider authenticated the key (and created nothing); key_rejected:
 # it refused the key (401/403, an exhausted quota included); unreachable: no answer (a
 # refused connection, DNS, a timeout); unexpected: an answer that says neither.
-CheckResult = Literal["key_accepted", "key_rejected", "unreachable", "unexpected"]
+# key_unreadable: the stored key cannot be decrypted with this SECRET_KEY (nothing sent).
+CheckResult = Literal["key_accepted", "key_rejected", "unreachable", "unexpected", "key_unreadable"]
 
 
 class ConnectionReport(BaseModel):
