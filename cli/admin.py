@@ -6,6 +6,7 @@ release."""
 from __future__ import annotations
 
 import argparse
+import sys
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -16,7 +17,7 @@ from cli.failures import FAILED, USAGE, CliError
 from cli.output import Output
 from core import apikeys
 from core.db import make_engine, shown_url, sqlite_file
-from core.migrate import is_current, upgrade
+from core.migrate import ahead, is_current, upgrade
 from core.presenter import account_of, api_key_of
 from core.reencrypt import reencrypt_all
 from core.repo import credits
@@ -98,6 +99,18 @@ async def _on(
     engine: AsyncEngine, settings: Settings, args: argparse.Namespace, out: Output
 ) -> int:
     if args.command == "migrate":
+        newer = await ahead(engine)
+        if newer is not None:
+            # A rollback's migrate step must succeed: the schema is additive, old code runs
+            # on it (README, "Upgrading and rolling back").
+            print(
+                f"google-video: the database is at revision {', '.join(newer[0])}, newer than"
+                f" this release knows (latest: {', '.join(newer[1])}): this is a newer schema;"
+                " nothing to do — roll back the application only (README, Upgrading and"
+                " rolling back)",
+                file=sys.stderr,
+            )
+            return 0
         await upgrade(engine)
         out.line("database is at the latest revision")
         return 0

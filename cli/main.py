@@ -24,6 +24,7 @@ from cli.failures import FAILED, INTERRUPTED, USAGE, CliError, one_line
 
 if TYPE_CHECKING:
     from cli.output import Output
+    from schemas.settings import Settings
 
 PROG = "google-video"
 
@@ -289,9 +290,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _process(args: argparse.Namespace) -> int:
     from core.logging import configure
-    from schemas.settings import Settings
 
-    settings = Settings()
+    try:
+        settings = _settings({})
+    except CliError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return exc.code
     configure(settings.log_format, settings.log_level)
     if args.command == "api":
         from cli.api import serve_api
@@ -347,27 +351,35 @@ def _over_http(args: argparse.Namespace, out: Output) -> int:
 
 
 def _on_database(args: argparse.Namespace, out: Output, *, by_default: bool) -> int:
-    from pydantic import ValidationError
-
     from cli import admin
     from core.logging import configure
-    from schemas.settings import Settings
 
     overrides: dict[str, object] = {}
     if args.data_dir is not None:
         overrides |= {"data_dir": Path(args.data_dir), "database_url": args.database_url or ""}
     elif args.database_url is not None:
         overrides["database_url"] = args.database_url
+    settings = _settings(overrides)
+    configure(settings.log_format, settings.log_level)
+    return asyncio.run(admin.dispatch(settings, args, out, by_default=by_default))
+
+
+def _settings(overrides: dict[str, object]) -> Settings:
+    """The settings from the environment (and `overrides`); raises `CliError` (exit 2)
+    naming each invalid setting and what is wrong with it -- never its value, which may
+    be a secret."""
+    from pydantic import ValidationError
+
+    from schemas.settings import Settings
+
     try:
-        settings = Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(map(str, e['loc']))}: {e['msg']}".lstrip(": ")
             for e in exc.errors(include_url=False)
         )
         raise CliError(f"the settings are not usable: {problems}", USAGE) from None
-    configure(settings.log_format, settings.log_level)
-    return asyncio.run(admin.dispatch(settings, args, out, by_default=by_default))
 
 
 if __name__ == "__main__":

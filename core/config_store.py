@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.repo import config as repo
-from core.secrets import MASK, SecretBox
+from core.secrets import MASK, SecretBox, UnreadableSecretError
 from schemas.catalogue import WRITE_CONTEXT
 from schemas.config import (
     ProviderAccess,
@@ -122,8 +122,9 @@ class ConfigStore:
             return "", ""
         return stored.base_url, self.box.decrypt(stored.api_key)
 
-    async def candidate(self, candidate: UpstreamCandidate) -> tuple[str, str, str]:
-        """The upstream ``(kind, base_url, plain key)`` that `candidate` names, nothing stored.
+    async def candidate(self, candidate: UpstreamCandidate) -> tuple[str, str, str | None]:
+        """The upstream ``(kind, base_url, plain key)`` that `candidate` names, nothing stored;
+        the key is None when it is the stored one and this SECRET_KEY cannot decrypt it.
 
         Left-out fields come from the stored configuration, under the rules of `update`: a
         masked key counts as left out, and a new destination without a key has none. With
@@ -131,9 +132,13 @@ class ConfigStore:
         """
         changes = _given(candidate)
         current = await self.get()
+        key: str | None
         if candidate.provider is not None:
             kind = candidate.provider
-            base_url, key = self.access(current, kind)
+            try:
+                base_url, key = self.access(current, kind)
+            except UnreadableSecretError:
+                base_url, key = self._base_url(current, kind), None
             if "upstream_api_key" in changes:
                 key = str(changes["upstream_api_key"])
             elif changes.get("upstream_base_url", base_url) != base_url:
@@ -141,14 +146,27 @@ class ConfigStore:
             return kind, str(changes.get("upstream_base_url", base_url)), key
         if "upstream_api_key" in changes:
             key = str(changes["upstream_api_key"])
+        elif _moves_upstream(current, changes):
+            key = ""
         else:
-            key = "" if _moves_upstream(current, changes) else self.upstream_key(current)
+            try:
+                key = self.upstream_key(current)
+            except UnreadableSecretError:
+                key = None
         kind = str(changes.get("upstream_kind", current.upstream_kind))
         base_url = str(changes.get("upstream_base_url", current.upstream_base_url))
         return kind, base_url, key
 
     def upstream_key(self, config: RuntimeConfig) -> str:
+        """The plain upstream key; raises `UnreadableSecretError` as `SecretBox.decrypt`."""
         return self.box.decrypt(config.upstream_api_key)
+
+    @staticmethod
+    def _base_url(config: RuntimeConfig, kind: str) -> str:
+        if kind == config.upstream_kind:
+            return config.upstream_base_url
+        stored = config.providers.get(kind)
+        return "" if stored is None else stored.base_url
 
 
 def _given(fields: BaseModel) -> dict[str, Any]:

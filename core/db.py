@@ -39,7 +39,10 @@ def make_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
     it. The parameter is removed; asyncpg's statement cache and SQLAlchemy's are turned off
     and every statement gets a unique name (SQLAlchemy's asyncpg dialect docs, "Prepared
     Statement Name with PGBouncer"; asyncpg issue 837). Raises ValueError for another
-    value of ``pgbouncer``."""
+    value of ``pgbouncer``.
+
+    ``?sslmode=…`` (libpq's spelling, what most providers hand out) becomes asyncpg's
+    ``ssl=…``, which takes the same modes: asyncpg refuses ``sslmode`` as an argument."""
     if url.startswith("sqlite"):
         if (database := sqlite_file(url)) is not None:
             private_sqlite(database)
@@ -52,6 +55,9 @@ def make_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
     # fails, the dialect invalidates the pool, the API answers 503 and jobs are retried.
     parsed = make_url(url)
     connect_args: dict[str, Any] = {}
+    sslmode = parsed.query.get("sslmode")
+    if sslmode is not None and "ssl" not in parsed.query:
+        parsed = parsed.difference_update_query(["sslmode"]).update_query_dict({"ssl": sslmode})
     pooler = parsed.query.get("pgbouncer")
     if pooler is not None:
         if pooler not in ("true", "false"):

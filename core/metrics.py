@@ -94,7 +94,8 @@ UPSTREAM_DURATION = Histogram(
 )
 OPERATOR_PROBLEMS = Counter(
     f"{PREFIX}_upstream_operator_problems_total",
-    "Upstream refusals only the operator can fix, by cause (auth, quota, endpoint).",
+    "Upstream refusals only the operator can fix, by cause (auth, quota, endpoint, "
+    "key_unreadable: the stored key is not under this SECRET_KEY).",
     ["cause", "operation"],
 )
 STORE_BYTES = Counter(

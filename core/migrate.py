@@ -44,3 +44,19 @@ async def is_current(engine: AsyncEngine) -> bool | None:
 
     async with engine.connect() as conn:
         return await conn.run_sync(check)
+
+
+async def ahead(engine: AsyncEngine) -> tuple[list[str], list[str]] | None:
+    """``(the database's revisions, the newest this code knows)`` when the database is at a
+    revision this code does not know (a newer release migrated it: a rollback); else None."""
+
+    def check(connection: Connection) -> tuple[list[str], list[str]] | None:
+        script = ScriptDirectory.from_config(alembic_config(connection))
+        current = set(MigrationContext.configure(connection).get_current_heads())
+        known = {revision.revision for revision in script.walk_revisions()}
+        if current <= known:
+            return None
+        return sorted(current), sorted(script.get_heads())
+
+    async with engine.connect() as conn:
+        return await conn.run_sync(check)

@@ -19,6 +19,11 @@ def _fernet(secret_key: str) -> Fernet:
     return Fernet(base64.urlsafe_b64encode(digest))
 
 
+class UnreadableSecretError(ValueError):
+    """A stored secret that neither the current nor a previous SECRET_KEY decrypts (a
+    database restored under another key): the operator's problem, never the request's."""
+
+
 class SecretBox:
     """``SecretBox(current, *previous)``: Fernet under keys derived from each SECRET_KEY."""
 
@@ -32,13 +37,15 @@ class SecretBox:
 
     def decrypt(self, token: str) -> str:
         """The plaintext of ``token`` under the current or a previous key; raises
-        ``ValueError`` when none of them opens it."""
+        `UnreadableSecretError` (a ``ValueError``) when none of them opens it."""
         if not token:
             return ""
         try:
             return self._any.decrypt(token.encode()).decode()
         except InvalidToken:
-            raise ValueError("stored secret cannot be decrypted with this SECRET_KEY") from None
+            raise UnreadableSecretError(
+                "stored secret cannot be decrypted with this SECRET_KEY"
+            ) from None
 
     def is_current(self, token: str) -> bool:
         """True if ``token`` is empty or already encrypted under the current key."""

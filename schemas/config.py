@@ -157,12 +157,16 @@ class ProviderAccessOut(ProviderAccess):
     """One provider's access as ``/v1/admin/config`` shows it: the key masked."""
 
     api_key_set: bool
+    api_key_unreadable: bool = False
 
 
 class ConfigOut(RuntimeConfig):
     """The configuration as ``/v1/admin/config`` shows it: every key masked."""
 
     upstream_api_key_set: bool
+    # True when a key is stored but this SECRET_KEY cannot decrypt it (a database restored
+    # under another key): store the key again, or start with the key it was stored under.
+    upstream_api_key_unreadable: bool = False
     providers: dict[str, ProviderAccessOut] = Field(  # type: ignore[assignment]
         default_factory=dict
     )
@@ -195,7 +199,8 @@ class UpstreamCandidate(Patch):
 # key_accepted: the provider authenticated the key (and created nothing); key_rejected:
 # it refused the key (401/403, an exhausted quota included); unreachable: no answer (a
 # refused connection, DNS, a timeout); unexpected: an answer that says neither.
-CheckResult = Literal["key_accepted", "key_rejected", "unreachable", "unexpected"]
+# key_unreadable: the stored key cannot be decrypted with this SECRET_KEY (nothing sent).
+CheckResult = Literal["key_accepted", "key_rejected", "unreachable", "unexpected", "key_unreadable"]
 
 
 class ConnectionReport(BaseModel):

@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     gemini_api_key: str = ""
     # auto: one JSON object per line unless stderr is a terminal (core/logging.py).
     log_format: Literal["auto", "console", "json"] = "auto"
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     db_pool_size: int = Field(default=20, ge=1, le=500)
     max_body_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     api_key_cache_seconds: float = Field(default=5.0, ge=0)
@@ -137,6 +137,11 @@ class Settings(BaseSettings):
     image_fetch_timeout_seconds: float = Field(default=20.0, gt=0)
     # Replaced by the two above; still set, it stops the start with a message saying so.
     webhook_allow_private: str | None = None
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_capitals(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator("egress_allow", mode="before")
     @classmethod

@@ -36,12 +36,16 @@ _HINTS: dict[OperatorCause, str] = {
     "quota": f"the upstream account or key is out of quota: {_KEEP_POLLING}; top it up",
     "endpoint": "the upstream base URL does not lead to its task API (HTTP 404): "
     f"{_KEEP_POLLING}; fix upstream_base_url in the runtime config, or the proxy",
+    "key_unreadable": "the stored upstream key cannot be decrypted with this SECRET_KEY "
+    "(a database restored under another one?): queued tasks wait; start with the SECRET_KEY "
+    "it was stored under (or add it to SECRET_KEY_PREVIOUS), or store the key again",
 }
 
 
 @dataclass(frozen=True)
 class OperatorProblem:
-    """One refusal: when (UTC), why (`cause` ``auth`` | ``quota`` | ``endpoint``), on which
+    """One refusal: when (UTC), why (`cause` ``auth`` | ``quota`` | ``endpoint`` |
+    ``key_unreadable``), on which
     call (`op` ``submit`` | ``poll``), the HTTP status, the provider's own code and text."""
 
     at: datetime

@@ -9,10 +9,12 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from core.secrets import mask
+from core.config_store import ConfigStore
+from core.secrets import MASK, UnreadableSecretError, mask
 from schemas.config import (
     ConfigOut,
     ConfigTestOut,
+    ConnectionReport,
     RuntimeConfig,
     RuntimeConfigPatch,
     UpstreamCandidate,
@@ -32,13 +34,26 @@ CHECK_TIMEOUT_SECONDS = 5.0
 def _public(request: Request, config: RuntimeConfig) -> dict[str, Any]:
     body = config.model_dump(mode="json")
     store = ctx(request).config
-    key = store.upstream_key(config)
-    body["upstream_api_key"] = mask(key)
-    body["upstream_api_key_set"] = bool(key)
+    (
+        body["upstream_api_key"],
+        body["upstream_api_key_set"],
+        body["upstream_api_key_unreadable"],
+    ) = _shown(store, body["upstream_api_key"])
     for access in body["providers"].values():
-        plain = store.box.decrypt(access["api_key"])
-        access["api_key"], access["api_key_set"] = mask(plain), bool(plain)
+        access["api_key"], access["api_key_set"], access["api_key_unreadable"] = _shown(
+            store, access["api_key"]
+        )
     return body
+
+
+def _shown(store: ConfigStore, stored: str) -> tuple[str, bool, bool]:
+    """``(masked key, set, unreadable)`` of a stored (encrypted) key: one this SECRET_KEY
+    cannot decrypt is shown as set, masked, and unreadable -- never a 500."""
+    try:
+        plain = store.box.decrypt(stored)
+    except UnreadableSecretError:
+        return MASK, True, True
+    return mask(plain), bool(plain), False
 
 
 async def show(request: Request) -> Response:
@@ -65,11 +80,24 @@ async def test_config(request: Request) -> Response:
     if context.upstream_check is None:
         raise ProblemError(Code.UNAVAILABLE, "This process was started without the upstream check.")
     kind, base_url, key = await context.config.candidate(candidate)
+    if key is None:
+        report = ConnectionReport(
+            result="key_unreadable",
+            latency_ms=0,
+            detail="The stored key cannot be decrypted with this SECRET_KEY (a database "
+            "restored under another one?): store the key again, or start with the SECRET_KEY "
+            "it was stored under (SECRET_KEY_PREVIOUS also decrypts). Nothing was sent.",
+        )
+        return _answer(report, kind, base_url)
     try:
         report = await context.upstream_check(kind, base_url, key, seconds=CHECK_TIMEOUT_SECONDS)
     except (ValueError, NotImplementedError) as exc:
         # A stored kind this process does not serve (the candidate's was validated).
         raise ProblemError(Code.VALIDATION_ERROR, str(exc)) from None
+    return _answer(report, kind, base_url)
+
+
+def _answer(report: ConnectionReport, kind: str, base_url: str) -> Response:
     answer = ConfigTestOut(
         **report.model_dump(),
         ok=report.result == "key_accepted",

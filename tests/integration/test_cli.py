@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -140,6 +141,16 @@ def test_migrate_on_fresh_sqlite_exits_zero(cli: Cli) -> None:
 
 def test_migrate_twice_exits_zero(migrated_cli: Cli) -> None:
     assert migrated_cli("migrate").returncode == 0
+
+
+def test_migrate_on_a_newer_schema_is_a_rollback_and_succeeds(migrated_cli: Cli) -> None:
+    with sqlite3.connect(migrated_cli.data_dir / "cli.db") as db:
+        db.execute("UPDATE alembic_version SET version_num = '9999_future'")
+    result = migrated_cli("migrate")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "revision 9999_future, newer than this release knows" in result.stderr
+    assert "roll back the application only" in result.stderr
 
 
 def test_keys_create_prints_gv_key_once(migrated_cli: Cli) -> None:

@@ -95,3 +95,35 @@ async def test_a_read_sent_back_keeps_the_key_and_never_stores_the_mask(app: Sta
         assert response.status_code == 200, response.text
         store = app.state.ctx.config
         assert store.upstream_key(await store.get()) == UPSTREAM_KEY
+
+
+async def test_a_key_no_secret_key_decrypts_is_shown_unreadable_not_a_500(
+    settings: Settings,
+) -> None:
+    """A database restored under another SECRET_KEY: the config still reads and writes,
+    and its check says the key is unreadable (nothing sent)."""
+    from worker.upstream.check import check_connection
+
+    before = create_app(settings.model_copy(update={"secret_key": OLD, "secret_key_previous": ""}))
+    async with before.router.lifespan_context(before), _admin(before) as client:
+        stored = {
+            "upstream_api_key": UPSTREAM_KEY,
+            "providers": {"gemini": {"api_key": "sk-gemini-0123456789"}},
+        }
+        assert (await client.put("/v1/admin/config", json=stored)).status_code == 200
+    restored = settings.model_copy(update={"secret_key": NEW, "secret_key_previous": ""})
+    after = create_app(restored, upstream_check=check_connection)
+    async with after.router.lifespan_context(after), _admin(after) as client:
+        shown = await client.get("/v1/admin/config")
+        changed = await client.put("/v1/admin/config", json={"default_price": 5})
+        checked = await client.post("/v1/admin/config/test", json={})
+        gemini = await client.post("/v1/admin/config/test", json={"provider": "gemini"})
+    for response in (shown, changed, checked, gemini):
+        assert response.status_code == 200, response.text
+    body = shown.json()
+    assert body["upstream_api_key"] == "****" and body["upstream_api_key_set"] is True
+    assert body["upstream_api_key_unreadable"] is True
+    assert body["providers"]["gemini"]["api_key_unreadable"] is True
+    assert changed.json()["default_price"] == 5
+    for answer in (checked.json(), gemini.json()):
+        assert answer["result"] == "key_unreadable" and answer["ok"] is False

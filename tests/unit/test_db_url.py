@@ -24,3 +24,11 @@ async def test_the_pgbouncer_flag_is_removed_and_turns_statement_caches_off() ->
 def test_another_value_is_refused() -> None:
     with pytest.raises(ValueError, match="pgbouncer='yes'"):
         make_engine("postgresql+asyncpg://u@127.0.0.1:1/db?pgbouncer=yes")
+
+
+async def test_libpqs_sslmode_becomes_asyncpgs_ssl() -> None:
+    engine = make_engine("postgresql+asyncpg://u@127.0.0.1:1/db?sslmode=require")
+    try:
+        assert dict(engine.url.query) == {"ssl": "require"}
+    finally:
+        await engine.dispose()

@@ -223,3 +223,30 @@ def test_production_reads_passwords_however_a_url_carries_them(url: str) -> None
     field = "redis_url" if url.startswith("redis") else "database_url"
     with pytest.raises(ValidationError, match="placeholder"):
         Settings(environment="production", secret_key=STRONG_SECRET, **{field: url})
+
+
+def test_the_log_level_is_one_of_loggings_levels_in_any_case() -> None:
+    assert Settings(log_level="debug").log_level == "DEBUG"
+    with pytest.raises(ValidationError, match="log_level"):
+        Settings(log_level="LOUD")
+
+
+@pytest.mark.parametrize("command", ["api", "worker", "dev"])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("GOOGLE_VIDEO_DB_POOL_SIZE", "abc"), ("GOOGLE_VIDEO_LOG_LEVEL", "LOUD")],
+)
+def test_a_process_with_a_bad_setting_says_so_in_one_line(
+    command: str,
+    name: str,
+    value: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from cli.main import main
+
+    monkeypatch.setenv(name, value)
+    assert main([command]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("google-video: the settings are not usable:")
+    assert name.removeprefix("GOOGLE_VIDEO_").lower() in err

@@ -189,3 +189,21 @@ async def test_unserved_kind_raises_and_takes_no_lease(pool) -> None:
         kinds.forget("later")
     async with pool.lease(config(), None) as client:
         assert client.kind == "pool-a"
+
+
+async def test_a_key_this_secret_key_cannot_decrypt_is_the_operators_problem() -> None:
+    """A database restored under another SECRET_KEY: no client is built, no traceback."""
+    from core.secrets import SecretBox
+
+    stored = SecretBox("secret-key-a-0123456789abcdef").encrypt("sk-key")
+    box = SecretBox("secret-key-b-0123456789abcdef")
+
+    def decrypting(config: RuntimeConfig, kind: str) -> tuple[str, str]:
+        return config.upstream_base_url, box.decrypt(config.upstream_api_key)
+
+    upstreams = UpstreamPool(decrypting, ClientOptions(9.0))
+    with pytest.raises(OperatorProblemError, match="pool-a key") as raised:
+        async with upstreams.lease(config(stored), None):
+            pass
+    assert raised.value.cause == "key_unreadable" and not BUILT
+    await upstreams.aclose()

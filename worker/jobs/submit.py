@@ -99,6 +99,10 @@ async def submit_task(ctx: dict[str, Any], task_id: str) -> str:
         return await _retry_later(context, task, exc, index)
     except OperatorProblemError as exc:
         context.alerts.report("submit", exc, task_id=task_id)
+        if exc.cause == "key_unreadable":
+            # Nothing was sent and the task is not at fault: it waits for the operator.
+            waiting = TransientUpstreamError(exc.code, exc.message)
+            return await _retry_later(context, task, waiting, index)
         if can_move:
             return await _next_route(context, task, routes, index, exc)
         code, message = operator_failure(exc)

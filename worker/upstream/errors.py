@@ -77,11 +77,14 @@ class TaskNotFoundError(PermanentUpstreamError):
     never finish."""
 
 
-OperatorCause = Literal["auth", "quota", "endpoint"]
+# key_unreadable: the stored key cannot be decrypted with this SECRET_KEY (a database
+# restored under another one): nothing was sent, and only the operator can fix it.
+OperatorCause = Literal["auth", "quota", "endpoint", "key_unreadable"]
 _OPERATOR_CODES: dict[OperatorCause, str] = {
     "auth": "unauthorized",
     "quota": "quota_exhausted",
     "endpoint": "endpoint_not_found",
+    "key_unreadable": "key_unreadable",
 }
 
 

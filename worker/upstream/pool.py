@@ -104,7 +104,11 @@ class UpstreamPool:
             self._current, self._generation = {}, generation
         found = self._current.get(kind)
         if found is None:
-            base_url, api_key = self._access(config, kind)
+            try:
+                base_url, api_key = self._access(config, kind)
+            except ValueError as exc:  # core.secrets: not under this SECRET_KEY
+                self._retired.update(idle)
+                raise OperatorProblemError("key_unreadable", f"{kind} key: {exc}") from exc
             provider = registry.provider(kind)
             try:
                 client = provider.build(base_url, api_key, self._options)
