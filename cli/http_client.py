@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -49,7 +50,24 @@ class Remote:
         if not base.startswith(("http://", "https://")):
             raise CliError(f"the API URL must start with http:// or https://: {base!r}", USAGE)
         key = api_key or os.environ.get("GOOGLE_VIDEO_API_KEY") or None
+        if key is not None:
+            sendable("the API key (--api-key or GOOGLE_VIDEO_API_KEY)", key)
         return cls(base, key, timeout or DEFAULT_TIMEOUT)
+
+
+def sendable(what: str, value: str) -> str:
+    """``value`` if it can go in an HTTP header: printable ASCII only. ``CliError``
+    (exit 2) otherwise, naming ``what`` but never quoting the value (a key is a secret;
+    a stray ``\\r`` or a non-ASCII letter usually comes from a copy and paste)."""
+    bad = next((c for c in value if not " " <= c <= "~"), None)
+    if bad is not None:
+        kind = "a control character" if bad.isascii() else "a non-ASCII character"
+        raise CliError(
+            f"{what} holds {kind} (U+{ord(bad):04X}) and cannot be sent: check for a stray"
+            " newline, carriage return or pasted quote",
+            USAGE,
+        )
+    return value
 
 
 class ApiClient:
@@ -175,12 +193,55 @@ def download(
     return count, digest.hexdigest()
 
 
+def writable_target(path: Path) -> Path:
+    """``path`` if a download may be renamed onto it: its parent an existing, writable
+    folder and ``path`` itself absent or a regular file. A folder, a symbolic link, a
+    device (``/dev/null``), a FIFO or a socket would be replaced by the rename, so
+    ``CliError`` (exit 2) instead; ``-`` (stdout) is the way to write to a pipe."""
+    parent = path.parent
+    if not parent.is_dir():
+        raise CliError(f"--output {path}: {parent} is not an existing folder", USAGE)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise CliError(f"--output {path}: the folder {parent} is not writable", USAGE)
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return path
+    except OSError as exc:
+        raise CliError(f"--output {path}: {exc.strerror or exc}", USAGE) from None
+    if stat.S_ISDIR(mode):
+        raise CliError(f"--output {path}: is a directory: name a file in it", USAGE)
+    if stat.S_ISLNK(mode):
+        raise CliError(
+            f"--output {path}: is a symbolic link, which would be replaced: name a file", USAGE
+        )
+    if not stat.S_ISREG(mode):
+        raise CliError(
+            f"--output {path}: not a regular file (a device, FIFO or socket), which would be"
+            " replaced: name a file, or - for stdout",
+            USAGE,
+        )
+    return path
+
+
 def save_atomically(path: Path, write: Callable[[IO[bytes]], tuple[int, str]]) -> tuple[int, str]:
-    """Write through ``path.part`` and rename: a failed download leaves no half file."""
+    """Write through ``path.part`` and rename: a failed download leaves no half file, and
+    only a regular file (or nothing) is ever replaced (``writable_target``)."""
+    writable_target(path)
     partial = path.with_name(path.name + ".part")
     try:
-        with partial.open("wb") as target:
+        # Never through a link or into a device or FIFO someone left under the .part name.
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_NONBLOCK
+        fd = os.open(partial, flags, 0o666)
+    except OSError as exc:
+        raise CliError(f"cannot write {partial}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise CliError(f"cannot write {partial}: not a regular file", USAGE)
+    try:
+        with os.fdopen(fd, "wb") as target:
             result = write(target)
+        writable_target(path)  # still a regular file (or nothing) to replace
         partial.replace(path)
     except OSError as exc:
         partial.unlink(missing_ok=True)

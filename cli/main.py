@@ -111,6 +111,17 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _page_size(text: str) -> int:
+    """``--limit``: 1 to 100 entries, as the API pages them."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"{text} is not between 1 and 100")
+    return value
+
+
 def _database() -> Parser:
     common = Parser(add_help=False)
     group = common.add_argument_group("the database")
@@ -160,7 +171,7 @@ def _videos(sub: argparse._SubParsersAction[Parser]) -> None:
     )
 
     listing = actions.add_parser("list", help="list videos, newest first", parents=http)
-    listing.add_argument("--limit", type=int, default=20)
+    listing.add_argument("--limit", type=_page_size, default=20)
     listing.add_argument("--after", help="the last id of the previous page")
     listing.add_argument("--user")
     listing.add_argument("--status", choices=["queued", "in_progress", "completed", "failed"])
@@ -206,7 +217,7 @@ def _credits(sub: argparse._SubParsersAction[Parser]) -> None:
     show = actions.add_parser("show", help="balance, held and ledger entries", parents=_both())
     show.add_argument("user")
     show.add_argument("--client", help="the user's tenant (required on the database)")
-    show.add_argument("--limit", type=int, default=20)
+    show.add_argument("--limit", type=_page_size, default=20)
     show.add_argument("--before", type=int, help="entries older than this entry id")
     grant = actions.add_parser(
         "grant", help="grant credits (negative: adjust down, never below zero)", parents=_both()
@@ -359,6 +370,8 @@ def _on_database(args: argparse.Namespace, out: Output, *, by_default: bool) -> 
         overrides |= {"data_dir": Path(args.data_dir), "database_url": args.database_url or ""}
     elif args.database_url is not None:
         overrides["database_url"] = args.database_url
+    from_env = None if args.data_dir is not None else os.environ.get("GOOGLE_VIDEO_DATABASE_URL")
+    _async_driver(args.database_url or from_env or "")
     settings = _settings(overrides)
     configure(settings.log_format, settings.log_level)
     return asyncio.run(admin.dispatch(settings, args, out, by_default=by_default))
@@ -380,6 +393,22 @@ def _settings(overrides: dict[str, object]) -> Settings:
             for e in exc.errors(include_url=False)
         )
         raise CliError(f"the settings are not usable: {problems}", USAGE) from None
+
+
+def _async_driver(url: str) -> None:
+    """Refuse a database URL naming a synchronous driver, saying which one to name."""
+    scheme = url.partition("://")[0]
+    better = {
+        "postgresql": "postgresql+asyncpg",
+        "postgres": "postgresql+asyncpg",
+        "postgresql+psycopg2": "postgresql+asyncpg",
+        "sqlite": "sqlite+aiosqlite",
+        "sqlite+pysqlite": "sqlite+aiosqlite",
+    }.get(scheme)
+    if better is not None and "://" in url:
+        raise CliError(
+            f"the database URL starts {scheme}://, a synchronous driver: use {better}://", USAGE
+        )
 
 
 if __name__ == "__main__":

@@ -108,9 +108,11 @@ def _setting(item: str) -> tuple[str, Any]:
         raise CliError(f"config set {item!r}: write NAME=VALUE (or NAME=@FILE)", USAGE)
     if raw.startswith("@"):
         try:
-            raw = Path(raw[1:]).expanduser().read_text()
+            raw = Path(raw[1:]).expanduser().read_text(encoding="utf-8")
         except OSError as exc:
             raise CliError(f"cannot read {raw[1:]}: {exc.strerror or exc}", USAGE) from None
+        except UnicodeDecodeError:
+            raise CliError(f"config set {name}: {raw[1:]} is not UTF-8 text", USAGE) from None
     if name in _text_fields():
         return name, raw
     try:

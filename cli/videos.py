@@ -24,7 +24,7 @@ from rich.progress import (
 )
 
 from cli.failures import FAILED, INTERRUPTED, USAGE, CliError
-from cli.http_client import ApiClient, download, save_atomically
+from cli.http_client import ApiClient, download, save_atomically, sendable, writable_target
 from cli.output import Output, size, text, when
 
 POLL_SECONDS = 1.0
@@ -36,6 +36,10 @@ VARIANT_SUFFIX = {"video": ".mp4", "thumbnail": ".webp", "spritesheet": ".jpg"}
 def run(api: ApiClient, out: Output, args: argparse.Namespace) -> int:
     if getattr(args, "output", None) == "-" and out.as_json:
         raise CliError("--output - and --json both write to stdout: choose one", USAGE)
+    output = getattr(args, "output", None)
+    if output and output != "-":
+        # Before anything is created, charged or waited for: a wrong -o fails at once.
+        writable_target(Path(output))
     action: Callable[[ApiClient, Output, argparse.Namespace], int] = _ACTIONS[args.action]
     return action(api, out, args)
 
@@ -44,6 +48,8 @@ def run(api: ApiClient, out: Output, args: argparse.Namespace) -> int:
 
 
 def _create(api: ApiClient, out: Output, args: argparse.Namespace) -> int:
+    if args.idempotency_key is not None:
+        sendable("--idempotency-key", args.idempotency_key)
     body: dict[str, Any] = {"prompt": args.prompt}
     optional = {
         "model": args.model,
@@ -147,6 +153,8 @@ def _image(api: ApiClient, out: Output, ref: str) -> str:
     """An ``images`` entry: a local file is uploaded (its ``upload_…`` id); URLs, data
     URIs and upload ids go as they are."""
     path = Path(ref).expanduser()
+    if path.is_dir():
+        raise CliError(f"--image {ref}: is a directory: name an image file", USAGE)
     if path.is_file():
         try:
             with path.open("rb") as image:
@@ -273,6 +281,8 @@ def _save(
     if video.get("status") != "completed":
         raise CliError(f"{video_id} is not completed ({_state(video)}): nothing to download")
     target = Path(output or f"{video_id}{VARIANT_SUFFIX[variant]}")
+    if output != "-":
+        writable_target(target)
     params = {"variant": variant} if variant != "video" else None
     with api.stream(f"/v1/videos/{video_id}/content", params) as response:
         total = int(response.headers.get("content-length") or 0) or None

@@ -6,12 +6,18 @@ tests/integration/test_people_cli.py."""
 from __future__ import annotations
 
 import argparse
+import os
+import stat
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
 
 from cli.failures import CliError
-from cli.http_client import ApiClient, Remote
+from cli.http_client import ApiClient, Remote, save_atomically
+from cli.main import main
 from cli.target import Side, side
 
 URL = "http://api.test"
@@ -142,3 +148,112 @@ def test_each_failure_is_one_line(answer: httpx.Response | Exception, line: str)
     with _client([answer], []) as api, pytest.raises(CliError) as failure:
         api.call("GET", "/v1/videos/video_1")
     assert str(failure.value) == line
+
+
+# --- what a command refuses before sending anything --------------------------------------
+
+NOWHERE = ("--url", "http://127.0.0.1:9", "--api-key", "gv_test_key")
+
+
+def _refused(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    """The one line ``google-video ARGV`` exits 2 with, nothing sent (no service runs at
+    ``NOWHERE``: reaching for it would be exit 1, "cannot reach")."""
+    try:
+        code = main(list(argv))
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+def _fifo(tmp_path: Path) -> Path:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    return fifo
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (lambda tmp: Path("/dev/null"), "not a regular file"),
+        (_fifo, "not a regular file"),
+        (lambda tmp: tmp, "is a directory"),
+        (lambda tmp: tmp / "missing" / "v.mp4", "is not an existing folder"),
+    ],
+)
+def test_a_wrong_output_is_refused_before_the_video_is_created(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, make: Callable[[Path], Path], says: str
+) -> None:
+    target = make(tmp_path)
+    line = _refused(capsys, "videos", "create", "--prompt", "x", "-o", str(target), *NOWHERE)
+    assert says in line
+    line = _refused(capsys, "videos", "download", "video_1", "-o", str(target), *NOWHERE)
+    assert says in line
+
+
+def _writes(data: bytes) -> Callable[[IO[bytes]], tuple[int, str]]:
+    def write(target: IO[bytes]) -> tuple[int, str]:
+        target.write(data)
+        return len(data), ""
+
+    return write
+
+
+def test_a_download_replaces_only_a_regular_file(tmp_path: Path) -> None:
+    regular = tmp_path / "v.mp4"
+    regular.write_bytes(b"old")
+    save_atomically(regular, _writes(b"new"))
+    assert regular.read_bytes() == b"new" and not (tmp_path / "v.mp4.part").exists()
+
+    fifo = _fifo(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_bytes(b"kept")
+    link = tmp_path / "link.mp4"
+    link.symlink_to(elsewhere)
+    for target in (fifo, link):
+        with pytest.raises(CliError) as refused:
+            save_atomically(target, _writes(b"new"))
+        assert refused.value.code == 2
+    assert stat.S_ISFIFO(fifo.lstat().st_mode) and link.is_symlink()
+    assert elsewhere.read_bytes() == b"kept"
+
+    # Nor through a link left under the .part name.
+    (tmp_path / "w.mp4.part").symlink_to(elsewhere)
+    with pytest.raises(CliError):
+        save_atomically(tmp_path / "w.mp4", _writes(b"new"))
+    assert elsewhere.read_bytes() == b"kept" and not (tmp_path / "w.mp4").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (("videos", "list", "--url", URL, "--api-key", "gv_secret_key\r"), "control character"),
+        (("videos", "list", "--url", URL, "--api-key", "gv_sécret_key"), "non-ASCII"),
+        (
+            ("videos", "create", "--prompt", "x", "--idempotency-key", "clé", *NOWHERE),
+            "--idempotency-key holds a non-ASCII",
+        ),
+        (("videos", "list", "--limit", "0", *NOWHERE), "--limit: 0 is not between 1 and 100"),
+        (("credits", "show", "bob", "--limit", "-1", *NOWHERE), "not between 1 and 100"),
+        (("keys", "list", "--database-url", "postgresql://h/db"), "use postgresql+asyncpg://"),
+        (("keys", "list", "--database-url", "sqlite:////tmp/x.db"), "use sqlite+aiosqlite://"),
+    ],
+)
+def test_unusable_values_are_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], says: str
+) -> None:
+    line = _refused(capsys, *argv)
+    assert says in line and "secret" not in line and "sécret" not in line
+
+
+def test_an_image_folder_and_a_binary_setting_are_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    line = _refused(capsys, "videos", "create", "--prompt", "x", "--image", str(tmp_path), *NOWHERE)
+    assert "is a directory" in line
+    binary = tmp_path / "models.bin"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    line = _refused(capsys, "config", "set", f"models=@{binary}", *NOWHERE)
+    assert "not UTF-8 text" in line
