@@ -114,6 +114,7 @@ async def test_provider_credentials_are_encrypted_write_only_and_masked(admin, e
         "base_url": "https://gemini.example",
         "api_key": "****" + key[-4:],
         "api_key_set": True,
+        "api_key_unreadable": False,
     }
     read = (await admin.get("/v1/admin/config")).json()
     assert read["providers"] == put.json()["providers"]
@@ -135,6 +136,7 @@ async def test_provider_credentials_are_encrypted_write_only_and_masked(admin, e
         "base_url": "https://other.example",
         "api_key": "",
         "api_key_set": False,
+        "api_key_unreadable": False,
     }
 
 
