@@ -39,12 +39,10 @@ def serve_api(settings: Settings, host: str, port: int, workers: int = 1) -> Non
             **common,
         )
         return
-    from service.app import create_app
-    from worker.upstream.check import check_connection
+    from cli.api_process import build
 
     uvicorn.run(
-        # The config test runs the worker's provider code in this process.
-        create_app(settings, upstream_check=check_connection),
+        build(settings),
         # httptools, with a deadline on request headers (README, "Limits").
         http=with_header_timeout(settings.header_timeout_seconds),
         **common,

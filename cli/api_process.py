@@ -15,13 +15,19 @@ class HeaderDeadline(HeaderDeadlineProtocol):
     """The header deadline of this process (set by :func:`app` before any connection)."""
 
 
-def app() -> Starlette:
-    """uvicorn's factory in a worker process: settings, logging and the deadline from the
-    environment, then the app as ``google-video api`` builds it."""
+def build(settings: Settings) -> Starlette:
+    """The app as ``google-video api`` serves it, in one process or several: the config
+    test runs the worker's provider code in the API process."""
     from service.app import create_app
     from worker.upstream.check import check_connection
 
+    return create_app(settings, upstream_check=check_connection)
+
+
+def app() -> Starlette:
+    """uvicorn's factory in a worker process: settings, logging and the deadline from the
+    environment, then :func:`build`."""
     settings = Settings()
     configure(settings.log_format, settings.log_level)
     HeaderDeadline.header_timeout = settings.header_timeout_seconds
-    return create_app(settings, upstream_check=check_connection)
+    return build(settings)
