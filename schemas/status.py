@@ -70,6 +70,14 @@ class EntryKind(StrEnum):
     ADJUST = "adjust"
 
 
+class ActivityKind(StrEnum):
+    """What one ``task_activity`` row records (the console's timeline)."""
+
+    STATUS = "status"  # the task moved to ``detail.status``
+    SUBMIT = "submit"  # one upstream submit call and its outcome
+    POLL = "poll"  # one upstream poll (a look at the upstream task) and what it said
+
+
 class Role(StrEnum):
     ADMIN = "admin"
     CLIENT = "client"

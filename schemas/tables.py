@@ -12,6 +12,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Index,
+    Integer,
     String,
     UniqueConstraint,
 )
@@ -299,6 +300,25 @@ class DeliveryAttempt(SQLModel, table=True):
     status_code: int | None = None
     latency_ms: int
     error: str | None = Field(default=None, max_length=500)
+
+
+class TaskActivity(SQLModel, table=True):
+    """Append-only history of one task (the operator console's timeline): each state
+    transition, upstream submit call and poll, with ``detail`` a small JSON object of what
+    was seen (``core/repo/activity.py`` names its keys). Kept as long as the task row."""
+
+    __tablename__ = "task_activity"
+    __table_args__ = (Index("ix_task_activity_task", "task_id", "id"),)
+
+    # 64-bit: a row per poll outgrows 2^31 long before the tasks do (SQLite's rowid is).
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    )
+    task_id: str = Field(max_length=64)
+    at: datetime = _now_ts()
+    kind: str = Field(max_length=10)
+    detail: dict[str, Any] = _json(dict)
 
 
 class ImageUpload(SQLModel, table=True):

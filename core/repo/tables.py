@@ -20,6 +20,7 @@ from schemas.tables import (
     IdempotencyRecord,
     ImageUpload,
     RuntimeConfigRow,
+    TaskActivity,
     VideoTask,
     WebhookEndpoint,
 )
@@ -37,3 +38,4 @@ events = cast(Table, Event.__table__)  # type: ignore[attr-defined]
 deliveries = cast(Table, Delivery.__table__)  # type: ignore[attr-defined]
 delivery_attempts = cast(Table, DeliveryAttempt.__table__)  # type: ignore[attr-defined]
 uploads = cast(Table, ImageUpload.__table__)  # type: ignore[attr-defined]
+activity = cast(Table, TaskActivity.__table__)  # type: ignore[attr-defined]

@@ -15,9 +15,10 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, and_, bindparam, case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.repo import activity
 from core.repo.tables import tasks
 from schemas.clock import utcnow
-from schemas.status import ACTIVE, TERMINAL, StorageStatus, TaskStatus
+from schemas.status import ACTIVE, TERMINAL, ActivityKind, StorageStatus, TaskStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,7 +345,13 @@ async def transition(
         .returning(*_columns(Owner))
     )
     row = result.mappings().first()
-    return Owner(**row) if row is not None else None
+    if row is None:
+        return None
+    detail = {"status": str(new)}
+    if values.get("error_code"):
+        detail["error_code"] = str(values["error_code"])
+    await activity.record(conn, task_id, ActivityKind.STATUS, detail)
+    return Owner(**row)
 
 
 async def load_for_poll(conn: AsyncConnection, task_id: str) -> PollView | None:
@@ -352,8 +359,11 @@ async def load_for_poll(conn: AsyncConnection, task_id: str) -> PollView | None:
     return _typed(PollView, row) if row is not None else None
 
 
-async def advance_poll(conn: AsyncConnection, task: PollView, **values: Any) -> bool:
-    """Record a poll hop, only if no other hop for this task got there first.
+async def advance_poll(
+    conn: AsyncConnection, task: PollView, seen: Mapping[str, Any], **values: Any
+) -> bool:
+    """Record a poll hop, only if no other hop for this task got there first; ``seen``
+    (the poll's ``task_activity`` detail) goes into the task's history when it did.
 
     A ``progress`` never lowers the stored one: estimates differ between hops (each worker
     learns its own durations, a provider's own figure may dip), the shown value must not.
@@ -370,7 +380,10 @@ async def advance_poll(conn: AsyncConnection, task: PollView, **values: Any) -> 
         )
         .values(polls=task.polls + 1, **values)
     )
-    return result.rowcount == 1
+    if result.rowcount != 1:
+        return False
+    await activity.record(conn, task.id, ActivityKind.POLL, seen)
+    return True
 
 
 async def begin_store(conn: AsyncConnection, task_id: str) -> StoreAttempt | None:

@@ -1,15 +1,18 @@
 """The progress a running task shows never goes back: each poll hop stores at most what
 it saw, never less than what an earlier hop (of any worker, with its own learned
-duration) stored, and never 100 before the video is stored."""
+duration) stored, and never 100 before the video is stored. Each transition and each
+hop that won is in the task's history (``task_activity``), in order."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from core.repo import tasks
+from core.repo import activity, tasks
 from schemas.clock import utcnow
-from schemas.status import TaskStatus
+from schemas.status import ActivityKind, TaskStatus
 
 
 async def test_a_poll_hop_never_lowers_the_stored_progress(
@@ -27,8 +30,30 @@ async def test_a_poll_hop_never_lowers_the_stored_progress(
         async with engine.begin() as conn:
             view = await tasks.load_for_poll(conn, task_id)
             assert view is not None
-            assert await tasks.advance_poll(conn, view, progress=progress, updated_at=utcnow())
+            seen = {"latency_ms": 3, "state": "running", "progress": progress}
+            assert await tasks.advance_poll(
+                conn, view, seen, progress=progress, updated_at=utcnow()
+            )
         return int((await acme.get(f"/v1/videos/{task_id}")).json()["progress"])
 
     # 94 from a worker that learned the model's time; 21 and 93 from fresher estimates.
     assert [await hop(p) for p in (94, 21, 93, 96)] == [94, 94, 94, 96]
+
+    async with engine.connect() as conn:
+        history = await activity.timeline(conn, task_id)
+        stale = await tasks.load_for_poll(conn, task_id)
+        assert stale is not None
+    assert [
+        (row.kind, row.detail.get("status", row.detail.get("progress"))) for row in history
+    ] == [
+        (ActivityKind.STATUS, "submitting"),
+        (ActivityKind.STATUS, "running"),
+        *((ActivityKind.POLL, p) for p in (94, 21, 93, 96)),
+    ]
+    assert [row.at for row in history] == sorted(row.at for row in history)
+
+    # A hop that lost (a duplicate of an earlier one) leaves no row.
+    async with engine.begin() as conn:
+        view = dataclasses.replace(stale, polls=0)
+        assert not await tasks.advance_poll(conn, view, {"latency_ms": 1}, updated_at=utcnow())
+        assert len(await activity.timeline(conn, task_id)) == len(history)

@@ -21,18 +21,19 @@ finished video or to fail the task with ``timeout``.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import structlog
 
 from core import queue, settlement
 from core.db import autocommit
-from core.repo import tasks
+from core.repo import activity, tasks
 from core.repo.tasks import PollView
 from schemas.clock import utcnow
 from schemas.config import RuntimeConfig
 from schemas.problems import FailureCode
-from schemas.status import TaskStatus
+from schemas.status import ActivityKind, TaskStatus
 from worker.context import WorkerContext, wctx
 from worker.jobs.deadline import expired, seconds_left, timeout_failure
 from worker.jobs.finishing import finish
@@ -68,34 +69,47 @@ async def poll_task(ctx: dict[str, Any], task_id: str, attempt: int) -> str:
         return await _fail(context, task_id, FailureCode.UPSTREAM_TASK_LOST, message)
     config = await context.config.get()
     spec = config.model(task.model)
+    started = time.perf_counter()
     try:
         async with context.upstreams.lease(config, spec, kind_of(task.upstream_route)) as upstream:
             result = await upstream.poll(task.upstream_task_id)
     except TaskNotFoundError as exc:
         if _just_submitted(context, task):
-            return await _back_off(context, task, config, exc.code, None)
+            return await _back_off(context, task, config, exc.code, None, _took(started))
         return await _fail(context, task_id, FailureCode.UPSTREAM_TASK_LOST, exc.message)
     except OperatorProblemError as exc:
         context.alerts.report("poll", exc, task_id=task_id)
-        return await _back_off(context, task, config, exc.code, None)
+        return await _back_off(context, task, config, exc.code, None, _took(started))
     except PermanentUpstreamError as exc:
         return await _fail(context, task_id, FailureCode.UPSTREAM_REJECTED, exc.message)
     except TransientUpstreamError as exc:
-        return await _back_off(context, task, config, exc.code, exc.retry_after)
+        return await _back_off(context, task, config, exc.code, exc.retry_after, _took(started))
     context.alerts.ok()
-    return await _look(context, task, config, result)
+    return await _look(context, task, config, result, _took(started))
+
+
+def _took(started: float) -> int:
+    """Milliseconds since ``started`` (``time.perf_counter()``)."""
+    return round((time.perf_counter() - started) * 1000)
 
 
 async def _look(
-    context: WorkerContext, task: PollView, config: RuntimeConfig, result: PollResult
+    context: WorkerContext,
+    task: PollView,
+    config: RuntimeConfig,
+    result: PollResult,
+    latency_ms: int,
 ) -> str:
-    """Act on an answer the upstream gave about the task."""
+    """Act on an answer the upstream gave about the task (``latency_ms``: the poll's)."""
+    seen: dict[str, Any] = {"latency_ms": latency_ms, "state": str(result.state)}
+    if result.progress is not None:
+        seen["progress"] = result.progress
     failure = result.failure()
     if failure is not None:
         return await _fail(context, task.id, failure.code, failure.message, result)
     video_url = _video_url(task, result)
     if result.state == UpstreamState.SUCCEEDED and video_url:
-        return await _finished(context, task, result, video_url)
+        return await _finished(context, task, result, video_url, seen)
     state = dict(_state(task), errors=0)
     state.pop("last_error", None)
     if result.state == UpstreamState.SUCCEEDED:
@@ -104,7 +118,7 @@ async def _look(
             message = "The upstream reported success but gave no video URL."
             return await _fail(context, task.id, FailureCode.UPSTREAM_NO_VIDEO, message, result)
         delay = context.settings.poll_min_interval
-        return await _reschedule(context, task, config, delay, state, result)
+        return await _reschedule(context, task, config, delay, state, seen, result)
     if expired(task, config):
         return await _fail(context, task.id, *timeout_failure(config), result)
     if result.state == UpstreamState.UNKNOWN:
@@ -121,7 +135,7 @@ async def _look(
     shown = result.progress
     if shown is None:
         shown = context.durations.progress(task.model, elapsed)
-    return await _reschedule(context, task, config, delay, state, result, shown)
+    return await _reschedule(context, task, config, delay, state, seen, result, shown)
 
 
 async def _back_off(
@@ -130,15 +144,18 @@ async def _back_off(
     config: RuntimeConfig,
     code: str,
     retry_after: float | None,
+    latency_ms: int | None = None,
 ) -> str:
-    """Poll again later after trouble that may pass; the deadline still holds."""
+    """Poll again later after trouble that may pass; the deadline still holds.
+    ``latency_ms`` is the failed poll's (None when no poll was made)."""
     if expired(task, config):
         return await _fail(context, task.id, *timeout_failure(config))
     streak = int(_state(task).get("errors", 0)) + 1
     delay = backoff(pacing(context), streak, retry_after)
     log.info("poll_transient", task_id=task.id, code=code, delay=round(delay, 2))
     state = {**_state(task), "errors": streak, "last_error": code}
-    await _reschedule(context, task, config, delay, state)
+    seen = {"latency_ms": latency_ms, "error": code}
+    await _reschedule(context, task, config, delay, state, seen)
     return "backoff"
 
 
@@ -200,6 +217,7 @@ async def _reschedule(
     config: RuntimeConfig,
     delay: float,
     poll_state: dict[str, Any],
+    seen: dict[str, Any],
     result: PollResult | None = None,
     progress: int | None = None,
 ) -> str:
@@ -214,7 +232,12 @@ async def _reschedule(
     values["upstream_response"] = {**values["upstream_response"], _STATE: poll_state}
     async with autocommit(context.engine) as conn:  # one statement: no transaction
         won = await tasks.advance_poll(
-            conn, task, updated_at=utcnow(), next_attempt_at=due_after(context, delay), **values
+            conn,
+            task,
+            seen,
+            updated_at=utcnow(),
+            next_attempt_at=due_after(context, delay),
+            **values,
         )
     if won:
         job = queue.poll(task.id, next_attempt, delay=delay)
@@ -223,7 +246,11 @@ async def _reschedule(
 
 
 async def _finished(
-    context: WorkerContext, task: PollView, result: PollResult, video_url: str
+    context: WorkerContext,
+    task: PollView,
+    result: PollResult,
+    video_url: str,
+    seen: dict[str, Any],
 ) -> str:
     submitted, finished = task.upstream_submit_time, result.finish_time or utcnow()
     if submitted is not None:
@@ -240,6 +267,8 @@ async def _finished(
             next_attempt_at=due_after(context, 0),
             **values,
         )
+        if moved is not None:
+            await activity.record(conn, task.id, ActivityKind.POLL, seen)
     if moved is not None:
         await queue.enqueue_after_commit(context.redis, queue.store(task.id))
     return "finished"

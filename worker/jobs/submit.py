@@ -6,17 +6,22 @@ leaves a task the reconciler recognises as ambiguous (docs/architecture.md, "Que
 
 from __future__ import annotations
 
+import contextlib
+import time
 from typing import Any
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 
 from core import callback, queue, settlement
-from core.repo import tasks
+from core.db import autocommit
+from core.repo import activity, tasks
 from core.repo.tasks import Owner, Task
 from schemas.catalogue import ModelSpec, Route
 from schemas.clock import utcnow
+from schemas.config import RuntimeConfig
 from schemas.problems import FailureCode
-from schemas.status import TaskStatus
+from schemas.status import ActivityKind, TaskStatus
 from worker.context import WorkerContext, wctx
 from worker.jobs.deadline import expired, seconds_left, timeout_failure
 from worker.jobs.finishing import finish
@@ -32,6 +37,7 @@ from worker.upstream import (
     PermanentUpstreamError,
     RemoteImage,
     SubmitRequest,
+    SubmitResult,
     TaskNotFoundError,
     TransientUpstreamError,
     UpstreamError,
@@ -90,8 +96,7 @@ async def submit_task(ctx: dict[str, Any], task_id: str) -> str:
     # The last route, or one an ambiguous submit may have created the task on: no failover.
     can_move = index + 1 < len(routes) and not _pinned(task)
     try:
-        async with context.upstreams.lease(config, spec, route.provider) as upstream:
-            result = await upstream.submit(request)
+        result = await _submit(context, task_id, config, spec, route.provider, request)
     except TransientUpstreamError as exc:
         spent = task.submit_attempts + 1 >= context.settings.submit_max_tries
         if can_move and (spent or routing.moves_at_once(exc)):
@@ -160,6 +165,33 @@ async def submit_task(ctx: dict[str, Any], task_id: str) -> str:
     await queue.enqueue_after_commit(context.redis, queue.poll(task_id, 0, delay=delay))
     bound.info("submitted", upstream_task_id=result.task_id)
     return "submitted"
+
+
+async def _submit(
+    context: WorkerContext,
+    task_id: str,
+    config: RuntimeConfig,
+    spec: ModelSpec | None,
+    kind: str,
+    request: SubmitRequest,
+) -> SubmitResult:
+    """The upstream submit call on provider ``kind``, recorded in the task's history
+    (``task_activity``) whatever its outcome; raises what the call raises."""
+    started = time.perf_counter()
+    seen: dict[str, Any] = {"route": kind}
+    try:
+        async with context.upstreams.lease(config, spec, kind) as upstream:
+            result = await upstream.submit(request)
+        seen["upstream_task_id"] = result.task_id
+        return result
+    except UpstreamError as exc:
+        seen["error"] = exc.code
+        raise
+    finally:
+        seen["latency_ms"] = round((time.perf_counter() - started) * 1000)
+        with contextlib.suppress(SQLAlchemyError, OSError):  # history must not fail a submit
+            async with autocommit(context.engine) as conn:
+                await activity.record(conn, task_id, ActivityKind.SUBMIT, seen)
 
 
 def _sent_urls(request: SubmitRequest) -> list[str]:

@@ -1,0 +1,60 @@
+"""The ``task_activity`` table: what happened to a task, one row per event, for the
+operator console's timeline.
+
+Rows are written by the repositories and jobs that make the events happen, in the same
+statement batch (a transition's row in its transaction): ``kind`` is an
+:class:`~schemas.status.ActivityKind`; ``detail`` is a small JSON object whose keys are:
+
+- ``status``: ``status`` (the new task status), ``error_code`` when it carries one;
+- ``submit``: ``route`` (provider kind), ``latency_ms``, then ``upstream_task_id`` on
+  success or ``error`` (the upstream error code) on failure;
+- ``poll``: ``latency_ms``, then ``state`` (the upstream's state, e.g. ``running``) and
+  ``progress`` (0-100 or absent) on an answer, or ``error`` (code) on trouble.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core.repo.tables import activity
+from schemas.clock import utcnow
+from schemas.status import ActivityKind
+
+# A timeline is read whole; a task polled for days stops growing its page here.
+TIMELINE_LIMIT = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    at: datetime
+    kind: ActivityKind
+    detail: dict[str, Any]
+
+
+_RECORD = insert(activity)
+
+
+async def record(
+    conn: AsyncConnection, task_id: str, kind: ActivityKind, detail: Mapping[str, Any]
+) -> None:
+    """Append one row (``at`` = now) to the task's history."""
+    await conn.execute(
+        _RECORD, {"task_id": task_id, "at": utcnow(), "kind": str(kind), "detail": dict(detail)}
+    )
+
+
+async def timeline(conn: AsyncConnection, task_id: str) -> list[Activity]:
+    """The task's history, oldest first (at most :data:`TIMELINE_LIMIT` rows)."""
+    rows = await conn.execute(
+        select(activity.c.at, activity.c.kind, activity.c.detail)
+        .where(activity.c.task_id == task_id)
+        .order_by(activity.c.id)
+        .limit(TIMELINE_LIMIT)
+    )
+    return [Activity(row.at, ActivityKind(row.kind), dict(row.detail)) for row in rows]
