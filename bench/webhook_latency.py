@@ -34,7 +34,7 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,7 @@ from bench.common import (
     machine,
     processes,
     start_child,
+    start_simulator,
     tree,
 )
 from cli.supervise import wait_for_port
@@ -166,13 +167,19 @@ def summary(values: Sequence[float]) -> dict[str, float]:
 @dataclass
 class Plan:
     markers: list[str]
-    durations: list[float]
+    # None: no `[sim:duration]` directive, the simulator draws its realistic duration.
+    durations: list[float | None]
 
     @classmethod
     def make(cls, tasks: int, seed: int, low: float, high: float) -> Plan:
         rng = random.Random(seed)
-        durations = [round(rng.uniform(low, high), 1) for _ in range(tasks)]
+        durations: list[float | None] = [round(rng.uniform(low, high), 1) for _ in range(tasks)]
         return cls([f"#{i:04d}" for i in range(tasks)], durations)
+
+    @classmethod
+    def realistic(cls, tasks: int) -> Plan:
+        """``tasks`` prompts without a duration directive."""
+        return cls([f"#{i:04d}" for i in range(tasks)], [None] * tasks)
 
 
 @dataclass
@@ -205,7 +212,12 @@ class RunResult:
     gets: list[int] = field(repr=False)
 
 
-def product_env(infra: Infra, sim_url: str, callback_url: str | None) -> dict[str, str]:
+def product_env(
+    infra: Infra,
+    sim_url: str,
+    callback_url: str | None,
+    pacing: Mapping[str, str] = PRODUCTION_PACING,
+) -> dict[str, str]:
     env = infra.env(
         {
             "GOOGLE_VIDEO_ENVIRONMENT": "development",
@@ -215,7 +227,7 @@ def product_env(infra: Infra, sim_url: str, callback_url: str | None) -> dict[st
             "GOOGLE_VIDEO_EGRESS_ALLOW": "127.0.0.0/8",
             "GOOGLE_VIDEO_EGRESS_ALLOW_HTTP": "true",
             "GOOGLE_VIDEO_STORAGE_URL": (infra.base / "data" / "storage").as_uri(),
-            **PRODUCTION_PACING,
+            **pacing,
         }
     )
     env.pop("GOOGLE_VIDEO_CALLBACK_URL", None)
@@ -263,7 +275,9 @@ async def _submit(
     async def one(i: int) -> None:
         await asyncio.sleep(max(0.0, start + spread * i / len(plan.markers) - time.monotonic()))
         marker = f"wl-{run}-{plan.markers[i]}"
-        prompt = f"webhook latency {marker} [sim:duration={plan.durations[i]}]"
+        seconds = plan.durations[i]
+        directive = "" if seconds is None else f" [sim:duration={seconds}]"
+        prompt = f"webhook latency {marker}{directive}"
         body = {"prompt": prompt, "user": "bench"}
         async with gate:
             response = await api.post("/v1/videos", json=body, headers=headers)
@@ -302,7 +316,7 @@ class Stage:
         )
 
 
-async def _drive(stage: Stage, plan: Plan, args: argparse.Namespace, first: bool) -> RunResult:
+async def drive(stage: Stage, plan: Plan, args: argparse.Namespace, first: bool) -> RunResult:
     name, receiver = stage.name, stage.receiver
     async with (
         httpx.AsyncClient(base_url=stage.api_url, timeout=30) as api,
@@ -452,13 +466,20 @@ def _measure(
 
 
 @contextlib.contextmanager
-def _product(
-    name: str, infra: Infra, sim_url: str, callback: bool, workers: int
+def product(
+    name: str,
+    infra: Infra,
+    sim_url: str,
+    callback: bool,
+    workers: int,
+    pacing: Mapping[str, str] = PRODUCTION_PACING,
+    worker_command: Sequence[str] | None = None,
 ) -> Iterator[tuple[Child, str, list[Child]]]:
-    """The API (and its URL) and the workers of one run, each log file fresh."""
+    """The API (and its URL) and the workers of one run, each log file fresh; the workers
+    run ``worker_command`` (default ``google-video worker``)."""
     port = free_port()
     api_url = f"http://127.0.0.1:{port}"
-    env = product_env(infra, sim_url, api_url if callback else None)
+    env = product_env(infra, sim_url, api_url if callback else None, pacing)
     command = [PY, "-m", "cli.main"]
     children: list[Child] = []
     try:
@@ -467,7 +488,8 @@ def _product(
         )
         children.append(api)
         for i in range(workers):
-            worker = start_child(f"worker-{name}-{i}", [*command, "worker"], env, infra.log_dir)
+            argv = [*command, "worker"] if worker_command is None else list(worker_command)
+            worker = start_child(f"worker-{name}-{i}", argv, env, infra.log_dir)
             children.append(worker)
         yield api, api_url, children[1:]
     finally:
@@ -482,35 +504,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with Infra() as infra:
         infra.migrate()
         key = client_key(infra)
-        sim_port = free_port()
-        sim_env = {
-            **infra.env(),
-            "GOOGLE_VIDEO_SIM_TIME_SCALE": "1",
-            "GOOGLE_VIDEO_SIM_SEED": str(args.seed),
-        }
-        sim_command = [
-            PY,
-            "-m",
-            "simulator.main",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(sim_port),
-            "--api-key",
-            SIM_KEY,
-        ]
-        sim = start_child("simulator", sim_command, sim_env, infra.log_dir, port=sim_port)
-        sim_url = f"http://127.0.0.1:{sim_port}"
+        sim, sim_url = start_simulator(infra, 1.0, args.seed)
         receiver = Receiver()
         receiver.start()
         try:
             for index, name in enumerate(args.runs):
                 log(f"{name}: starting the API and {args.workers} worker(s)")
                 callback = name == "callback"
-                with _product(name, infra, sim_url, callback, args.workers) as product:
-                    api, api_url, workers = product
+                with product(name, infra, sim_url, callback, args.workers) as started:
+                    api, api_url, workers = started
                     stage = Stage(name, infra, sim, sim_url, api, api_url, workers, receiver, key)
-                    result = asyncio.run(_drive(stage, plan, args, index == 0))
+                    result = asyncio.run(drive(stage, plan, args, index == 0))
                 results.append(result)
                 log(f"{name}: latency {result.latency}, GETs/task {result.gets_per_task}")
         finally:

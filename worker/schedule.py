@@ -4,8 +4,9 @@ expected finish that the (provider kind, model)'s learned durations predict
 
 The plan for one distribution of submit-to-finish seconds D:
 
-- **nothing early**: no poll before ``start`` = the `P_LOW` quantile of D (before
-  anything is learned, ``POLL_FIRST_DELAY``, as before);
+- **nothing early**: no poll before ``start`` = the `P_LOW` (2 %) quantile of D (before
+  anything is learned, ``POLL_FIRST_DELAY``, as before); not the p5: the tasks that finish
+  before the first poll wait for it, and if they were 5 % their wait would be the p95 lag;
 - **dense near the likely finish**: from ``start`` to ``dense_until`` = the `P_HIGH`
   quantile, one poll every ``dense`` seconds;
 - **sparse in the tail**: past ``dense_until`` the interval grows by `TAIL_GROWTH` per
@@ -36,8 +37,8 @@ spends about ``s / T`` GETs on every task before any can have finished.
 **What the distribution alone cannot do.** With only the distribution, a p95 lag of
 half fixed polling's at the same GET budget is out of reach for Veo-like spreads: 95 %
 of tasks need a poll within L after their finish, the cheapest cover is a poll every L
-from the p5 on (a poll at t costs P(D > t)), which costs ``E[(D - p5)+] / L`` GETs; for a
-lognormal with sigma 0.45 that is L ~ 0.6 T at the budget. **Reported progress** (a
+from about the p5 on (a poll at t costs P(D > t)), which costs ``E[(D - p5)+] / L`` GETs;
+for a lognormal with sigma 0.45 that is L ~ 0.6 T at the budget. **Reported progress** (a
 per-task prediction) closes the gap: from ``start`` on, a reading ``p`` at ``elapsed``
 predicts ``elapsed * (100 - p) / p`` seconds left (linear progress from the submit; an
 overestimate when the upstream starts counting late) and the next poll comes after
@@ -54,8 +55,10 @@ from dataclasses import dataclass
 
 from worker.durations import PRIOR, Distribution
 
-# The quantiles of the learned durations that bound the dense polling.
-P_LOW = 0.05
+# The quantiles of the learned durations that bound the dense polling. P_LOW is below
+# 5 %: a task that finishes before the first poll waits for it, so if 5 % did, the p95 of
+# the completion lag would be that wait.
+P_LOW = 0.02
 P_HIGH = 0.95
 # How fast the interval grows past P_HIGH: seconds of interval per second spent there.
 TAIL_GROWTH = 0.2
