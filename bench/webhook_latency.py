@@ -169,6 +169,9 @@ class Plan:
     markers: list[str]
     # None: no `[sim:duration]` directive, the simulator draws its realistic duration.
     durations: list[float | None]
+    # One prompt for every task (the simulator then renders one video for all, not one
+    # per task) instead of a marker per task; tasks are matched by their upstream id.
+    prompt: str | None = None
 
     @classmethod
     def make(cls, tasks: int, seed: int, low: float, high: float) -> Plan:
@@ -177,9 +180,9 @@ class Plan:
         return cls([f"#{i:04d}" for i in range(tasks)], durations)
 
     @classmethod
-    def realistic(cls, tasks: int) -> Plan:
-        """``tasks`` prompts without a duration directive."""
-        return cls([f"#{i:04d}" for i in range(tasks)], [None] * tasks)
+    def realistic(cls, tasks: int, prompt: str | None = None) -> Plan:
+        """``tasks`` prompts without a duration directive (all ``prompt`` if given)."""
+        return cls([f"#{i:04d}" for i in range(tasks)], [None] * tasks, prompt)
 
 
 @dataclass
@@ -277,7 +280,7 @@ async def _submit(
         marker = f"wl-{run}-{plan.markers[i]}"
         seconds = plan.durations[i]
         directive = "" if seconds is None else f" [sim:duration={seconds}]"
-        prompt = f"webhook latency {marker}{directive}"
+        prompt = plan.prompt or f"webhook latency {marker}{directive}"
         body = {"prompt": prompt, "user": "bench"}
         async with gate:
             response = await api.post("/v1/videos", json=body, headers=headers)
@@ -349,22 +352,31 @@ async def drive(stage: Stage, plan: Plan, args: argparse.Namespace, first: bool)
         await asyncio.sleep(1.0)  # let any trailing GET of a just-finished task land
         sim_tasks = (await sim.get("/_sim/tasks")).json()["tasks"]
         stats_after = (await sim.get("/_sim/stats")).json()
-    settled = _settled(stage.infra, name)
-    result = _measure(name, videos, receiver, sim_tasks, stats_before, stats_after, wall, settled)
+    upstream, settled = _recorded(stage.infra)
+    matched = None
+    if plan.prompt is not None:  # one prompt for all: matched by the recorded upstream id
+        by_id = {task["task_id"]: task for task in sim_tasks}
+        matched = [by_id.get(upstream.get(video, ""), {}) for video in videos]
+    result = _measure(
+        name, videos, receiver, sim_tasks, stats_before, stats_after, wall, settled, matched
+    )
     result.loadavg = (load_start, os.getloadavg()[0])
     result.cpu_seconds = {k: round(v, 2) for k, v in cpu.items()}
     result.queue_wait, result.polls_late_share = _queue_waits(stage.workers)
     return result
 
 
-def _settled(infra: Infra, name: str) -> dict[str, float]:
-    """video id -> completed_at (Unix seconds) of this run's settled tasks."""
+def _recorded(infra: Infra) -> tuple[dict[str, str], dict[str, float]]:
+    """Every task's upstream task id, and completed_at (Unix seconds) of the settled ones,
+    by video id."""
     out = infra.psql(
-        "SELECT id, extract(epoch FROM completed_at) FROM video_tasks "  # noqa: S608
-        f"WHERE prompt LIKE 'webhook latency wl-{name}-%' AND completed_at IS NOT NULL"
+        "SELECT id, coalesce(upstream_task_id, ''), coalesce(extract(epoch FROM completed_at), 0)"
+        " FROM video_tasks"
     )
-    rows = (line.split("|") for line in out.splitlines() if line)
-    return {video_id: float(epoch) for video_id, epoch in rows}
+    rows = [line.split("|") for line in out.splitlines() if line]
+    upstream = {video_id: task_id for video_id, task_id, _ in rows if task_id}
+    settled = {video_id: float(epoch) for video_id, _, epoch in rows if float(epoch) > 0}
+    return upstream, settled
 
 
 _ARQ_START = re.compile(r"arq\.worker\s+([\d.]+)s → ([a-z]+):(\S+?)\((?:.*?)\)(.*)$")
@@ -399,7 +411,10 @@ def _measure(
     after: dict[str, Any],
     wall: float,
     settled: dict[str, float],
+    matched: list[dict[str, Any]] | None = None,
 ) -> RunResult:
+    """The run's figures; each video's simulator task is found by the marker in its
+    prompt, or given in ``matched`` (in the order of ``videos``; {} when not found)."""
     by_marker: dict[str, dict[str, Any]] = {}
     for task in sim_tasks:
         marker = task["prompt"].split()[2]  # "webhook latency <marker> [sim:...]"
@@ -413,9 +428,9 @@ def _measure(
     to_settled: list[float] = []
     to_arrival: list[float] = []
     completed = failed = missing = duplicates = unmatched = 0
-    for video_id, (marker, created) in videos.items():
+    for index, (video_id, (marker, created)) in enumerate(videos.items()):
         arrivals = events.get(video_id, [])
-        sim_task = by_marker.get(marker)
+        sim_task = by_marker.get(marker) if matched is None else (matched[index] or None)
         if sim_task is not None:
             gets.append(int(after["polls"].get(sim_task["task_id"], 0)))
             lags.append(sim_task["submitted_at"] - created)

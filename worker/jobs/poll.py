@@ -226,10 +226,6 @@ async def _finished(
     context: WorkerContext, task: PollView, result: PollResult, video_url: str
 ) -> str:
     submitted, finished = task.upstream_submit_time, result.finish_time or utcnow()
-    if submitted is not None:
-        seconds = (finished - submitted).total_seconds()
-        kind = kind_of(task.upstream_route)
-        await context.durations.learn(context.redis, kind, task.model, seconds)
     values = _observed(result)
     async with context.engine.begin() as conn:
         moved = await tasks.transition(
@@ -244,6 +240,10 @@ async def _finished(
         )
     if moved is not None:
         await queue.enqueue_after_commit(context.redis, queue.store(task.id))
+        if submitted is not None:  # learned once per task: only by the hop that moved it
+            seconds = (finished - submitted).total_seconds()
+            kind = kind_of(task.upstream_route)
+            await context.durations.learn(context.redis, kind, task.model, seconds)
     return "finished"
 
 
