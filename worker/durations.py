@@ -4,7 +4,7 @@ provider reports none (the Gemini API's operations have no progress field).
 
 Each finished task teaches its submit-to-finish seconds. Redis keeps the newest `KEEP` of
 them per key in a capped list (``gv:durations:<kind>:<model>``: LPUSH + LTRIM + EXPIRE in
-one pipelined round trip). Each worker caches the list and reads it again at most every
+one Lua script, one round trip). Each worker caches the list and reads it again at most every
 `REFRESH_SECONDS` per key, so almost every poll hop pays no Redis read. What the worker
 learns itself counts at once in its own cache.
 
@@ -55,6 +55,12 @@ PRIOR_POINTS = 41
 AT_EXPECTED = 90
 HIGHEST = 99
 _PLAUSIBLE = (1.0, 24 * 3600.0)
+# One observation in, the oldest beyond KEEP out, the key's life renewed: one round trip.
+_RECORD = """
+redis.call('LPUSH', KEYS[1], ARGV[1])
+redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[2]) - 1)
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+"""
 
 
 def _plausible(seconds: float) -> bool:
@@ -186,11 +192,9 @@ class LearnedDurations:
             return
         try:
             async with asyncio.timeout(REDIS_TIMEOUT_SECONDS):
-                async with redis.pipeline(transaction=False) as pipe:
-                    pipe.lpush(name, f"{seconds:.3f}")
-                    pipe.ltrim(name, 0, self._keep - 1)
-                    pipe.expire(name, KEY_TTL_SECONDS)
-                    await pipe.execute()
+                argv = (f"{seconds:.3f}", str(self._keep), str(KEY_TTL_SECONDS))
+                reply = redis.eval(_RECORD, 1, name, *argv)
+                await cast("Awaitable[object]", reply)
         except (RedisError, OSError, TimeoutError) as exc:
             log.debug("durations_unwritable", key=name, error=type(exc).__name__)
 
