@@ -37,6 +37,7 @@ import json
 import math
 import shutil
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -45,7 +46,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from bench.common import PY, Infra, client_key, log, machine, start_simulator
+from bench.common import PY, Child, Infra, client_key, log, machine, start_simulator
 from bench.webhook_latency import Plan, Receiver, RunResult, Stage, drive, product
 from simulator.timeline import MAX_SECONDS, MEDIAN_SECONDS, SIGMA
 from worker.durations import KEY_PREFIX, Distribution
@@ -88,6 +89,18 @@ async def _learned(redis_url: str) -> dict[str, Any]:
     return out
 
 
+def _wait_ready(workers: Sequence[Child], within: float = 60.0) -> None:
+    """Until every worker has started taking jobs (ARQ's first log line): on a loaded
+    machine a worker can take ten seconds to start, which would eat the run's window."""
+    deadline = time.monotonic() + within
+    for worker in workers:
+        assert worker.log_path is not None
+        while "Starting worker" not in worker.log_path.read_text(errors="replace"):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{worker.name} did not start within {within:g} s")
+            time.sleep(0.2)
+
+
 def run(
     tasks: int = 30,
     scale: float = 0.15,
@@ -125,6 +138,7 @@ def run(
                 log(f"polling: {name} run")
                 with product(name, infra, sim_url, callback, 1, pacing, command) as started:
                     api, api_url, workers = started
+                    _wait_ready(workers)
                     stage = Stage(name, infra, sim, sim_url, api, api_url, workers, receiver, key)
                     window = warmup if name == "callback" else timing
                     result = asyncio.run(drive(stage, plan, window, index == 0))
