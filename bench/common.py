@@ -50,10 +50,15 @@ def sim_command(port: int) -> list[str]:
     ]
 
 
-def start_simulator(infra: Infra) -> tuple[Child, str]:
-    """The simulator at time scale 1, and its base URL."""
+def start_simulator(
+    infra: Infra, time_scale: float = 1.0, seed: int | None = None
+) -> tuple[Child, str]:
+    """The simulator (every duration times ``time_scale``; its random draws seeded with
+    ``seed`` when given), and its base URL."""
     port = free_port()
-    env = {**infra.env(), "GOOGLE_VIDEO_SIM_TIME_SCALE": "1"}
+    env = {**infra.env(), "GOOGLE_VIDEO_SIM_TIME_SCALE": repr(time_scale)}
+    if seed is not None:
+        env["GOOGLE_VIDEO_SIM_SEED"] = str(seed)
     child = start_child("simulator", sim_command(port), env, infra.log_dir, port=port)
     return child, f"http://127.0.0.1:{port}"
 

@@ -34,7 +34,7 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,7 @@ from bench.common import (
     machine,
     processes,
     start_child,
+    start_simulator,
     tree,
 )
 from cli.supervise import wait_for_port
@@ -166,13 +167,22 @@ def summary(values: Sequence[float]) -> dict[str, float]:
 @dataclass
 class Plan:
     markers: list[str]
-    durations: list[float]
+    # None: no `[sim:duration]` directive, the simulator draws its realistic duration.
+    durations: list[float | None]
+    # One prompt for every task (the simulator then renders one video for all, not one
+    # per task) instead of a marker per task; tasks are matched by their upstream id.
+    prompt: str | None = None
 
     @classmethod
     def make(cls, tasks: int, seed: int, low: float, high: float) -> Plan:
         rng = random.Random(seed)
-        durations = [round(rng.uniform(low, high), 1) for _ in range(tasks)]
+        durations: list[float | None] = [round(rng.uniform(low, high), 1) for _ in range(tasks)]
         return cls([f"#{i:04d}" for i in range(tasks)], durations)
+
+    @classmethod
+    def realistic(cls, tasks: int, prompt: str | None = None) -> Plan:
+        """``tasks`` prompts without a duration directive (all ``prompt`` if given)."""
+        return cls([f"#{i:04d}" for i in range(tasks)], [None] * tasks, prompt)
 
 
 @dataclass
@@ -205,7 +215,12 @@ class RunResult:
     gets: list[int] = field(repr=False)
 
 
-def product_env(infra: Infra, sim_url: str, callback_url: str | None) -> dict[str, str]:
+def product_env(
+    infra: Infra,
+    sim_url: str,
+    callback_url: str | None,
+    pacing: Mapping[str, str] = PRODUCTION_PACING,
+) -> dict[str, str]:
     env = infra.env(
         {
             "GOOGLE_VIDEO_ENVIRONMENT": "development",
@@ -215,7 +230,7 @@ def product_env(infra: Infra, sim_url: str, callback_url: str | None) -> dict[st
             "GOOGLE_VIDEO_EGRESS_ALLOW": "127.0.0.0/8",
             "GOOGLE_VIDEO_EGRESS_ALLOW_HTTP": "true",
             "GOOGLE_VIDEO_STORAGE_URL": (infra.base / "data" / "storage").as_uri(),
-            **PRODUCTION_PACING,
+            **pacing,
         }
     )
     env.pop("GOOGLE_VIDEO_CALLBACK_URL", None)
@@ -263,7 +278,9 @@ async def _submit(
     async def one(i: int) -> None:
         await asyncio.sleep(max(0.0, start + spread * i / len(plan.markers) - time.monotonic()))
         marker = f"wl-{run}-{plan.markers[i]}"
-        prompt = f"webhook latency {marker} [sim:duration={plan.durations[i]}]"
+        seconds = plan.durations[i]
+        directive = "" if seconds is None else f" [sim:duration={seconds}]"
+        prompt = plan.prompt or f"webhook latency {marker}{directive}"
         body = {"prompt": prompt, "user": "bench"}
         async with gate:
             response = await api.post("/v1/videos", json=body, headers=headers)
@@ -302,7 +319,7 @@ class Stage:
         )
 
 
-async def _drive(stage: Stage, plan: Plan, args: argparse.Namespace, first: bool) -> RunResult:
+async def drive(stage: Stage, plan: Plan, args: argparse.Namespace, first: bool) -> RunResult:
     name, receiver = stage.name, stage.receiver
     async with (
         httpx.AsyncClient(base_url=stage.api_url, timeout=30) as api,
@@ -335,22 +352,31 @@ async def _drive(stage: Stage, plan: Plan, args: argparse.Namespace, first: bool
         await asyncio.sleep(1.0)  # let any trailing GET of a just-finished task land
         sim_tasks = (await sim.get("/_sim/tasks")).json()["tasks"]
         stats_after = (await sim.get("/_sim/stats")).json()
-    settled = _settled(stage.infra, name)
-    result = _measure(name, videos, receiver, sim_tasks, stats_before, stats_after, wall, settled)
+    upstream, settled = _recorded(stage.infra)
+    matched = None
+    if plan.prompt is not None:  # one prompt for all: matched by the recorded upstream id
+        by_id = {task["task_id"]: task for task in sim_tasks}
+        matched = [by_id.get(upstream.get(video, ""), {}) for video in videos]
+    result = _measure(
+        name, videos, receiver, sim_tasks, stats_before, stats_after, wall, settled, matched
+    )
     result.loadavg = (load_start, os.getloadavg()[0])
     result.cpu_seconds = {k: round(v, 2) for k, v in cpu.items()}
     result.queue_wait, result.polls_late_share = _queue_waits(stage.workers)
     return result
 
 
-def _settled(infra: Infra, name: str) -> dict[str, float]:
-    """video id -> completed_at (Unix seconds) of this run's settled tasks."""
+def _recorded(infra: Infra) -> tuple[dict[str, str], dict[str, float]]:
+    """Every task's upstream task id, and completed_at (Unix seconds) of the settled ones,
+    by video id."""
     out = infra.psql(
-        "SELECT id, extract(epoch FROM completed_at) FROM video_tasks "  # noqa: S608
-        f"WHERE prompt LIKE 'webhook latency wl-{name}-%' AND completed_at IS NOT NULL"
+        "SELECT id, coalesce(upstream_task_id, ''), coalesce(extract(epoch FROM completed_at), 0)"
+        " FROM video_tasks"
     )
-    rows = (line.split("|") for line in out.splitlines() if line)
-    return {video_id: float(epoch) for video_id, epoch in rows}
+    rows = [line.split("|") for line in out.splitlines() if line]
+    upstream = {video_id: task_id for video_id, task_id, _ in rows if task_id}
+    settled = {video_id: float(epoch) for video_id, _, epoch in rows if float(epoch) > 0}
+    return upstream, settled
 
 
 _ARQ_START = re.compile(r"arq\.worker\s+([\d.]+)s → ([a-z]+):(\S+?)\((?:.*?)\)(.*)$")
@@ -385,7 +411,10 @@ def _measure(
     after: dict[str, Any],
     wall: float,
     settled: dict[str, float],
+    matched: list[dict[str, Any]] | None = None,
 ) -> RunResult:
+    """The run's figures; each video's simulator task is found by the marker in its
+    prompt, or given in ``matched`` (in the order of ``videos``; {} when not found)."""
     by_marker: dict[str, dict[str, Any]] = {}
     for task in sim_tasks:
         marker = task["prompt"].split()[2]  # "webhook latency <marker> [sim:...]"
@@ -399,9 +428,9 @@ def _measure(
     to_settled: list[float] = []
     to_arrival: list[float] = []
     completed = failed = missing = duplicates = unmatched = 0
-    for video_id, (marker, created) in videos.items():
+    for index, (video_id, (marker, created)) in enumerate(videos.items()):
         arrivals = events.get(video_id, [])
-        sim_task = by_marker.get(marker)
+        sim_task = by_marker.get(marker) if matched is None else (matched[index] or None)
         if sim_task is not None:
             gets.append(int(after["polls"].get(sim_task["task_id"], 0)))
             lags.append(sim_task["submitted_at"] - created)
@@ -452,13 +481,20 @@ def _measure(
 
 
 @contextlib.contextmanager
-def _product(
-    name: str, infra: Infra, sim_url: str, callback: bool, workers: int
+def product(
+    name: str,
+    infra: Infra,
+    sim_url: str,
+    callback: bool,
+    workers: int,
+    pacing: Mapping[str, str] = PRODUCTION_PACING,
+    worker_command: Sequence[str] | None = None,
 ) -> Iterator[tuple[Child, str, list[Child]]]:
-    """The API (and its URL) and the workers of one run, each log file fresh."""
+    """The API (and its URL) and the workers of one run, each log file fresh; the workers
+    run ``worker_command`` (default ``google-video worker``)."""
     port = free_port()
     api_url = f"http://127.0.0.1:{port}"
-    env = product_env(infra, sim_url, api_url if callback else None)
+    env = product_env(infra, sim_url, api_url if callback else None, pacing)
     command = [PY, "-m", "cli.main"]
     children: list[Child] = []
     try:
@@ -467,7 +503,8 @@ def _product(
         )
         children.append(api)
         for i in range(workers):
-            worker = start_child(f"worker-{name}-{i}", [*command, "worker"], env, infra.log_dir)
+            argv = [*command, "worker"] if worker_command is None else list(worker_command)
+            worker = start_child(f"worker-{name}-{i}", argv, env, infra.log_dir)
             children.append(worker)
         yield api, api_url, children[1:]
     finally:
@@ -482,35 +519,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with Infra() as infra:
         infra.migrate()
         key = client_key(infra)
-        sim_port = free_port()
-        sim_env = {
-            **infra.env(),
-            "GOOGLE_VIDEO_SIM_TIME_SCALE": "1",
-            "GOOGLE_VIDEO_SIM_SEED": str(args.seed),
-        }
-        sim_command = [
-            PY,
-            "-m",
-            "simulator.main",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(sim_port),
-            "--api-key",
-            SIM_KEY,
-        ]
-        sim = start_child("simulator", sim_command, sim_env, infra.log_dir, port=sim_port)
-        sim_url = f"http://127.0.0.1:{sim_port}"
+        sim, sim_url = start_simulator(infra, 1.0, args.seed)
         receiver = Receiver()
         receiver.start()
         try:
             for index, name in enumerate(args.runs):
                 log(f"{name}: starting the API and {args.workers} worker(s)")
                 callback = name == "callback"
-                with _product(name, infra, sim_url, callback, args.workers) as product:
-                    api, api_url, workers = product
+                with product(name, infra, sim_url, callback, args.workers) as started:
+                    api, api_url, workers = started
                     stage = Stage(name, infra, sim, sim_url, api, api_url, workers, receiver, key)
-                    result = asyncio.run(_drive(stage, plan, args, index == 0))
+                    result = asyncio.run(drive(stage, plan, args, index == 0))
                 results.append(result)
                 log(f"{name}: latency {result.latency}, GETs/task {result.gets_per_task}")
         finally:

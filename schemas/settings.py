@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     poll_first_delay: float = Field(default=10.0, ge=0)
     poll_min_interval: float = Field(default=2.0, gt=0)
     poll_max_interval: float = Field(default=30.0, gt=0)
+    # Polls per task at most as many as fixed polling every this many seconds would make
+    # on the learned durations (worker/schedule.py).
+    poll_budget_interval: float = Field(default=10.0, gt=0)
     retry_base_seconds: float = Field(default=2.0, gt=0)
     submit_max_tries: int = Field(default=6, ge=1)
     download_max_tries: int = Field(default=5, ge=1)

@@ -36,7 +36,8 @@ class WorkerContext:
     callbacks: CallbackEvidence = field(init=False)
     # Egress for the https image inputs a provider needs as bytes (core.egress.fetch).
     images: httpx.AsyncClient = field(init=False)
-    # How long each model takes upstream, for the progress of providers that report none.
+    # How long each (provider kind, model) takes upstream, shared through Redis: the poll
+    # schedule and the progress of providers that report none.
     durations: LearnedDurations = field(init=False, default_factory=LearnedDurations)
 
     def __post_init__(self) -> None:

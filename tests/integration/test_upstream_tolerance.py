@@ -32,9 +32,11 @@ from schemas.settings import Settings
 from tests import corpus
 from tests.corpus import Answer
 from tests.integration.e2e.helpers import credits
+from worker.durations import MIN_OBSERVATIONS
 from worker.jobs.poll import poll_task
 from worker.jobs.submit import submit_task
 from worker.lifecycle import on_shutdown, on_startup
+from worker.schedule import P_LOW
 from worker.upstream import registry
 from worker.upstream.gateway import GatewayClient
 from worker.upstream.registry import ClientOptions, Provider, Upstream
@@ -489,3 +491,34 @@ async def test_a_normal_poll_interval_never_runs_past_the_deadline(worker, acme,
     task = await load(ctx, task_id)
     assert await scheduled_in(ctx, f"poll:{task_id}:{task.polls}") <= 10
     assert task.next_attempt_at <= utcnow() + timedelta(seconds=10 + 15 + 1)
+
+
+# --- learned durations: what one worker learns, another's schedule uses -----------------
+
+
+def finished_after(took: int) -> Answer:
+    """The documented success answer for a task that finished now, ``took`` s after submit."""
+    body = json.loads(corpus.gateway("p01_success_doc.json").body)
+    now = int(time.time())
+    body["data"].update(submit_time=now - took, finish_time=now)
+    return answer(200, body)
+
+
+async def test_durations_one_worker_learns_plan_the_first_poll_of_another(worker, acme, gateway):
+    first, second = await worker(), await worker()
+    for _ in range(MIN_OBSERVATIONS):
+        task_id = await running(first, acme)
+        await age(first, task_id, 100, column="upstream_submit_time")
+        gateway.polls(finished_after(100))
+        assert await poll(first, task_id) == "finished"
+
+    gateway.polls(corpus.gateway("p04_in_progress.json"))
+    task_id = await running(second, acme)
+
+    # Learned by the first worker, read from Redis by the second at its submit: its first
+    # poll waits for the learned low quantile (~100 s), not POLL_FIRST_DELAY (10 s).
+    learned = second["app"].durations.distribution(KIND, MODEL)
+    assert learned.learned and learned.median == pytest.approx(100, abs=2)
+    assert await scheduled_in(second, f"poll:{task_id}:0") == pytest.approx(
+        learned.quantile(P_LOW), abs=2
+    )

@@ -1,26 +1,96 @@
-"""The progress shown for a provider without one: from the learned duration, never 100."""
+"""Learned duration distributions (worker/durations.py): bounded, robust to outliers, a
+prior until a few are known, and no error when Redis cannot be reached; the progress shown
+for a provider without one grows to its median, never to 100."""
 
-from worker.durations import AT_EXPECTED, DEFAULT_SECONDS, HIGHEST, LearnedDurations
+from __future__ import annotations
+
+import math
+
+from redis.asyncio import Redis
+
+from cli.supervise import free_port
+from worker.durations import (
+    AT_EXPECTED,
+    DEFAULT_SECONDS,
+    HIGHEST,
+    MIN_OBSERVATIONS,
+    PRIOR,
+    LearnedDurations,
+)
+
+
+def _unreachable() -> Redis:
+    """A real client for a port nothing listens on (connection refused at once)."""
+    return Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.5)
 
 
 def test_progress_grows_to_the_expected_time_then_creeps_below_100():
     durations = LearnedDurations()
-    shown = [durations.progress("veo", t) for t in (0, 30, 60, 120, 240, 1e6)]
+    shown = [durations.progress("sim", "veo", t) for t in (0, 30, 60, 120, 240, 1e6)]
 
     assert shown[0] == 0
     assert shown == sorted(shown)
-    assert durations.progress("veo", DEFAULT_SECONDS) == AT_EXPECTED
+    assert durations.progress("sim", "veo", DEFAULT_SECONDS) == AT_EXPECTED
     assert shown[-1] == HIGHEST < 100
 
 
-def test_each_model_learns_its_own_duration_from_finished_tasks():
+async def test_the_prior_stands_until_a_few_are_learned_then_the_median_counts():
     durations = LearnedDurations()
-    durations.learn("fast", 40.0)
-    for _ in range(30):
-        durations.learn("fast", 20.0)
-    durations.learn("fast", float("nan"))
-    durations.learn("fast", -5.0)
+    for _ in range(MIN_OBSERVATIONS - 1):
+        await durations.learn(None, "sim", "fast", 20.0)
+    assert durations.distribution("sim", "fast") is PRIOR
+    assert durations.expected("sim", "fast") == DEFAULT_SECONDS
 
-    assert 20.0 <= durations.expected("fast") < 21.0
-    assert durations.expected("slow") == DEFAULT_SECONDS
-    assert durations.progress("fast", durations.expected("fast")) == AT_EXPECTED
+    await durations.learn(None, "sim", "fast", 20.0)
+    assert durations.distribution("sim", "fast").learned
+    assert durations.expected("sim", "fast") == 20.0
+    assert durations.progress("sim", "fast", 20.0) == AT_EXPECTED
+    # Another model, and the same model on another provider kind, learn their own.
+    assert durations.expected("gemini", "fast") == DEFAULT_SECONDS
+    assert durations.expected("sim", "slow") == DEFAULT_SECONDS
+
+
+async def test_outliers_move_the_quantiles_by_a_rank_and_implausible_values_not_at_all():
+    durations = LearnedDurations()
+    for _ in range(30):
+        await durations.learn(None, "sim", "m", 100.0)
+    for seconds in (float("nan"), float("inf"), -5.0, 0.2, 10 * 24 * 3600.0):
+        await durations.learn(None, "sim", "m", seconds)
+    await durations.learn(None, "sim", "m", 20_000.0)  # one stuck task: plausible
+
+    learned = durations.distribution("sim", "m")
+    assert len(learned.seconds) == 31
+    assert learned.median == learned.quantile(0.9) == 100.0
+
+
+async def test_only_the_newest_observations_are_kept():
+    durations = LearnedDurations(keep=10)
+    for seconds in range(1, 31):
+        await durations.learn(None, "sim", "m", float(seconds))
+    assert durations.distribution("sim", "m").seconds == tuple(float(s) for s in range(21, 31))
+
+
+async def test_an_unreachable_redis_keeps_what_this_worker_learned_and_raises_nothing():
+    redis = _unreachable()
+    clock = [0.0]
+    durations = LearnedDurations(clock=lambda: clock[0])
+    try:
+        assert await durations.refresh(redis, "sim", "m") is PRIOR
+        for _ in range(MIN_OBSERVATIONS):
+            await durations.learn(redis, "sim", "m", 42.0)
+        clock[0] += 60
+        assert (await durations.refresh(redis, "sim", "m")).median == 42.0
+    finally:
+        await redis.aclose()
+
+
+def test_expected_finish_is_the_median_of_the_tasks_still_running():
+    durations = LearnedDurations()
+    median = PRIOR.median
+    assert durations.expected_finish_in("sim", "m", 0.0) == median
+    later = durations.expected_finish_in("sim", "m", median)
+    # Past the median, the ones still running finish later than the overall median.
+    assert later > 0
+    assert durations.expected_finish_in("sim", "m", 1e9) == 0.0
+    times = [durations.expected_finish_in("sim", "m", t) + t for t in range(0, 2000, 50)]
+    assert times == sorted(times) and all(math.isfinite(t) for t in times)

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import math
+import random
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from worker.schedule import Pacing, backoff, next_poll_delay
+from worker.durations import PRIOR, Distribution
+from worker.schedule import (
+    P_HIGH,
+    P_LOW,
+    Pacing,
+    backoff,
+    fixed_polling_gets,
+    next_poll_delay,
+    planned_gets,
+    poll_plan,
+    poll_times,
+)
 
 PACING = Pacing(first_delay=10.0, min_interval=2.0, max_interval=30.0, retry_base=2.0)
 
@@ -37,13 +51,10 @@ def test_delay_after_first_delay_is_clamped_to_min_and_max(
     assert PACING.min_interval <= delay <= PACING.max_interval
 
 
-def test_interval_grows_with_time_already_spent() -> None:
-    delays = [next_poll_delay(PACING, t, None) for t in (10, 20, 50, 100, 140)]
-    assert delays == sorted(delays) and delays[0] < delays[-1]
-
-
-def test_short_elapsed_is_clamped_to_min_interval() -> None:
-    assert next_poll_delay(PACING, 10.0, None) == PACING.min_interval
+def test_before_anything_is_learned_the_prior_polls_about_every_budget_interval() -> None:
+    delays = {round(next_poll_delay(PACING, t, None), 6) for t in (10, 20, 50, 100, 140)}
+    assert len(delays) == 1
+    assert 0.9 * PACING.budget_interval <= delays.pop() <= PACING.budget_interval
 
 
 def test_long_elapsed_is_clamped_to_max_interval() -> None:
@@ -58,8 +69,10 @@ def test_progress_predicting_imminent_finish_shortens_the_interval() -> None:
     assert nearly_done == pytest.approx(0.5 * 100 * 10 / 90)
 
 
-def test_early_progress_does_not_lengthen_the_interval() -> None:
-    assert next_poll_delay(PACING, 100.0, 10) == next_poll_delay(PACING, 100.0, None)
+def test_early_progress_lengthens_the_interval_up_to_the_max() -> None:
+    """Changed on purpose: a reading that predicts a distant finish skips dense polls."""
+    assert next_poll_delay(PACING, 100.0, 10) == PACING.max_interval
+    assert next_poll_delay(PACING, 100.0, 75) == pytest.approx(0.5 * 100 * 25 / 75)
 
 
 @pytest.mark.parametrize("progress", [0, 100])
@@ -133,3 +146,67 @@ def test_backoff_is_always_within_its_bounds(attempt: int, retry_after: float | 
     delay = backoff(PACING, attempt, retry_after)
 
     assert 0 < delay <= max(PACING.max_interval * 4, PACING.retry_after_cap)
+
+
+# --- the plan around a learned distribution -----------------------------------------------
+
+
+def _lognormal(median: float, sigma: float, n: int = 200, seed: int = 7) -> Distribution:
+    rng = random.Random(seed)
+    return Distribution(
+        tuple(sorted(rng.lognormvariate(math.log(median), sigma) for _ in range(n))), True
+    )
+
+
+VEO = _lognormal(150, 0.45)
+
+
+@given(elapsed=elapsed_times, progress=progresses)
+def test_no_poll_before_the_low_quantile(elapsed: float, progress: int | None) -> None:
+    delay = next_poll_delay(PACING, elapsed, progress, VEO)
+    assert elapsed + delay >= VEO.quantile(P_LOW) - 1e-9
+
+
+@given(elapsed=st.floats(min_value=0, max_value=7 * 24 * 3600), progress=progresses)
+def test_intervals_after_the_first_poll_stay_within_min_and_max(
+    elapsed: float, progress: int | None
+) -> None:
+    elapsed = max(elapsed, VEO.quantile(P_LOW))
+    delay = next_poll_delay(PACING, elapsed, progress, VEO)
+    assert PACING.min_interval <= delay <= PACING.max_interval
+
+
+def test_dense_between_the_quantiles_then_growing_intervals_in_the_tail() -> None:
+    plan = poll_plan(PACING, VEO)
+    assert plan.start == pytest.approx(VEO.quantile(P_LOW))
+    assert plan.dense_until == pytest.approx(VEO.quantile(P_HIGH))
+    dense = [next_poll_delay(PACING, t, None, VEO) for t in (plan.start, 150, plan.dense_until)]
+    assert dense == [plan.dense] * 3
+    tail = [next_poll_delay(PACING, plan.dense_until + t, None, VEO) for t in range(1, 400, 7)]
+    assert tail == sorted(tail) and tail[0] > plan.dense and tail[-1] == PACING.max_interval
+
+
+def test_the_dense_interval_spends_no_more_gets_than_fixed_polling_at_the_budget() -> None:
+    for expected in (VEO, _lognormal(40, 0.3), _lognormal(300, 0.8), PRIOR):
+        plan = poll_plan(PACING, expected)
+        budget = fixed_polling_gets(expected.seconds, PACING.budget_interval)
+        assert planned_gets(expected.seconds, plan) <= budget + 1e-6
+        # Walking the schedule itself (deadline far away) agrees with the estimate.
+        walked = [len(poll_times(PACING, expected, 1e9, d)) for d in expected.seconds]
+        assert sum(walked) / len(walked) <= budget * 1.05
+
+
+def test_a_tighter_distribution_polls_denser_near_its_finish() -> None:
+    assert poll_plan(PACING, _lognormal(150, 0.15)).dense < poll_plan(PACING, VEO).dense
+
+
+@pytest.mark.parametrize("deadline", [5.0, 70.0, 151.3, 600.0])
+def test_the_last_poll_lands_on_the_deadline(deadline: float) -> None:
+    times = poll_times(PACING, VEO, deadline)
+    assert times[-1] == pytest.approx(deadline)
+    assert times == sorted(times) and all(t <= deadline + 1e-9 for t in times)
+
+
+def test_progress_predicting_a_late_finish_cannot_stretch_the_tail() -> None:
+    late = VEO.quantile(P_HIGH) + 100
+    assert next_poll_delay(PACING, late, 5, VEO) == next_poll_delay(PACING, late, None, VEO)

@@ -30,6 +30,7 @@ def pacing(context: WorkerContext, provider: Provider | None = None) -> Pacing:
         s.retry_base_seconds,
         factor,
         s.upstream_retry_after_max_seconds,
+        s.poll_budget_interval,
     )
 
 

@@ -125,16 +125,16 @@ async def _look(
         _note_unknown(task, state, result.raw_status)
     submitted = task.upstream_submit_time
     elapsed = (utcnow() - submitted).total_seconds() if submitted else 0.0
-    provider = context.upstreams.provider(
-        config, config.model(task.model), kind_of(task.upstream_route)
-    )
+    kind = kind_of(task.upstream_route)
+    provider = context.upstreams.provider(config, config.model(task.model), kind)
     pace = await poll_pacing(context, provider)
-    delay = next_poll_delay(pace, elapsed, result.progress)
-    # A provider without progress (Gemini): shown from the model's learned duration, but
+    expected = await context.durations.refresh(context.redis, kind, task.model)
+    delay = next_poll_delay(pace, elapsed, result.progress, expected)
+    # A provider without progress (Gemini): shown from the model's learned durations, but
     # the pacing keeps to what the provider said (an estimate must not crowd the polls).
     shown = result.progress
     if shown is None:
-        shown = context.durations.progress(task.model, elapsed)
+        shown = context.durations.progress(kind, task.model, elapsed)
     return await _reschedule(context, task, config, delay, state, seen, result, shown)
 
 
@@ -253,8 +253,6 @@ async def _finished(
     seen: dict[str, Any],
 ) -> str:
     submitted, finished = task.upstream_submit_time, result.finish_time or utcnow()
-    if submitted is not None:
-        context.durations.learn(task.model, (finished - submitted).total_seconds())
     values = _observed(result)
     async with context.engine.begin() as conn:
         moved = await tasks.transition(
@@ -271,6 +269,10 @@ async def _finished(
             await activity.record(conn, task.id, ActivityKind.POLL, seen)
     if moved is not None:
         await queue.enqueue_after_commit(context.redis, queue.store(task.id))
+        if submitted is not None:  # learned once per task: only by the hop that moved it
+            seconds = (finished - submitted).total_seconds()
+            kind = kind_of(task.upstream_route)
+            await context.durations.learn(context.redis, kind, task.model, seconds)
     return "finished"
 
 

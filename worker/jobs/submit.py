@@ -140,7 +140,8 @@ async def submit_task(ctx: dict[str, Any], task_id: str) -> str:
         return await ambiguous(context, task_id, f"Submit outcome unknown: {exc.message}")
     context.alerts.ok()
     pace = await poll_pacing(context, provider)
-    delay = min(next_poll_delay(pace, 0.0, None), seconds_left(task, config))
+    expected = await context.durations.refresh(context.redis, route.provider, task.model)
+    delay = min(next_poll_delay(pace, 0.0, None, expected), seconds_left(task, config))
 
     async def running() -> Owner | None:
         async with context.engine.begin() as conn:
