@@ -5,7 +5,6 @@ prices; and the connection test of ``POST /v1/admin/config/test``."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Literal, get_args, get_origin
 
@@ -16,14 +15,13 @@ from starlette.responses import RedirectResponse, Response
 from core.secrets import MASK, UnreadableSecretError, mask
 from schemas.config import ConfigTestOut, RuntimeConfig, RuntimeConfigPatch, UpstreamCandidate
 from service.console import render, session
-from service.console.forms import posted
+from service.console.forms import integer, posted
 from service.context import ctx
 from service.errors import ProblemError
 from service.routes.admin import check_upstream
 
 # Edited elsewhere on the page (keys, providers, the catalogue) or not a scalar.
 _SPECIAL = {"upstream_api_key", "providers", "models"}
-_INTEGER = re.compile(r"-?[0-9]{1,18}")
 
 
 @dataclass(frozen=True)
@@ -66,8 +64,8 @@ def _typed(kind: str, raw: str) -> Any:
     which the model refuses with its own message)."""
     if kind == "bool" and raw in ("true", "false"):
         return raw == "true"
-    if kind == "int" and _INTEGER.fullmatch(raw.strip()):
-        return int(raw.strip())
+    if kind == "int":
+        return integer(raw)
     return raw
 
 

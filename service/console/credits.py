@@ -15,7 +15,7 @@ from core.repo import credits
 from schemas.api import CreditsQuery, Grant
 from schemas.fields import ClientName, UserName
 from service.console import render, session
-from service.console.forms import posted
+from service.console.forms import integer, posted
 from service.context import ctx
 from service.errors import ProblemError, from_validation
 from service.routes.credits import apply_grant
@@ -91,7 +91,8 @@ async def grant(request: Request) -> Response:
         raise from_validation(exc) from None
     query = AccountQuery(client=account.client, user=account.user)
     try:
-        body = Grant.model_validate({k: fields.get(k) for k in ("amount", "reason")})
+        given = {"amount": integer(fields.get("amount")), "reason": fields.get("reason")}
+        body = Grant.model_validate(given)
         await apply_grant(ctx(request), account.client, account.user, body)
     except ValidationError as exc:
         errors = {str(e["loc"][0]): e["msg"] for e in exc.errors(include_url=False) if e["loc"]}

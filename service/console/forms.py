@@ -3,6 +3,8 @@ compared with the session's in constant time, a 403 problem page otherwise."""
 
 from __future__ import annotations
 
+import re
+
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 
@@ -13,6 +15,7 @@ from service.console.session import Session
 from service.errors import ProblemError
 
 MAX_FORM_BYTES = 256 * 1024
+_INTEGER = re.compile(r"-?[0-9]{1,18}")
 CSRF_FIELD = "csrf"
 
 
@@ -36,3 +39,11 @@ async def posted(request: Request) -> tuple[Session, dict[str, str]]:
     if not session.csrf_ok(current, fields.get(CSRF_FIELD)):
         raise ProblemError(Code.FORBIDDEN, "The form's CSRF token is missing or wrong.")
     return current, fields
+
+
+def integer(raw: str | None) -> int | str | None:
+    """A form field as an integer when it is one (the API's models are strict: a string
+    stays a string, which they refuse with their own message)."""
+    if raw is not None and _INTEGER.fullmatch(raw.strip()):
+        return int(raw.strip())
+    return raw

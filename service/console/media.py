@@ -50,8 +50,9 @@ async def video(request: Request) -> Response:
     if size is None:
         raise ProblemError(Code.NOT_FOUND, "The stored video is missing.")
     headers = {"Accept-Ranges": "bytes"}
-    wanted = _range(request.headers.get("range"), size)
-    if wanted == "unsatisfiable":
+    try:
+        wanted = byte_range(request.headers.get("range"), size)
+    except Unsatisfiable:
         return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{size}"})
     if wanted is None:
         stream = await storage.open_stream(row.video_key)
@@ -64,9 +65,13 @@ async def video(request: Request) -> Response:
     return StreamingResponse(chunks, status_code=206, media_type="video/mp4", headers=headers)
 
 
-def _range(header: str | None, size: int) -> tuple[int, int] | str | None:
-    """``(first, last)`` byte of a single satisfiable range, ``"unsatisfiable"``, or None
-    (no header, or one this route answers with the whole file)."""
+class Unsatisfiable(ValueError):
+    """A range wholly past the end of the file (answered 416)."""
+
+
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """``(first, last)`` byte of the single range a ``Range`` header asks for, or None
+    (no header, or one answered with the whole file); raises `Unsatisfiable`."""
     if header is None:
         return None
     found = _RANGE.fullmatch(header.strip())
@@ -78,12 +83,12 @@ def _range(header: str | None, size: int) -> tuple[int, int] | str | None:
     if not first:  # the last N bytes
         length = int(last)
         if length == 0:
-            return "unsatisfiable"
+            raise Unsatisfiable(header)
         return max(0, size - length), size - 1
     start = int(first)
     end = min(int(last), size - 1) if last else size - 1
     if start >= size or end < start:
-        return "unsatisfiable"
+        raise Unsatisfiable(header)
     return start, end
 
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import Environment, PackageLoader
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 _ENV = Environment(
     loader=PackageLoader("service.console", "templates"),
     autoescape=True,
-    undefined=StrictUndefined,
     trim_blocks=True,
     lstrip_blocks=True,
 )

@@ -9,6 +9,8 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import structlog
+from redis.exceptions import RedisError
+from sqlalchemy.exc import DBAPIError
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -58,6 +60,9 @@ class ConsoleGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        # The API's handlers answer problem+json inside each route; here every exception
+        # comes out to this middleware, which answers an HTML page.
+        scope = {**scope, "starlette.exception_handlers": ({}, {})}
         request = Request(scope, receive)
         started = False
 
@@ -95,6 +100,13 @@ class ConsoleGuard:
                 exc.status_code, Code.VALIDATION_ERROR
             )
             response = problem(request, exc.status_code, str(code), str(exc.detail))
+            await response(scope, receive, secured)
+        except (DBAPIError, RedisError, OSError) as exc:
+            if started:
+                raise
+            log.warning("console_dependency", path=scope.get("path"), error=type(exc).__name__)
+            detail = "A backing service is unavailable; retry shortly."
+            response = problem(request, STATUS[Code.UNAVAILABLE], "unavailable", detail)
             await response(scope, receive, secured)
         except Exception as exc:
             if started:
