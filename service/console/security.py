@@ -136,12 +136,15 @@ def _cookie(request: Request) -> str | None:
 
 
 def _same_origin(request: Request) -> bool:
-    """A POST a browser sends from another site says so (``Sec-Fetch-Site``, ``Origin``):
-    refused before any form is read. A client that sends neither still needs the token."""
+    """A POST a browser sends from another site says so, before any form is read:
+    ``Sec-Fetch-Site`` (set by the browser, not by page scripts) must be ``same-origin``;
+    without it, an ``Origin`` must be ours. Under ``Referrer-Policy: no-referrer`` a
+    browser sends ``Origin: null`` even for our own forms, so ``null`` passes only with
+    ``Sec-Fetch-Site: same-origin``. A client that sends neither still needs the token."""
     headers = Headers(scope=request.scope)
     site = headers.get("sec-fetch-site")
-    if site is not None and site != "same-origin":
-        return False
+    if site is not None:
+        return site == "same-origin"
     origin = headers.get("origin")
     if origin is None:
         return True

@@ -152,6 +152,7 @@ async def test_a_forged_post_changes_nothing(
         await console.post(url, data={"csrf": "wrong"}),
         await console.post(url, data={"csrf": token}, headers={"Origin": "http://evil.example"}),
         await console.post(url, data={"csrf": token}, headers={"Sec-Fetch-Site": "cross-site"}),
+        await console.post(url, data={"csrf": token}, headers={"Origin": "null"}),
     ]
     for answer in forged:
         assert answer.status_code == 403, answer.text
