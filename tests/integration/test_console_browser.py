@@ -127,6 +127,7 @@ async def _context(browser: Browser, console: Console) -> BrowserContext:
             await route.abort()
 
     await context.route("**/*", only_here)
+
     async def seen(response: Response) -> None:
         console.responses.append((response.url, await response.all_headers()))
 
