@@ -20,7 +20,7 @@ the ledger holds at most three entries per task and the events one per final sta
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -165,14 +165,33 @@ async def timeline(conn: AsyncConnection, task_id: str) -> list[TimelineEntry]:
     if task is None:
         return []
     found = [TimelineEntry(task.created_at, "task", "created", _created(task))]
-    found += [_activity_entry(row) for row in await activity.timeline(conn, task_id)]
+    found += _in_causal_order(
+        [_activity_entry(row) for row in await activity.timeline(conn, task_id)]
+    )
     if (stored := _store(task)) is not None:
         found.append(stored)
     found += await _ledger(conn, task_id)
     found += await _webhooks(conn, task_id)
     start = task.created_at
-    order = {id(entry): n for n, entry in enumerate(found)}
-    return sorted(found, key=lambda e: (max(e.at, start), order[id(e)]))
+    keys = {id(entry): (max(entry.at, start), n) for n, entry in enumerate(found)}
+    return sorted(found, key=lambda e: keys[id(e)])
+
+
+def _in_causal_order(history: list[TimelineEntry]) -> list[TimelineEntry]:
+    """The history with the poll that saw the video finished put before the ``storing``
+    it caused: the poll job records that poll in the transition's own transaction, just
+    after the transition's row. Its ``at`` becomes the transition's (a few microseconds
+    earlier than its own) so that the merge by time keeps the order."""
+    ordered = list(history)
+    for n in range(len(ordered) - 1):
+        status, poll = ordered[n], ordered[n + 1]
+        if (
+            status.source == "status"
+            and status.detail.get("status") == "storing"
+            and poll.source == "poll"
+        ):
+            ordered[n], ordered[n + 1] = replace(poll, at=status.at), status
+    return ordered
 
 
 def _created(task: Task) -> dict[str, Any]:
