@@ -29,6 +29,9 @@ from service.observer import RequestObserver
 UNMATCHED = "unmatched"
 # A scrape costs one GROUP BY over the active tasks at most this often per process.
 TASKS_CACHE_SECONDS = 5.0
+# The hour's completions and 15 minutes of upstream calls (``core/health_numbers.py``)
+# move slowly and cost a range read each: re-read less often.
+RECENT_CACHE_SECONDS = 30.0
 
 
 # The methods any route answers (HEAD with GET); every other one (PROPFIND, M-SEARCH …,
@@ -102,6 +105,7 @@ class TaskGauge:
         self._held = 0
         self._pending_deliveries = 0
         self._recent = RecentFigures({}, 0, {})
+        self._recent_at: float | None = None
         self._read_at: float | None = None
         self._lock = asyncio.Lock()
 
@@ -117,7 +121,12 @@ class TaskGauge:
                 self._oldest = await oldest_by_status(conn)
                 self._held = await held_total(conn)
                 self._pending_deliveries = await pending_count(conn)
-                self._recent = await recent_figures(conn)
+                recent_due = (
+                    self._recent_at is None or now - self._recent_at >= RECENT_CACHE_SECONDS
+                )
+                if recent_due:
+                    self._recent = await recent_figures(conn)
+                    self._recent_at = now
             self._read_at = now
 
     def collect(self) -> Iterator[Metric]:

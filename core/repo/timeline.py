@@ -55,7 +55,9 @@ def _ms(detail: dict[str, Any]) -> str:
     return f" ({latency} ms)" if latency is not None else ""
 
 
-def _activity_entry(row: activity.Activity) -> TimelineEntry:
+def activity_entry(row: activity.Activity) -> TimelineEntry:
+    """One ``task_activity`` row as a timeline entry: its title from the detail's keys
+    (``core/repo/activity.py``), ``ok`` False for an error or a ``failed`` status."""
     detail = row.detail
     if row.kind == ActivityKind.STATUS:
         status = str(detail.get("status", "?"))
@@ -166,7 +168,7 @@ async def timeline(conn: AsyncConnection, task_id: str) -> list[TimelineEntry]:
         return []
     found = [TimelineEntry(task.created_at, "task", "created", _created(task))]
     found += _in_causal_order(
-        [_activity_entry(row) for row in await activity.timeline(conn, task_id)]
+        [activity_entry(row) for row in await activity.timeline(conn, task_id)]
     )
     if (stored := _store(task)) is not None:
         found.append(stored)
