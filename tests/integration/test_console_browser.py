@@ -206,6 +206,9 @@ async def test_find_a_video_by_user_play_it_and_read_its_timeline(
     timeline = await page.inner_text("#timeline")
     for what in ("submit to", "poll:", "completed", "capture"):
         assert what in timeline, timeline
+    await page.click("#replay")
+    await page.wait_for_selector("#notice")
+    assert "delivered again" in await page.inner_text("#notice")
     facts = await page.inner_text("dl.facts")
     assert re.search(r"\b[0-9a-f]{64}\b", facts), facts  # the SHA-256 among the media facts
 
@@ -265,7 +268,8 @@ async def test_forged_posts_are_refused_and_change_nothing(page: Page, stack: Co
     stack.wait_status(video_id, {"in_progress", "queued"})
     before = stack.api.get("/v1/credits/alice", params={"client": "acme"}).json()
     url = f"{stack.url}/console/videos/{video_id}/cancel"
-    for form in ({}, {"csrf": "wrong"}):
+    forms: list[dict[str, str | float | bool]] = [{}, {"csrf": "wrong"}]
+    for form in forms:
         answer = await page.request.post(url, form=form, max_redirects=0)
         assert answer.status == 403
         assert "CSRF" in await answer.text()
