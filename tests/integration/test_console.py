@@ -8,16 +8,20 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
+import boto3
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 
-from core import apikeys
-from schemas.status import Role
+from core import apikeys, settlement
+from core.repo import tasks
+from schemas.status import Role, TaskStatus
+from service.app import create_app
 from service.console import ROUTES
 from service.console.media import Unsatisfiable, byte_range
+from service.console.security import origin_of
 from tests.integration.conftest import ADMIN_KEY, BACKENDS
 
 XSS = "<script>alert(1)</script>"
@@ -237,3 +241,41 @@ def test_ranges() -> None:
     with pytest.raises(Unsatisfiable):
         byte_range("bytes=100-", 100)
     assert byte_range("bytes=0-1,5-6", 100) is None
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_a_video_on_s3_plays_from_a_presigned_url_the_policy_allows(
+    engine: AsyncEngine, settings: Any, s3_endpoint: str, acme: httpx.AsyncClient
+) -> None:
+    """Where the store presigns, the player loads the MP4 from the store itself: its
+    origin, and only it, is added to ``media-src``."""
+    boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    ).create_bucket(Bucket="console-media")
+    on_s3 = settings.model_copy(
+        update={
+            "storage_url": "s3://console-media/c",
+            "s3_endpoint_url": s3_endpoint,
+            "s3_region": "us-east-1",
+            "s3_access_key_id": "test",
+            "s3_secret_access_key": "test",
+        }
+    )
+    video_id = (await acme.post("/v1/videos", json={"prompt": "a kite"})).json()["id"]
+    async with engine.begin() as conn:
+        await tasks.transition(conn, video_id, [TaskStatus.QUEUED], TaskStatus.STORING)
+        await settlement.complete(conn, video_id, video_key=f"videos/{video_id}/video.mp4")
+    app = create_app(on_s3)
+    async with app.router.lifespan_context(app), _browser(app) as browser:
+        assert (await login(browser, ADMIN_KEY)).status_code == 303
+        page = await browser.get(f"/console/videos/{video_id}")
+    assert page.status_code == 200, page.text
+    store = origin_of(s3_endpoint)
+    assert f'src="{store}/' in page.text
+    policy = page.headers["content-security-policy"]
+    assert f"media-src 'self' {store};" in policy
+    assert "img-src 'self';" in policy
