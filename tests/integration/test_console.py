@@ -5,12 +5,14 @@ bad query parameters answered with problem pages."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import boto3
 import httpx
 import pytest
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
@@ -19,7 +21,7 @@ from core import apikeys, settlement
 from core.repo import tasks
 from schemas.status import Role, TaskStatus
 from service.app import create_app
-from service.console import ROUTES
+from service.console import ROUTES, session
 from service.console.media import Unsatisfiable, byte_range
 from service.console.security import origin_of
 from tests.integration.conftest import ADMIN_KEY, BACKENDS
@@ -121,12 +123,16 @@ async def test_failed_logins_are_limited_per_address(app: Starlette, admin: Any)
 
 
 @pytest.mark.parametrize("backend", ["postgresql"])
-async def test_a_tampered_cookie_is_no_session(console: httpx.AsyncClient) -> None:
+async def test_a_tampered_cookie_is_no_session(app: Starlette, console: httpx.AsyncClient) -> None:
     value = console.cookies["gv_console"]
-    console.cookies.clear()
-    console.cookies.set("gv_console", value[:-2] + "xx", domain="testserver", path="/console")
-    answer = await console.get("/console/videos")
-    assert answer.status_code == 303
+    assert (await _with_cookie(app, value)).status_code == 200
+    assert (await _with_cookie(app, value[:-2] + "xx")).status_code == 303
+
+
+async def _with_cookie(app: Starlette, value: str) -> httpx.Response:
+    """``/console/videos`` from a client holding only this cookie."""
+    async with _browser(app) as browser:
+        return await browser.get("/console/videos", headers={"Cookie": f"gv_console={value}"})
 
 
 async def test_a_hostile_prompt_renders_as_text(
@@ -279,3 +285,26 @@ async def test_a_video_on_s3_plays_from_a_presigned_url_the_policy_allows(
     policy = page.headers["content-security-policy"]
     assert f"media-src 'self' {store};" in policy
     assert "img-src 'self';" in policy
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_logout_and_an_idle_session_end_it(
+    app: Starlette, console: httpx.AsyncClient, settings: Any
+) -> None:
+    page = await console.get("/console/videos")
+    token = csrf_of(page.text)
+    signed = console.cookies["gv_console"]
+    body = session._serializer(settings).loads(signed)
+
+    class Idle(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(time.time()) - session.IDLE_SECONDS - 1
+
+    keys = session._serializer(settings).secret_keys
+    idle = URLSafeTimedSerializer(keys, salt=session._SALT, signer=Idle).dumps(body)
+    assert (await _with_cookie(app, str(idle))).status_code == 303
+    assert (await _with_cookie(app, signed)).status_code == 200
+    out = await console.post("/console/logout", data={"csrf": token})
+    assert out.status_code == 303
+    assert "Max-Age=0" in out.headers["set-cookie"]
+    assert (await console.get("/console/videos")).headers["location"] == "/console/login"
