@@ -311,11 +311,7 @@ class TaskActivity(SQLModel, table=True):
     was seen (``core/repo/activity.py`` names its keys). Kept as long as the task row."""
 
     __tablename__ = "task_activity"
-    __table_args__ = (
-        Index("ix_task_activity_task", "task_id", "id"),
-        # The upstream error ratio of the last minutes (console, /metrics).
-        Index("ix_task_activity_at", "at"),
-    )
+    __table_args__ = (Index("ix_task_activity_task", "task_id", "id"),)
 
     # 64-bit: a row per poll outgrows 2^31 long before the tasks do (SQLite's rowid is).
     id: int | None = Field(

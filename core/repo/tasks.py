@@ -545,7 +545,8 @@ async def search(
 ) -> list[Task]:
     """Up to ``limit`` tasks matching ``filters``, newest first, older than the cursor
     ``before`` (a task id: pass the last id of a page to get the next one; ids sort by
-    creation time, so pages are stable while new tasks arrive).
+    creation time, so pages are stable while new tasks arrive). Ask for one more than a
+    page to learn whether another follows.
 
     A time range also bounds the id (ids start with their creation millisecond, a minute
     of slack for the clock between id and row), so it walks the primary key only there.

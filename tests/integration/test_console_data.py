@@ -7,6 +7,7 @@ needs no worker (queued and cancelled tasks are enough).
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -17,13 +18,15 @@ import pytest
 from arq import create_pool
 from arq.connections import RedisSettings
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
 from core.health_numbers import health_numbers
 from core.queue_codec import ARQ_CODEC
+from core.repo.activity import Calls, first_id_since, upstream_calls
 from core.repo.credits import account_ledger
+from core.repo.tables import activity as activity_table
 from core.repo.tables import tasks
 from core.repo.tasks import TaskFilter, model_providers, search
 from core.repo.timeline import TimelineEntry, timeline
@@ -204,8 +207,9 @@ async def test_a_video_life_its_ledger_and_the_health_numbers(
     assert capture.amount == done["price"]
     assert [line.id for line in second] == [line.id for line in lines[2:]]
 
-    # The health numbers and /metrics, read once every job is done (the worker stopped).
-    worker.stop_workers()
+    # The health numbers and /metrics, read with the worker gone (killed: nothing of it is
+    # needed any more, and a drain would wait) so that the queue holds still.
+    worker.stop_workers(signal.SIGKILL)
     numbers = await health_numbers(engine, app.state.ctx.queue, settings)
     samples = await scrape(app)
     shown = {
@@ -321,3 +325,41 @@ async def test_search_filters_narrow_and_pages_are_stable(
             await create(acme, "six", user="acme")
     assert [len(p) for p in pages] == [2, 2, 1]
     assert [i for p in pages for i in p] == newest_first
+
+
+async def test_upstream_calls_count_the_window_only(
+    app: Starlette, engine: AsyncEngine, acme: httpx.AsyncClient
+) -> None:
+    polled = await create(acme, "a heron")
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(tasks).where(tasks.c.id == polled["id"]).values(upstream_route="gateway:veo3")
+        )
+        assert await first_id_since(conn, utcnow()) is None
+        now = utcnow()
+        # Twenty minutes of history, one row a minute, oldest first (as rows are written).
+        for minutes in range(20, 0, -1):
+            at = now - timedelta(minutes=minutes)
+            failed = minutes % 4 == 0
+            submit = {"route": "gemini", "latency_ms": 5, **({"error": "auth"} if failed else {})}
+            poll = {"latency_ms": 5, **({"error": "timeout"} if failed else {"state": "running"})}
+            rows = [
+                {"task_id": polled["id"], "at": at, "kind": "submit", "detail": submit},
+                {"task_id": polled["id"], "at": at, "kind": "poll", "detail": poll},
+                {"task_id": polled["id"], "at": at, "kind": "status", "detail": {"status": "x"}},
+            ]
+            await conn.execute(insert(activity_table), rows)
+    async with engine.connect() as conn:
+        lower = await first_id_since(conn, now - timedelta(minutes=15, seconds=30))
+        in_window = await conn.execute(
+            select(activity_table.c.id).where(
+                activity_table.c.at >= now - timedelta(minutes=15, seconds=30)
+            )
+        )
+        assert lower == min(row.id for row in in_window)
+        calls = await upstream_calls(conn, now - timedelta(minutes=15, seconds=30))
+        assert await first_id_since(conn, now) is None
+        assert await upstream_calls(conn, now) == {}
+    # Minutes 15..1 are in: 15 submits to gemini (3 failed: 12, 8, 4) and 15 polls counted
+    # for the task's route (gateway), 3 failed.
+    assert calls == {"gemini": Calls(15, 3), "gateway": Calls(15, 3)}
