@@ -19,6 +19,7 @@ from starlette.routing import Mount, Route
 
 from core import apikeys, settlement
 from core.repo import tasks
+from schemas.settings import Settings
 from schemas.status import Role, TaskStatus
 from service.app import create_app
 from service.console import ROUTES, session
@@ -308,3 +309,13 @@ async def test_logout_and_an_idle_session_end_it(
     assert out.status_code == 303
     assert "Max-Age=0" in out.headers["set-cookie"]
     assert (await console.get("/console/videos")).headers["location"] == "/console/login"
+
+
+def test_the_cookie_is_secure_behind_https() -> None:
+    settings = Settings(environment="test", public_url="https://video.example")
+    header = session.cookie_header(settings, session.fresh("key_x"))
+    for flag in ("; Secure", "; HttpOnly", "; SameSite=Strict", "; Path=/console"):
+        assert flag in header
+    assert "Max-Age" not in header and "Expires" not in header
+    plain = session.cookie_header(Settings(environment="test"), session.fresh("key_x"))
+    assert "Secure" not in plain
