@@ -62,6 +62,9 @@ class VideoTask(SQLModel, table=True):
         Index("ix_video_tasks_client_id_id", "client_id", "id"),
         Index("ix_video_tasks_client_user_status", "client_id", "user", "status"),
         Index("ix_video_tasks_status_next_attempt", "status", "next_attempt_at"),
+        # The console: a user's videos across clients; the completions of the last hour.
+        Index("ix_video_tasks_user_id", "user", "id"),
+        Index("ix_video_tasks_completed_at", "completed_at"),
         CheckConstraint("price >= 0", name="ck_video_tasks_price"),
         CheckConstraint("progress >= 0 AND progress <= 100", name="ck_video_tasks_progress"),
     )

@@ -13,7 +13,7 @@ from core.bootstrap import prepare, storage_from
 from core.db import make_engine
 from core.queue_codec import queue_client
 from schemas.settings import Settings
-from service import contract
+from service import console, contract
 from service.access_log import AccessLog
 from service.body_deadline import BodyDeadline
 from service.context import Context, KeyCache, UpstreamCheck
@@ -100,7 +100,7 @@ def create_app(
             await engine.dispose()
 
     app = Starlette(
-        routes=contract.routes(OPERATIONS),
+        routes=[*contract.routes(OPERATIONS), *console.routes()],
         lifespan=lifespan,
         exception_handlers=HANDLERS,
         # Outermost first: every answer (a 500 too) is counted, carries the request id and

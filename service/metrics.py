@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
 
+from core.health_numbers import RecentFigures, recent_figures
 from core.metrics import HTTP_DURATION, HTTP_REQUESTS, PREFIX
 from core.repo.credits import held_total
 from core.repo.events import pending_count
@@ -28,6 +29,9 @@ from service.observer import RequestObserver
 UNMATCHED = "unmatched"
 # A scrape costs one GROUP BY over the active tasks at most this often per process.
 TASKS_CACHE_SECONDS = 5.0
+# The hour's completions and 15 minutes of upstream calls (``core/health_numbers.py``)
+# move slowly and cost a range read each: re-read less often.
+RECENT_CACHE_SECONDS = 30.0
 
 
 # The methods any route answers (HEAD with GET); every other one (PROPFIND, M-SEARCH …,
@@ -88,9 +92,11 @@ def _by_endpoint(app: Any) -> Indexed:
 
 class TaskGauge:
     """``google_video_tasks{status, model}`` (the active tasks),
-    ``google_video_tasks_oldest_age_seconds{status}``, ``google_video_credits_held`` and
-    ``google_video_webhook_deliveries_pending``, read from the database at most every
-    ``TASKS_CACHE_SECONDS``. Call :meth:`refresh` before collecting."""
+    ``google_video_tasks_oldest_age_seconds{status}``, ``google_video_credits_held``,
+    ``google_video_webhook_deliveries_pending``,
+    ``google_video_recent_completion_lag_seconds{quantile}`` and
+    ``google_video_upstream_error_ratio{provider}`` (``core/health_numbers.py``), read from
+    the database at most every ``TASKS_CACHE_SECONDS``. Call :meth:`refresh` before collecting."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -98,6 +104,8 @@ class TaskGauge:
         self._oldest: dict[str, datetime] = {}
         self._held = 0
         self._pending_deliveries = 0
+        self._recent = RecentFigures({}, 0, {})
+        self._recent_at: float | None = None
         self._read_at: float | None = None
         self._lock = asyncio.Lock()
 
@@ -113,6 +121,12 @@ class TaskGauge:
                 self._oldest = await oldest_by_status(conn)
                 self._held = await held_total(conn)
                 self._pending_deliveries = await pending_count(conn)
+                recent_due = (
+                    self._recent_at is None or now - self._recent_at >= RECENT_CACHE_SECONDS
+                )
+                if recent_due:
+                    self._recent = await recent_figures(conn)
+                    self._recent_at = now
             self._read_at = now
 
     def collect(self) -> Iterator[Metric]:
@@ -145,3 +159,28 @@ class TaskGauge:
             "Webhook deliveries not yet delivered or given up (waiting for an attempt).",
             value=self._pending_deliveries,
         )
+        yield from _recent_families(self._recent)
+
+
+def _recent_families(recent: RecentFigures) -> Iterator[Metric]:
+    lag = GaugeMetricFamily(
+        f"{PREFIX}_recent_completion_lag_seconds",
+        "Quantiles (0.5, 0.95) of the time from the provider's finish to completed, over the "
+        "tasks completed in the last hour (no sample when none was): from the tasks table.",
+        labels=["quantile"],
+    )
+    for q, seconds in sorted(recent.lag_quantiles.items()):
+        lag.add_metric([str(q)], seconds)
+    yield lag
+    ratio = GaugeMetricFamily(
+        f"{PREFIX}_upstream_error_ratio",
+        "Upstream calls (submits and polls) that ended in an error over those made, in the "
+        "last 15 minutes, by provider (no sample for a provider not called): from the "
+        "task history.",
+        labels=["provider"],
+    )
+    for provider in sorted(recent.calls):
+        value = recent.error_ratio(provider)
+        if value is not None:
+            ratio.add_metric([provider], value)
+    yield ratio

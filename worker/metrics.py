@@ -1,10 +1,5 @@
-"""The worker's ``/metrics``: its own counters (``core/metrics.py``) and the queue gauges.
-
-The queue gauges read ARQ's sorted set ``arq:queue``, whose scores are the times (Unix
-milliseconds) each job is due. Jobs due now are the backlog a worker could start
-(``ZCOUNT -inf now``); the rest are deferred polls and retries of videos in flight, which
-``ZCARD`` would count too (and so scale on the number of running videos).
-"""
+"""The worker's ``/metrics``: its own counters (``core/metrics.py``) and the queue gauges
+(read by ``core/queue_depth.py``, which the operator console reads too)."""
 
 from __future__ import annotations
 
@@ -17,6 +12,7 @@ from arq.constants import default_queue_name
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from core.metrics import PREFIX
+from core.queue_depth import queue_depth
 
 # Every worker is scraped: at most one round of Redis reads per this many seconds each.
 QUEUE_CACHE_SECONDS = 2.0
@@ -41,15 +37,9 @@ class QueueGauges:
             now = time.monotonic()
             if self._read_at is not None and now - self._read_at < QUEUE_CACHE_SECONDS:
                 return
-            now_ms = int(time.time() * 1000)
-            # Three reads, not one atomic view: a gauge, not an account.
-            due = await self._redis.zcount(self._queue, "-inf", now_ms)
-            deferred = await self._redis.zcount(self._queue, f"({now_ms}", "+inf")
-            lowest = await self._redis.zrange(self._queue, 0, 0, withscores=True)
-            self._due, self._deferred = int(due), int(deferred)
-            oldest = float(lowest[0][1]) if lowest else None
-            due_for = 0.0 if oldest is None else (now_ms - oldest) / 1000
-            self._oldest_age = max(0.0, due_for)
+            depth = await queue_depth(self._redis, self._queue)
+            self._due, self._deferred = depth.due, depth.deferred
+            self._oldest_age = depth.oldest_due_age_seconds
             self._read_at = now
 
     def collect(self) -> Iterator[Metric]:

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.repo.tables import activity
+from core.repo.tables import activity, tasks
 from schemas.clock import utcnow
 from schemas.status import ActivityKind
 
@@ -58,3 +58,81 @@ async def timeline(conn: AsyncConnection, task_id: str) -> list[Activity]:
         .limit(TIMELINE_LIMIT)
     )
     return [Activity(row.at, ActivityKind(row.kind), dict(row.detail)) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Calls:
+    """Upstream calls (submits and polls) of one provider, and how many of them failed."""
+
+    calls: int
+    errors: int
+
+
+async def upstream_calls(conn: AsyncConnection, since: datetime) -> dict[str, Calls]:
+    """Provider kind → the submit and poll calls recorded at or after ``since`` and how many
+    ended in an error. A submit names its route; a poll is counted for the route its task
+    was last submitted on. Grouped in the database, over the rows from
+    :func:`first_id_since` on (no index on ``at``: the table takes a row per poll)."""
+    lower = await first_id_since(conn, since)
+    if lower is None:
+        return {}
+    errored = activity.c.detail["error"].as_string().is_not(None)
+    recorded = activity.c.detail["route"].as_string()
+    query = (
+        select(
+            activity.c.kind,
+            recorded.label("route"),
+            tasks.c.upstream_route,
+            errored.label("errored"),
+            func.count(),
+        )
+        .select_from(activity.outerjoin(tasks, tasks.c.id == activity.c.task_id))
+        .where(
+            activity.c.id >= lower,
+            activity.c.at >= since,
+            activity.c.kind.in_([str(ActivityKind.SUBMIT), str(ActivityKind.POLL)]),
+        )
+        .group_by(activity.c.kind, recorded, tasks.c.upstream_route, errored)
+    )
+    totals: dict[str, list[int]] = {}
+    for kind, route, task_route, failed, count in await conn.execute(query):
+        provider = route if kind == ActivityKind.SUBMIT and route else _kind_of(task_route)
+        counts = totals.setdefault(provider, [0, 0])
+        counts[0] += int(count)
+        counts[1] += int(count) if failed else 0
+    return {provider: Calls(*counts) for provider, counts in totals.items()}
+
+
+def _kind_of(route: str | None) -> str:
+    # A poll's task always has a route (polling starts once a submit recorded it).
+    return route.split(":", 1)[0] if route else "unknown"
+
+
+async def first_id_since(conn: AsyncConnection, since: datetime) -> int | None:
+    """A lower bound on the ids of the rows recorded at or after ``since`` (None when the
+    newest row is older): a binary search over the primary key, about log2(ids) point
+    reads. Rows are numbered as they are written and stamped then, so ``at`` grows with
+    ``id`` (up to the clock differences between processes, which only blur the edge)."""
+    bounds = (await conn.execute(select(func.min(activity.c.id), func.max(activity.c.id)))).one()
+    if bounds[0] is None:
+        return None
+    newest = select(activity.c.at).where(activity.c.id == bounds[1])
+    if (await conn.execute(newest)).scalar_one() < since:
+        return None
+    # Every row below `low` is older than `since`; the first row from `high` on is not.
+    low, high = int(bounds[0]), int(bounds[1])
+    while low < high:
+        middle = (low + high) // 2
+        row = (
+            await conn.execute(
+                select(activity.c.id, activity.c.at)
+                .where(activity.c.id >= middle)
+                .order_by(activity.c.id)
+                .limit(1)
+            )
+        ).one()
+        if row.at >= since:
+            high = middle
+        else:
+            low = int(row.id) + 1
+    return low

@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.repo._sql import insert_ignoring_conflicts
-from core.repo.tables import accounts, entries
+from core.repo.tables import accounts, entries, tasks
 from schemas.clock import utcnow
 from schemas.fields import INT32_MAX
 from schemas.status import EntryKind
@@ -251,3 +251,48 @@ async def held_total(conn: AsyncConnection) -> int:
     """Credits held over every account: reserved by tasks not yet captured or released."""
     query = select(func.coalesce(func.sum(accounts.c.held), 0))
     return int((await conn.execute(query)).scalar_one())
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerLine:
+    """One ledger entry as the console lists it: the entry, and the model and status of
+    the task it belongs to (None for a grant or adjust, or a task no longer stored)."""
+
+    id: int
+    kind: EntryKind
+    amount: int
+    balance_after: int
+    held_after: int
+    reason: str | None
+    task_id: str | None
+    at: datetime
+    task_model: str | None
+    task_status: str | None
+
+
+async def account_ledger(
+    conn: AsyncConnection, client_id: str, user: str, *, before_id: int | None, limit: int
+) -> list[LedgerLine]:
+    """Up to ``limit`` of the account's entries, newest first, with ids below ``before_id``
+    (pass the last id of a page for the next one); each with its task's model and status.
+    The account's balance and held amount: :func:`balance_of`."""
+    query = (
+        select(
+            entries.c.id,
+            entries.c.kind,
+            entries.c.amount,
+            entries.c.balance_after,
+            entries.c.held_after,
+            entries.c.reason,
+            entries.c.task_id,
+            entries.c.at,
+            tasks.c.model.label("task_model"),
+            tasks.c.status.label("task_status"),
+        )
+        .select_from(entries.outerjoin(tasks, tasks.c.id == entries.c.task_id))
+        .where(entries.c.client_id == client_id, entries.c.user == user)
+    )
+    if before_id is not None:
+        query = query.where(entries.c.id < before_id)
+    rows = (await conn.execute(query.order_by(entries.c.id.desc()).limit(limit))).mappings()
+    return [LedgerLine(**{**r, "kind": EntryKind(r["kind"])}) for r in rows]

@@ -9,16 +9,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, and_, bindparam, case, func, insert, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.repo import activity
 from core.repo.tables import tasks
+from schemas.catalogue import ModelSpec
 from schemas.clock import utcnow
-from schemas.status import ACTIVE, TERMINAL, ActivityKind, StorageStatus, TaskStatus
+from schemas.status import (
+    ACTIVE,
+    TERMINAL,
+    ActivityKind,
+    PublicStatus,
+    StorageStatus,
+    TaskStatus,
+    internal_statuses,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -495,3 +504,112 @@ async def oldest_by_status(conn: AsyncConnection) -> dict[str, datetime]:
         .group_by(tasks.c.status)
     )
     return {row[0]: row[1] for row in await conn.execute(query)}
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFilter:
+    """What the console's video list narrows by; every field optional (None: any).
+
+    ``status``: a :class:`PublicStatus` matches the internal statuses the API shows as it
+    (``failed`` is failed or cancelled), a :class:`TaskStatus` only itself. ``provider``: the
+    provider kind of the route the task was submitted on (``upstream_route``), or, for a
+    task not submitted yet, the kind ``model_providers`` gives its model (the first route in
+    the catalogue; build it with :func:`model_providers`). ``created_from`` inclusive,
+    ``created_to`` exclusive. ``deleted``: deleted tasks are left out unless True.
+    """
+
+    client_id: str | None = None
+    user: str | None = None
+    status: PublicStatus | TaskStatus | None = None
+    model: str | None = None
+    provider: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    model_providers: Mapping[str, str] | None = None
+    deleted: bool = False
+
+
+def model_providers(models: Iterable[ModelSpec], default_kind: str) -> dict[str, str]:
+    """Public model id → the provider kind its first route names (``default_kind``, the
+    configured upstream, for a model that names none): where a new task of it goes."""
+    return {spec.id: spec.route_list(default_kind)[0].provider for spec in models}
+
+
+def _id_at(moment: datetime) -> str:
+    """The smallest task id made at ``moment`` (ids start with their creation time)."""
+    return f"video_{int(moment.timestamp() * 1000):012x}"
+
+
+async def search(
+    conn: AsyncConnection, filters: TaskFilter, *, before: str | None, limit: int
+) -> list[Task]:
+    """Up to ``limit`` tasks matching ``filters``, newest first, older than the cursor
+    ``before`` (a task id: pass the last id of a page to get the next one; ids sort by
+    creation time, so pages are stable while new tasks arrive). Ask for one more than a
+    page to learn whether another follows.
+
+    A time range also bounds the id (ids start with their creation millisecond, a minute
+    of slack for the clock between id and row), so it walks the primary key only there.
+    """
+    query = select(*_TASK)
+    if not filters.deleted:
+        query = query.where(tasks.c.deleted_at.is_(None))
+    if before is not None:
+        query = query.where(tasks.c.id < before)
+    if filters.client_id is not None:
+        query = query.where(tasks.c.client_id == filters.client_id)
+    if filters.user is not None:
+        query = query.where(tasks.c.user == filters.user)
+    if isinstance(filters.status, PublicStatus):
+        query = query.where(tasks.c.status.in_([str(s) for s in internal_statuses(filters.status)]))
+    elif filters.status is not None:
+        query = query.where(tasks.c.status == str(filters.status))
+    if filters.model is not None:
+        query = query.where(tasks.c.model == filters.model)
+    if filters.provider is not None:
+        query = query.where(_on_provider(filters.provider, filters.model_providers or {}))
+    if filters.created_from is not None:
+        query = query.where(
+            tasks.c.created_at >= filters.created_from,
+            tasks.c.id >= _id_at(filters.created_from - _ID_SLACK),
+        )
+    if filters.created_to is not None:
+        query = query.where(
+            tasks.c.created_at < filters.created_to,
+            tasks.c.id < _id_at(filters.created_to + _ID_SLACK),
+        )
+    rows = (await conn.execute(query.order_by(tasks.c.id.desc()).limit(limit))).mappings()
+    return [_typed(Task, r) for r in rows]
+
+
+_ID_SLACK = timedelta(minutes=1)
+
+
+def _on_provider(kind: str, providers: Mapping[str, str]) -> ColumnElement[bool]:
+    # LIKE's wildcards cannot occur: a kind matches KIND_PATTERN (letters, digits, _ and -)
+    # — but "_" is one, so it is escaped.
+    pattern = kind.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + ":%"
+    recorded = tasks.c.upstream_route.like(pattern, escape="\\")
+    models = [model for model, provider in providers.items() if provider == kind]
+    if not models:
+        return recorded
+    return or_(recorded, and_(tasks.c.upstream_route.is_(None), tasks.c.model.in_(models)))
+
+
+async def completion_lags(conn: AsyncConnection, since: datetime, limit: int) -> list[float]:
+    """Seconds from the provider's finish (``upstream_finish_time``) to completed
+    (``completed_at``) of up to ``limit`` tasks completed at or after ``since``, the latest
+    first: noticing and storing a finished video. Uses the ``completed_at`` index."""
+    query = (
+        select(tasks.c.upstream_finish_time, tasks.c.completed_at)
+        .where(
+            tasks.c.completed_at >= since,
+            tasks.c.status == str(TaskStatus.COMPLETED),
+            tasks.c.upstream_finish_time.is_not(None),
+        )
+        .order_by(tasks.c.completed_at.desc())
+        .limit(limit)
+    )
+    return [
+        max(0.0, (done - finished).total_seconds()) for finished, done in await conn.execute(query)
+    ]

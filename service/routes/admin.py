@@ -22,7 +22,7 @@ from schemas.config import (
 from schemas.problems import Code
 from service.auth import require_admin
 from service.body import json_object, parse
-from service.context import ctx
+from service.context import Context, ctx
 from service.contract import Operation, Reply
 from service.errors import ProblemError, from_validation
 
@@ -76,7 +76,14 @@ async def test_config(request: Request) -> Response:
     whatever the check found (`ConfigTestOut`), problem+json only for bad input."""
     await require_admin(request)
     candidate = parse(UpstreamCandidate, await json_object(request, 64 * 1024))
-    context = ctx(request)
+    answer = await check_upstream(ctx(request), candidate)
+    return JSONResponse(answer.model_dump(mode="json"))
+
+
+async def check_upstream(context: Context, candidate: UpstreamCandidate) -> ConfigTestOut:
+    """What the connection check of ``candidate`` found (the API's test and the
+    console's); a 503 problem when this process has no check, 400 for a kind nothing
+    serves."""
     if context.upstream_check is None:
         raise ProblemError(Code.UNAVAILABLE, "This process was started without the upstream check.")
     kind, base_url, key = await context.config.candidate(candidate)
@@ -97,14 +104,13 @@ async def test_config(request: Request) -> Response:
     return _answer(report, kind, base_url)
 
 
-def _answer(report: ConnectionReport, kind: str, base_url: str) -> Response:
-    answer = ConfigTestOut(
+def _answer(report: ConnectionReport, kind: str, base_url: str) -> ConfigTestOut:
+    return ConfigTestOut(
         **report.model_dump(),
         ok=report.result == "key_accepted",
         provider=kind,
         base_url=_without_credentials(base_url),
     )
-    return JSONResponse(answer.model_dump(mode="json"))
 
 
 def _without_credentials(url: str) -> str:

@@ -8,13 +8,14 @@ from starlette.responses import JSONResponse, Response
 from core.apikeys import RESERVED_CLIENTS, Principal
 from core.presenter import account_of
 from core.repo import credits
+from core.repo.credits import Balance
 from schemas.api import CreditsOut, CreditsQuery, Grant, UserPath
 from schemas.fields import INT32_MAX
 from schemas.problems import Code
 from service import params
 from service.auth import authenticate, require_admin
 from service.body import json_object, parse
-from service.context import ctx
+from service.context import Context, ctx
 from service.contract import Operation, Reply
 from service.errors import ProblemError
 
@@ -50,9 +51,17 @@ async def grant(request: Request) -> Response:
     principal = await require_admin(request)
     client, user = _account(request, principal, params.query(CreditsQuery, request))
     body = parse(Grant, await json_object(request, 64 * 1024))
+    await apply_grant(ctx(request), client, user, body)
+    return await show(request)
+
+
+async def apply_grant(context: Context, client: str, user: str, body: Grant) -> Balance:
+    """Grant ``body.amount`` (negative: adjust down) to the account, with its reason (the
+    API's grant and the console's); the balance after it. A 400 ``invalid_grant`` problem
+    for zero, a balance that would go below zero or past the ceiling."""
     if body.amount == 0:
         raise ProblemError(Code.INVALID_GRANT, "amount must not be zero.")
-    async with ctx(request).engine.begin() as conn:
+    async with context.engine.begin() as conn:
         after = await credits.grant(conn, client, user, body.amount, body.reason)
         if after is None:
             have = await credits.balance_of(conn, client, user)
@@ -68,7 +77,7 @@ async def grant(request: Request) -> Response:
                 f"Adjusting by {body.amount} would take the balance ({have.balance}) below zero.",
                 balance=have.balance,
             )
-    return await show(request)
+    return after
 
 
 operations = [

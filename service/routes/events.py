@@ -18,7 +18,7 @@ from schemas.clock import unix
 from schemas.problems import Code
 from service import params, ratelimit
 from service.auth import authenticate
-from service.context import ctx
+from service.context import Context, ctx
 from service.contract import Operation, Reply
 from service.errors import ProblemError
 from service.ratelimit import rate_limited
@@ -96,29 +96,32 @@ async def replay(request: Request) -> Response:
     context = ctx(request)
     async with context.engine.connect() as conn:
         row = await _event(request, conn)
-    await _within_replay_limits(request, row)
-    async with context.engine.begin() as conn:
-        ids = await outbox.replay(conn, row)
-    await queue.enqueue_after_commit(context.queue, *queue.deliveries(ids))
+    principal = await authenticate(request)
+    ids = await replay_event(context, row, principal.client_id)
     async with context.engine.connect() as conn:
         body = await _with_deliveries(conn, row, limit=max(1, len(ids)), only=ids)
     return JSONResponse(body, status_code=202)
 
 
-async def _within_replay_limits(request: Request, row: Event) -> None:
-    """Each replay fans out to every endpoint with the whole retry schedule: 429 past
-    ``replays_per_event_per_hour`` for the event or ``replays_per_client_per_minute``."""
-    context = ctx(request)
+async def replay_event(context: Context, row: Event, replayer: str) -> list[str]:
+    """Deliver ``row`` again to its client's current endpoints (the API's replay and the
+    console's): the ids of the deliveries made, enqueued. Each replay fans out to every
+    endpoint with the whole retry schedule: a 429 problem past
+    ``replays_per_event_per_hour`` for the event or ``replays_per_client_per_minute`` for
+    the ``replayer`` (the client id of the key asking)."""
     config = await context.config.get()
-    principal = await authenticate(request)
     rule = ratelimit.event_replays(config)
     wait = await context.limits.hit(rule, row.id)
     if wait is not None:
         raise rate_limited(wait, f"This event was replayed {rule.amount} times in the last hour.")
     rule = ratelimit.client_replays(config)
-    wait = await context.limits.hit(rule, principal.client_id)
+    wait = await context.limits.hit(rule, replayer)
     if wait is not None:
         raise rate_limited(wait, f"This client replayed {rule.amount} events in the last minute.")
+    async with context.engine.begin() as conn:
+        ids = await outbox.replay(conn, row)
+    await queue.enqueue_after_commit(context.queue, *queue.deliveries(ids))
+    return ids
 
 
 operations = [

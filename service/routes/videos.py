@@ -207,12 +207,18 @@ async def list_videos(request: Request) -> Response:
 async def cancel(request: Request) -> Response:
     context = ctx(request)
     row = await _owned(context, request)
+    await cancel_video(context, row)
+    return await retrieve(request)
+
+
+async def cancel_video(context: Context, row: Task) -> None:
+    """Cancel ``row``'s task, releasing its hold, and enqueue its webhook deliveries (the
+    API's cancel and the console's); a 409 ``video_finished`` problem if it had ended."""
     async with context.engine.begin() as conn:
         cancelled = await settlement.cancel(conn, row.id)
     if cancelled is None:
         raise ProblemError(Code.VIDEO_FINISHED, f"The video has already finished ({row.status}).")
     await queue.enqueue_after_commit(context.queue, *queue.deliveries(cancelled.deliveries))
-    return await retrieve(request)
 
 
 async def delete(request: Request) -> Response:
