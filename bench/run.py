@@ -1,6 +1,6 @@
 """Run the benchmarks and write ``bench/results.md``: ``python -m bench.run``.
 
-``--only create|poll_hop|drift`` runs one (repeatable); ``--quick`` shortens
+``--only create|poll_hop|drift|storing`` runs one (repeatable); ``--quick`` shortens
 every window (a smoke run, numbers not worth reporting). Each benchmark has its own time
 budget and aborts past it; the default windows keep each one under three minutes on a
 2-core machine (the whole run takes about seven). Raw JSON of the run goes next to the
@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import create, drift, poll_hop
+from bench import create, drift, poll_hop, storing
 from bench.common import deadline, log, machine
 
 HERE = Path(__file__).resolve().parent
@@ -269,6 +269,8 @@ def write_md(results: dict[str, Any], path: Path) -> None:
         lines += _hop_md(results["poll_hop"])
     if "drift" in results:
         lines += _drift_md(results["drift"])
+    if "storing" in results:
+        lines.append(storing.markdown(results["storing"]))
     lines += [
         "## Method and honest notes",
         "",
@@ -297,9 +299,8 @@ def write_md(results: dict[str, Any], path: Path) -> None:
         "- **The poll-hop reference** (`bench/raw_worker.py`) is an ARQ job that only"
         " re-enqueues itself with the same defer, under the same max_jobs / poll_delay /"
         " uvloop; it counts in memory (an INCR per hop would add a round trip to it).",
-        "- **Not measured here**: storing a 1 GiB video (target: worker memory grows ≤ 64"
-        " MiB), several API or worker processes at once, webhooks, image-to-video creates"
-        " (multipart, stored inputs), idempotency keys."
+        "- **Not measured here**: several API or worker processes at once, webhooks,"
+        " image-to-video creates (multipart, stored inputs), idempotency keys."
         + (
             ""
             if "drift" in results and results["drift"]["params"]["tasks"] >= 5000
@@ -315,7 +316,9 @@ def write_md(results: dict[str, Any], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--only", choices=["create", "poll_hop", "drift"], action="append")
+    parser.add_argument(
+        "--only", choices=["create", "poll_hop", "drift", "storing"], action="append"
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: short windows")
     parser.add_argument("--no-drift", action="store_true")
     parser.add_argument("--out", type=Path, default=HERE / "results.md")
@@ -326,7 +329,7 @@ def main() -> None:
     if args.from_json:
         write_md(json.loads(args.from_json.read_text()), args.out)
         return
-    wanted = args.only or ["create", "poll_hop"] + ([] if args.no_drift else ["drift"])
+    wanted = args.only or ["create", "poll_hop", "storing"] + ([] if args.no_drift else ["drift"])
     started = time.monotonic()
     results: dict[str, Any] = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -353,6 +356,10 @@ def main() -> None:
             results["drift"] = (
                 drift.run(tasks=200, seconds=5, warmup=3) if args.quick else drift.run()
             )
+    if "storing" in wanted:
+        log("storing benchmark")
+        with deadline(storing.BUDGET, "storing benchmark"):
+            results["storing"] = storing.run(256, rounds=1) if args.quick else storing.run()
     results["loadavg_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     results["wall_seconds"] = time.monotonic() - started
     args.out.with_suffix(".json").write_text(json.dumps(results, indent=2))

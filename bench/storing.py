@@ -55,6 +55,7 @@ MODES = ("ours-s3", "raw-s3", "ours-local", "raw-local")
 THROUGHPUT_TARGET = 0.8
 RSS_TARGET_MIB = 64
 CHILD_TIMEOUT = 600.0
+BUDGET = 900.0  # seconds for a whole run (bench/run.py): 8 stores of 1 GiB
 CREDENTIAL = "bench"  # moto accepts any
 
 
