@@ -149,7 +149,8 @@ class HttpClient:
         ``chunk_size`` blocks copied every byte twice more and tripled the download's CPU
         (the storage regroups it once, into its own buffers). An encoded one is decoded."""
         encoding = response.headers.get("Content-Encoding", "").strip().lower()
-        if encoding in ("", "identity"):
+        # A consumed stream is a body already in memory (an injected transport's answer).
+        if encoding in ("", "identity") and not response.is_stream_consumed:
             body = response.aiter_raw()
         else:
             body = response.aiter_bytes(self._chunk_size)
