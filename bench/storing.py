@@ -202,7 +202,9 @@ def _servers(size: int, base: Path) -> Iterator[tuple[str, str, list[psutil.Proc
     moto = MotoServer(base)
     try:
         moto.start()
-        procs = [psutil.Process(sim.pid), psutil.Process(moto.pid)] if sim.pid and moto.pid else []
+        if sim.pid is None or moto.pid is None:
+            raise RuntimeError("the simulator or moto did not start")
+        procs = [psutil.Process(sim.pid), psutil.Process(moto.pid)]
         yield f"http://127.0.0.1:{port}", moto.url, procs
     finally:
         moto.stop()
@@ -241,11 +243,11 @@ def _measure(
 ) -> dict[str, Any]:
     command = [PY, "-m", "bench.storing", "--child", "--mode", mode, "--url", url]
     command += ["--sim", sim, "--s3", s3, "--dir", str(directory), "--size", str(size)]
-    before = cpu_seconds(servers)
+    before = [cpu_seconds([server]) for server in servers]
     done = subprocess.run(
         command, cwd=ROOT, capture_output=True, text=True, timeout=CHILD_TIMEOUT, check=False
     )
-    servers_cpu = cpu_seconds(servers) - before
+    sim_cpu, moto_cpu = (cpu_seconds([p]) - b for p, b in zip(servers, before, strict=True))
     if done.returncode != 0:
         raise RuntimeError(f"{mode} failed: {done.stderr[-2000:]}")
     figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -254,7 +256,8 @@ def _measure(
         mode=mode,
         mib_s=figures["bytes"] / MiB / figures["seconds"],
         cpu_s_per_gib=figures["cpu_s"] / gib,
-        servers_cpu_s_per_gib=servers_cpu / gib,
+        sim_cpu_s_per_gib=sim_cpu / gib,
+        moto_cpu_s_per_gib=moto_cpu / gib,
         rss_growth_mib=figures["rss_growth"] / MiB,
     )
     return figures
@@ -326,14 +329,15 @@ def markdown(r: dict[str, Any]) -> str:
         " it; ours and raw alternate in each round. CPU is the child's (all threads); the"
         " simulator's and moto's CPU in the same window is beside it (same cores).",
         "",
-        "| round | mode | MiB/s | CPU s/GiB | simulator + moto CPU s/GiB | peak RSS growth MiB |",
+        "| round | mode | MiB/s | CPU s/GiB | simulator / moto CPU s/GiB | peak RSS growth MiB |",
         "|---:|---|---:|---:|---:|---:|",
     ]
     for run_ in r["runs"]:
         lines.append(
             f"| {run_['round']} | {run_['mode']} | {run_['mib_s']:.1f}"
             f" | {run_['cpu_s_per_gib']:.2f}"
-            f" | {run_['servers_cpu_s_per_gib']:.2f} | {run_['rss_growth_mib']:.1f} |"
+            f" | {run_['sim_cpu_s_per_gib']:.2f} / {run_['moto_cpu_s_per_gib']:.2f}"
+            f" | {run_['rss_growth_mib']:.1f} |"
         )
     rounds = ", ".join(f"{x:.2f}" for x in r["round_ratios_s3"])
     lines += [
