@@ -1,6 +1,6 @@
 """Run the benchmarks and write ``bench/results.md``: ``python -m bench.run``.
 
-``--only create|poll_hop|drift`` runs one (repeatable); ``--quick`` shortens
+``--only create|poll_hop|drift|storing`` runs one (repeatable); ``--quick`` shortens
 every window (a smoke run, numbers not worth reporting). Each benchmark has its own time
 budget and aborts past it; the default windows keep each one under three minutes on a
 2-core machine (the whole run takes about seven). Raw JSON of the run goes next to the
@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import create, drift, poll_hop, polling
+from bench import create, drift, poll_hop, polling, storing
 from bench.common import deadline, log, machine
 
 HERE = Path(__file__).resolve().parent
@@ -271,6 +271,8 @@ def write_md(results: dict[str, Any], path: Path) -> None:
         lines += _drift_md(results["drift"])
     if "polling" in results:
         lines += polling.markdown(results["polling"]).splitlines()
+    if "storing" in results:
+        lines.append(storing.markdown(results["storing"]))
     lines += [
         "## Method and honest notes",
         "",
@@ -299,9 +301,8 @@ def write_md(results: dict[str, Any], path: Path) -> None:
         "- **The poll-hop reference** (`bench/raw_worker.py`) is an ARQ job that only"
         " re-enqueues itself with the same defer, under the same max_jobs / poll_delay /"
         " uvloop; it counts in memory (an INCR per hop would add a round trip to it).",
-        "- **Not measured here**: storing a 1 GiB video (target: worker memory grows ≤ 64"
-        " MiB), several API or worker processes at once, webhooks, image-to-video creates"
-        " (multipart, stored inputs), idempotency keys."
+        "- **Not measured here**: several API or worker processes at once, webhooks,"
+        " image-to-video creates (multipart, stored inputs), idempotency keys."
         + (
             ""
             if "drift" in results and results["drift"]["params"]["tasks"] >= 5000
@@ -318,7 +319,7 @@ def write_md(results: dict[str, Any], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument(
-        "--only", choices=["create", "poll_hop", "drift", "polling"], action="append"
+        "--only", choices=["create", "poll_hop", "drift", "polling", "storing"], action="append"
     )
     parser.add_argument("--quick", action="store_true", help="smoke run: short windows")
     parser.add_argument("--no-drift", action="store_true")
@@ -330,7 +331,9 @@ def main() -> None:
     if args.from_json:
         write_md(json.loads(args.from_json.read_text()), args.out)
         return
-    wanted = args.only or ["create", "poll_hop", "polling"] + ([] if args.no_drift else ["drift"])
+    wanted = args.only or ["create", "poll_hop", "polling", "storing"] + (
+        [] if args.no_drift else ["drift"]
+    )
     started = time.monotonic()
     results: dict[str, Any] = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -361,6 +364,10 @@ def main() -> None:
         log("polling benchmark")
         with deadline(240.0, "polling benchmark"):
             results["polling"] = polling.section(args.quick)[1]
+    if "storing" in wanted:
+        log("storing benchmark")
+        with deadline(storing.BUDGET, "storing benchmark"):
+            results["storing"] = storing.run(256, rounds=1) if args.quick else storing.run()
     results["loadavg_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     results["wall_seconds"] = time.monotonic() - started
     args.out.with_suffix(".json").write_text(json.dumps(results, indent=2))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import tempfile
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from pathlib import Path
 from typing import BinaryIO, ParamSpec, TypeVar
 
@@ -18,13 +20,17 @@ from core.storage.base import (
     check_prefix,
     check_range,
 )
-from core.storage.streams import Digest, iter_chunks, rechunk
+from core.storage.blocks import Blocks
+from core.storage.streams import iter_chunks
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 TMP_DIR = ".tmp"
-WRITE_SIZE = 1 << 20
+# Few large writes (each one thread hop), one writing while the next block fills: a file
+# is written in order, so more in flight would only queue.
+WRITE_SIZE = 4 << 20
+WRITES_IN_FLIGHT = 1
 
 
 async def _io(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
@@ -50,16 +56,19 @@ class LocalStorage:
         self, key: str, chunks: AsyncIterator[bytes], content_type: str
     ) -> StoredObject:
         path = self._path(key)
-        digest = Digest()
+        blocks = Blocks(WRITE_SIZE, WRITES_IN_FLIGHT + 1)
         temp = await _TempFile.create(self._tmp_dir)
         try:
-            async for block in rechunk(digest.tap(chunks), WRITE_SIZE):
-                await temp.write(block)
+            async with aclosing(blocks.split(chunks)) as parts:
+                async for block in parts:
+                    await temp.write(block.view, functools.partial(blocks.release, block))
             await temp.commit(path)
+            sha256 = await blocks.sha256()
         except BaseException:
             await asyncio.shield(temp.discard())
+            await asyncio.shield(blocks.settle())
             raise
-        return StoredObject(key, digest.size, digest.sha256, content_type)
+        return StoredObject(key, blocks.size, sha256, content_type)
 
     async def put_bytes(self, key: str, data: bytes, content_type: str) -> StoredObject:
         return await self.put_stream(key, iter_chunks(data, WRITE_SIZE), content_type)
@@ -181,15 +190,25 @@ class _TempFile:
 
         return await _io(open_temp)
 
-    async def write(self, data: bytes) -> None:
-        # Shielded: if we are cancelled mid-write, discard() still waits for the thread.
-        self._pending = asyncio.ensure_future(_io(self._write_sync, data))
-        await asyncio.shield(self._pending)
+    async def write(self, data: memoryview, done: Callable[[], Awaitable[None]]) -> None:
+        """Write ``data`` next, in the background once the previous write is done (raising
+        its error); ``done()`` runs when ``data`` is written or has failed."""
+        await self._written()
+        self._pending = asyncio.ensure_future(self._write(data, done))
 
-    def _write_sync(self, data: bytes) -> None:
-        self._file.write(data)
+    async def _write(self, data: memoryview, done: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await _io(self._file.write, data)
+        finally:
+            await done()
+
+    async def _written(self) -> None:
+        if self._pending is not None:
+            # Shielded: if we are cancelled, discard() still waits for the thread.
+            await asyncio.shield(self._pending)
 
     async def commit(self, target: Path) -> None:
+        await self._written()
         await _io(self._commit_sync, target)
 
     def _commit_sync(self, target: Path) -> None:
@@ -200,8 +219,11 @@ class _TempFile:
         self._path.replace(target)
 
     async def discard(self) -> None:
-        if self._pending is not None:
-            await asyncio.wait([self._pending])
+        pending = self._pending
+        if pending is not None:
+            await asyncio.wait([pending])
+            if not pending.cancelled():
+                pending.exception()  # consumed here; the caller's error is the one that matters
         await _io(self._discard_sync)
 
     def _discard_sync(self) -> None:

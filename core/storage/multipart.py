@@ -1,4 +1,4 @@
-"""One S3 multipart upload, with one part in flight while the next one fills."""
+"""One S3 multipart upload, with a bounded number of parts in flight while the next fills."""
 
 from __future__ import annotations
 
@@ -31,7 +31,10 @@ class Call(Protocol):
 
 
 class MultipartUpload:
-    """Parts go up in order, one at a time, while the caller fills the next one."""
+    """Parts are numbered in the order they are added and upload concurrently; the caller
+    bounds how many are in flight (``core.storage.blocks``: a part's buffer is reused only
+    once ``done`` has run). The first part that fails fails the upload: ``add_part`` and
+    ``complete`` raise its error."""
 
     def __init__(self, client: S3Client, call: Call, bucket: str, key: str, upload_id: str) -> None:
         self._client = client
@@ -41,7 +44,8 @@ class MultipartUpload:
         self._upload_id = upload_id
         self._parts: list[CompletedPartTypeDef] = []
         self._started = 0
-        self._in_flight: asyncio.Task[None] | None = None
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._failed: BaseException | None = None
 
     @classmethod
     async def start(
@@ -52,24 +56,26 @@ class MultipartUpload:
         )
         return cls(client, call, bucket, key, response["UploadId"])
 
-    async def wait_idle(self) -> None:
-        """Wait until the previous part is stored (raising its error), before copying the next."""
-        if self._in_flight is not None:
-            # Shielded: if our caller is cancelled, abort() still waits for this part.
-            await asyncio.shield(self._in_flight)
-            self._in_flight = None
-
-    def add_part(self, data: bytes) -> None:
-        """Start uploading the next part in the background; call wait_idle() first."""
-        if self._in_flight is not None:
-            raise RuntimeError("add_part() while a part is in flight; await wait_idle() first")
+    def add_part(self, data: bytes, done: Callable[[], Awaitable[None]]) -> None:
+        """Start uploading the next part in the background; ``done()`` runs when it is
+        stored or has failed (the caller releases ``data`` there). Raises the error of a
+        part that already failed (``done`` is then not called: the caller still owns
+        ``data``)."""
+        if self._failed is not None:
+            raise self._failed
         if self._started >= MAX_PARTS:
             raise StorageError(f"S3 upload of {self._key} needs more than {MAX_PARTS} parts")
         self._started += 1
-        self._in_flight = asyncio.create_task(self._upload(self._started, data))
+        task = asyncio.create_task(self._upload(self._started, data, done))
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
 
     async def complete(self) -> None:
-        await self.wait_idle()
+        if self._in_flight:
+            # Shielded: if our caller is cancelled, abort() still waits for these parts.
+            await asyncio.shield(asyncio.gather(*self._in_flight))
+        if self._failed is not None:
+            raise self._failed
         await self._call(
             self._client.complete_multipart_upload,
             Bucket=self._bucket,
@@ -80,12 +86,9 @@ class MultipartUpload:
 
     async def abort(self) -> None:
         """Discard the upload; never raises, so the caller's own error propagates."""
-        task = self._in_flight
-        if task is not None:
-            # S3 may keep a part that was still uploading during the abort: wait for it.
-            await asyncio.wait([task])
-            if not task.cancelled():
-                task.exception()  # consumed here; the caller's error is the one that matters
+        if self._in_flight:
+            # S3 may keep a part that was still uploading during the abort: wait for them.
+            await asyncio.wait(list(self._in_flight))
         try:
             await self._call(
                 self._client.abort_multipart_upload,
@@ -96,13 +99,21 @@ class MultipartUpload:
         except StorageError as exc:
             log.warning("s3_abort_failed", key=self._key, upload_id=self._upload_id, error=str(exc))
 
-    async def _upload(self, number: int, data: bytes) -> None:
-        response = await self._call(
-            self._client.upload_part,
-            Bucket=self._bucket,
-            Key=self._key,
-            UploadId=self._upload_id,
-            PartNumber=number,
-            Body=data,
-        )
-        self._parts.append({"ETag": response["ETag"], "PartNumber": number})
+    async def _upload(self, number: int, data: bytes, done: Callable[[], Awaitable[None]]) -> None:
+        try:
+            response = await self._call(
+                self._client.upload_part,
+                Bucket=self._bucket,
+                Key=self._key,
+                UploadId=self._upload_id,
+                PartNumber=number,
+                Body=data,
+            )
+            self._parts.append({"ETag": response["ETag"], "PartNumber": number})
+        except Exception as exc:  # noqa: BLE001  (kept, raised by add_part/complete)
+            # Kept for add_part/complete, not raised here: nobody awaits a failed part
+            # before the next add_part, and an unretrieved task error would be logged.
+            if self._failed is None:
+                self._failed = exc
+        finally:
+            await done()

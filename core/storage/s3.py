@@ -10,6 +10,7 @@ import asyncio
 import functools
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Literal, ParamSpec, TypeVar
 
 import boto3
@@ -25,10 +26,11 @@ from core.storage.base import (
     check_prefix,
     check_range,
 )
+from core.storage.blocks import Blocks
 from core.storage.multipart import MultipartUpload
 from core.storage.s3_checksums import use_content_md5
 from core.storage.s3_errors import error_code, http_status, translate_error
-from core.storage.streams import Digest, iter_chunks, take
+from core.storage.streams import iter_chunks
 
 if TYPE_CHECKING:
     from botocore.response import StreamingBody
@@ -39,8 +41,11 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 MIN_PART_SIZE = 5 * 1024 * 1024
-# 5 MiB (the S3 minimum) keeps a store near 30 MiB of extra RSS end to end; 8 MiB measured 53.
-DEFAULT_PART_SIZE = 5 * 1024 * 1024
+DEFAULT_PART_SIZE = 8 * 1024 * 1024
+# Parts uploading at once while the next fills: one leaves the stream waiting on each
+# part's round trip; three keep a store's buffers at 4 x 8 MiB, within the 64 MiB budget a
+# 1 GiB store may grow a worker by (bench/storing.py measures it).
+PARTS_IN_FLIGHT = 3
 MAX_CONNECTIONS = 16
 DEFAULT_REGION = "us-east-1"
 
@@ -126,53 +131,42 @@ class S3Storage:
         self, key: str, chunks: AsyncIterator[bytes], content_type: str
     ) -> StoredObject:
         object_key = self._key(key)
-        digest = Digest()
-        buffer = bytearray()
+        blocks = Blocks(self.part_size, PARTS_IN_FLIGHT + 1)
         upload: MultipartUpload | None = None
         try:
-            async for chunk in digest.tap(chunks):
-                buffer += chunk
-                if len(buffer) >= self.part_size:
-                    upload = await self._send_parts(upload, buffer, object_key, content_type)
-            if upload is None:  # the whole object fits in one request
-                await self._call(
-                    self._client.put_object,
-                    Bucket=self.bucket,
-                    Key=object_key,
-                    Body=bytes(buffer),
-                    ContentType=content_type,
-                )
-            else:
-                await self._send_parts(upload, buffer, object_key, content_type, final=True)
+            async with aclosing(blocks.split(chunks)) as parts:
+                async for block in parts:
+                    # Shorter than a part: the whole object goes in one request.
+                    if upload is None and block.last and len(block.view) < self.part_size:
+                        try:
+                            await self._call(
+                                self._client.put_object,
+                                Bucket=self.bucket,
+                                Key=object_key,
+                                Body=block.body(),
+                                ContentType=content_type,
+                            )
+                        finally:
+                            await blocks.release(block)
+                        break
+                    if upload is None:
+                        upload = await MultipartUpload.start(
+                            self._client, self._call, self.bucket, object_key, content_type
+                        )
+                    try:
+                        upload.add_part(block.body(), functools.partial(blocks.release, block))
+                    except BaseException:
+                        await blocks.release(block)
+                        raise
+            if upload is not None:
                 await upload.complete()
+            sha256 = await blocks.sha256()
         except BaseException:
             if upload is not None:
                 await asyncio.shield(upload.abort())
+            await asyncio.shield(blocks.settle())
             raise
-        return StoredObject(key, digest.size, digest.sha256, content_type)
-
-    async def _send_parts(
-        self,
-        upload: MultipartUpload | None,
-        buffer: bytearray,
-        object_key: str,
-        content_type: str,
-        *,
-        final: bool = False,
-    ) -> MultipartUpload:
-        """Move full parts (and, if final, the short tail) from ``buffer`` into the upload.
-
-        Each part is copied out only once the previous one is stored, so memory holds
-        about two parts: the one uploading and the buffer filling behind it.
-        """
-        if upload is None:
-            upload = await MultipartUpload.start(
-                self._client, self._call, self.bucket, object_key, content_type
-            )
-        while len(buffer) >= self.part_size or (final and buffer):
-            await upload.wait_idle()
-            upload.add_part(take(buffer, min(self.part_size, len(buffer))))
-        return upload
+        return StoredObject(key, blocks.size, sha256, content_type)
 
     async def put_bytes(self, key: str, data: bytes, content_type: str) -> StoredObject:
         return await self.put_stream(key, iter_chunks(data, self.part_size), content_type)

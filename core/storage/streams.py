@@ -1,27 +1,9 @@
-"""Byte-stream plumbing shared by the backends: measure, hash, regroup and cap chunks."""
+"""Byte-stream plumbing shared by the backends and the store job: cap and slice chunks
+(regrouping and hashing: ``core.storage.blocks``)."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import AsyncGenerator, AsyncIterator
-
-
-class Digest:
-    """Counts and hashes the bytes that stream through ``tap()``."""
-
-    def __init__(self) -> None:
-        self.size = 0
-        self._sha256 = hashlib.sha256()
-
-    async def tap(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-        async for chunk in chunks:
-            self._sha256.update(chunk)
-            self.size += len(chunk)
-            yield chunk
-
-    @property
-    def sha256(self) -> str:
-        return self._sha256.hexdigest()
 
 
 class StreamTooLarge(Exception):
@@ -61,28 +43,6 @@ async def capped(chunks: AsyncIterator[bytes], limit: int) -> AsyncGenerator[byt
         if total > limit:
             raise StreamTooLarge(limit, total, declared=False)
         yield chunk
-
-
-async def rechunk(chunks: AsyncIterator[bytes], size: int) -> AsyncGenerator[bytes, None]:
-    """Regroup a stream into blocks of exactly ``size`` bytes; the last may be shorter.
-
-    An empty stream yields nothing. At most one block plus one chunk is buffered.
-    """
-    buffer = bytearray()
-    async for chunk in chunks:
-        buffer += chunk
-        while len(buffer) >= size:
-            yield take(buffer, size)
-    if buffer:
-        yield bytes(buffer)
-
-
-def take(buffer: bytearray, size: int) -> bytes:
-    """Remove and return the first ``size`` bytes of ``buffer``, copying them once."""
-    with memoryview(buffer) as view, view[:size] as head:
-        block = bytes(head)
-    del buffer[:size]
-    return block
 
 
 async def iter_chunks(data: bytes, chunk_size: int) -> AsyncIterator[bytes]:

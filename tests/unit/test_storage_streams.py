@@ -1,19 +1,13 @@
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 
 import pytest
 
-from core.storage.streams import (
-    Digest,
-    StreamTooLarge,
-    capped,
-    iter_chunks,
-    rechunk,
-    refuse_declared,
-    take,
-)
+from core.storage.blocks import Blocks
+from core.storage.streams import StreamTooLarge, capped, iter_chunks, refuse_declared
 
 
 async def _chunks(*parts: bytes) -> AsyncIterator[bytes]:
@@ -28,33 +22,54 @@ async def _collect(chunks: AsyncIterator[bytes]) -> list[bytes]:
 @pytest.mark.parametrize(
     ("parts", "blocks"),
     [
-        ([], []),
+        ([], [b""]),
         ([b"ab", b"", b"c"], [b"abc"]),
         ([b"abcd"], [b"abcd"]),
         ([b"abcdefghij"], [b"abcd", b"efgh", b"ij"]),
         ([b"a", b"bcdef", b"gh"], [b"abcd", b"efgh"]),
     ],
 )
-async def test_rechunk_makes_fixed_size_blocks_with_a_short_tail(
+async def test_blocks_are_fixed_size_with_a_short_last_one_and_hashed(
     parts: list[bytes], blocks: list[bytes]
 ) -> None:
-    assert await _collect(rechunk(_chunks(*parts), 4)) == blocks
+    splitter = Blocks(4, 2)
+    seen: list[tuple[int, bytes, bool]] = []
+
+    async for block in splitter.split(_chunks(*parts)):
+        seen.append((block.offset, bytes(block.body()), block.last))
+        await splitter.release(block)
+
+    data = b"".join(parts)
+    offsets = [sum(map(len, blocks[:i])) for i in range(len(blocks))]
+    lasts = [i == len(blocks) - 1 for i in range(len(blocks))]
+    assert seen == list(zip(offsets, blocks, lasts, strict=True))
+    assert (splitter.size, await splitter.sha256()) == (len(data), hashlib.sha256(data).hexdigest())
 
 
-async def test_digest_counts_and_hashes_what_passes_through() -> None:
-    digest = Digest()
+async def test_blocks_wait_for_a_released_buffer_beyond_their_count() -> None:
+    handed: list[bytes] = []
 
-    data = b"".join(await _collect(digest.tap(_chunks(b"hello ", b"world"))))
+    async def source() -> AsyncIterator[bytes]:
+        for part in (b"ab", b"cd", b"ef", b"gh"):
+            handed.append(part)
+            yield part
 
-    assert (digest.size, digest.sha256) == (11, hashlib.sha256(b"hello world").hexdigest())
-    assert data == b"hello world"
+    splitter = Blocks(2, 2)
+    parts = splitter.split(source())
+    first = await anext(parts)
+    second = await anext(parts)
+    third = asyncio.ensure_future(anext(parts))
+    for _ in range(10):  # loop turns, not time: nothing but a released buffer can wake it
+        await asyncio.sleep(0)
 
+    assert (not third.done(), handed) == (True, [b"ab", b"cd", b"ef"])
+    await splitter.release(first)
+    block = await third
 
-def test_take_removes_the_head_of_the_buffer() -> None:
-    buffer = bytearray(b"abcdef")
-
-    assert take(buffer, 4) == b"abcd"
-    assert buffer == b"ef"
+    assert (bytes(block.view), block.buffer is first.buffer) == (b"ef", True)
+    await splitter.release(second)
+    await splitter.release(block)
+    await parts.aclose()
 
 
 async def test_iter_chunks_slices_bytes() -> None:
