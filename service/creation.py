@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import queue
 from core.apikeys import Principal
-from core.db import autocommit
 from core.ids import new_id
 from core.images import MIME_EXT, ImageError, decode_data_uri
 from core.metrics import CREDITS, TASKS_CREATED
@@ -371,10 +370,11 @@ async def _create(
     now = utcnow()
     committing = False
     # Without a key the create is one statement on PostgreSQL (core.repo.creation),
-    # atomic on its own: no BEGIN/COMMIT round trips. SQLite runs it as three.
+    # atomic on its own: a plain connection, on which SQLAlchemy then sends no BEGIN
+    # (nor COMMIT). SQLite runs it as three statements in a transaction.
     one_statement = claim is None and context.engine.dialect.name == "postgresql"
     try:
-        async with autocommit(context.engine) if one_statement else context.engine.begin() as conn:
+        async with context.engine.connect() if one_statement else context.engine.begin() as conn:
             if claim is not None:
                 # First: a concurrent request with the key waits here, then replays ours.
                 await idempotency.take(conn, claim)

@@ -37,9 +37,13 @@ def _param(key: str) -> str:
     cast to VARCHAR(n) would cut a longer value where the INSERT refuses it."""
     index = next(i for i, c in enumerate(_COLUMNS) if c.key == key)
     column = _COLUMNS[index]
-    base = column.type.impl if isinstance(column.type, TypeDecorator) else column.type
-    kind = "VARCHAR" if isinstance(base, String) else column.type.compile(dialect=_PG)
+    kind = "VARCHAR" if _textual(column) else column.type.compile(dialect=_PG)
     return f"${index + 1}::{kind}"
+
+
+def _textual(column: Any) -> bool:
+    base = column.type.impl if isinstance(column.type, TypeDecorator) else column.type
+    return isinstance(base, String)
 
 
 def _quoted(name: str) -> str:
@@ -98,16 +102,24 @@ async def create_held(
     return None if held is None else await task_rows.insert_task(conn, values)
 
 
+# (column key, its default, how asyncpg takes the value: "json" as text, "str" a plain str).
+_SHAPES = [
+    (
+        c.key,
+        task_rows.as_inserted({})[c.key],
+        "json" if c.key in _JSON_KEYS else "str" if _textual(c) else "",
+    )
+    for c in _COLUMNS
+]
+
+
 def _arguments(values: Mapping[str, Any]) -> list[Any]:
     """The task's columns in table order, as asyncpg takes them: JSON as its text, the
     status enums as plain strings."""
-    row = task_rows.as_inserted(values)
     out: list[Any] = []
-    for column in _COLUMNS:
-        value = row[column.key]
-        if column.key in _JSON_KEYS and value is not None:
-            value = json.dumps(value)
-        elif isinstance(value, str):
-            value = str(value)
+    for key, default, shape in _SHAPES:
+        value = values.get(key, default)
+        if value is not None and shape:
+            value = json.dumps(value) if shape == "json" else str(value)
         out.append(value)
     return out
