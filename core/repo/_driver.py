@@ -31,6 +31,11 @@ async def fetchrow(conn: AsyncConnection, sql: str, *args: Any) -> Any:
     driver = raw.driver_connection
     assert driver is not None  # a checked-out connection has its driver's
     try:
+        if _pooled(conn) and not driver.is_in_transaction():
+            # Without a statement cache asyncpg prepares and runs in two round trips,
+            # which a transaction pooler may send to two server connections: pin them.
+            async with driver.transaction():
+                return await driver.fetchrow(sql, *args)
         return await driver.fetchrow(sql, *args)
     except _DRIVER_ERRORS as exc:
         gone = bool(driver.is_closed())
@@ -39,3 +44,8 @@ async def fetchrow(conn: AsyncConnection, sql: str, *args: Any) -> Any:
         raise DBAPIError.instance(
             sql, None, exc, Exception, connection_invalidated=gone, dialect=conn.dialect
         ) from exc
+
+
+def _pooled(conn: AsyncConnection) -> bool:
+    """Behind a transaction pooler: ``core.db.make_engine`` turns the statement caches off."""
+    return conn.engine.url.query.get("prepared_statement_cache_size") == "0"
