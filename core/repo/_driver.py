@@ -16,7 +16,12 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 # What asyncpg raises for a statement that failed or a connection that broke.
-_DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
+_DRIVER_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,  # e.g. a statement on a connection being dropped
+    OSError,
+)
 
 
 async def fetchrow(conn: AsyncConnection, sql: str, *args: Any) -> Any:
