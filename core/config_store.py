@@ -3,12 +3,14 @@ within ``ttl`` seconds without a restart."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from core.db import autocommit
 from core.repo import config as repo
 from core.secrets import MASK, SecretBox, UnreadableSecretError
 from schemas.catalogue import WRITE_CONTEXT
@@ -30,6 +32,7 @@ class ConfigStore:
         self._ttl = ttl
         self._cached: RuntimeConfig | None = None
         self._loaded_at = 0.0
+        self._reading = asyncio.Lock()
         # What this process seeded: read if the row is ever missing (a restore, a wiped
         # table), so the environment's upstream is used rather than the built-in defaults.
         self._fallback = RuntimeConfig()
@@ -55,13 +58,21 @@ class ConfigStore:
             await repo.seed(conn, initial.model_dump(mode="json"))
 
     async def get(self) -> RuntimeConfig:
-        now = time.monotonic()
-        if self._cached is None or now - self._loaded_at > self._ttl:
-            async with self._engine.connect() as conn:
-                document = await repo.document(conn)
-            self._cached = RuntimeConfig.model_validate(document) if document else self._fallback
-            self._loaded_at = now
-        return self._cached
+        """The config, read again at most once per ``ttl`` seconds: requests that find it
+        stale together wait for one read (not one each, a stampede under load)."""
+        cached = self._cached
+        if cached is not None and time.monotonic() - self._loaded_at <= self._ttl:
+            return cached
+        async with self._reading:
+            now = time.monotonic()
+            if self._cached is None or now - self._loaded_at > self._ttl:
+                async with autocommit(self._engine) as conn:  # one statement: no BEGIN
+                    document = await repo.document(conn)
+                self._cached = (
+                    RuntimeConfig.model_validate(document) if document else self._fallback
+                )
+                self._loaded_at = now
+            return self._cached
 
     async def update(self, patch: RuntimeConfigPatch) -> RuntimeConfig:
         """Merge ``patch`` into the stored document; raises pydantic's ``ValidationError``

@@ -32,6 +32,7 @@ async def ledger_violations(conn: AsyncConnection) -> list[str]:
         sums[(e.client_id, e.user)][e.kind] += e.amount
 
     held_expected: Counter[tuple[str, str]] = Counter()
+    active_expected: Counter[tuple[str, str]] = Counter()
     for t in task_rows:
         kinds = per_task.get(t.id, Counter())
         status = t.status
@@ -43,6 +44,7 @@ async def ledger_violations(conn: AsyncConnection) -> list[str]:
                 problems.append(f"task {t.id} ({status}) settled as {dict(kinds)}")
         else:
             held_expected[(t.client_id, t.user)] += t.price
+            active_expected[(t.client_id, t.user)] += 1
             if settlements:
                 problems.append(f"active task {t.id} ({status}) already settled: {dict(kinds)}")
 
@@ -53,6 +55,10 @@ async def ledger_violations(conn: AsyncConnection) -> list[str]:
             problems.append(f"account {key} negative: balance={a.balance} held={a.held}")
         if a.held != held_expected[key]:
             problems.append(f"account {key} holds {a.held}, active tasks need {held_expected[key]}")
+        if a.active_tasks != active_expected[key]:
+            problems.append(
+                f"account {key} counts {a.active_tasks} active tasks, has {active_expected[key]}"
+            )
         funded = s[EntryKind.GRANT] + s[EntryKind.ADJUST]
         if funded != a.balance + a.held + s[EntryKind.CAPTURE]:
             problems.append(

@@ -20,6 +20,8 @@ import structlog
 from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 
+from core.queue_script import enqueue_job
+
 SUBMIT = "submit_task"
 POLL = "poll_task"
 STORE = "store_task"
@@ -129,8 +131,8 @@ async def enqueue_after_commit(redis: ArqRedis, *jobs: Job) -> bool:
     """
     for job in jobs:
         try:
-            await redis.enqueue_job(
-                job.function, *job.args, _job_id=job.job_id, _defer_by=job.defer_by
+            await enqueue_job(
+                redis, job.function, *job.args, job_id=job.job_id, defer_by=job.defer_by
             )
         except (RedisError, OSError, TimeoutError) as exc:
             log.warning(

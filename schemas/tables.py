@@ -140,6 +140,9 @@ class Account(SQLModel, table=True):
     user: str = Field(primary_key=True, max_length=200)
     balance: int = 0
     held: int = 0
+    # How many of the user's tasks are active (not terminal): raised by the create's
+    # conditional UPDATE, lowered by the settlement that ends one (core.repo.credits).
+    active_tasks: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     updated_at: datetime = _now_ts()
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import queue
 from core.apikeys import Principal
@@ -18,7 +19,7 @@ from core.ids import new_id
 from core.images import MIME_EXT, ImageError, decode_data_uri
 from core.metrics import CREDITS, TASKS_CREATED
 from core.presenter import video_of
-from core.repo import credits, tasks
+from core.repo import creation, credits, tasks
 from core.storage import StorageError
 from core.storage.keys import input_key, stored_key, stored_ref
 from core.uploads import read as read_upload
@@ -368,27 +369,15 @@ async def _create(
     price = spec.price
     now = utcnow()
     committing = False
+    # Without a key the create is one statement on PostgreSQL (core.repo.creation),
+    # atomic on its own: a plain connection, on which SQLAlchemy then sends no BEGIN
+    # (nor COMMIT). SQLite runs it as three statements in a transaction.
+    one_statement = claim is None and context.engine.dialect.name == "postgresql"
     try:
-        async with context.engine.begin() as conn:
+        async with context.engine.connect() if one_statement else context.engine.begin() as conn:
             if claim is not None:
                 # First: a concurrent request with the key waits here, then replays ours.
                 await idempotency.take(conn, claim)
-            if await credits.hold(conn, principal.client_id, user, task_id, price) is None:
-                have = await credits.balance_of(conn, principal.client_id, user)
-                raise ProblemError(
-                    Code.INSUFFICIENT_CREDITS,
-                    f"{spec.id} costs {price} credits; user '{user}' has {have.balance} available.",
-                    balance=have.balance,
-                    price=price,
-                )
-            active = await tasks.active_count(conn, principal.client_id, user)
-            if active >= config.max_concurrent_tasks_per_user:
-                raise ProblemError(
-                    Code.TOO_MANY_CONCURRENT_TASKS,
-                    f"User '{user}' already has {active} videos in progress"
-                    f" (limit {config.max_concurrent_tasks_per_user}).",
-                    limit=config.max_concurrent_tasks_per_user,
-                )
             values = {
                 "id": task_id,
                 "client_id": principal.client_id,
@@ -422,7 +411,7 @@ async def _create(
                 "next_attempt_at": now
                 + timedelta(seconds=context.settings.reconcile_grace_seconds),
             }
-            task = await tasks.insert_task(conn, values)
+            task = await _create_held(conn, spec, config, values)
             body = video_of(task).model_dump(mode="json")
             if claim is not None:
                 await idempotency.record(conn, claim, 200, body)
@@ -437,6 +426,37 @@ async def _create(
     await queue.enqueue_after_commit(context.queue, queue.submit(task_id))
     log.info("video_created", task_id=task_id, model=spec.id, user=user, price=price)
     return 200, body
+
+
+async def _create_held(
+    conn: AsyncConnection, spec: ModelSpec, config: RuntimeConfig, values: dict[str, Any]
+) -> tasks.Task:
+    """Hold the price, count the task active and write it; a 402 ``insufficient_credits``
+    if the balance is short (checked first, as it always was), else a 429
+    ``too_many_concurrent_tasks`` past the per-user limit, with nothing written."""
+    client_id, user, price = values["client_id"], values["user"], values["price"]
+    limit = config.max_concurrent_tasks_per_user
+    for _ in range(3):
+        task = await creation.create_held(conn, values, max_active=limit)
+        if task is not None:
+            return task
+        # Why it was refused, read after the fact: a settlement in between may have
+        # made room, and then the create is tried again.
+        have = await credits.standing_of(conn, client_id, user)
+        if have.balance < price:
+            raise ProblemError(
+                Code.INSUFFICIENT_CREDITS,
+                f"{spec.id} costs {price} credits; user '{user}' has {have.balance} available.",
+                balance=have.balance,
+                price=price,
+            )
+        if have.active_tasks >= limit:
+            break
+    raise ProblemError(
+        Code.TOO_MANY_CONCURRENT_TASKS,
+        f"User '{user}' already has {have.active_tasks} videos in progress (limit {limit}).",
+        limit=limit,
+    )
 
 
 async def _store_inputs(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.repo._sql import insert_ignoring_conflicts
@@ -48,10 +48,21 @@ class Entry:
 
 @dataclass(frozen=True, slots=True)
 class Account:
+    """An account row; ``active_tasks`` counts the user's tasks not yet settled."""
+
     client_id: str
     user: str
     balance: int
     held: int
+    active_tasks: int
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """Why a hold may be refused: the spendable ``balance`` and the ``active_tasks``."""
+
+    balance: int
+    active_tasks: int
 
 
 class LedgerError(Exception):
@@ -74,8 +85,23 @@ async def balance_of(conn: AsyncConnection, client_id: str, user: str) -> Balanc
     return Balance(row.balance, row.held) if row else Balance(0, 0)
 
 
+async def standing_of(conn: AsyncConnection, client_id: str, user: str) -> Standing:
+    """The account's balance and active task count (zeros for an account not made yet)."""
+    query = select(accounts.c.balance, accounts.c.active_tasks).where(
+        accounts.c.client_id == client_id, accounts.c.user == user
+    )
+    row = (await conn.execute(query)).first()
+    return Standing(row.balance, row.active_tasks) if row else Standing(0, 0)
+
+
+# Above any per-user limit of active tasks (the runtime config caps it at 10,000).
+NO_ACTIVE_LIMIT = INT32_MAX
+
 # Built once: hot statements with bound parameters skip SQLAlchemy's per-call
 # construction and cache-key walk (the create and settle paths run them every time).
+# ``active_tasks`` never goes below zero: a counter that drifted is the ledger
+# invariants' to report, not a reason to refuse a settlement.
+_ACTIVE_AFTER = accounts.c.active_tasks + bindparam("p_active_delta")
 _MOVE = (
     update(accounts)
     .where(
@@ -83,10 +109,12 @@ _MOVE = (
         accounts.c.user == bindparam("p_user"),
         accounts.c.balance >= bindparam("p_guard_balance"),
         accounts.c.held >= bindparam("p_guard_held"),
+        accounts.c.active_tasks < bindparam("p_active_limit"),
     )
     .values(
         balance=accounts.c.balance + bindparam("p_balance_delta"),
         held=accounts.c.held + bindparam("p_held_delta"),
+        active_tasks=case((_ACTIVE_AFTER < 0, 0), else_=_ACTIVE_AFTER),
         updated_at=bindparam("p_now", type_=accounts.c.updated_at.type),
     )
     .returning(accounts.c.balance, accounts.c.held)
@@ -106,17 +134,21 @@ async def _move(
     held_delta: int,
     guard_balance: int = 0,
     guard_held: int = 0,
+    active_delta: int = 0,
+    active_limit: int = NO_ACTIVE_LIMIT,
     ceiling: int | None = None,
 ) -> Balance | None:
-    """Apply deltas if ``balance >= guard_balance`` and ``held >= guard_held`` (and, with
-    ``ceiling``, ``balance + held <= ceiling``)."""
+    """Apply deltas if ``balance >= guard_balance``, ``held >= guard_held`` and
+    ``active_tasks < active_limit`` (and, with ``ceiling``, ``balance + held <= ceiling``)."""
     values = {
         "p_client": client_id,
         "p_user": user,
         "p_guard_balance": guard_balance,
         "p_guard_held": guard_held,
+        "p_active_limit": active_limit,
         "p_balance_delta": balance_delta,
         "p_held_delta": held_delta,
+        "p_active_delta": active_delta,
         "p_now": utcnow(),
     }
     if ceiling is None:
@@ -157,15 +189,30 @@ async def _entry(
 
 
 async def hold(
-    conn: AsyncConnection, client_id: str, user: str, task_id: str, amount: int
+    conn: AsyncConnection,
+    client_id: str,
+    user: str,
+    task_id: str,
+    amount: int,
+    *,
+    max_active: int = NO_ACTIVE_LIMIT,
 ) -> Balance | None:
-    """Move ``amount`` from balance to held; None if the balance is short.
+    """Move ``amount`` from balance to held and count one more active task; None if the
+    balance is short or the user already has ``max_active`` active tasks
+    (:func:`standing_of` tells which).
 
-    On PostgreSQL the conditional UPDATE also locks the account row until commit, which
-    serialises concurrent creates of one user (the concurrency check relies on it).
+    One conditional UPDATE: on PostgreSQL it locks the account row until commit, so
+    concurrent creates of one user are serialised and each sees the others' counts.
     """
     after = await _move(
-        conn, client_id, user, balance_delta=-amount, held_delta=amount, guard_balance=amount
+        conn,
+        client_id,
+        user,
+        balance_delta=-amount,
+        held_delta=amount,
+        guard_balance=amount,
+        active_delta=1,
+        active_limit=max_active,
     )
     if after is not None:
         await _entry(conn, client_id, user, EntryKind.HOLD, amount, after, task_id=task_id)
@@ -175,14 +222,14 @@ async def hold(
 async def capture(
     conn: AsyncConnection, client_id: str, user: str, task_id: str, amount: int
 ) -> Balance:
-    """The held amount is spent."""
+    """The held amount is spent; the task no longer counts as active."""
     return await _settle(conn, client_id, user, task_id, amount, EntryKind.CAPTURE)
 
 
 async def release(
     conn: AsyncConnection, client_id: str, user: str, task_id: str, amount: int
 ) -> Balance:
-    """The held amount goes back to the balance."""
+    """The held amount goes back to the balance; the task no longer counts as active."""
     return await _settle(conn, client_id, user, task_id, amount, EntryKind.RELEASE)
 
 
@@ -191,7 +238,13 @@ async def _settle(
 ) -> Balance:
     refund = amount if kind == EntryKind.RELEASE else 0
     after = await _move(
-        conn, client_id, user, balance_delta=refund, held_delta=-amount, guard_held=amount
+        conn,
+        client_id,
+        user,
+        balance_delta=refund,
+        held_delta=-amount,
+        guard_held=amount,
+        active_delta=-1,
     )
     if after is None:
         raise LedgerError(f"{kind} of {amount} for {task_id}: not enough held")
@@ -243,7 +296,13 @@ async def all_entries(conn: AsyncConnection) -> list[Entry]:
 
 async def all_accounts(conn: AsyncConnection) -> list[Account]:
     """Every account (the invariant checks read them; not for request paths)."""
-    query = select(accounts.c.client_id, accounts.c.user, accounts.c.balance, accounts.c.held)
+    query = select(
+        accounts.c.client_id,
+        accounts.c.user,
+        accounts.c.balance,
+        accounts.c.held,
+        accounts.c.active_tasks,
+    )
     return [Account(**r) for r in (await conn.execute(query)).mappings()]
 
 

@@ -172,19 +172,25 @@ _UNSET = {c.key: _scalar_default(c) for c in tasks.c}
 
 _GET = select(*_TASK).where(tasks.c.id == bindparam("p_id"))
 _POLL_VIEW = select(*_columns(PollView)).where(tasks.c.id == bindparam("p_id"))
-_ACTIVE_COUNT = select(func.count()).where(
-    tasks.c.client_id == bindparam("p_client"),
-    tasks.c.user == bindparam("p_user"),
-    tasks.c.status.in_([str(s) for s in ACTIVE]),
-)
 _INSERT = insert(tasks)
+
+
+def as_inserted(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Every column of a new task inserted with ``values`` (keyed by column name): the
+    given values, the column defaults for the rest."""
+    return {**_UNSET, **values}
+
+
+def inserted(values: Mapping[str, Any]) -> Task:
+    """The task a row inserted with ``values`` holds, without reading it back."""
+    return _typed(Task, as_inserted(values))
 
 
 async def insert_task(conn: AsyncConnection, values: Mapping[str, Any]) -> Task:
     """Insert a new task (``values`` keyed by column name); the task as stored, with no
     second round trip."""
     await conn.execute(_INSERT, dict(values))
-    return _typed(Task, {**_UNSET, **values})
+    return inserted(values)
 
 
 async def load(conn: AsyncConnection, task_id: str) -> Task | None:
@@ -228,12 +234,6 @@ async def page(
     order = tasks.c.id.desc() if descending else tasks.c.id.asc()
     rows = (await conn.execute(query.order_by(order).limit(limit + 1))).mappings()
     return [_typed(Task, r) for r in rows]
-
-
-async def active_count(conn: AsyncConnection, client_id: str, user: str) -> int:
-    """How many of the user's tasks are not yet terminal."""
-    result = await conn.execute(_ACTIVE_COUNT, {"p_client": client_id, "p_user": user})
-    return int(result.scalar_one())
 
 
 async def mark_deleted(conn: AsyncConnection, task_id: str, purge_due: datetime) -> bool:

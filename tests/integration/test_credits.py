@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+from sqlalchemy.exc import DBAPIError
+
+from core.outages import database_unreachable
+from core.repo import creation
+from schemas.clock import utcnow
+
 PROMPT = "ocean waves at sunset"
 
 
@@ -95,3 +102,41 @@ async def test_grants_to_a_reserved_client_id_in_another_case_are_refused(admin,
     )
     assert kept.status_code == 200, kept.text  # a client with no key yet: granted ahead
     await assert_ledger()
+
+
+async def test_a_create_on_a_dropped_connection_is_an_invalidating_dbapi_error(engine):
+    if engine.dialect.name != "postgresql":
+        return  # the one-statement create on the driver connection is PostgreSQL's
+    now = utcnow()
+    values = {
+        "id": "video_dropped",
+        "client_id": "acme",
+        "user": "carol",
+        "task_type": "text_to_video",
+        "status": "queued",
+        "model": "veo3",
+        "prompt": PROMPT,
+        "images": [],
+        "input_refs": [],
+        "price": 100,
+        "request_snapshot": {},
+        "upstream_response": {},
+        "metadata": {},
+        "created_at": now,
+        "updated_at": now,
+    }
+    async with engine.connect() as conn:
+        pid = (await conn.exec_driver_sql("SELECT pg_backend_pid()")).scalar_one()
+        await conn.rollback()
+        async with engine.connect() as other:
+            await other.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+        driver = (await conn.get_raw_connection()).driver_connection
+        deadline = asyncio.get_running_loop().time() + 10
+        while not driver.is_closed():  # the server's goodbye and EOF are on their way
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.01)
+        with pytest.raises(DBAPIError) as caught:
+            await creation.create_held(conn, values, max_active=3)
+    assert caught.value.connection_invalidated and database_unreachable(caught.value)
+    async with engine.connect() as conn:  # the pool hands out a live connection again
+        assert await creation.create_held(conn, values, max_active=3) is None  # no account

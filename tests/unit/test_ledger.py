@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -352,3 +352,66 @@ async def test_invariants_detect_active_task_already_settled(engine: AsyncEngine
         await settlement.complete(conn, "t1")
     problems = await broken(engine, update(tasks).values(status="running"))
     assert any("active task t1 (running) already settled" in p for p in problems), problems
+
+
+# --- active task counter ----------------------------------------------------------------
+
+
+async def active_tasks(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return (await ledger.standing_of(conn, CLIENT, USER)).active_tasks
+
+
+async def test_holds_count_active_tasks_and_settlements_uncount_them(engine: AsyncEngine) -> None:
+    await funded_task(engine, "t1")
+    await funded_task(engine, "t2", grant=0)
+    assert await active_tasks(engine) == 2
+    await set_status(engine, "t1", TaskStatus.STORING)
+    async with engine.begin() as conn:
+        assert await settlement.complete(conn, "t1") is not None
+        assert await settlement.cancel(conn, "t2") is not None
+    assert await active_tasks(engine) == 0
+    assert await violations(engine) == []
+
+
+async def test_a_hold_past_the_active_limit_changes_nothing(engine: AsyncEngine) -> None:
+    await funded_task(engine, "t1")
+    async with engine.begin() as conn:
+        assert await ledger.hold(conn, CLIENT, USER, "t2", 100, max_active=1) is None
+    assert (await balance(engine), await active_tasks(engine)) == ((900, 100), 1)
+
+
+async def test_invariants_detect_a_drifted_active_count(engine: AsyncEngine) -> None:
+    await funded_task(engine, "t1")
+    async with engine.begin() as conn:
+        await conn.execute(update(accounts).values(active_tasks=3))
+    assert await violations(engine) == [
+        f"account ('{CLIENT}', '{USER}') counts 3 active tasks, has 1"
+    ]
+
+
+async def test_the_migration_counts_the_active_tasks_already_there(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'before.db'}")
+    try:
+        await upgrade(engine, "0009")
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    'INSERT INTO accounts (client_id, "user", balance, held, updated_at)'
+                    " VALUES (:c, :u, 0, 0, CURRENT_TIMESTAMP),"
+                    " (:c, 'bob', 0, 0, CURRENT_TIMESTAMP)"
+                ),
+                {"c": CLIENT, "u": USER},
+            )
+            for task_id, status in (
+                ("t1", TaskStatus.QUEUED),
+                ("t2", TaskStatus.RUNNING),
+                ("t3", TaskStatus.COMPLETED),
+            ):
+                await add_task(conn, task_id, status=status)
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            counts = {a.user: a.active_tasks for a in await ledger.all_accounts(conn)}
+        assert counts == {USER: 2, "bob": 0}
+    finally:
+        await engine.dispose()

@@ -1,0 +1,56 @@
+"""Statements run on the driver's own connection (asyncpg), inside SQLAlchemy's engine.
+
+For the hottest paths only: SQLAlchemy's execute path costs more CPU than asyncpg's
+(bench/FINDINGS.md, section 1). The connection still comes from the engine's pool and
+the transaction, if any, is SQLAlchemy's; errors come out as SQLAlchemy would raise them
+(``DBAPIError`` subclasses, the connection invalidated when it is gone), so callers
+handle an outage as on any other path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+# What asyncpg raises for a statement that failed or a connection that broke.
+_DRIVER_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,  # e.g. a statement on a connection being dropped
+    OSError,
+)
+
+
+async def fetchrow(conn: AsyncConnection, sql: str, *args: Any) -> Any:
+    """The first row of ``sql`` (``$1``-style parameters ``args``) or None, run on
+    ``conn``'s asyncpg connection: prepared once per connection (asyncpg's statement
+    cache), in ``conn``'s transaction if one has begun (else on its own).
+
+    Raises ``DBAPIError`` (``DataError``, ``IntegrityError``…, ``connection_invalidated``
+    when the connection is gone) as SQLAlchemy's own execute would.
+    """
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None  # a checked-out connection has its driver's
+    try:
+        if _pooled(conn) and not driver.is_in_transaction():
+            # Without a statement cache asyncpg prepares and runs in two round trips,
+            # which a transaction pooler may send to two server connections: pin them.
+            async with driver.transaction():
+                return await driver.fetchrow(sql, *args)
+        return await driver.fetchrow(sql, *args)
+    except _DRIVER_ERRORS as exc:
+        gone = bool(driver.is_closed())
+        if gone:
+            await conn.invalidate()
+        raise DBAPIError.instance(
+            sql, None, exc, Exception, connection_invalidated=gone, dialect=conn.dialect
+        ) from exc
+
+
+def _pooled(conn: AsyncConnection) -> bool:
+    """Behind a transaction pooler: ``core.db.make_engine`` turns the statement caches off."""
+    return conn.engine.url.query.get("prepared_statement_cache_size") == "0"
