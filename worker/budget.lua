@@ -18,6 +18,7 @@ local SHRINK_GAP = 1.0     -- one halving per second, whatever the number of 429
 local QUIET = 5.0          -- seconds without a rate-limit answer before the rate regrows
 local INCREASE = 0.05      -- regrowth per quiet second, as a share of the ceiling
 local EARLY = 0.05         -- a booked call may come this much before its slot (timers)
+local LATE = 0.5           -- ... and this much after it
 
 local mode = ARGV[1]
 local ceiling = tonumber(ARGV[2])
@@ -52,10 +53,16 @@ else
   local horizon = tonumber(ARGV[5])
   local slot = nil
   if KEYS[2] ~= KEYS[1] then slot = tonumber(redis.call('GET', KEYS[2])) end
+  if slot ~= nil and now >= slot - EARLY then
+    -- Paid when it was booked; a hop later than LATE lost its slot (calls bunched up
+    -- behind a busy worker would exceed the rate) and asks afresh.
+    redis.call('DEL', KEYS[2])
+    if now > slot + LATE then slot = nil end
+  end
   if slot ~= nil and now < slot - EARLY then
     status, wait = 2, slot - now  -- booked and paid, but not due yet (a duplicate hop)
   elseif slot ~= nil then
-    redis.call('DEL', KEYS[2])  -- paid when it was booked
+    status = 1
   elseif tokens - 1 >= reserve then
     tokens = tokens - 1
   elseif reserve <= 0 and tokens - 1 >= -rate * horizon then

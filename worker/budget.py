@@ -14,7 +14,8 @@ in the same Redis hash, so every worker follows the same rate.
 
 When the budget is short, polls nearest their task's expected finish go first: a poll more
 than `NEAR_SECONDS` from it takes a token only while `RESERVE` of the bucket stays after
-it, and is otherwise put off until it nears the finish (at most `HORIZON_SECONDS`). A near
+it, and is otherwise put off to a random time before it nears the finish (at most
+`HORIZON_SECONDS`): the far polls share what the near ones leave. A near
 poll (or one past the expected finish) may take the last token, and with none left books
 the next free slot up to `HORIZON_SECONDS` ahead: the hop is re-enqueued for that slot,
 already paid for (`Deferred`, never a failure nor an upstream error). With the book full
@@ -53,8 +54,10 @@ RESERVE = 0.5
 HORIZON_SECONDS = 60.0
 # A booked slot this close (s) is waited for in the job rather than by a re-enqueue.
 IN_PLACE_SECONDS = 0.25
-# A booking outlives its slot by this much (s), for a hop that comes back late.
-BOOKING_GRACE_SECONDS = 120.0
+# A booking outlives its slot by this much (s); a hop more than 0.5 s late (budget.lua's
+# LATE) has lost its slot anyway and asks afresh, so calls never bunch up behind a busy
+# worker.
+BOOKING_GRACE_SECONDS = 10.0
 # The error codes that say "slow down" besides the 429 status itself.
 _RATE_LIMIT_CODES = frozenset({"rate_limited", "RESOURCE_EXHAUSTED", "upstream_overloaded"})
 _SCRIPT = Path(__file__).with_name("budget.lua").read_text()
@@ -227,12 +230,13 @@ class UpstreamBudget:
 
     @staticmethod
     def _again(call: Call, wait: float) -> float:
-        """When a denied call asks again: a far poll when it nears its finish (within the
-        horizon); a near one, the book being full, a random half to whole horizon later."""
+        """When a denied call asks again. A near one (the book is full): a random half to
+        whole horizon later. A far one: at a random time before it nears its finish (at
+        most the horizon), so the far polls share what the near ones leave, spread out."""
         if call.near:
             return wait + random.uniform(0.5, 1.0) * HORIZON_SECONDS
-        until_near = (call.finish_in or 0.0) - NEAR_SECONDS
-        return min(max(wait, until_near), HORIZON_SECONDS) * random.uniform(0.9, 1.1)
+        until_near = min((call.finish_in or 0.0) - NEAR_SECONDS, HORIZON_SECONDS)
+        return max(wait, random.uniform(0.1, 1.0) * until_near)
 
     async def _locally(self, kind: str, exc: BaseException) -> None:
         now = time.monotonic()
