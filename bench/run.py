@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import create, drift, poll_hop
+from bench import budget, create, drift, poll_hop
 from bench.common import deadline, log, machine
 
 HERE = Path(__file__).resolve().parent
@@ -269,6 +269,8 @@ def write_md(results: dict[str, Any], path: Path) -> None:
         lines += _hop_md(results["poll_hop"])
     if "drift" in results:
         lines += _drift_md(results["drift"])
+    if "budget" in results:
+        lines += budget.markdown(results["budget"])
     lines += [
         "## Method and honest notes",
         "",
@@ -315,7 +317,9 @@ def write_md(results: dict[str, Any], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--only", choices=["create", "poll_hop", "drift"], action="append")
+    parser.add_argument(
+        "--only", choices=["create", "poll_hop", "drift", "budget"], action="append"
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: short windows")
     parser.add_argument("--no-drift", action="store_true")
     parser.add_argument("--out", type=Path, default=HERE / "results.md")
@@ -326,7 +330,7 @@ def main() -> None:
     if args.from_json:
         write_md(json.loads(args.from_json.read_text()), args.out)
         return
-    wanted = args.only or ["create", "poll_hop"] + ([] if args.no_drift else ["drift"])
+    wanted = args.only or ["create", "poll_hop", "budget"] + ([] if args.no_drift else ["drift"])
     started = time.monotonic()
     results: dict[str, Any] = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -353,6 +357,10 @@ def main() -> None:
             results["drift"] = (
                 drift.run(tasks=200, seconds=5, warmup=3) if args.quick else drift.run()
             )
+    if "budget" in wanted:
+        log("upstream budget benchmark")
+        with deadline(3 * BUDGET, "upstream budget benchmark"):  # two runs of ~2.5 min
+            results["budget"] = budget.run(tasks=200, seconds=30) if args.quick else budget.run()
     results["loadavg_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     results["wall_seconds"] = time.monotonic() - started
     args.out.with_suffix(".json").write_text(json.dumps(results, indent=2))
