@@ -52,8 +52,11 @@ NEAR_SECONDS = 30.0
 RESERVE = 0.5
 # How far ahead (s) a call may book a slot, and the longest a far poll is put off.
 HORIZON_SECONDS = 60.0
-# A booked slot this close (s) is waited for in the job rather than by a re-enqueue.
-IN_PLACE_SECONDS = 0.25
+# A booked slot this close (s) is waited for in the job rather than by a re-enqueue ...
+IN_PLACE_SECONDS = 1.0
+# ... and a re-enqueued hop is due this much before its slot (then waits in the job), so
+# a busy worker's lateness rarely makes it miss the slot (budget.lua's LATE, 0.5 s).
+LEAD_SECONDS = 0.5
 # A booking outlives its slot by this much (s); a hop more than 0.5 s late (budget.lua's
 # LATE) has lost its slot anyway and asks afresh, so calls never bunch up behind a busy
 # worker.
@@ -217,8 +220,9 @@ class UpstreamBudget:
             delay = grant.wait if grant.status == _BOOKED else self._again(call, grant.wait)
             UPSTREAM_BUDGET_TOKENS.labels(kind, "booked" if grant.status else "denied").inc()
             UPSTREAM_BUDGET_WAIT.labels(kind).inc(delay)
-            if call.ticket is not None and not (grant.status and delay <= IN_PLACE_SECONDS):
-                raise Deferred(delay, booked=grant.status == _BOOKED)
+            booked = grant.status == _BOOKED
+            if call.ticket is not None and not (booked and delay <= IN_PLACE_SECONDS):
+                raise Deferred(delay - LEAD_SECONDS if booked else delay, booked=booked)
             await asyncio.sleep(delay)
             if grant.status == _BOOKED:
                 return

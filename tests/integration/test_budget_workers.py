@@ -1,28 +1,26 @@
 """The global upstream budget across three real worker processes (README, "Upstream
 budget"): 2,000 running tasks, ``UPSTREAM_RATE_LIMIT=20`` -> the simulator never sees more
-than 22 GETs/s over any 10 s window, nothing fails for it, the budget is used, polls near
-their task's expected finish go first, and the tasks finishing meanwhile complete.
+than 22 GETs/s over any 10 s window, nothing fails for it (no failure, no error streak),
+the budget is used, and no task is left out: every task finishing during the run is
+polled, and the others share what is left at a steady rate.
 
 The run has a database of its own (its runtime config seeded by these workers, its ledger
-untouched by other tests). Workload: 1,970 tasks that run for a day upstream, submitted
-just now (far from the 120 s a worker expects before it learned better), then 30 that
-finish upstream 10-25 s after their submit, submitted 115 s ago as the rows say (near).
-Rows are written as ``running`` straight into the database, as ``bench/drift.py`` does
-(2,000 creates through the API would take minutes).
+untouched by other tests). Workload: 1,970 long tasks (a day upstream; 20 upstream tasks
+shared between them, as 1,970 submits would take most of the test's time) on a model of
+their own, and 30 that finish upstream 10-25 s after their submit. Rows are written as
+``running`` straight into the database, as ``bench/drift.py`` does (2,000 creates through
+the API would take minutes).
 
 Why 20/s is never exceeded: every call takes a token of one bucket in Redis holding 0.5 s
 of the rate (10 tokens); a booked hop calls at most 0.5 s after its slot or asks afresh.
 So any 10 s window holds at most 10 + 20 * (10 + 0.5) = 220 calls.
 
-The completion bound: the near demand (30 tasks, polled at most every POLL_MIN_INTERVAL
-= 2 s: 15/s) is below the rate, so a near poll waits at most the booked backlog (30 / 20
-= 1.5 s); a finished task is seen within POLL_MAX_INTERVAL (5 s) plus that, then stored
-(a download: about a second here). LAG_BOUND = 10 s.
-
-Every one of the 2,000 tasks being polled needs 100 s at 20/s, longer than this test may
-take: the far tasks' share is asserted here as a rate (what the near ones leave), and the
-full-scale run (every task polled, lag percentiles against no budget) is
-``bench/budget.py``.
+Not bounded here: the finishing tasks' completion lag (printed). Their first answer
+replaces the rows' submit time with the simulator's, so until a worker has learned the
+model's duration they count as far from their expected finish like the others; the
+near-first rule is tested on the bucket itself (``test_upstream_budget.py``). Every one of
+the 2,000 tasks being polled needs 100 s at 20/s, longer than this test may take: the
+full-scale run (lag percentiles against no budget) is ``bench/budget.py``.
 """
 
 from __future__ import annotations
@@ -51,8 +49,7 @@ pytestmark = pytest.mark.slow
 
 RATE = 20
 FAR_TASKS, NEAR_TASKS = 1970, 30
-RUN_SECONDS = 30.0
-LAG_BOUND = 10.0
+RUN_SECONDS = 20.0
 # The far tasks' first polls come due over this long (s), as after a burst of creates.
 FIRST_POLLS_OVER = 10.0
 PREFIX = "video_budget"
@@ -116,7 +113,7 @@ async def _seed(pg_url: str, redis: ArqRedis, sim_url: str) -> dict[str, float]:
     far = await _submit_all(sim_url, [f"[sim:duration=86400] budget far {i}" for i in range(20)])
     now = datetime.now(UTC)
     later = now + timedelta(hours=1)  # the reconciler stays away until a hop says otherwise
-    since = now - timedelta(seconds=115)  # 5 s before the 120 s a worker expects
+    since = now - timedelta(seconds=115)  # near, until the first answer says otherwise
     near_rows = [
         (f"{PREFIX}n{i:05d}", near[i], prompts[i], since, now, later, "veo3")
         for i in range(NEAR_TASKS)
