@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import create, drift, poll_hop, polling, storing
+from bench import budget, create, drift, poll_hop, polling, storing
 from bench.common import deadline, log, machine
 
 HERE = Path(__file__).resolve().parent
@@ -273,6 +273,8 @@ def write_md(results: dict[str, Any], path: Path) -> None:
         lines += polling.markdown(results["polling"]).splitlines()
     if "storing" in results:
         lines.append(storing.markdown(results["storing"]))
+    if "budget" in results:
+        lines += budget.markdown(results["budget"])
     lines += [
         "## Method and honest notes",
         "",
@@ -319,7 +321,9 @@ def write_md(results: dict[str, Any], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument(
-        "--only", choices=["create", "poll_hop", "drift", "polling", "storing"], action="append"
+        "--only",
+        choices=["create", "poll_hop", "drift", "polling", "storing", "budget"],
+        action="append",
     )
     parser.add_argument("--quick", action="store_true", help="smoke run: short windows")
     parser.add_argument("--no-drift", action="store_true")
@@ -331,7 +335,7 @@ def main() -> None:
     if args.from_json:
         write_md(json.loads(args.from_json.read_text()), args.out)
         return
-    wanted = args.only or ["create", "poll_hop", "polling", "storing"] + (
+    wanted = args.only or ["create", "poll_hop", "polling", "storing", "budget"] + (
         [] if args.no_drift else ["drift"]
     )
     started = time.monotonic()
@@ -368,6 +372,10 @@ def main() -> None:
         log("storing benchmark")
         with deadline(storing.BUDGET, "storing benchmark"):
             results["storing"] = storing.run(256, rounds=1) if args.quick else storing.run()
+    if "budget" in wanted:
+        log("upstream budget benchmark")
+        with deadline(3 * BUDGET, "upstream budget benchmark"):  # two runs of ~2.5 min
+            results["budget"] = budget.run(tasks=200, seconds=30) if args.quick else budget.run()
     results["loadavg_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     results["wall_seconds"] = time.monotonic() - started
     args.out.with_suffix(".json").write_text(json.dumps(results, indent=2))

@@ -28,6 +28,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -91,6 +92,26 @@ UPSTREAM_DURATION = Histogram(
     "Time until the provider's answer (headers, for a download), by provider and operation.",
     ["provider", "operation"],
     buckets=SLOW_BUCKETS,
+)
+UPSTREAM_BUDGET_TOKENS = Counter(
+    f"{PREFIX}_upstream_budget_tokens_total",
+    "Asks for a token of the global upstream budget (UPSTREAM_RATE_LIMIT), by provider "
+    "and outcome: taken (at once), booked (a slot later on; the call waits for it), "
+    "denied (asked again later: a poll far from its expected finish, or a full book), "
+    "local (Redis unreachable: the worker's own bucket).",
+    ["provider", "outcome"],
+)
+UPSTREAM_BUDGET_WAIT = Counter(
+    f"{PREFIX}_upstream_budget_wait_seconds_total",
+    "Seconds upstream calls were put off by the global upstream budget, by provider.",
+    ["provider"],
+)
+UPSTREAM_BUDGET_RATE = Gauge(
+    f"{PREFIX}_upstream_budget_rate",
+    "The budget's current effective rate in calls per second, by provider: the "
+    "configured rate, halved by rate-limit answers and regrowing in quiet periods.",
+    ["provider"],
+    multiprocess_mode="mostrecent",
 )
 OPERATOR_PROBLEMS = Counter(
     f"{PREFIX}_upstream_operator_problems_total",

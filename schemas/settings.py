@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     worker_health_port: int = Field(default=0, ge=0, le=65535)
     worker_health_host: str = "0.0.0.0"
     upstream_timeout_seconds: float = Field(default=30.0, gt=0)
+    # The global upstream budget (README, "Upstream budget"): calls/s to each provider
+    # kind by all workers together, 0 = none; per-kind overrides "gemini=2,gateway=20".
+    upstream_rate_limit: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    upstream_rate_limits: str = ""
+    upstream_rate_burst_seconds: float = Field(default=1.0, gt=0, allow_inf_nan=False)
     # Upstream tolerance (README, "Upstream behaviour"). A Retry-After above the cap is
     # cut to it (and never past the task's deadline).
     upstream_retry_after_max_seconds: float = Field(default=300.0, ge=0)
@@ -175,6 +180,21 @@ class Settings(BaseSettings):
             raise ValueError("WEBHOOK_RETRY_SCHEDULE is comma-separated seconds") from None
         if not steps or any(step < 0 for step in steps):
             raise ValueError("WEBHOOK_RETRY_SCHEDULE needs at least one non-negative delay")
+        return value
+
+    @field_validator("upstream_rate_limits")
+    @classmethod
+    def _rate_limits(cls, value: str) -> str:
+        for item in value.split(","):
+            kind, sep, rate = item.partition("=")
+            if not item.strip():
+                continue
+            try:
+                ok = bool(sep and kind.strip()) and 0 <= float(rate) < float("inf")
+            except ValueError:
+                ok = False
+            if not ok:
+                raise ValueError(f"UPSTREAM_RATE_LIMITS: {item.strip()!r} is not kind=calls/s")
         return value
 
     @model_validator(mode="after")

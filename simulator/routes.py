@@ -48,6 +48,7 @@ async def submit(request: Request) -> Response:
 
 async def query(request: Request) -> Response:
     simulator = simulator_of(request)
+    simulator.store.count_get()
     if not simulator.authorized(request):
         return answers.unauthorized()
     task = simulator.store.get(request.path_params["task_id"])
@@ -86,6 +87,7 @@ def _query_error(task: SimTask, answer: QueryAnswer) -> Response:
 
 async def download(request: Request) -> Response:
     simulator = simulator_of(request)
+    simulator.store.count_get()
     task = simulator.store.get(request.path_params["task_id"])
     if task is None:
         return PlainTextResponse("not found", status_code=404)

@@ -2,6 +2,7 @@
 
 import heapq
 import itertools
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
@@ -141,12 +142,18 @@ def query_error(script: Script, query_number: int) -> QueryError | None:
     return None
 
 
+GET_SECONDS_KEPT = 3600
+
+
 @dataclass(slots=True)
 class TaskStore:
     tasks: dict[str, SimTask] = field(default_factory=dict)
     submits: int = 0
     submits_by_prompt: Counter[str] = field(default_factory=Counter)
     notifications: Counter[str] = field(default_factory=Counter)
+    # GETs of tasks and files (polls and downloads) by wall-clock second (Unix time),
+    # the last `GET_SECONDS_KEPT` seconds: what an upstream rate limit would count.
+    gets_per_second: Counter[int] = field(default_factory=Counter)
     _notify_queue: list[tuple[float, str]] = field(default_factory=list, init=False)
 
     def count_submit(self) -> None:
@@ -157,6 +164,13 @@ class TaskStore:
         """Count one valid submit of ``prompt``; returns how many there were so far."""
         self.submits_by_prompt[prompt] += 1
         return self.submits_by_prompt[prompt]
+
+    def count_get(self) -> None:
+        """Count one GET of a task or a file in the current wall-clock second."""
+        second = int(time.time())
+        if second not in self.gets_per_second and len(self.gets_per_second) >= GET_SECONDS_KEPT:
+            del self.gets_per_second[min(self.gets_per_second)]
+        self.gets_per_second[second] += 1
 
     def add(self, task: SimTask) -> None:
         self.tasks[task.task_id] = task
@@ -181,6 +195,7 @@ class TaskStore:
         self.submits = 0
         self.submits_by_prompt.clear()
         self.notifications.clear()
+        self.gets_per_second.clear()
         self._notify_queue.clear()
 
     def stats(self) -> dict[str, object]:
@@ -193,4 +208,5 @@ class TaskStore:
             "downloads_total": sum(task.downloads for task in tasks),
             "downloads": {task.task_id: task.downloads for task in tasks if task.downloads},
             "notifications": dict(self.notifications),
+            "gets_per_second": {str(s): n for s, n in sorted(self.gets_per_second.items())},
         }

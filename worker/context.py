@@ -14,6 +14,7 @@ from core.config_store import ConfigStore
 from core.storage import Storage
 from schemas.settings import Settings
 from worker.alerts import OperatorAlerts
+from worker.budget import UpstreamBudget
 from worker.callbacks import CallbackEvidence
 from worker.durations import LearnedDurations
 from worker.upstream.pool import UpstreamPool
@@ -49,6 +50,7 @@ class WorkerContext:
         self.upstreams = UpstreamPool(
             self.config.access,
             ClientOptions(read_timeout=self.settings.upstream_timeout_seconds),
+            UpstreamBudget(self.redis, self.settings),
         )
 
     async def aclose(self) -> None:

@@ -34,8 +34,10 @@ from schemas.clock import utcnow
 from schemas.config import RuntimeConfig
 from schemas.problems import FailureCode
 from schemas.status import ActivityKind, TaskStatus
+from worker.budget import Deferred
 from worker.context import WorkerContext, wctx
 from worker.jobs.deadline import expired, seconds_left, timeout_failure
+from worker.jobs.deferral import defer_poll, poll_call
 from worker.jobs.finishing import finish
 from worker.jobs.pacing import due_after, pacing, poll_pacing
 from worker.log_context import bind_request
@@ -69,10 +71,14 @@ async def poll_task(ctx: dict[str, Any], task_id: str, attempt: int) -> str:
         return await _fail(context, task_id, FailureCode.UPSTREAM_TASK_LOST, message)
     config = await context.config.get()
     spec = config.model(task.model)
+    route, call = kind_of(task.upstream_route), poll_call(context, task)
     started = time.perf_counter()
     try:
-        async with context.upstreams.lease(config, spec, kind_of(task.upstream_route)) as upstream:
+        async with context.upstreams.lease(config, spec, route, call=call) as upstream:
+            started = time.perf_counter()  # the call's latency, not the budget's wait
             result = await upstream.poll(task.upstream_task_id)
+    except Deferred as exc:
+        return await defer_poll(context, task, exc.delay)
     except TaskNotFoundError as exc:
         if _just_submitted(context, task):
             return await _back_off(context, task, config, exc.code, None, _took(started))

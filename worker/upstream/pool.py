@@ -15,8 +15,10 @@ from dataclasses import dataclass
 
 from schemas.catalogue import ModelSpec
 from schemas.config import RuntimeConfig
+from worker.budget import Call, UpstreamBudget
 from worker.upstream import registry
 from worker.upstream.base import Upstream
+from worker.upstream.budgeted import Budgeted
 from worker.upstream.errors import OperatorProblemError, UpstreamError, scrubbed
 from worker.upstream.registry import ClientOptions, Provider
 
@@ -35,9 +37,15 @@ Access = Callable[[RuntimeConfig, str], tuple[str, str]]
 class UpstreamPool:
     """`access(config, kind)` gives the base URL and plain key a kind is reached with."""
 
-    def __init__(self, access: Access, options: ClientOptions | None = None) -> None:
+    def __init__(
+        self,
+        access: Access,
+        options: ClientOptions | None = None,
+        budget: UpstreamBudget | None = None,
+    ) -> None:
         self._access = access
         self._options = options or ClientOptions()
+        self._budget = budget
         self._generation: tuple[object, ...] | None = None
         self._current: dict[str, _Entry] = {}
         self._retired: set[_Entry] = set()
@@ -51,21 +59,31 @@ class UpstreamPool:
 
     @asynccontextmanager
     async def lease(
-        self, config: RuntimeConfig, spec: ModelSpec | None, kind: str | None = None
+        self,
+        config: RuntimeConfig,
+        spec: ModelSpec | None,
+        kind: str | None = None,
+        *,
+        call: Call | None = None,
     ) -> AsyncIterator[Upstream]:
         """The client for `spec`'s provider (or `kind`'s, the task's route) under `config`,
         open until the block ends.
 
         `spec` None (a model no longer in the catalogue) means the configured upstream.
         Raises NotImplementedError / ValueError for a kind nothing serves. An
-        `UpstreamError` leaving the block never quotes the key (`scrubbed`).
+        `UpstreamError` leaving the block never quotes the key (`scrubbed`). With a
+        budget, each call through the client takes a token first (`call`: its priority;
+        None: a submit or download, served as near, waiting in place).
         """
         kind = kind or registry.kind_for(config, spec)
         entry, idle = self._acquire(config, kind)
         try:
             for retired in idle:
                 await retired.client.aclose()
-            yield entry.client
+            if self._budget is not None and self._budget.limit(kind) > 0:
+                yield Budgeted(entry.client, self._budget, kind, call or Call())
+            else:
+                yield entry.client
         except UpstreamError as error:
             scrubbed(error, self._access(config, kind)[1])
             raise

@@ -2,7 +2,7 @@
 conditional UPDATE and by every settlement, so the per-user limit needs no count(*)
 
 Revision ID: 0011
-Revises: 0009 (to be re-chained after 0010)
+Revises: 0010
 """
 
 from collections.abc import Sequence
