@@ -127,8 +127,9 @@ def _hop_md(r: dict[str, Any]) -> list[str]:
         "raw": "raw ARQ self-re-enqueue (no I/O)",
         "ours": "**ours** (`poll_task`, INFO logs)",
         "ours-warn": "ours at LOG_LEVEL=WARNING",
+        "before": "ours before, from `--baseline` (an earlier checkout)",
     }
-    for name in ("fair", "raw", "ours", "ours-warn"):
+    for name in ("fair", "raw", "ours", "ours-warn", "before"):
         if name not in best:
             continue
         b = best[name]
@@ -150,6 +151,9 @@ def _hop_md(r: dict[str, Any]) -> list[str]:
     ]
     if "ratio_ours_raw" in r:
         out.append(f"- ours / raw ARQ self-re-enqueue (no I/O) = {r['ratio_ours_raw']:.2f}.")
+    if "ratio_before_fair" in r:
+        before = ", ".join(f"{x:.2f}" for x in r.get("ratio_before_fair_by_round", []))
+        out.append(f"- before / fair = {r['ratio_before_fair']:.2f} (per round: {before}).")
     if "ratio_ours_warn_raw" in r:
         out.append(f"- ours at WARNING / raw = {r['ratio_ours_warn_raw']:.2f}.")
     out += [
