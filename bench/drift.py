@@ -10,6 +10,11 @@ first hops are spread evenly over one interval, and one real worker
 start minus its scheduled time, read from ARQ's own queue score, over ``seconds`` after
 ``warmup``.
 
+Then the worker's ceiling: a fresh worker on the same tasks with the interval shrunk to
+1 ms (every task due at once, drift growing without bound) runs flat out for
+``saturation_seconds``; its hops/s (growth of ``sum(video_tasks.polls)``) is what one
+worker sustains, and 5,000 tasks stay on schedule while 5,000 / interval is below it.
+
 ``python -m bench.drift [--tasks 5000] [--interval 30]`` prints JSON.
 """
 
@@ -23,7 +28,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 import httpx
 from arq import create_pool
 from arq.connections import RedisSettings
@@ -38,7 +43,7 @@ from bench.common import (
     start_child,
     start_simulator,
 )
-from bench.poll_hop import PROMPT, _worker_env
+from bench.poll_hop import PROMPT, _ours_counter, _seed_ours, _worker_env
 from core.queue_codec import ARQ_CODEC
 
 INSERT = """
@@ -101,8 +106,56 @@ def _percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
 
 
+def _saturation(infra: Infra, sim: Any, sim_url: str, seconds: float) -> dict[str, Any]:
+    """Hops/s of one worker with every running task due at once (1 ms pacing)."""
+    infra.psql(
+        "UPDATE video_tasks SET next_attempt_at = now() + interval '10 minutes'"
+        " WHERE status = 'running'"
+    )
+    _, _, polls = _ours_counter(infra)
+    asyncio.run(_seed_ours(infra.redis.url, sorted(polls.items())))
+    worker = start_child(
+        "worker-saturation",
+        [PY, "-m", "cli.main", "worker"],
+        _worker_env(infra, sim_url),
+        infra.log_dir,
+    )
+    try:
+        first = _ours_counter(infra)[0]
+        deadline = time.monotonic() + 30
+        while _ours_counter(infra)[0] == first:
+            if time.monotonic() > deadline or not worker.alive:
+                raise RuntimeError(f"saturation: no hops:\n{worker.log_tail()}")
+            time.sleep(0.2)
+        time.sleep(3)
+        meter = CpuMeter({"worker": processes(worker), "simulator": processes(sim)}, infra)
+        meter.start()
+        c0, t0, _ = _ours_counter(infra)
+        time.sleep(seconds)
+        c1, t1, _ = _ours_counter(infra)
+        cpu = meter.stop()
+    finally:
+        worker.stop()
+    hops = c1 - c0
+    return {
+        "seconds": round(t1 - t0, 2),
+        "hops": hops,
+        "hops_per_s": hops / (t1 - t0) if t1 > t0 else 0.0,
+        "worker_cpu_pct": 100 * cpu.get("worker", 0.0) / max(1e-9, t1 - t0),
+        "worker_cpu_us_per_hop": round(1e6 * cpu.get("worker", 0.0) / hops, 1) if hops else None,
+        "machine_busy_pct": round(
+            100 * cpu.get("machine", 0.0) / ((os.cpu_count() or 1) * max(1e-9, t1 - t0))
+        ),
+    }
+
+
 def run(
-    *, tasks: int = 5000, interval: float = 30.0, seconds: float = 60.0, warmup: float = 30.0
+    *,
+    tasks: int = 5000,
+    interval: float = 30.0,
+    seconds: float = 60.0,
+    warmup: float = 30.0,
+    saturation_seconds: float = 15.0,
 ) -> dict[str, Any]:
     started = time.monotonic()
     with Infra() as infra:
@@ -145,13 +198,23 @@ def run(
             finally:
                 worker.stop()
             samples = json.loads(out.read_text()) if out.exists() else []
+            saturation = (
+                _saturation(infra, sim, sim_url, saturation_seconds) if saturation_seconds else None
+            )
             not_running = infra.psql("SELECT count(*) FROM video_tasks WHERE status <> 'running'")
         finally:
             sim.stop()
     lo, hi = window_start * 1000, window_end * 1000
     late = sorted(max(0, s[1]) / 1000 for s in samples if lo <= s[0] <= hi)
-    result = {
-        "params": {"tasks": tasks, "interval": interval, "seconds": seconds, "warmup": warmup},
+    result: dict[str, Any] = {
+        "params": {
+            "tasks": tasks,
+            "interval": interval,
+            "seconds": seconds,
+            "warmup": warmup,
+            "saturation_seconds": saturation_seconds,
+        },
+        "saturation": saturation,
         "hops": len(late),
         "hops_per_s": len(late) / (window_end - window_start),
         "seconds": window_end - window_start,
@@ -175,7 +238,9 @@ def run(
     }
     log(
         f"drift: {result['hops_per_s']:.0f} hops/s (demand {tasks / interval:.0f}),"
-        f" p50 {result['drift']['p50']:.3f} s p99 {result['drift']['p99']:.3f} s"
+        f" p50 {result['drift']['p50']:.3f} s p99 {result['drift']['p99']:.3f} s;"
+        f" one worker sustains {saturation['hops_per_s'] if saturation else float('nan'):.0f}"
+        " hops/s flat out"
     )
     return result
 
@@ -186,6 +251,7 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=30.0)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--warmup", type=float, default=30.0)
+    parser.add_argument("--saturation-seconds", type=float, default=15.0)
     args = parser.parse_args()
     print(
         json.dumps(
@@ -194,6 +260,7 @@ def main() -> None:
                 interval=args.interval,
                 seconds=args.seconds,
                 warmup=args.warmup,
+                saturation_seconds=args.saturation_seconds,
             ),
             indent=2,
         )

@@ -8,8 +8,15 @@
   recorded its answer), cross-checked with the simulator's ``polls_total``.
 - ``ours-warn``: the same at GOOGLE_VIDEO_LOG_LEVEL=WARNING (what per-hop INFO logging
   costs).
+- ``fair``: the target's reference, ``bench.fair_worker``: a raw ARQ job doing the same
+  I/O as ours (asyncpg SELECT of the hop's columns, httpx GET of the task at the same
+  simulator, asyncpg conditional UPDATE, deferred re-enqueue) on the same running tasks,
+  counted the same way (``sum(video_tasks.polls)``).
+- ``before``: with ``--baseline DIR`` (a checkout of an earlier commit, e.g. from
+  ``git archive``), ours as that code runs it: the same worker command with ``DIR`` first
+  on the import path (``python -P``), on the same database and tasks.
 - ``raw``: ``bench.raw_worker``: an ARQ job that only re-enqueues itself with the same
-  1 ms defer, same max_jobs/poll_delay/uvloop; ``chains`` chains.
+  1 ms defer, same max_jobs/poll_delay/uvloop; ``chains`` chains (no I/O: an extra row).
 
 Before each run Redis is flushed and one head job per chain enqueued (for ours: the poll
 the task's counter expects, the reconciler's move); targets alternate over ``rounds``
@@ -26,6 +33,7 @@ import json
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -33,6 +41,7 @@ import redis
 from arq import create_pool
 from arq.connections import RedisSettings
 
+from bench import fair_worker
 from bench.common import (
     PY,
     SIM_KEY,
@@ -53,7 +62,7 @@ from core.queue_codec import ARQ_CODEC
 
 PROMPT = "[sim:duration=100000] poll hop benchmark"
 BALANCE = 2_000_000_000
-TARGETS = ("raw", "ours", "ours-warn")
+TARGETS = ("fair", "ours", "raw")
 
 
 @dataclass
@@ -197,6 +206,17 @@ async def _seed_ours(redis_url: str, heads: list[tuple[str, int]]) -> None:
         await pool.aclose()
 
 
+async def _seed_fair(redis_url: str, heads: list[tuple[str, int]]) -> None:
+    pool = await create_pool(RedisSettings.from_dsn(redis_url), **ARQ_CODEC)
+    try:
+        await pool.flushdb()
+        for task_id, polls in heads:
+            job = fair_worker.job_id(task_id, polls)
+            await pool.enqueue_job(fair_worker.JOB, task_id, polls, _job_id=job)
+    finally:
+        await pool.aclose()
+
+
 async def _seed_raw(redis_url: str, chains: int) -> None:
     pool = await create_pool(RedisSettings.from_dsn(redis_url), **ARQ_CODEC)
     try:
@@ -243,9 +263,19 @@ def _one_run(
     chains: int,
     seconds: float,
     warmup: float,
+    baseline: Path | None = None,
 ) -> HopRun:
-    ours = target.startswith("ours")
-    if ours:
+    ours = target.startswith("ours") or target == "before"
+    counted_in_db = ours or target == "fair"
+    if target == "fair":
+        _, _, polls = _ours_counter(infra)
+        asyncio.run(_seed_fair(infra.redis.url, sorted(polls.items())))
+        env = infra.env()
+        command = [PY, "-m", "bench.fair_worker", "--redis", infra.redis.url]
+        command += ["--database", infra.pg.dsn, "--upstream", sim_url, "--key", SIM_KEY]
+        command += ["--max-jobs", env.get("GOOGLE_VIDEO_WORKER_MAX_JOBS", "200")]
+        command += ["--delay", "0.001"]
+    elif ours:
         # Keep the reconciler away (it would add duplicate chains) and seed the heads.
         infra.psql(
             "UPDATE video_tasks SET next_attempt_at = now() + interval '10 minutes'"
@@ -255,6 +285,11 @@ def _one_run(
         asyncio.run(_seed_ours(infra.redis.url, sorted(polls.items())))
         env = _worker_env(infra, sim_url, "WARNING" if target == "ours-warn" else "INFO")
         command = [PY, "-m", "cli.main", "worker"]
+        if target == "before":
+            if baseline is None:
+                raise ValueError("the before target needs --baseline")
+            env["PYTHONPATH"] = str(baseline)
+            command = [PY, "-P", "-m", "cli.main", "worker"]
     else:
         asyncio.run(_seed_raw(infra.redis.url, chains))
         env = infra.env()
@@ -263,7 +298,7 @@ def _one_run(
         command += ["--delay", "0.001"]
 
     def counter() -> int:
-        return _ours_counter(infra)[0] if ours else _raw_counter(infra)[0]
+        return _ours_counter(infra)[0] if counted_in_db else _raw_counter(infra)[0]
 
     worker = start_child(f"worker-{target}-{round_no}", command, env, infra.log_dir)
     try:
@@ -285,13 +320,13 @@ def _one_run(
         )
         log_before = _lines(worker)
         meter.start()
-        if ours:
+        if counted_in_db:
             c0, t0, p0 = _ours_counter(infra)
             s0 = _sim_polls(sim_url)
         else:
             c0, t0 = _raw_counter(infra)
         time.sleep(seconds)
-        if ours:
+        if counted_in_db:
             c1, t1, p1 = _ours_counter(infra)
             s1 = _sim_polls(sim_url)
             advanced = sum(1 for k, v in p1.items() if v > p0.get(k, 0))
@@ -327,6 +362,7 @@ def run(
     chains: int = 400,
     rounds: int = 2,
     targets: tuple[str, ...] = TARGETS,
+    baseline: Path | None = None,
 ) -> dict[str, Any]:
     started = time.monotonic()
     runs: list[HopRun] = []
@@ -339,7 +375,9 @@ def run(
             for round_no in range(rounds):
                 order = targets if round_no % 2 == 0 else tuple(reversed(targets))
                 for target in order:
-                    hop = _one_run(infra, sim, sim_url, target, round_no, chains, seconds, warmup)
+                    hop = _one_run(
+                        infra, sim, sim_url, target, round_no, chains, seconds, warmup, baseline
+                    )
                     runs.append(hop)
                     log(
                         f"poll_hop: round {round_no} {target:9s} {hop.rate:7.0f} hops/s"
@@ -370,7 +408,23 @@ def run(
         result["ratio_ours_raw"] = best["ours"].rate / best["raw"].rate
     if "ours-warn" in best and "raw" in best:
         result["ratio_ours_warn_raw"] = best["ours-warn"].rate / best["raw"].rate
+    if "ours" in best and "fair" in best:
+        result["ratio_ours_fair"] = best["ours"].rate / best["fair"].rate
+        result["ratio_ours_fair_by_round"] = _paired_ratios(runs, "ours")
+    if "before" in best and "fair" in best:
+        result["ratio_before_fair"] = best["before"].rate / best["fair"].rate
+        result["ratio_before_fair_by_round"] = _paired_ratios(runs, "before")
     return result
+
+
+def _paired_ratios(runs: list[HopRun], target: str) -> list[float]:
+    """``target`` / fair hops/s within each round (measured back to back)."""
+    ratios = []
+    for round_no in sorted({r.round for r in runs}):
+        pair = {r.target: r.rate for r in runs if r.round == round_no}
+        if pair.get("fair") and target in pair:
+            ratios.append(round(pair[target] / pair["fair"], 3))
+    return ratios
 
 
 def main() -> None:
@@ -380,6 +434,7 @@ def main() -> None:
     parser.add_argument("--chains", type=int, default=400)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--targets", default=",".join(TARGETS))
+    parser.add_argument("--baseline", type=Path, help="an earlier checkout: the before target")
     args = parser.parse_args()
     result = run(
         seconds=args.seconds,
@@ -387,6 +442,7 @@ def main() -> None:
         chains=args.chains,
         rounds=args.rounds,
         targets=tuple(args.targets.split(",")),
+        baseline=args.baseline,
     )
     print(json.dumps(result, indent=2))
 

@@ -24,7 +24,7 @@ HERE = Path(__file__).resolve().parent
 BUDGET = 200.0  # seconds per benchmark, a safety net above the ~2-2.5 min they take
 
 CREATE_TARGET = 0.6
-HOP_TARGET = 0.5
+HOP_TARGET = 0.8  # against the fair raw hop (same I/O)
 DRIFT_TARGET_P99 = 1.0
 
 
@@ -123,11 +123,13 @@ def _hop_md(r: dict[str, Any]) -> list[str]:
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     names = {
-        "raw": "raw ARQ self-re-enqueue",
+        "fair": "fair raw hop (asyncpg SELECT, httpx GET, asyncpg UPDATE, re-enqueue)",
+        "raw": "raw ARQ self-re-enqueue (no I/O)",
         "ours": "**ours** (`poll_task`, INFO logs)",
         "ours-warn": "ours at LOG_LEVEL=WARNING",
+        "before": "ours before, from `--baseline` (an earlier checkout)",
     }
-    for name in ("raw", "ours", "ours-warn"):
+    for name in ("fair", "raw", "ours", "ours-warn", "before"):
         if name not in best:
             continue
         b = best[name]
@@ -138,14 +140,20 @@ def _hop_md(r: dict[str, Any]) -> list[str]:
             f" | {b['simulator_cpu_us_per_hop']} | {per_hop:.2f}"
             f" | {_per_k(b.get('new_pg_sessions'), b['hops'])} |"
         )
-    ours, raw = best["ours"], best["raw"]
-    cpu_ratio = raw["worker_cpu_us_per_hop"] / max(1.0, ours["worker_cpu_us_per_hop"])
+    ours, fair = best["ours"], best["fair"]
+    cpu_ratio = fair["worker_cpu_us_per_hop"] / max(1.0, ours["worker_cpu_us_per_hop"])
+    paired = ", ".join(f"{x:.2f}" for x in r.get("ratio_ours_fair_by_round", []))
     out += [
         "",
-        f"- **ours / raw = {r['ratio_ours_raw']:.2f}** (target ≥ {HOP_TARGET}):"
-        f" {_verdict(r['ratio_ours_raw'], HOP_TARGET)}.",
-        f"- Worker CPU per hop, raw / ours = {cpu_ratio:.2f}.",
+        f"- **ours / fair = {r['ratio_ours_fair']:.2f}** (best runs; per round: {paired};"
+        f" target ≥ {HOP_TARGET}): {_verdict(r['ratio_ours_fair'], HOP_TARGET)}.",
+        f"- Worker CPU per hop, fair / ours = {cpu_ratio:.2f}.",
     ]
+    if "ratio_ours_raw" in r:
+        out.append(f"- ours / raw ARQ self-re-enqueue (no I/O) = {r['ratio_ours_raw']:.2f}.")
+    if "ratio_before_fair" in r:
+        before = ", ".join(f"{x:.2f}" for x in r.get("ratio_before_fair_by_round", []))
+        out.append(f"- before / fair = {r['ratio_before_fair']:.2f} (per round: {before}).")
     if "ratio_ours_warn_raw" in r:
         out.append(f"- ours at WARNING / raw = {r['ratio_ours_warn_raw']:.2f}.")
     out += [
@@ -195,13 +203,24 @@ def _drift_md(r: dict[str, Any]) -> list[str]:
         f"- p99 ≤ {DRIFT_TARGET_P99:g} s at {p['tasks']} tasks:"
         f" {'meets' if d['p99'] <= DRIFT_TARGET_P99 else '**MISSED**'}"
         " (the target is 5,000 tasks).",
-        f"- Headroom: at {cpu_per_hop:.0f} µs of worker CPU per hop one worker saturates a"
-        f" core at about {capacity:.0f} hops/s, so {p['tasks']} tasks stay on schedule only"
-        f" while their mean poll interval is above ~{p['tasks'] / capacity:.0f} s. This run"
-        f" uses {p['interval']:g} s, the slowest pacing (poll_max_interval); the product's pacing"
-        " (0.2 * elapsed, within [2, 30] s) polls younger tasks faster, so a real mix of"
-        " 5,000 tasks asks for more hops/s than this, and drift then grows without bound."
-        " Whether this run meets the target depends on how much CPU the worker gets.",
+        f"- Headroom: at {cpu_per_hop:.0f} µs of worker CPU per hop one worker would"
+        f" saturate a core at about {capacity:.0f} hops/s. The product's pacing (0.2 *"
+        " elapsed, within [2, 30] s) polls younger tasks faster than this run's"
+        f" {p['interval']:g} s, so a real mix of {p['tasks']} tasks asks for more hops/s"
+        " than this; whether this run meets the target depends on how much CPU the worker"
+        " gets.",
+    ]
+    sat = r.get("saturation")
+    if sat:
+        out.append(
+            f"- **One worker sustains {sat['hops_per_s']:.0f} hops/s** flat out (every task"
+            f" due at once, 1 ms pacing, {sat['seconds']:g} s counted after the first hops;"
+            f" worker {sat['worker_cpu_pct']:.0f}% of a core, {sat['worker_cpu_us_per_hop']}"
+            f" µs/hop, machine {min(100, sat['machine_busy_pct'])}% busy): {p['tasks']} tasks"
+            f" stay on schedule while their mean interval is above"
+            f" ~{p['tasks'] / max(1.0, sat['hops_per_s']):.0f} s."
+        )
+    out += [
         f"- Background: {_load_note([r], 'seconds')}.",
         "",
     ]
@@ -246,12 +265,12 @@ def write_md(results: dict[str, Any], path: Path) -> None:
         )
     if "poll_hop" in results:
         h = results["poll_hop"]
-        o, r = h["best"]["ours"], h["best"]["raw"]
+        o, r = h["best"]["ours"], h["best"]["fair"]
         lines.append(
             f"| poll hops/s, one worker | {o['hops_per_s']:.0f} | {r['hops_per_s']:.0f}"
-            f" (raw ARQ) | {h['ratio_ours_raw']:.2f}"
+            f" (fair raw hop, same I/O) | {h['ratio_ours_fair']:.2f}"
             f" | {o['worker_cpu_us_per_hop']:.0f} / {r['worker_cpu_us_per_hop']:.0f} µs"
-            f" | ≥ {HOP_TARGET} | {_verdict(h['ratio_ours_raw'], HOP_TARGET)} |"
+            f" | ≥ {HOP_TARGET} | {_verdict(h['ratio_ours_fair'], HOP_TARGET)} |"
         )
     if "drift" in results:
         d = results["drift"]
@@ -300,9 +319,12 @@ def write_md(results: dict[str, Any], path: Path) -> None:
         "- **Users.** Creates cycle over many accounts so they do not all queue on one"
         " account row (the conditional UPDATE locks it until commit); one user"
         " hammered by 32 connections would measure that lock, for ours and raw alike.",
-        "- **The poll-hop reference** (`bench/raw_worker.py`) is an ARQ job that only"
-        " re-enqueues itself with the same defer, under the same max_jobs / poll_delay /"
-        " uvloop; it counts in memory (an INCR per hop would add a round trip to it).",
+        "- **The poll-hop reference** (`bench/fair_worker.py`) is a raw ARQ job doing the"
+        " hop's I/O (asyncpg SELECT of the hop's columns, httpx GET at the same simulator,"
+        " asyncpg conditional UPDATE, deferred re-enqueue) under the same max_jobs /"
+        " poll_delay / uvloop; it writes no history row (ours appends a `task_activity` row"
+        " in the UPDATE's round trip). `bench/raw_worker.py`, an ARQ job that only"
+        " re-enqueues itself, is an extra row (the cost of ARQ alone).",
         "- **Not measured here**: several API or worker processes at once, webhooks,"
         " image-to-video creates (multipart, stored inputs), idempotency keys."
         + (
@@ -362,7 +384,9 @@ def main() -> None:
         log("drift benchmark")
         with deadline(BUDGET, "drift benchmark"):
             results["drift"] = (
-                drift.run(tasks=200, seconds=5, warmup=3) if args.quick else drift.run()
+                drift.run(tasks=200, seconds=5, warmup=3, saturation_seconds=5)
+                if args.quick
+                else drift.run()
             )
     if "polling" in wanted:
         log("polling benchmark")

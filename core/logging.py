@@ -105,6 +105,26 @@ class _Writer(structlog.WriteLogger):
         self.name = name
 
 
+# ARQ's per-job start and end lines ("→", "←") of a poll hop: two INFO lines per hop, the
+# hot path of a worker tracking thousands of tasks. Failures (WARNING and up), retries and
+# the other jobs' lines still show; LOG_LEVEL=DEBUG shows the hops' lines again.
+_QUIET_JOB = ":poll_task"
+_PER_JOB_MARKS = ("→", "←")
+
+
+class _QuietHops(logging.Filter):
+    """Drops arq's INFO start/end record of a poll hop (``ref`` = ``<job id>:poll_task``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO or len(record.args or ()) < 2:
+            return True
+        ref = record.args[1]  # type: ignore[index]
+        if not (isinstance(ref, str) and ref.endswith(_QUIET_JOB)):
+            return True
+        msg = record.msg if isinstance(record.msg, str) else ""
+        return not any(mark in msg for mark in _PER_JOB_MARKS)
+
+
 def configure(fmt: str = "auto", level: str = "INFO", stream: TextIO | None = None) -> None:
     """Send every log line of the process to ``stream`` (stderr) in ``fmt``, at ``level``
     (a stdlib level name) and above. Alembic's INFO chatter shows only at DEBUG."""
@@ -129,5 +149,10 @@ def configure(fmt: str = "auto", level: str = "INFO", stream: TextIO | None = No
     logging.captureWarnings(True)  # `warnings` (SQLAlchemy's among them) as records too
     for name, floor in _FLOORS.items():
         logging.getLogger(name).setLevel(max(floor, number))
+    arq = logging.getLogger("arq.worker")
+    for quiet in [f for f in arq.filters if isinstance(f, _QuietHops)]:
+        arq.removeFilter(quiet)
+    if number > logging.DEBUG:
+        arq.addFilter(_QuietHops())
     # Alembic announces every plugin and step at INFO: quiet unless LOG_LEVEL=DEBUG asks.
     logging.getLogger("alembic").setLevel(logging.WARNING if number > logging.DEBUG else number)

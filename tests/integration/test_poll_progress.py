@@ -8,11 +8,20 @@ from __future__ import annotations
 import dataclasses
 
 import httpx
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from core.db import autocommit
 from core.repo import activity, tasks
+from core.repo._sql import autocommit_driver
 from schemas.clock import utcnow
 from schemas.status import ActivityKind, TaskStatus
+from tests.integration.conftest import BACKENDS
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 async def test_a_poll_hop_never_lowers_the_stored_progress(
@@ -26,23 +35,44 @@ async def test_a_poll_hop_never_lowers_the_stored_progress(
             before = TaskStatus.QUEUED if status == TaskStatus.SUBMITTING else TaskStatus.SUBMITTING
             assert await tasks.transition(conn, task_id, [before], status, upstream_task_id="t")
 
-    async def hop(progress: int) -> int:
-        async with engine.begin() as conn:
+    async def hop(progress: int, *, in_transaction: bool) -> int:
+        # The worker's way (autocommit: the driver's statements on PostgreSQL) and inside
+        # a transaction (SQLAlchemy Core) must record the same.
+        connecting = engine.begin() if in_transaction else autocommit(engine)
+        async with connecting as conn:
             view = await tasks.load_for_poll(conn, task_id)
-            assert view is not None
+            assert view is not None and view.status == TaskStatus.RUNNING
             seen = {"latency_ms": 3, "state": "running", "progress": progress}
             assert await tasks.advance_poll(
-                conn, view, seen, progress=progress, updated_at=utcnow()
+                conn,
+                view,
+                seen,
+                progress=progress,
+                updated_at=utcnow(),
+                upstream_response={"data": {"progress": f"{progress}%"}, "_poll": {}},
             )
         return int((await acme.get(f"/v1/videos/{task_id}")).json()["progress"])
 
     # 94 from a worker that learned the model's time; 21 and 93 from fresher estimates.
-    assert [await hop(p) for p in (94, 21, 93, 96)] == [94, 94, 94, 96]
+    assert [await hop(p, in_transaction=i % 2 == 1) for i, p in enumerate((94, 21, 93, 96))] == [
+        94,
+        94,
+        94,
+        96,
+    ]
 
     async with engine.connect() as conn:
         history = await activity.timeline(conn, task_id)
         stale = await tasks.load_for_poll(conn, task_id)
         assert stale is not None
+    async with autocommit(engine) as conn:
+        # The worker's connection takes the driver's path on PostgreSQL, Core on SQLite.
+        driven = await autocommit_driver(conn) is not None
+        assert driven == (engine.dialect.name == "postgresql")
+        assert await tasks.load_for_poll(conn, task_id) == stale
+        assert await tasks.load_for_poll(conn, "video_none") is None
+    assert stale.polls == 4
+    assert stale.upstream_response == {"data": {"progress": "96%"}, "_poll": {}}
     assert [
         (row.kind, row.detail.get("status", row.detail.get("progress"))) for row in history
     ] == [
@@ -52,8 +82,11 @@ async def test_a_poll_hop_never_lowers_the_stored_progress(
     ]
     assert [row.at for row in history] == sorted(row.at for row in history)
 
-    # A hop that lost (a duplicate of an earlier one) leaves no row.
+    # A hop that lost (a duplicate of an earlier one) leaves no row, on either path.
+    view = dataclasses.replace(stale, polls=0)
+    async with autocommit(engine) as conn:
+        assert not await tasks.advance_poll(conn, view, {"latency_ms": 1}, updated_at=utcnow())
     async with engine.begin() as conn:
-        view = dataclasses.replace(stale, polls=0)
         assert not await tasks.advance_poll(conn, view, {"latency_ms": 1}, updated_at=utcnow())
         assert len(await activity.timeline(conn, task_id)) == len(history)
+        assert (await tasks.load_for_poll(conn, task_id)) == stale

@@ -115,3 +115,39 @@ def test_a_process_logs_every_kind_of_line_as_json() -> None:
     assert all(e["request_id"] == "r-9" for e in lines[:4])
     for failed in lines[2:4]:
         assert "ValueError: bad value" in failed["exception"], failed
+
+
+def test_arq_lines_of_a_poll_hop_are_quiet_but_its_failures_are_not() -> None:
+    """Two INFO lines per hop of every running task: dropped; failures, retries, other
+    jobs and arq's own lines show; LOG_LEVEL=DEBUG shows everything again."""
+    script = textwrap.dedent(
+        """
+        import logging, sys
+        from core.logging import configure
+        configure("json", sys.argv[1])
+        arq = logging.getLogger("arq.worker")
+        arq.info("%6.2fs → %s(%s)%s", 0.1, "poll:video_1:3:poll_task", "'video_1', 3", "")
+        arq.info("%6.2fs ← %s ● %s", 0.1, "poll:video_1:3:poll_task", "'pending'")
+        arq.info("%6.2fs → %s(%s)%s", 0.1, "submit:video_1:submit_task", "'video_1'", "")
+        arq.info("%6.2fs ↻ %s retrying job in %0.2fs", 0.1, "poll:video_1:4:poll_task", 1.0)
+        arq.exception("%6.2fs ! %s failed, %s: %s", 0.1, "poll:video_1:5:poll_task", "E", "x")
+        arq.info("Starting worker for %d functions: %s", 1, "poll_task")
+        """
+    )
+
+    def events(level: str) -> list[str]:
+        result = subprocess.run(
+            [sys.executable, "-c", script, level],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert result.returncode == 0, result.stderr
+        return [json.loads(text)["event"] for text in result.stderr.splitlines()]
+
+    shown = events("INFO")
+    assert len(shown) == 4 and not any("poll:video_1:3" in e for e in shown), shown
+    assert "submit:video_1:submit_task" in shown[0] and "retrying" in shown[1]
+    assert "failed" in shown[2] and shown[3].startswith("Starting worker")
+    assert len(events("DEBUG")) == 6

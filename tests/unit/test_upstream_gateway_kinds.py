@@ -209,6 +209,11 @@ def test_nul_characters_never_reach_the_database():
     body = parse_body(b'{"code":"x\\u0000","data":{"k\\u0000":["a\\u0000b"]}}')
     assert body == {"code": "x", "data": {"k": ["ab"]}}
     assert parse_body(b"bad\x00gateway") == "badgateway"
+    # UTF-16 JSON (which json.loads reads too) spells the escape with zero bytes between.
+    utf16 = '{"code":"x\\u0000","data":{"k":"a\\u0000b"}}'.encode("utf-16")
+    assert parse_body(utf16) == {"code": "x", "data": {"k": "ab"}}
+    clean = b'{"code":"success","data":{"k":["a\\\\u0000"]}}'  # an escaped backslash
+    assert parse_body(clean) == {"code": "success", "data": {"k": ["a\\u0000"]}}
 
 
 # 7. The URL search: large, deep, encoded, protocol-relative, in text, *_video keys.

@@ -38,6 +38,33 @@ CONNECT_TIMEOUT = 5.0
 _USER_AGENT = "google-video/0.1"
 
 
+class _NoCookies(httpx.Cookies):
+    """A jar that never takes or sends a cookie: API calls carry their key, and a
+    gateway's session cookie must not ride along. Skipping it also skips httpx's per-answer
+    cookie parsing (urllib request/response wrappers built for every answer)."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+    def set_cookie_header(self, request: httpx.Request) -> None:
+        return None
+
+
+_NO_COOKIES = _NoCookies()
+
+
+class _ApiClient(httpx.AsyncClient):
+    """The httpx client of API calls (submit, poll, check): no cookie handling."""
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return _NO_COOKIES
+
+    @cookies.setter
+    def cookies(self, cookies: Any) -> None:
+        return None  # keeps none
+
+
 class HttpClient:
     """Base of an `Upstream` over HTTP. A subclass names `provider` (the label of its
     calls in ``google_video_upstream_*``) and `policy` (what its error answers mean).
@@ -67,6 +94,14 @@ class HttpClient:
             limits=limits or DEFAULT_LIMITS,
             headers={"User-Agent": _USER_AGENT},
         )
+        # API calls (a poll every few seconds for each running task) on their own pool,
+        # lean: no cookie jar, the subclass's headers built once (`_send`'s `headers`).
+        self._api = _ApiClient(
+            transport=transport,
+            timeout=timeout or DEFAULT_TIMEOUT,
+            limits=limits or DEFAULT_LIMITS,
+            headers={"User-Agent": _USER_AGENT},
+        )
 
     async def __aenter__(self) -> Self:
         return self
@@ -80,7 +115,10 @@ class HttpClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        try:
+            await self._api.aclose()
+        finally:
+            await self._client.aclose()
 
     async def _send(
         self,
@@ -98,7 +136,7 @@ class HttpClient:
         Raises the `UpstreamError` the transport failure or the non-2xx answer becomes."""
         started = time.perf_counter()
         try:
-            response = await self._client.request(
+            response = await self._api.request(
                 method, url, json=json, params=params, headers=headers
             )
         except (httpx.HTTPError, *LOCAL_FAILURES) as exc:

@@ -299,6 +299,11 @@ def parse_body(raw: bytes) -> Body:
         except (ValueError, UnicodeDecodeError, RecursionError):
             parsed = None
     if isinstance(parsed, dict):
+        # In UTF-8 JSON a NUL reaches a parsed string only as the escape ``\u0000`` (the
+        # parser refuses raw control characters); UTF-16/32 answers hold zero bytes. With
+        # neither, the answer is used as parsed, not copied (the poll hop's hot path).
+        if b"\\u0000" not in raw and b"\x00" not in raw:
+            return parsed
         cleaned: dict[str, Any] = _without_nul(parsed)
         return cleaned
     return raw.decode("utf-8", errors="replace")[:_SNAPSHOT_CHARS].replace("\x00", "")

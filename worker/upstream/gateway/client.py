@@ -66,6 +66,9 @@ class GatewayClient(HttpClient):
         )
         self._base_url = base_url.rstrip("/")
         self._api_key = api_key
+        # No key (e.g. cleared by a base URL change): no header, and the gateway's 401 says
+        # so, instead of an unsendable "Bearer " failing the request here.
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self._base_url!r})"
@@ -135,10 +138,7 @@ class GatewayClient(HttpClient):
         """Send one API request; return the status and parsed body of a 2xx answer."""
         # The gateway's id: ``task_id`` on a line is always ours (bound by the job).
         log = _log.bind(op=op, **({"upstream_task_id": task_id} if task_id else {}))
-        # No key (e.g. cleared by a base URL change): no header, and the gateway's 401 says
-        # so, instead of an unsendable "Bearer " failing the request here.
-        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-        return await self._send(op, method, url, log=log, headers=headers, json=json)
+        return await self._send(op, method, url, log=log, headers=self._headers, json=json)
 
     def _task_url(self, task_id: str) -> str:
         return self._base_url + TASK_PATH + quote(task_id.strip(), safe="")

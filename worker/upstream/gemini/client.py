@@ -74,6 +74,7 @@ class GeminiClient(HttpClient):
         self._root = root if root.endswith(API_VERSION) else root + API_VERSION
         self._origin = _origin(self._root)
         self._api_key = api_key
+        self._headers = {KEY_HEADER: api_key} if api_key else {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(root={self._root!r})"
@@ -168,8 +169,9 @@ class GeminiClient(HttpClient):
     ) -> tuple[int, Body]:
         """Send one API request with the key; the status and parsed body of a 2xx."""
         log = _log.bind(op=op, task_id=task_id, provider=self.provider)
-        headers = {KEY_HEADER: self._api_key} if self._api_key else {}
-        return await self._send(op, method, url, log=log, headers=headers, json=json, params=params)
+        return await self._send(
+            op, method, url, log=log, headers=self._headers, json=json, params=params
+        )
 
     def _operation_url(self, name: str) -> str:
         name = name.strip()
