@@ -64,7 +64,7 @@ lint: deps
 	$(BIN)/lint-imports --no-logo --no-cache
 
 typecheck: deps
-	$(BIN)/mypy service worker schemas core cli simulator
+	$(BIN)/mypy service worker schemas core cli simulator bench
 
 unit: deps
 	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS)

@@ -265,15 +265,16 @@ class CpuMeter:
             out[name] = sum(max(0.0, cpu - before.get(pid, 0.0)) for pid, cpu in now.items())
         out["machine"] = machine_busy() - self._machine
         if self.infra is not None:
-            before, calls = self._sessions
-            now = self.infra.sessions()
-            self.new_sessions = now - before - (self.infra.psql_calls - calls)
+            sessions_before, calls = self._sessions
+            sessions_now = self.infra.sessions()
+            self.new_sessions = sessions_now - sessions_before - (self.infra.psql_calls - calls)
         return out
 
 
 def machine_busy() -> float:
     t = psutil.cpu_times()
-    return t.user + t.nice + t.system + t.irq + t.softirq + getattr(t, "steal", 0.0)
+    steal: float = getattr(t, "steal", 0.0)
+    return t.user + t.nice + t.system + t.irq + t.softirq + steal
 
 
 def machine() -> dict[str, str]:

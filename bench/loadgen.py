@@ -156,7 +156,8 @@ async def _python_load(
 ) -> LoadResult:
     start_at = time.perf_counter() + warmup
     end_at = start_at + seconds
-    counter, latencies, bad = [0], [], [0]
+    counter, bad = [0], [0]
+    latencies: list[float] = []
     await asyncio.gather(
         *(
             _connection(port, path, key, users, start_at, end_at, counter, latencies, bad)

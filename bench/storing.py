@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import httpx
-import psutil  # type: ignore[import-untyped]  # no stubs pinned (bench/common.py too)
+import psutil
 
 from bench.common import PY, ROOT, SIM_KEY, cpu_seconds, log, sim_command, start_child
 from cli.localservices import MotoServer
