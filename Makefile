@@ -84,7 +84,9 @@ integration: deps
 ## marker goes out whole; the modules with a `slow` test first, in that order
 ## (tests/conftest.py, which also makes xdist_group work under pytest 9.2).
 TEST_WORKERS ?= 2
-test: lint typecheck policy-deps
+## The checks before pytest run side by side (mypy is CPU, a fresh policy venv is network).
+test: deps
+	$(MAKE) --no-print-directory -j3 lint typecheck policy-deps
 	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder \
 		tests $(PYTEST_ARGS)
 
