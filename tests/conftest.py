@@ -57,7 +57,7 @@ def _group(item: pytest.Item) -> None:
         names = {item.nodeid.split("::", 1)[0]}
     suffix = "@" + "_".join(sorted(names))
     if names and not item.nodeid.endswith(suffix):  # not if a later xdist does it itself
-        item._id = NodeId.parse(item.nodeid + suffix)  # type: ignore[attr-defined]
+        item._id = NodeId.parse(item.nodeid + suffix)
 
 
 def _module_fixtures(item: pytest.Item) -> list[str]:
