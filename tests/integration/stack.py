@@ -29,9 +29,6 @@ FAST_PACING = {
     "GOOGLE_VIDEO_EGRESS_ALLOW": "127.0.0.0/8",
     "GOOGLE_VIDEO_EGRESS_ALLOW_HTTP": "true",
     "GOOGLE_VIDEO_WEBHOOK_TIMEOUT_SECONDS": "3",
-    # Stopping a stack's workers (between tests, at a module's end) need not wait out the
-    # default 20 s drain for a job a test left running; the test of the drain sets its own.
-    "GOOGLE_VIDEO_WORKER_DRAIN_SECONDS": "2",
 }
 
 

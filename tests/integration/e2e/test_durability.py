@@ -97,8 +97,6 @@ async def test_redis_flushall_loses_nothing(acme, redis_url, assert_ledger):
 
 
 async def test_sigterm_drains_the_running_store(acme, stack, assert_ledger):
-    stack.stop_workers()  # for one with the default drain window, not the stack's short one
-    stack.start_worker({"GOOGLE_VIDEO_WORKER_DRAIN_SECONDS": "20"})
     downloads = (await sim_stats(stack))["downloads_total"]
     video = await create(acme, f"drain [sim:duration=1] [sim:size={BIG}]")
     await reaches(acme, video["id"], {"storing"})
