@@ -13,11 +13,11 @@ PYTEST_ARGS ?=
 .PHONY: run dev test deps lint typecheck unit integration chaos fuzz bench clean lock policy-deps policy
 
 deps: $(STAMP)
+# uv (pinned in pyproject.toml) installs the rest in a fraction of pip's time: this runs
+# on every fresh clone, CI's included.
 $(STAMP): pyproject.toml deploy/install-deps.sh
 	bash deploy/install-deps.sh
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	# uv (pinned in pyproject.toml) installs the rest in a fraction of pip's time: this
-	# runs on every fresh clone, CI's included.
 	$(BIN)/pip install --quiet "$$(grep -o '"uv==[^"]*"' pyproject.toml | tr -d '"')"
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[test]"
 	touch $(STAMP)
