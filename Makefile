@@ -13,11 +13,13 @@ PYTEST_ARGS ?=
 .PHONY: run dev test deps lint typecheck unit integration chaos fuzz bench clean lock policy-deps policy
 
 deps: $(STAMP)
+# uv (pinned in pyproject.toml) installs the rest in a fraction of pip's time: this runs
+# on every fresh clone, CI's included.
 $(STAMP): pyproject.toml deploy/install-deps.sh
 	bash deploy/install-deps.sh
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet "$$(grep -o '"uv==[^"]*"' pyproject.toml | tr -d '"')"
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[test]"
 	touch $(STAMP)
 
 ## make run: the embedded default (SQLite, private redis-server, local disk, simulator),
@@ -45,7 +47,9 @@ lock: deps
 POLICY_VENV := .venv-policy
 POLICY_STAMP := $(POLICY_VENV)/.installed
 policy-deps: $(POLICY_STAMP)
-$(POLICY_STAMP): deploy/requirements-policy.lock $(STAMP)
+# Only uv from the main venv is needed (order-only): a pyproject.toml change must not
+# rebuild this venv.
+$(POLICY_STAMP): deploy/requirements-policy.lock | $(STAMP)
 	rm -rf $(POLICY_VENV)
 	$(PY) -m venv --without-pip $(POLICY_VENV)
 	$(BIN)/uv pip install --quiet --python $(POLICY_VENV)/bin/python --require-hashes \
@@ -75,11 +79,16 @@ integration: deps
 ## make test: lint, types, then every test (real PostgreSQL, Redis, moto S3, simulator)
 ## in TEST_WORKERS pytest-xdist processes, each with its own private servers; much of a
 ## test's time is waiting on processes, so two workers pay off even on CI's two cores.
-## Tests go out one at a time (loadgroup: each is its own unit unless xdist_group-marked),
-## the modules with a `slow` test first (tests/conftest.py).
+## Tests go out one at a time (loadgroup: each is its own unit), except that a module
+## whose tests share a module-scoped fixture (a stack of processes) or an xdist_group
+## marker goes out whole; the modules with a `slow` test first, in that order
+## (tests/conftest.py, which also makes xdist_group work under pytest 9.2).
 TEST_WORKERS ?= 2
-test: lint typecheck policy-deps
-	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup tests $(PYTEST_ARGS)
+## The checks before pytest run side by side (mypy is CPU, a fresh policy venv is network).
+test: deps
+	$(MAKE) --no-print-directory -j3 lint typecheck policy-deps
+	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder \
+		tests $(PYTEST_ARGS)
 
 ## make fuzz: schemathesis against the real API on PostgreSQL for longer than `make test`
 ## does (FUZZ_SECONDS per run, three runs: admin, admin config, client).

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _pytest.nodeid import NodeId
 
 from tests.services import MotoServer, PostgresServer, RedisServer
 
@@ -22,15 +23,51 @@ REDIS_URL_ENV = "GOOGLE_VIDEO_TEST_REDIS_URL"
 S3_ENDPOINT_ENV = "GOOGLE_VIDEO_TEST_S3_ENDPOINT"
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the modules that hold a ``slow`` test first, each kept whole, in collection order.
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the modules that hold a ``slow`` test first, then the modules that share a
+    module-scoped fixture, each kept whole, in collection order.
 
     ``make test`` hands tests to its xdist workers one at a time in this order
-    (``--dist loadgroup``): a minute-long test handed out near the end would leave the
-    other worker idle while it runs.
+    (``--dist loadgroup --no-loadscope-reorder``): a minute-long test handed out near the
+    end would leave the other worker idle while it runs.
     """
     slow = {item.path for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.path not in slow)  # stable: False (slow) first
+    shared = {item.path for item in items if _module_fixtures(item)}
+    # stable: slow modules, then the other grouped ones, then the rest
+    items.sort(key=lambda item: (item.path not in slow, item.path not in shared))
+    if getattr(config.option, "loadgroup", False):  # set by xdist on its workers
+        for item in items:
+            _group(item)
+
+
+def _group(item: pytest.Item) -> None:
+    """Make ``item`` one work unit with the rest of its group, as ``--dist loadgroup``
+    means to: its ``xdist_group`` marker, else its module if the module's tests share a
+    module-scoped fixture (started once, not once per worker).
+
+    xdist marks a group by suffixing the test's id with ``@name``, but under pytest 9.2
+    it still writes ``item._nodeid``, which pytest no longer reads (the id is ``_id``),
+    so the marker alone has no effect; this writes the id pytest reads.
+    """
+    names = {
+        str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+        for m in item.iter_markers("xdist_group")
+    }
+    if not names and _module_fixtures(item):
+        names = {item.nodeid.split("::", 1)[0]}
+    suffix = "@" + "_".join(sorted(names))
+    if names and not item.nodeid.endswith(suffix):  # not if a later xdist does it itself
+        item._id = NodeId.parse(item.nodeid + suffix)
+
+
+def _module_fixtures(item: pytest.Item) -> list[str]:
+    """The module-scoped fixtures ``item`` uses (a private server, a stack, a file)."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return []
+    return [
+        name for name, defs in info.name2fixturedefs.items() if defs and defs[-1].scope == "module"
+    ]
 
 
 def _skip_if_external(env: str) -> None:
