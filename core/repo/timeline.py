@@ -57,7 +57,8 @@ def _ms(detail: dict[str, Any]) -> str:
 
 def activity_entry(row: activity.Activity) -> TimelineEntry:
     """One ``task_activity`` row as a timeline entry: its title from the detail's keys
-    (``core/repo/activity.py``), ``ok`` False for an error or a ``failed`` status."""
+    (``core/repo/activity.py``), ``ok`` False for an error, a ``failed`` status or an
+    upstream that answered ``failed``."""
     detail = row.detail
     if row.kind == ActivityKind.STATUS:
         status = str(detail.get("status", "?"))
@@ -77,7 +78,8 @@ def activity_entry(row: activity.Activity) -> TimelineEntry:
     state = detail.get("state", "?")
     progress = detail.get("progress")
     shown = f" {progress}%" if progress is not None else ""
-    return TimelineEntry(row.at, "poll", f"poll: {state}{shown}{_ms(detail)}", detail, True)
+    title = f"poll: {state}{shown}{_ms(detail)}"
+    return TimelineEntry(row.at, "poll", title, detail, state != "failed")
 
 
 async def _ledger(conn: AsyncConnection, task_id: str) -> list[TimelineEntry]:

@@ -151,6 +151,7 @@ async def test_a_video_life_its_ledger_and_the_health_numbers(
 ) -> None:
     done = await create(acme, "a fox [sim:duration=1]", webhook_url=receiver.url())
     stopped = await create(acme, "a slow owl [sim:duration=60]")
+    lost = await create(acme, "a lost cat [sim:duration=1] [sim:fail=no cats today]")
     assert (await acme.post(f"/v1/videos/{stopped['id']}/cancel")).status_code == 200
     video = await finished(acme, done["id"])
     assert video["status"] == "completed", video
@@ -185,6 +186,15 @@ async def test_a_video_life_its_ledger_and_the_health_numbers(
     delivery = next(e for e in life if e.source == "delivery")
     assert delivery.detail["status_code"] == 200 and delivery.detail["url"] == receiver.url()
 
+    # One the upstream failed: the poll that saw it (not ok), then the failed status.
+    assert (await finished(acme, lost["id"]))["status"] == "failed"
+    async with engine.connect() as conn:
+        failed = await timeline(conn, lost["id"])
+    assert _is_subsequence(["poll", "status:failed"], _labels(failed)), _labels(failed)
+    seen = [e for e in failed if e.source == "poll"][-1]
+    assert seen.ok is False and seen.detail["state"] == "failed", seen
+    assert _is_subsequence(["ledger:hold", "ledger:release"], _labels(failed))
+
     # A cancelled one: its hold released, no capture.
     async with engine.connect() as conn:
         cancelled = _labels(await timeline(conn, stopped["id"]))
@@ -200,6 +210,7 @@ async def test_a_video_life_its_ledger_and_the_health_numbers(
     kinds = {(line.kind, line.task_id) for line in lines}
     assert {("hold", done["id"]), ("capture", done["id"])} <= kinds
     assert {("hold", stopped["id"]), ("release", stopped["id"])} <= kinds
+    assert {("hold", lost["id"]), ("release", lost["id"])} <= kinds
     assert lines[-1].kind == "grant" and lines[-1].task_id is None
     assert lines[-1].task_model is None and lines[-1].reason == "test"
     capture = next(line for line in lines if line.kind == "capture")

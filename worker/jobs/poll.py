@@ -82,12 +82,14 @@ async def poll_task(ctx: dict[str, Any], task_id: str, attempt: int) -> str:
     except TaskNotFoundError as exc:
         if _just_submitted(context, task):
             return await _back_off(context, task, config, exc.code, None, _took(started))
-        return await _fail(context, task_id, FailureCode.UPSTREAM_TASK_LOST, exc.message)
+        seen = {"latency_ms": _took(started), "error": exc.code}
+        return await _fail(context, task_id, FailureCode.UPSTREAM_TASK_LOST, exc.message, seen=seen)
     except OperatorProblemError as exc:
         context.alerts.report("poll", exc, task_id=task_id)
         return await _back_off(context, task, config, exc.code, None, _took(started))
     except PermanentUpstreamError as exc:
-        return await _fail(context, task_id, FailureCode.UPSTREAM_REJECTED, exc.message)
+        seen = {"latency_ms": _took(started), "error": exc.code}
+        return await _fail(context, task_id, FailureCode.UPSTREAM_REJECTED, exc.message, seen=seen)
     except TransientUpstreamError as exc:
         return await _back_off(context, task, config, exc.code, exc.retry_after, _took(started))
     context.alerts.ok()
@@ -112,7 +114,7 @@ async def _look(
         seen["progress"] = result.progress
     failure = result.failure()
     if failure is not None:
-        return await _fail(context, task.id, failure.code, failure.message, result)
+        return await _fail(context, task.id, failure.code, failure.message, result, seen)
     video_url = _video_url(task, result)
     if result.state == UpstreamState.SUCCEEDED and video_url:
         return await _finished(context, task, result, video_url, seen)
@@ -122,11 +124,12 @@ async def _look(
         state["no_video"] = int(state.get("no_video", 0)) + 1
         if state["no_video"] > context.settings.no_video_grace_polls or expired(task, config):
             message = "The upstream reported success but gave no video URL."
-            return await _fail(context, task.id, FailureCode.UPSTREAM_NO_VIDEO, message, result)
+            code = FailureCode.UPSTREAM_NO_VIDEO
+            return await _fail(context, task.id, code, message, result, seen)
         delay = context.settings.poll_min_interval
         return await _reschedule(context, task, config, delay, state, seen, result)
     if expired(task, config):
-        return await _fail(context, task.id, *timeout_failure(config), result)
+        return await _fail(context, task.id, *timeout_failure(config), result, seen)
     if result.state == UpstreamState.UNKNOWN:
         _note_unknown(task, state, result.raw_status)
     submitted = task.upstream_submit_time
@@ -288,9 +291,15 @@ async def _fail(
     code: FailureCode,
     message: str,
     result: PollResult | None = None,
+    seen: dict[str, Any] | None = None,
 ) -> str:
+    """Fail the task (settled: released, event written); ``seen``, the poll that led
+    here, goes into its history first."""
     values = _observed(result) if result else {}
     values.pop("progress", None)
+    if seen is not None:
+        async with autocommit(context.engine) as conn:
+            await activity.record(conn, task_id, ActivityKind.POLL, seen)
     await finish(
         context, settlement.fail, task_id, code, message, expected=[TaskStatus.RUNNING], **values
     )
