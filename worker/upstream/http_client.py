@@ -27,6 +27,7 @@ from worker.upstream.outcomes import (
     parse_body,
 )
 from worker.upstream.registry import ClientOptions, Factory
+from worker.upstream.threaded import ThreadedTransport
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 DEFAULT_DOWNLOAD_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
@@ -67,6 +68,17 @@ class HttpClient:
             limits=limits or DEFAULT_LIMITS,
             headers={"User-Agent": _USER_AGENT},
         )
+        # Downloads read their bodies on threads (`worker.upstream.threaded`: a third of
+        # the CPU per GiB); an injected transport serves them as it serves the API calls.
+        self._downloads = self._client
+        if transport is None:
+            sync = httpx.HTTPTransport(limits=limits or DEFAULT_LIMITS)
+            self._downloads = httpx.AsyncClient(
+                transport=ThreadedTransport(sync),
+                timeout=timeout or DEFAULT_TIMEOUT,
+                limits=limits or DEFAULT_LIMITS,
+                headers={"User-Agent": _USER_AGENT},
+            )
 
     async def __aenter__(self) -> Self:
         return self
@@ -81,6 +93,8 @@ class HttpClient:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+        if self._downloads is not self._client:
+            await self._downloads.aclose()
 
     async def _send(
         self,
