@@ -68,6 +68,7 @@ class _Exchange(httpx.AsyncByteStream):
         self._stop = threading.Event()
         self._closed = asyncio.Event()
         self._started = False
+        self._finished = False  # the reader has posted its last item
 
     async def start(self) -> httpx.Response:
         """Send the request; the answer with this object as its body stream."""
@@ -79,6 +80,7 @@ class _Exchange(httpx.AsyncByteStream):
             raise
         if kind == "error":
             assert isinstance(value, BaseException)
+            self._finished = True
             raise value
         assert isinstance(value, httpx.Response)
         return httpx.Response(
@@ -100,15 +102,19 @@ class _Exchange(httpx.AsyncByteStream):
                     yield chunk
             elif kind == "error":
                 assert isinstance(value, BaseException)
+                self._finished = True
                 raise value
             else:
+                self._finished = True
                 return
 
     async def aclose(self) -> None:
-        """Stop reading and wait until the thread has closed the answer (at once unless
-        it is inside a network read, which its read timeout bounds)."""
+        """Stop reading. A body read to its end (or failure) is closed before this returns;
+        one abandoned midway is closed by the thread after its current network read, not
+        waited for: a caller's deadline (`asyncio.timeout`) must not wait a read timeout."""
         self._halt()
-        await self._closed.wait()
+        if self._finished:
+            await self._closed.wait()
 
     def _halt(self) -> None:
         self._stop.set()
