@@ -11,7 +11,9 @@ Refused with an S3 error document:
   a SigV4 signature that is not valid for the request as received (host included), an
   expired presigned URL, or an ``x-amz-content-sha256`` that is not the body's: 403 or 400;
 - a body without ``Content-Length`` (chunked): 411 ``MissingContentLength``;
-- everything, with ``unavailable`` set: 503 ``ServiceUnavailable``.
+- everything, with ``unavailable`` set: 503 ``ServiceUnavailable``;
+- the UploadPart numbered ``refuse_part``, once a later part has arrived too (so other
+  parts are in flight when it fails): 403 ``AccessDenied``, which no client retries.
 
 Signatures are recomputed with botocore's own SigV4 signers and the shared secret, so a
 presigned URL rewritten to another host after signing is refused as a real store would.
@@ -85,7 +87,10 @@ class RefusingProxy:
         self.secret_key = secret_key
         self.unavailable = False
         self.refuse_deletes = False
+        self.refuse_part: int | None = None
         self.seen: list[Seen] = []
+        self._parts_arrived = threading.Condition()
+        self._highest_part = 0
         self._server = ThreadingHTTPServer((HOST, 0), _handler(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -123,10 +128,22 @@ class RefusingProxy:
                 raise Refusal(400, "InvalidArgument", f"Unsupported header {name!r}.")
         parts = urlsplit(target)
         query = parse_qsl(parts.query, keep_blank_values=True)
+        if method == "PUT" and "partNumber" in dict(query):
+            self._part_arrived(int(dict(query)["partNumber"]))
         _check_signature(self.secret_key, method, target, headers, query)
         _check_payload_hash(headers, body)
         if method == "POST" and "delete" in dict(query):
             _check_content_md5(headers, body)
+
+    def _part_arrived(self, number: int) -> None:
+        with self._parts_arrived:
+            self._highest_part = max(self._highest_part, number)
+            self._parts_arrived.notify_all()
+            if number != self.refuse_part:
+                return
+            # Bounded: with fewer parts than that, it fails alone rather than hanging.
+            self._parts_arrived.wait_for(lambda: self._highest_part > number, timeout=10)
+        raise Refusal(403, "AccessDenied", f"Part {number} is refused (test switch).")
 
 
 def _check_signature(

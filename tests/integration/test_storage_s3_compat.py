@@ -14,7 +14,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from core.storage import S3Storage
+from core.storage import S3Storage, StorageError
 from tests.s3proxy import RefusingProxy
 
 MiB = 1024 * 1024
@@ -131,3 +131,58 @@ async def test_presigned_urls_are_sigv4_and_download_through_the_public_endpoint
         response = await client.get(url)
     assert response.status_code == 200, response.text
     assert hashlib.sha256(response.content).digest() == hashlib.sha256(b"presigned body").digest()
+
+
+async def test_a_part_failing_while_others_are_in_flight_aborts_the_upload(
+    s3_endpoint: str,
+) -> None:
+    part_size = 5 * MiB
+    storage = S3Storage(
+        f"strict-{uuid.uuid4().hex[:16]}",
+        "env/test",
+        endpoint_url=s3_endpoint,
+        access_key_id="test",
+        secret_access_key="test",
+        part_size=part_size,
+    )
+    await storage.ensure_bucket()
+    read = 0
+
+    async def source() -> AsyncIterator[bytes]:
+        nonlocal read
+        for index in range(12 * part_size // MiB):
+            read += 1
+            yield index.to_bytes(4, "big") * (MiB // 4)
+
+    with RefusingProxy(s3_endpoint) as proxy:
+        proxy.refuse_part = 2  # refused once part 3 is on its way too
+        behind = S3Storage(
+            storage.bucket,
+            "env/test",
+            endpoint_url=proxy.url,
+            access_key_id="test",
+            secret_access_key="test",
+            part_size=part_size,
+        )
+        try:
+            with pytest.raises(StorageError, match="AccessDenied"):
+                await behind.put_stream("videos/part-fails.mp4", source(), "video/mp4")
+        finally:
+            await behind.close()
+
+    puts = [s.target for s in proxy.seen if s.method == "PUT" and "partNumber=" in s.target]
+    assert any("partNumber=3" in t for t in puts)  # in flight when part 2 failed
+    assert [s.refused for s in proxy.seen if "partNumber=2&" in s.target + "&"] == ["AccessDenied"]
+    aborts = [s for s in proxy.seen if s.method == "DELETE" and "uploadId=" in s.target]
+    assert len(aborts) == 1 and aborts[0].refused is None
+    assert read < 12 * part_size // MiB  # the stream stopped being read
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    assert client.list_multipart_uploads(Bucket=storage.bucket).get("Uploads", []) == []
+    assert await storage.stat("videos/part-fails.mp4") is None
+    await storage.close()

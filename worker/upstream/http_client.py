@@ -27,6 +27,7 @@ from worker.upstream.outcomes import (
     parse_body,
 )
 from worker.upstream.registry import ClientOptions, Factory
+from worker.upstream.threaded import ThreadedTransport
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 DEFAULT_DOWNLOAD_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
@@ -87,17 +88,20 @@ class HttpClient:
     ) -> None:
         self._download_timeout = download_timeout or DEFAULT_DOWNLOAD_TIMEOUT
         self._chunk_size = chunk_size
-        # No default credentials header: downloads may go to another host (a CDN).
-        self._client = httpx.AsyncClient(
+        # API calls (a poll every few seconds for each running task) on their own pool,
+        # lean: no cookie jar, the subclass's headers built once (`_send`'s `headers`).
+        self._api = _ApiClient(
             transport=transport,
             timeout=timeout or DEFAULT_TIMEOUT,
             limits=limits or DEFAULT_LIMITS,
             headers={"User-Agent": _USER_AGENT},
         )
-        # API calls (a poll every few seconds for each running task) on their own pool,
-        # lean: no cookie jar, the subclass's headers built once (`_send`'s `headers`).
-        self._api = _ApiClient(
-            transport=transport,
+        # Downloads read their bodies on threads (`worker.upstream.threaded`: a third of
+        # the CPU per GiB); an injected transport serves them as it serves the API calls.
+        # No default credentials header: downloads may go to another host (a CDN).
+        self._downloads = httpx.AsyncClient(
+            transport=transport
+            or ThreadedTransport(httpx.HTTPTransport(limits=limits or DEFAULT_LIMITS)),
             timeout=timeout or DEFAULT_TIMEOUT,
             limits=limits or DEFAULT_LIMITS,
             headers={"User-Agent": _USER_AGENT},
@@ -118,7 +122,7 @@ class HttpClient:
         try:
             await self._api.aclose()
         finally:
-            await self._client.aclose()
+            await self._downloads.aclose()
 
     async def _send(
         self,

@@ -113,10 +113,10 @@ class GatewayClient(HttpClient):
         log = _log.bind(op="download")
         started = time.perf_counter()
         try:
-            request = self._client.build_request(
+            request = self._downloads.build_request(
                 "GET", url, timeout=self._download_timeout, headers={"Accept-Encoding": "identity"}
             )
-            response = await self._client.send(request, stream=True, follow_redirects=True)
+            response = await self._downloads.send(request, stream=True, follow_redirects=True)
         except (httpx.HTTPError, *LOCAL_FAILURES) as exc:
             error = error_from_exception(exc, "download")
             log.warning("upstream.transport_error", error_code=error.code, error=error.message)

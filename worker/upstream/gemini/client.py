@@ -120,10 +120,10 @@ class GeminiClient(HttpClient):
             if self._api_key and _origin(url) == self._origin:
                 headers[KEY_HEADER] = self._api_key
             try:
-                request = self._client.build_request(
+                request = self._downloads.build_request(
                     "GET", url, headers=headers, timeout=self._download_timeout
                 )
-                response = await self._client.send(request, stream=True)
+                response = await self._downloads.send(request, stream=True)
             except (httpx.HTTPError, *LOCAL_FAILURES) as exc:
                 error = error_from_exception(exc, "download")
                 _log.warning("upstream.transport_error", op="download", error_code=error.code)
