@@ -71,6 +71,7 @@ def test_prompt_counter_counts_per_prompt_and_reset_clears_everything():
         "downloads_total": 0,
         "downloads": {},
         "notifications": {},
+        "gets_per_second": {},
     }
     assert store.count_prompt("a") == 1
     assert store.pop_due_notifications(T0 + 1000) == []

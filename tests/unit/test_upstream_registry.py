@@ -56,7 +56,7 @@ async def test_gateway_client_takes_the_settings_read_timeout() -> None:
     client = registry.provider("gateway").build("https://gw.example", "k", ClientOptions(7.0))
 
     assert isinstance(client, GatewayClient)
-    assert client._client.timeout.read == 7.0
+    assert client._api.timeout.read == client._downloads.timeout.read == 7.0
     await client.aclose()
 
 
