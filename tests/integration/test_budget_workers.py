@@ -15,10 +15,12 @@ Why 20/s is never exceeded: every call takes a token of one bucket in Redis hold
 of the rate (10 tokens); a booked hop calls at most 0.5 s after its slot or asks afresh.
 So any 10 s window holds at most 10 + 20 * (10 + 0.5) = 220 calls.
 
-Not bounded here: the finishing tasks' completion lag (printed). Their first answer
-replaces the rows' submit time with the simulator's, so until a worker has learned the
-model's duration they count as far from their expected finish like the others; the
-near-first rule is tested on the bucket itself (``test_upstream_budget.py``). Every one of
+Not bounded here: the finishing tasks' completion lag (printed). They start near (their
+submit time put past everything the prior expects, `worker.durations`), so their first
+polls go first; the first answer replaces the rows' submit time with the simulator's, so
+until a worker has learned the model's duration they count as far from their expected
+finish like the others; the near-first rule is tested on the bucket itself
+(``test_upstream_budget.py``). Every one of
 the 2,000 tasks being polled needs 100 s at 20/s, longer than this test may take: the
 full-scale run (lag percentiles against no budget) is ``bench/budget.py``.
 """
@@ -44,6 +46,7 @@ from core.queue_codec import ARQ_CODEC
 from tests.eventually import eventually
 from tests.integration.e2e.conftest import _bucket  # the e2e runs' S3 bucket
 from tests.integration.stack import SIM_KEY, Stack, base_env, simulator
+from worker.durations import PRIOR
 
 pytestmark = pytest.mark.slow
 
@@ -113,7 +116,10 @@ async def _seed(pg_url: str, redis: ArqRedis, sim_url: str) -> dict[str, float]:
     far = await _submit_all(sim_url, [f"[sim:duration=86400] budget far {i}" for i in range(20)])
     now = datetime.now(UTC)
     later = now + timedelta(hours=1)  # the reconciler stays away until a hop says otherwise
-    since = now - timedelta(seconds=115)  # near, until the first answer says otherwise
+    # Near: past the longest duration the prior expects (its conditional median of what is
+    # left is then 0), until the first answer says otherwise; the deadline counts from
+    # created_at (now).
+    since = now - timedelta(seconds=PRIOR.seconds[-1] + 30)
     near_rows = [
         (f"{PREFIX}n{i:05d}", near[i], prompts[i], since, now, later, "veo3")
         for i in range(NEAR_TASKS)
