@@ -63,6 +63,25 @@ QUICK_FAILURE_SECONDS = 10.0
 RESTART_MAX_SECONDS = 30.0
 # After the drain, how long cancelled jobs get to hand their job back to arq.
 CANCEL_GRACE_SECONDS = 5.0
+# How often a task that outlived its cancellation is cancelled again.
+RECANCEL_SECONDS = 0.1
+
+
+async def cancel_until_done(task: asyncio.Task[Any], every: float = RECANCEL_SECONDS) -> None:
+    """Cancel ``task`` and wait for it to end, cancelling it again every ``every`` seconds
+    while it runs on; whatever it ends with is swallowed.
+
+    One ``cancel()`` is not enough for the ARQ loop: on Python 3.11 ``asyncio.wait_for``
+    drops a cancellation that arrives just after its inner future finished (CPython
+    gh-86296, fixed in 3.12), and redis-py sends every command through
+    ``wait_for(..., socket_timeout)``. A loop that lost its cancellation would poll on
+    forever, and the process would wait for it until SIGKILL.
+    """
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=every)
+    if not task.cancelled():
+        task.exception()  # retrieved: the loop is over whatever it ended with
 
 
 def open_redis(settings: Settings) -> ArqRedis:
@@ -268,9 +287,7 @@ class Supervisor:
             log.warning("jobs_cancelled_at_stop", jobs=len(left))
             await asyncio.wait(left, timeout=CANCEL_GRACE_SECONDS)
         if worker is not None and worker.main_task is not None:
-            worker.main_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await worker.main_task
+            await cancel_until_done(worker.main_task)
 
     def _running(self) -> set[asyncio.Task[Any]]:
         tasks = set(self.leftovers)

@@ -116,6 +116,35 @@ async def test_sigterm_drains_the_running_store(acme, stack, assert_ledger):
     await assert_ledger()
 
 
+async def test_sigterm_past_the_drain_cancels_the_store_and_another_worker_finishes_it(
+    acme, stack, assert_ledger
+):
+    """The documented stop bound (drain + cancel grace + closing), with a job still
+    running when the drain ends: exit 0 in time, and the store is not lost."""
+    _kill(stack)
+    drain = 0.5
+    worker = stack.start_worker({"GOOGLE_VIDEO_WORKER_DRAIN_SECONDS": str(drain)})
+    downloads = (await sim_stats(stack))["downloads_total"]
+    video = await create(acme, f"cut short [sim:duration=1] [sim:size={BIG}]")
+    await eventually(  # the store job has begun
+        lambda: sim_stats(stack),
+        20,
+        until=lambda stats: stats["downloads_total"] != downloads,
+        what="the store job's download",
+    )
+    started = time.monotonic()
+    worker.send_signal(signal.SIGTERM)
+    bound = drain + 5 + 3  # drain, CANCEL_GRACE_SECONDS, closing the clients
+    assert await asyncio.to_thread(worker.wait, bound) == 0, worker.log_tail()
+    stopped_in = time.monotonic() - started
+    stack.workers.clear()
+    stack.start_worker()
+    done = await finished(acme, video["id"], deadline=60)
+    assert done["status"] == "completed", done
+    print(f"\nSIGTERM with a store running: exit 0 in {stopped_in:.2f} s")
+    await assert_ledger()
+
+
 async def test_worker_survives_redis_restart(acme, stack, redis_server, assert_ledger):
     redis_server.restart()
     video = await create(acme, "after restart [sim:duration=1]")
