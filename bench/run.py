@@ -371,9 +371,10 @@ def write_md(results: dict[str, Any], path: Path) -> None:
         "- **The create reference** (`bench/ref_app.py`) does what docs/architecture.md describes"
         " (conditional credit UPDATE + task INSERT + ledger INSERT in one transaction, then"
         " the ARQ enqueue) on the project's own tables, plus a cached API-key lookup; it does"
-        " not do ours' extra work (per-user active-task COUNT, reading the row back, pydantic"
-        " validation and serialisation, request-id middleware, logging). The bare endpoint"
-        " parses the same JSON body and answers a small JSON object.",
+        " not do ours' extra work (the per-client and per-user rate limits, a Redis round"
+        " trip each; pydantic validation and serialisation; the request-id, access-log and"
+        " metrics middlewares; logging). The bare endpoint parses the same JSON body and"
+        " answers a small JSON object.",
         "- **Users.** Creates cycle over many accounts so they do not all queue on one"
         " account row (the conditional UPDATE locks it until commit); one user"
         " hammered by 32 connections would measure that lock, for ours and raw alike.",
