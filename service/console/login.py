@@ -70,7 +70,8 @@ def _again(request: Request, status: int, error: str) -> Response:
 
 
 async def logout(request: Request) -> Response:
-    await posted(request)
+    current, _ = await posted(request)
+    await session.end(request, current)
     request.state.console_session = None
     request.state.console_cookie = session.cookie_header(ctx(request).settings, None)
     return RedirectResponse("/console/login", status_code=303)

@@ -312,6 +312,8 @@ async def test_logout_and_an_idle_session_end_it(
     assert out.status_code == 303
     assert "Max-Age=0" in out.headers["set-cookie"]
     assert (await console.get("/console/videos")).headers["location"] == "/console/login"
+    # A copy of the cookie taken before the logout (another tab, a stolen one) is over too.
+    assert (await _with_cookie(app, signed)).status_code == 303
 
 
 def test_the_cookie_is_secure_behind_https() -> None:
