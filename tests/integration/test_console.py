@@ -212,6 +212,24 @@ async def test_bad_parameters_are_problem_pages(console: httpx.AsyncClient, path
     assert_secured(answer)
 
 
+async def test_a_grant_form_posted_twice_grants_once(console: httpx.AsyncClient) -> None:
+    """A double click (or a resent POST) on one rendering of the form is one grant; a
+    refused post frees the form to be corrected."""
+    page = await console.get("/console/credits", params={"client": "acme", "user": "dup"})
+    once = re.search(r'name="once" value="([^"]+)"', page.text)
+    assert once is not None
+    form = {"csrf": csrf_of(page.text), "client": "acme", "user": "dup", "once": once[1]}
+    refused = await console.post("/console/credits/grant", data={**form, "amount": "x"})
+    assert refused.status_code == 400
+    for _ in range(2):
+        posted = await console.post(
+            "/console/credits/grant", data={**form, "amount": "50", "reason": "trial"}
+        )
+        assert posted.status_code == 303, posted.text
+    account = await console.get(posted.headers["location"])
+    assert '<dd id="balance">50</dd>' in account.text
+
+
 @pytest.mark.parametrize("backend", ["postgresql"])
 async def test_grant_and_config_forms_validate_as_the_api(console: httpx.AsyncClient) -> None:
     page = await console.get("/console/credits", params={"client": "acme", "user": "bob"})
