@@ -212,6 +212,15 @@ async def test_bad_parameters_are_problem_pages(console: httpx.AsyncClient, path
     assert_secured(answer)
 
 
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_a_wrong_method_says_which_are_allowed(console: httpx.AsyncClient) -> None:
+    """A 405 names the route's methods (``Allow``, RFC 9110 15.5.6), as a page."""
+    answer = await console.request("OPTIONS", "/console/credits/grant")
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "POST"
+    assert_secured(answer)
+
+
 async def test_a_grant_form_posted_twice_grants_once(console: httpx.AsyncClient) -> None:
     """A double click (or a resent POST) on one rendering of the form is one grant; a
     refused post frees the form to be corrected."""
