@@ -221,6 +221,15 @@ async def test_a_wrong_method_says_which_are_allowed(console: httpx.AsyncClient)
     assert_secured(answer)
 
 
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_the_login_form_keeps_a_live_session(console: httpx.AsyncClient) -> None:
+    """Opening the login form (a link from anywhere) while logged in does not replace the
+    session with a visitor's: it goes to the videos."""
+    form = await console.get("/console/login")
+    assert form.status_code == 303 and form.headers["location"] == "/console/videos"
+    assert (await console.get("/console/videos")).status_code == 200
+
+
 async def test_a_grant_form_posted_twice_grants_once(console: httpx.AsyncClient) -> None:
     """A double click (or a resent POST) on one rendering of the form is one grant; a
     refused post frees the form to be corrected."""
