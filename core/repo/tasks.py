@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -615,6 +615,18 @@ def _id_at(moment: datetime) -> str:
     return f"video_{int(moment.timestamp() * 1000):012x}"
 
 
+def _clamped(moment: datetime, by: timedelta = timedelta(0)) -> datetime:
+    """``moment + by`` in UTC, held at the calendar's first or last moment (a filter may
+    ask for year 1 or 9999, in any offset); a naive ``moment`` is UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    try:
+        return (moment + by).astimezone(UTC)
+    except OverflowError:
+        edge = datetime.min if moment.year < 5000 else datetime.max
+        return edge.replace(tzinfo=UTC)
+
+
 async def search(
     conn: AsyncConnection, filters: TaskFilter, *, before: str | None, limit: int
 ) -> list[Task]:
@@ -645,13 +657,13 @@ async def search(
         query = query.where(_on_provider(filters.provider, filters.model_providers or {}))
     if filters.created_from is not None:
         query = query.where(
-            tasks.c.created_at >= filters.created_from,
-            tasks.c.id >= _id_at(filters.created_from - _ID_SLACK),
+            tasks.c.created_at >= _clamped(filters.created_from),
+            tasks.c.id >= _id_at(_clamped(filters.created_from, -_ID_SLACK)),
         )
     if filters.created_to is not None:
         query = query.where(
-            tasks.c.created_at < filters.created_to,
-            tasks.c.id < _id_at(filters.created_to + _ID_SLACK),
+            tasks.c.created_at < _clamped(filters.created_to),
+            tasks.c.id < _id_at(_clamped(filters.created_to, _ID_SLACK)),
         )
     rows = (await conn.execute(query.order_by(tasks.c.id.desc()).limit(limit))).mappings()
     return [_typed(Task, r) for r in rows]

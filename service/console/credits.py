@@ -4,6 +4,8 @@ the API's grant."""
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from typing import Any
 from urllib.parse import urlencode
 
@@ -78,6 +80,7 @@ async def _page(
         errors=errors or {},
         form=form or {},
         notice="The grant was recorded." if request.query_params.get("done") else "",
+        once=secrets.token_urlsafe(16),
     )
 
 
@@ -90,15 +93,45 @@ async def grant(request: Request) -> Response:
     except ValidationError as exc:
         raise from_validation(exc) from None
     query = AccountQuery(client=account.client, user=account.user)
+    target = urlencode({"client": account.client, "user": account.user, "done": "1"})
+    once = _once_key(fields.get("once"))
+    queue = ctx(request).queue
+    if once is not None and not await queue.set(once, b"1", ex=ONCE_SECONDS, nx=True):
+        # The same form posted again (a double click, a resent POST): granted once.
+        return RedirectResponse(f"/console/credits?{target}", status_code=303)
     try:
         given = {"amount": integer(fields.get("amount")), "reason": fields.get("reason")}
         body = Grant.model_validate(given)
         await apply_grant(ctx(request), account.client, account.user, body)
     except ValidationError as exc:
+        await _forget(request, once)
         errors = {str(e["loc"][0]): e["msg"] for e in exc.errors(include_url=False) if e["loc"]}
         return await _page(request, query, status=400, errors=errors, form=fields)
     except ProblemError as exc:
+        await _forget(request, once)
         errors = {"amount": exc.detail}
         return await _page(request, query, status=exc.status, errors=errors, form=fields)
-    target = urlencode({"client": account.client, "user": account.user, "done": "1"})
+    except Exception:
+        await _forget(request, once)
+        raise
     return RedirectResponse(f"/console/credits?{target}", status_code=303)
+
+
+# How long a grant form's one-time id is remembered (a page left open longer may grant
+# again, which a new render would anyway).
+ONCE_SECONDS = 24 * 3600
+
+
+def _once_key(once: str | None) -> str | None:
+    """The Redis key of a grant form's one-time id (each render of the form has its own),
+    None for a post without one (a script posting the form's fields itself)."""
+    if not once:
+        return None
+    return "console:grant-once:" + hashlib.sha256(once.encode()).hexdigest()
+
+
+async def _forget(request: Request, once: str | None) -> None:
+    """A grant that did not happen frees its form's id: the form may be corrected and
+    posted again."""
+    if once is not None:
+        await ctx(request).queue.delete(once)

@@ -20,7 +20,17 @@ MAX_KEY_CHARS = 512
 
 
 async def show(request: Request) -> Response:
-    """The form, with a fresh visitor session carrying its CSRF token."""
+    """The form, with a fresh visitor session carrying its CSRF token; a live admin
+    session goes to the videos instead (a link to the form from another site must not
+    replace it, which would log the admin out)."""
+    current = session.read(request)
+    if current is not None and current.key_id is not None:
+        try:
+            await session.admin(request)
+        except session.LoginRequired:
+            pass
+        else:
+            return RedirectResponse("/console/videos", status_code=303)
     visitor = session.fresh(None)
     request.state.console_session = visitor
     request.state.console_cookie = session.cookie_header(ctx(request).settings, visitor)
@@ -70,7 +80,8 @@ def _again(request: Request, status: int, error: str) -> Response:
 
 
 async def logout(request: Request) -> Response:
-    await posted(request)
+    current, _ = await posted(request)
+    await session.end(request, current)
     request.state.console_session = None
     request.state.console_cookie = session.cookie_header(ctx(request).settings, None)
     return RedirectResponse("/console/login", status_code=303)

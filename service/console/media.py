@@ -86,8 +86,10 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
             raise Unsatisfiable(header)
         return max(0, size - length), size - 1
     start = int(first)
+    if last and int(last) < start:  # an invalid range-spec: the header is ignored
+        return None
     end = min(int(last), size - 1) if last else size - 1
-    if start >= size or end < start:
+    if start >= size:
         raise Unsatisfiable(header)
     return start, end
 

@@ -100,6 +100,7 @@ class ConsoleGuard:
                 exc.status_code, Code.VALIDATION_ERROR
             )
             response = problem(request, exc.status_code, str(code), str(exc.detail))
+            response.headers.update(exc.headers or {})  # a 405's Allow
             await response(scope, receive, secured)
         except (DBAPIError, RedisError, OSError) as exc:
             if started:

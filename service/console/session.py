@@ -92,8 +92,21 @@ async def admin(request: Request) -> Session:
         record = await apikeys.find(conn, session.key_id)
     if record is None or record.role != Role.ADMIN or record.revoked_at is not None:
         raise LoginRequired
+    if await ctx(request).queue.exists(_ended_key(session)):
+        raise LoginRequired
     request.state.console_session = session
     return session
+
+
+async def end(request: Request, session: Session) -> None:
+    """Log ``session`` out for good: the cookie is signed, so a copy of it (another tab,
+    a stolen one) would verify until its idle timeout; its CSRF token, unique to the
+    session, is remembered in Redis as ended until the session could have lasted anyway."""
+    await ctx(request).queue.set(_ended_key(session), b"1", ex=MAX_SECONDS)
+
+
+def _ended_key(session: Session) -> str:
+    return "console:ended:" + hashlib.sha256(session.csrf.encode()).hexdigest()
 
 
 def csrf_ok(session: Session | None, sent: str | None) -> bool:

@@ -213,6 +213,42 @@ async def test_bad_parameters_are_problem_pages(console: httpx.AsyncClient, path
 
 
 @pytest.mark.parametrize("backend", ["postgresql"])
+async def test_a_wrong_method_says_which_are_allowed(console: httpx.AsyncClient) -> None:
+    """A 405 names the route's methods (``Allow``, RFC 9110 15.5.6), as a page."""
+    answer = await console.request("OPTIONS", "/console/credits/grant")
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "POST"
+    assert_secured(answer)
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_the_login_form_keeps_a_live_session(console: httpx.AsyncClient) -> None:
+    """Opening the login form (a link from anywhere) while logged in does not replace the
+    session with a visitor's: it goes to the videos."""
+    form = await console.get("/console/login")
+    assert form.status_code == 303 and form.headers["location"] == "/console/videos"
+    assert (await console.get("/console/videos")).status_code == 200
+
+
+async def test_a_grant_form_posted_twice_grants_once(console: httpx.AsyncClient) -> None:
+    """A double click (or a resent POST) on one rendering of the form is one grant; a
+    refused post frees the form to be corrected."""
+    page = await console.get("/console/credits", params={"client": "acme", "user": "dup"})
+    once = re.search(r'name="once" value="([^"]+)"', page.text)
+    assert once is not None
+    form = {"csrf": csrf_of(page.text), "client": "acme", "user": "dup", "once": once[1]}
+    refused = await console.post("/console/credits/grant", data={**form, "amount": "x"})
+    assert refused.status_code == 400
+    for _ in range(2):
+        posted = await console.post(
+            "/console/credits/grant", data={**form, "amount": "50", "reason": "trial"}
+        )
+        assert posted.status_code == 303, posted.text
+    account = await console.get(posted.headers["location"])
+    assert '<dd id="balance">50</dd>' in account.text
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
 async def test_grant_and_config_forms_validate_as_the_api(console: httpx.AsyncClient) -> None:
     page = await console.get("/console/credits", params={"client": "acme", "user": "bob"})
     token = csrf_of(page.text)
@@ -248,6 +284,9 @@ def test_ranges() -> None:
     with pytest.raises(Unsatisfiable):
         byte_range("bytes=100-", 100)
     assert byte_range("bytes=0-1,5-6", 100) is None
+    # RFC 9110 14.1.1: a range whose last byte is before its first is invalid, so the
+    # header is ignored (the whole file), not answered 416.
+    assert byte_range("bytes=5-2", 100) is None
 
 
 @pytest.mark.parametrize("backend", ["postgresql"])
@@ -309,6 +348,8 @@ async def test_logout_and_an_idle_session_end_it(
     assert out.status_code == 303
     assert "Max-Age=0" in out.headers["set-cookie"]
     assert (await console.get("/console/videos")).headers["location"] == "/console/login"
+    # A copy of the cookie taken before the logout (another tab, a stolen one) is over too.
+    assert (await _with_cookie(app, signed)).status_code == 303
 
 
 def test_the_cookie_is_secure_behind_https() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -374,3 +374,15 @@ async def test_upstream_calls_count_the_window_only(
     # Minutes 15..1 are in: 15 submits to gemini (3 failed: 12, 8, 4) and 15 polls counted
     # for the task's route (gateway), 3 failed.
     assert calls == {"gemini": Calls(15, 3), "gateway": Calls(15, 3)}
+
+
+async def test_search_time_range_at_the_calendar_edges(engine: AsyncEngine) -> None:
+    """A range from year 1 or to year 9999 (a ``datetime-local`` input allows both) is a
+    range, not an OverflowError from the id bound's minute of slack."""
+    first = datetime(1, 1, 1, tzinfo=UTC)
+    last = datetime(9999, 12, 31, 23, 59, tzinfo=UTC)
+    assert await _ids(engine, TaskFilter(created_from=first, created_to=last)) == []
+    assert await _ids(engine, TaskFilter(created_to=first)) == []
+    east = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5)))
+    west = datetime(9999, 12, 31, 23, 59, tzinfo=timezone(timedelta(hours=-5)))
+    assert await _ids(engine, TaskFilter(created_from=east, created_to=west)) == []
