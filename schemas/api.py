@@ -27,6 +27,7 @@ from schemas.fields import (
     ClientName,
     HttpUrl,
     Line,
+    Reason,
     Text,
     UserName,
     at_most,
@@ -280,7 +281,7 @@ class Grant(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     amount: int = Field(ge=-1_000_000_000, le=1_000_000_000)
-    reason: Line = Field(min_length=1, max_length=500)
+    reason: Reason
 
 
 class CreditEntryOut(BaseModel):

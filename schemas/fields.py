@@ -49,6 +49,17 @@ Text = Annotated[str, Field(pattern=NO_NUL)]
 Line = Annotated[str, Field(pattern=ONE_LINE)]
 """One line of text (description, reason, metadata keys): no control characters."""
 
+
+def _not_blank(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must contain more than white space")
+    return text
+
+
+Reason = Annotated[Line, Field(min_length=1, max_length=500), AfterValidator(_not_blank)]
+"""Why an operator did something (a grant or adjustment): one line, 1-500 characters,
+not only white space (a reason nobody wrote is no reason)."""
+
 UserName = Annotated[str, Field(pattern=USER_PATTERN, min_length=1, max_length=USER_MAX)]
 ClientName = Annotated[str, Field(pattern=CLIENT_PATTERN, min_length=1, max_length=CLIENT_MAX)]
 NonNegativeInt32 = Annotated[int, Strict(), Field(ge=0, le=INT32_MAX)]

@@ -41,12 +41,16 @@ _RECORD = insert(activity)
 
 
 async def record(
-    conn: AsyncConnection, task_id: str, kind: ActivityKind, detail: Mapping[str, Any]
+    conn: AsyncConnection,
+    task_id: str,
+    kind: ActivityKind,
+    detail: Mapping[str, Any],
+    at: datetime | None = None,
 ) -> None:
-    """Append one row (``at`` = now) to the task's history."""
-    await conn.execute(
-        _RECORD, {"task_id": task_id, "at": utcnow(), "kind": str(kind), "detail": dict(detail)}
-    )
+    """Append one row to the task's history; ``at`` defaults to now (a call that took
+    long is stamped with its start, so it sits before what happened meanwhile)."""
+    row = {"task_id": task_id, "at": at or utcnow(), "kind": str(kind), "detail": dict(detail)}
+    await conn.execute(_RECORD, row)
 
 
 async def timeline(conn: AsyncConnection, task_id: str) -> list[Activity]:

@@ -203,6 +203,14 @@ async def test_non_integer_or_zero_grant_is_refused(admin, assert_ledger, amount
     await assert_ledger()
 
 
+@pytest.mark.parametrize("reason", ["", " ", "\u3000 \u00a0", "\t"])
+async def test_a_grant_without_a_written_reason_is_refused(admin, assert_ledger, reason):
+    response = await admin.post("/v1/credits/alice/grants", json={"amount": 5, "reason": reason})
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "validation_error"
+    await assert_ledger()
+
+
 async def test_negative_grant_adjusts_but_never_below_zero(admin, assert_ledger):
     await admin.post("/v1/credits/alice/grants", json={"amount": 50, "reason": "top up"})
     down = await admin.post(

@@ -178,7 +178,7 @@ async def _submit(
 ) -> SubmitResult:
     """The upstream submit call on provider ``kind``, recorded in the task's history
     (``task_activity``) whatever its outcome; raises what the call raises."""
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), utcnow()
     seen: dict[str, Any] = {"route": kind}
     try:
         async with context.upstreams.lease(config, spec, kind) as upstream:
@@ -192,7 +192,7 @@ async def _submit(
         seen["latency_ms"] = round((time.perf_counter() - started) * 1000)
         with contextlib.suppress(SQLAlchemyError, OSError):  # history must not fail a submit
             async with autocommit(context.engine) as conn:
-                await activity.record(conn, task_id, ActivityKind.SUBMIT, seen)
+                await activity.record(conn, task_id, ActivityKind.SUBMIT, seen, started_at)
 
 
 def _sent_urls(request: SubmitRequest) -> list[str]:
