@@ -18,6 +18,9 @@ FAST_PACING = {
     "GOOGLE_VIDEO_POLL_FIRST_DELAY": "0.2",
     "GOOGLE_VIDEO_POLL_MIN_INTERVAL": "0.1",
     "GOOGLE_VIDEO_POLL_MAX_INTERVAL": "0.5",
+    # The dense polls' GET budget: fixed polling at this interval (10 s would make every
+    # test video wait out the 0.5 s ceiling: durations under 1 s are never learned).
+    "GOOGLE_VIDEO_POLL_BUDGET_INTERVAL": "0.2",
     "GOOGLE_VIDEO_RETRY_BASE_SECONDS": "0.1",
     "GOOGLE_VIDEO_RECONCILE_INTERVAL_SECONDS": "1",
     "GOOGLE_VIDEO_RECONCILE_GRACE_SECONDS": "3",

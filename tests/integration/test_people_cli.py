@@ -144,9 +144,10 @@ def test_list_get_download_cancel_delete(
     cli: Cli, fox: subprocess.CompletedProcess[str], tmp_path: Path
 ) -> None:
     (tmp_path / "red.png").write_bytes(png_bytes(128, 72))
-    # A local file goes through POST /v1/uploads; 20 s upstream: still running below.
+    # A local file goes through POST /v1/uploads; 200 s upstream: still running below
+    # (the CLI calls in between take 20 s and more on a busy machine).
     running = cli.json(
-        "videos", "create", "--prompt", "red [sim:duration=2000]",
+        "videos", "create", "--prompt", "red [sim:duration=20000]",
         "--model", "veo3-pro-frames", "--image", str(tmp_path / "red.png"),
     )  # fmt: skip
     assert running["task_type"] == "image_to_video" and len(running["images"]) == 1
