@@ -18,7 +18,6 @@ benchmark (``fair_hop(task_id, polls)`` jobs).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,12 +25,8 @@ from urllib.parse import quote
 
 import asyncpg
 import httpx
-import uvloop
-from arq import func
-from arq.connections import RedisSettings
-from arq.worker import Worker
 
-from core.queue_codec import ARQ_CODEC
+from bench.raw_worker import run_worker
 
 JOB = "fair_hop"
 SELECT = (
@@ -115,21 +110,7 @@ def main() -> None:
         headers={"Authorization": f"Bearer {args.key}"},
         delay=args.delay,
     )
-    asyncio.set_event_loop(uvloop.new_event_loop())
-    Worker(
-        functions=[func(fair_hop, name=JOB, timeout=60, max_tries=3)],
-        redis_settings=RedisSettings.from_dsn(args.redis),
-        **ARQ_CODEC,
-        on_startup=on_startup,
-        on_shutdown=on_shutdown,
-        max_jobs=args.max_jobs,
-        keep_result=0,
-        job_completion_wait=2,
-        health_check_interval=5,
-        poll_delay=0.05,
-        handle_signals=True,
-        log_results=False,
-    ).run()
+    run_worker(fair_hop, JOB, args.redis, args.max_jobs, on_startup, on_shutdown)
 
 
 if __name__ == "__main__":

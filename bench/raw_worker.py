@@ -23,6 +23,7 @@ from typing import Any
 import uvloop
 from arq import func
 from arq.connections import RedisSettings
+from arq.typing import StartupShutdown, WorkerCoroutine
 from arq.worker import Worker
 
 from core.queue_codec import ARQ_CODEC
@@ -62,21 +63,25 @@ async def on_shutdown(ctx: dict[str, Any]) -> None:
             await task
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--redis", required=True)
-    parser.add_argument("--max-jobs", type=int, default=200)
-    parser.add_argument("--delay", type=float, default=0.001)
-    args = parser.parse_args()
-    _state["delay"] = args.delay
+def run_worker(
+    job: WorkerCoroutine,
+    name: str,
+    redis: str,
+    max_jobs: int,
+    on_startup: StartupShutdown,
+    on_shutdown: StartupShutdown,
+) -> None:
+    """Run ``job`` (as ``name``) in an ARQ worker under the settings every reference hop
+    shares with the product's worker (uvloop, ``poll_delay`` 0.05 s, ``max_jobs``), until
+    SIGTERM/SIGINT."""
     asyncio.set_event_loop(uvloop.new_event_loop())
     Worker(
-        functions=[func(hop, name=JOB, timeout=60, max_tries=3)],
-        redis_settings=RedisSettings.from_dsn(args.redis),
+        functions=[func(job, name=name, timeout=60, max_tries=3)],
+        redis_settings=RedisSettings.from_dsn(redis),
         **ARQ_CODEC,
         on_startup=on_startup,
         on_shutdown=on_shutdown,
-        max_jobs=args.max_jobs,
+        max_jobs=max_jobs,
         keep_result=0,
         job_completion_wait=2,
         health_check_interval=5,
@@ -84,6 +89,16 @@ def main() -> None:
         handle_signals=True,
         log_results=False,
     ).run()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--redis", required=True)
+    parser.add_argument("--max-jobs", type=int, default=200)
+    parser.add_argument("--delay", type=float, default=0.001)
+    args = parser.parse_args()
+    _state["delay"] = args.delay
+    run_worker(hop, JOB, args.redis, args.max_jobs, on_startup, on_shutdown)
 
 
 if __name__ == "__main__":
