@@ -28,23 +28,11 @@ from arq import create_pool
 from arq.connections import RedisSettings
 
 from bench.common import PY, SIM_KEY, Infra, log, start_child, start_simulator
+from bench.drift import INSERT
 from bench.poll_hop import _worker_env
 from core.queue_codec import ARQ_CODEC
 
 PRICE = 100
-INSERT = """
-INSERT INTO video_tasks (
-    id, client_id, "user", task_type, status, upstream_task_id, upstream_action, model,
-    prompt, enhance_prompt, images, input_refs, upstream_submit_time, progress,
-    storage_status, price, request_snapshot, upstream_response, metadata, polls,
-    submit_attempts, created_at, updated_at, next_attempt_at
-) VALUES (
-    $1, 'bench', 'u0', 'text_to_video', 'running', $2, 'google-videos', 'veo3',
-    $3, false, '[]', '[]', $4, 0,
-    'pending', 100, '{}', '{}', '{}', 0,
-    1, $4, $4, $5
-)
-"""
 
 
 async def _seed(infra: Infra, sim_url: str, tasks: int) -> dict[str, float]:
