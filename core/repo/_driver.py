@@ -24,6 +24,19 @@ _DRIVER_ERRORS = (
 )
 
 
+def autocommit(conn: AsyncConnection) -> bool:
+    """Whether ``conn`` is PostgreSQL in autocommit: each statement its own transaction,
+    so one run on the driver commits exactly as it would through SQLAlchemy (inside a
+    SQLAlchemy transaction the dialect begins lazily, so a driver statement could land
+    outside it; SQLite has no driver path)."""
+    sync = conn.sync_connection
+    return (
+        sync is not None
+        and conn.dialect.name == "postgresql"
+        and sync.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+    )
+
+
 async def fetchrow(conn: AsyncConnection, sql: str, *args: Any) -> Any:
     """The first row of ``sql`` (``$1``-style parameters ``args``) or None, run on
     ``conn``'s asyncpg connection: prepared once per connection (asyncpg's statement
@@ -32,16 +45,27 @@ async def fetchrow(conn: AsyncConnection, sql: str, *args: Any) -> Any:
     Raises ``DBAPIError`` (``DataError``, ``IntegrityError``…, ``connection_invalidated``
     when the connection is gone) as SQLAlchemy's own execute would.
     """
+    return await _run(conn, "fetchrow", sql, args)
+
+
+async def execute(conn: AsyncConnection, sql: str, *args: Any) -> str:
+    """:func:`fetchrow` for a statement whose status tag is the answer (``"INSERT 0 1"``)."""
+    status: str = await _run(conn, "execute", sql, args)
+    return status
+
+
+async def _run(conn: AsyncConnection, method: str, sql: str, args: tuple[Any, ...]) -> Any:
     raw = await conn.get_raw_connection()
     driver = raw.driver_connection
     assert driver is not None  # a checked-out connection has its driver's
+    call = getattr(driver, method)
     try:
         if _pooled(conn) and not driver.is_in_transaction():
             # Without a statement cache asyncpg prepares and runs in two round trips,
             # which a transaction pooler may send to two server connections: pin them.
             async with driver.transaction():
-                return await driver.fetchrow(sql, *args)
-        return await driver.fetchrow(sql, *args)
+                return await call(sql, *args)
+        return await call(sql, *args)
     except _DRIVER_ERRORS as exc:
         gone = bool(driver.is_closed())
         if gone:

@@ -27,8 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.repo import activity
-from core.repo._sql import autocommit_driver
+from core.repo import _driver, activity
 from core.repo.tables import tasks
 from schemas.catalogue import ModelSpec
 from schemas.clock import utcnow
@@ -388,9 +387,8 @@ _JSON_COLUMNS = frozenset(c.key for c in tasks.c if isinstance(c.type, JSON))
 async def load_for_poll(conn: AsyncConnection, task_id: str) -> PollView | None:
     """The columns a poll hop needs, None if there is no such task. On PostgreSQL in
     autocommit (the hop's connection) the driver runs the prepared statement."""
-    driver = await autocommit_driver(conn)
-    if driver is not None:
-        record = await driver.fetchrow(_PG_POLL_VIEW, task_id)
+    if _driver.autocommit(conn):
+        record = await _driver.fetchrow(conn, _PG_POLL_VIEW, task_id)
         return _typed(PollView, record) if record is not None else None
     row = (await conn.execute(_POLL_VIEW, {"p_id": task_id})).mappings().first()
     return _typed(PollView, row) if row is not None else None
@@ -438,10 +436,10 @@ async def advance_poll(
     ``values`` are columns to set (by key); on PostgreSQL in autocommit the update and the
     history row are one driver statement, elsewhere two SQLAlchemy Core statements.
     """
-    driver = await autocommit_driver(conn)
-    if driver is not None:
+    if _driver.autocommit(conn):
         names = tuple(sorted(values))
-        status = await driver.execute(
+        status = await _driver.execute(
+            conn,
             _pg_advance(names),
             task.id,
             str(TaskStatus.RUNNING),

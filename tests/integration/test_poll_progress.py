@@ -12,8 +12,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.db import autocommit
-from core.repo import activity, tasks
-from core.repo._sql import autocommit_driver
+from core.repo import _driver, activity, tasks
 from schemas.clock import utcnow
 from schemas.status import ActivityKind, TaskStatus
 from tests.integration.conftest import BACKENDS
@@ -67,7 +66,7 @@ async def test_a_poll_hop_never_lowers_the_stored_progress(
         assert stale is not None
     async with autocommit(engine) as conn:
         # The worker's connection takes the driver's path on PostgreSQL, Core on SQLite.
-        driven = await autocommit_driver(conn) is not None
+        driven = _driver.autocommit(conn)
         assert driven == (engine.dialect.name == "postgresql")
         assert await tasks.load_for_poll(conn, task_id) == stale
         assert await tasks.load_for_poll(conn, "video_none") is None
