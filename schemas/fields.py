@@ -9,6 +9,7 @@ Each is an ``Annotated`` type whose constraints appear in the JSON schema (and s
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -51,8 +52,10 @@ Line = Annotated[str, Field(pattern=ONE_LINE)]
 
 
 def _not_blank(text: str) -> str:
-    if not text.strip():
-        raise ValueError("must contain more than white space")
+    # Separators (Z*) and format/control characters (C*: zero-width space, BOM, bidi
+    # marks) show nothing: at least one character must be something else.
+    if all(unicodedata.category(char)[0] in "ZC" for char in text):
+        raise ValueError("must contain more than white space and invisible characters")
     return text
 
 

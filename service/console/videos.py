@@ -66,8 +66,14 @@ def _utc(moment: datetime | None) -> datetime | None:
 
 
 def _local(moment: datetime | None) -> str:
-    """A time as a ``datetime-local`` input shows it (UTC)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M") if moment else ""
+    """A time as a ``datetime-local`` input shows it (UTC); one whose offset takes it past
+    the calendar's ends shows that end, as the search reads it (``tasks.search``)."""
+    if moment is None:
+        return ""
+    try:
+        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
+    except OverflowError:
+        return "9999-12-31T23:59" if moment.year == datetime.max.year else "0001-01-01T00:00"
 
 
 async def list_page(request: Request) -> Response:

@@ -212,6 +212,23 @@ async def test_bad_parameters_are_problem_pages(console: httpx.AsyncClient, path
     assert_secured(answer)
 
 
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+@pytest.mark.parametrize(
+    ("query", "shown"),
+    [
+        ("created_from=9999-12-31T23:59:59-14:00", "9999-12-31T23:59"),
+        ("created_to=0001-01-01T00:00:00%2B14:00", "0001-01-01T00:00"),
+    ],
+)
+async def test_an_offset_past_the_calendar_end_reads_as_that_end(
+    console: httpx.AsyncClient, query: str, shown: str
+) -> None:
+    answer = await console.get(f"/console/videos?{query}")
+    assert answer.status_code == 200, answer.text
+    assert f'value="{shown}"' in answer.text
+    assert_secured(answer)
+
+
 @pytest.mark.parametrize("backend", ["postgresql"])
 async def test_a_wrong_method_says_which_are_allowed(console: httpx.AsyncClient) -> None:
     """A 405 names the route's methods (``Allow``, RFC 9110 15.5.6), as a page."""

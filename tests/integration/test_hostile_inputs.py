@@ -203,7 +203,7 @@ async def test_non_integer_or_zero_grant_is_refused(admin, assert_ledger, amount
     await assert_ledger()
 
 
-@pytest.mark.parametrize("reason", ["", " ", "\u3000 \u00a0", "\t"])
+@pytest.mark.parametrize("reason", ["", " ", "\u3000 \u00a0", "\t", "\u200b", "\ufeff\u202e"])
 async def test_a_grant_without_a_written_reason_is_refused(admin, assert_ledger, reason):
     response = await admin.post("/v1/credits/alice/grants", json={"amount": 5, "reason": reason})
     assert response.status_code == 400, response.text
