@@ -1,4 +1,6 @@
-"""The `google-video` operator commands, run as real processes on a fresh SQLite file."""
+"""The `google-video` operator commands, run as real processes on a fresh SQLite file
+(forked from a prewarmed parent, ``tests.cli_runner``; one test starts the interpreter as
+an operator's shell would)."""
 
 from __future__ import annotations
 
@@ -29,13 +31,15 @@ from schemas.clock import utcnow
 from schemas.settings import DEV_SECRET_KEY, Settings
 from schemas.status import Role
 from service.app import create_app
+from tests.cli_runner import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_KEY = "gv_cli_admin_key_0123456789abcdef"
 
 
 class Cli:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *, interpreter: bool = False) -> None:
+        self.interpreter = interpreter  # `python -m cli.main`, not a fork of the zygote
         self.data_dir = data_dir
         self.database_url = f"sqlite+aiosqlite:///{data_dir / 'cli.db'}"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("GOOGLE_VIDEO_")}
@@ -46,6 +50,8 @@ class Cli:
         }
 
     def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
+        if not self.interpreter:
+            return run_cli(list(args), env=self.env, cwd=ROOT)
         return subprocess.run(
             [sys.executable, "-m", "cli.main", *args],
             cwd=ROOT,
@@ -132,7 +138,8 @@ async def violations(cli: Cli) -> list[str]:
         await engine.dispose()
 
 
-def test_migrate_on_fresh_sqlite_exits_zero(cli: Cli) -> None:
+def test_migrate_on_fresh_sqlite_exits_zero(tmp_path: Path) -> None:
+    cli = Cli(tmp_path / "data", interpreter=True)
     result = cli("migrate")
     assert result.returncode == 0, result.stderr
     assert "latest revision" in result.stdout

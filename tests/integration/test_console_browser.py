@@ -192,15 +192,19 @@ async def test_find_a_video_by_user_play_it_and_read_its_timeline(
     await page.wait_for_url("**user=alice**")
     rows = page.locator("#videos tbody tr[data-video]")
     assert await rows.count() == 1
+    # Predicates are functions, not expressions: Playwright evals the string once inside
+    # its DevTools call (CSP does not apply there) and keeps a function; an expression it
+    # would eval again on every later poll, which the console's CSP (no 'unsafe-eval')
+    # refuses whenever the first look is not already true.
     await page.wait_for_function(
-        "document.querySelector('td.thumb img') && document.querySelector('td.thumb img').complete"
-        " && document.querySelector('td.thumb img').naturalWidth > 0"
+        "() => { const img = document.querySelector('td.thumb img');"
+        " return img !== null && img.complete && img.naturalWidth > 0; }"
     )
     await shot(page, "videos")
     await page.click(f"a[href='/console/videos/{video_id}']")
     await page.wait_for_selector("#player")
     await page.wait_for_function(
-        "document.getElementById('player').readyState >= 2", timeout=15_000
+        "() => document.getElementById('player').readyState >= 2", timeout=15_000
     )
     await shot(page, "video")
     timeline = await page.inner_text("#timeline")

@@ -1,7 +1,8 @@
-"""The people commands (`google-video videos|keys|credits|config`) as real subprocesses
-against a running stack: the API process, a worker and the simulator over PostgreSQL,
-Redis and moto S3 (one stack for the module). Every failure must be one line on stderr
-with a non-zero exit, never a traceback."""
+"""The people commands (`google-video videos|keys|credits|config`) as real processes
+(forked from a prewarmed parent, ``tests.cli_runner``; one test runs the installed
+``google-video`` script) against a running stack: the API process, a worker and the
+simulator over PostgreSQL, Redis and moto S3 (one stack for the module). Every failure
+must be one line on stderr with a non-zero exit, never a traceback."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.db import make_engine
+from tests.cli_runner import run_cli
 from tests.integration.conftest import TABLES
 from tests.integration.e2e.conftest import running_stack
 from tests.integration.images import png_bytes
@@ -37,12 +39,15 @@ CLI = Path(sys.executable).with_name("google-video")
 class Cli:
     """``google-video`` run as a person would, with only the variables given here."""
 
-    def __init__(self, home: Path, **env: str) -> None:
+    def __init__(self, home: Path, *, script: bool = False, **env: str) -> None:
         base = {k: v for k, v in os.environ.items() if not k.startswith("GOOGLE_VIDEO_")}
         self.env = {**base, **env}
         self.home = home  # the working directory: where downloads land by default
+        self.script = script  # the installed entry point, not a fork of the zygote
 
     def __call__(self, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+        if not self.script:
+            return run_cli(list(args), env=self.env, cwd=cwd or self.home, timeout=90)
         return subprocess.run(
             [str(CLI), *args],
             env=self.env,
@@ -192,7 +197,8 @@ def test_the_same_idempotency_key_is_one_video_and_one_charge(cli: Cli) -> None:
 
 
 def test_failures_are_one_line(cli: Cli, api: Api, tmp_path: Path) -> None:
-    wrong = Cli(tmp_path, GOOGLE_VIDEO_URL=api.base_url, GOOGLE_VIDEO_API_KEY="gv_wrong_0123456")
+    key = "gv_wrong_0123456"
+    wrong = Cli(tmp_path, script=True, GOOGLE_VIDEO_URL=api.base_url, GOOGLE_VIDEO_API_KEY=key)
     assert "API key was refused" in wrong.fails("videos", "list")
     keyless = Cli(tmp_path, GOOGLE_VIDEO_URL=api.base_url)
     assert "no API key" in keyless.fails("videos", "list", code=2)

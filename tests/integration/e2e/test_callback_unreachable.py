@@ -20,13 +20,14 @@ from tests.integration.stack import Stack
 @pytest.fixture(scope="module")
 def stack(pg_url, redis_url, s3_endpoint, tmp_path_factory) -> Iterator[Stack]:
     # Nobody listens on the callback port. The task runs ~4 s upstream (time scale 0.01),
-    # so it needs a second poll: 2 s after the first at full pace, 20 s with the factor.
+    # so it needs a second poll: 2 s after the first at full pace, 60 s with the factor.
+    # The wide gap keeps the check about the schedule, not about how busy the machine is.
     lost = {
         "GOOGLE_VIDEO_CALLBACK_URL": f"http://127.0.0.1:{free_port()}",
         "GOOGLE_VIDEO_POLL_FIRST_DELAY": "2",
         "GOOGLE_VIDEO_POLL_MIN_INTERVAL": "2",
         "GOOGLE_VIDEO_RECONCILE_GRACE_SECONDS": "60",
-        "GOOGLE_VIDEO_CALLBACK_POLL_FACTOR": "10",
+        "GOOGLE_VIDEO_CALLBACK_POLL_FACTOR": "30",
     }
     log_dir = tmp_path_factory.mktemp("lost-callback-logs")
     with running_stack(pg_url, redis_url, s3_endpoint, log_dir, lost) as result:
@@ -41,6 +42,7 @@ async def test_an_unreachable_callback_url_does_not_slow_polling(stack, redis_ur
         await redis.aclose()
     started = time.monotonic()
     video = await create(acme, "nobody calls back [sim:duration=400]")
-    done = await finished(acme, video["id"], deadline=30)
+    done = await finished(acme, video["id"], deadline=45)
     assert done["status"] == "completed"
-    assert time.monotonic() - started < 12
+    # ~6 s on an idle machine; a slowed second poll alone would come at 62 s.
+    assert time.monotonic() - started < 40

@@ -320,7 +320,7 @@ async def test_an_answer_that_ends_the_task_fails_it_at_once_and_releases(
 
     video = await run(acme, directives)
 
-    assert time.monotonic() - started < 15  # the task timeout is 60 s
+    assert time.monotonic() - started < 40  # the task timeout is 60 s
     assert message in await assert_failed(acme, video, code, assert_ledger)
     assert len(await upstream_tasks(stack, directives)) == 1
 
@@ -403,6 +403,6 @@ async def test_a_retry_after_of_an_hour_on_a_submit_times_out_at_once(acme, stac
 
     video = await run(acme, directives)
 
-    assert time.monotonic() - started < 15  # the task timeout is 60 s
+    assert time.monotonic() - started < 40  # the task timeout is 60 s
     await assert_failed(acme, video, "timeout", assert_ledger)
     assert (await sim_stats(stack))["submits"] - submits_before == 1
