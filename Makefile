@@ -9,6 +9,12 @@ PORT ?= 8000
 DATA_DIR ?= .data
 ADMIN_KEY ?= gv_local_dev_admin_key_change_me_0001
 PYTEST_ARGS ?=
+# Every test starts dozens of Python processes (API, workers, simulator, CLI commands).
+# Without bytecode each one compiles every module it imports from source, ~2 s of CPU a
+# start: the installs compile site-packages once (--compile-bytecode), and our own modules
+# are written to __pycache__ on first import even where the environment says otherwise (CI
+# sets PYTHONDONTWRITEBYTECODE=1).
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: run dev test deps lint typecheck unit integration chaos fuzz bench clean lock policy-deps policy
 
@@ -19,7 +25,7 @@ $(STAMP): pyproject.toml deploy/install-deps.sh
 	bash deploy/install-deps.sh
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet "$$(grep -o '"uv==[^"]*"' pyproject.toml | tr -d '"')"
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[test]"
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e ".[test]"
 	touch $(STAMP)
 
 ## make run: the embedded default (SQLite, private redis-server, local disk, simulator),
@@ -52,7 +58,7 @@ policy-deps: $(POLICY_STAMP)
 $(POLICY_STAMP): deploy/requirements-policy.lock | $(STAMP)
 	rm -rf $(POLICY_VENV)
 	$(PY) -m venv --without-pip $(POLICY_VENV)
-	$(BIN)/uv pip install --quiet --python $(POLICY_VENV)/bin/python --require-hashes \
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(POLICY_VENV)/bin/python --require-hashes \
 		-r deploy/requirements-policy.lock
 	touch $(POLICY_STAMP)
 
