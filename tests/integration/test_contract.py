@@ -32,7 +32,7 @@ from tests.integration.images import PNG
 from tests.integration.test_openai_sdk import ADMIN_KEY, Api, api_env, start_api
 
 # Per run (three runs): the budget of the whole fuzz in `make test` is about 55 s.
-FUZZ_SECONDS = float(os.environ.get("GOOGLE_VIDEO_FUZZ_SECONDS", "20"))
+FUZZ_SECONDS = float(os.environ.get("GOOGLE_VIDEO_FUZZ_SECONDS", "12"))
 FUZZ_EXAMPLES = int(os.environ.get("GOOGLE_VIDEO_FUZZ_EXAMPLES", "25"))
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 # positive_data_acceptance would need every cross-field rule in the schema (a size the
