@@ -84,12 +84,13 @@ integration: deps
 
 ## make test: lint, types, then every test (real PostgreSQL, Redis, moto S3, simulator)
 ## in TEST_WORKERS pytest-xdist processes, each with its own private servers; much of a
-## test's time is waiting on processes, so two workers pay off even on CI's two cores.
+## test's time is waiting on processes (a 30 s Redis outage, a video's polls), so three
+## workers pay off even on CI's two cores (fresh clone: pytest 482 s with two, 360 s with three).
 ## Tests go out one at a time (loadgroup: each is its own unit), except that a module
 ## whose tests share a module-scoped fixture (a stack of processes) or an xdist_group
 ## marker goes out whole; the modules with a `slow` test first, in that order
 ## (tests/conftest.py, which also makes xdist_group work under pytest 9.2).
-TEST_WORKERS ?= 2
+TEST_WORKERS ?= 3
 ## The checks before pytest run side by side (mypy is CPU, a fresh policy venv is network).
 test: deps
 	$(MAKE) --no-print-directory -j3 lint typecheck policy-deps

@@ -2,7 +2,7 @@
 ``/metrics`` exports with it, computed by the same functions so the two always agree.
 
 - queue backlog: :func:`core.queue_depth.queue_depth` (the worker's queue gauges);
-- tasks by active status: ``tasks.active_by_status_and_model`` (``google_video_tasks``);
+- tasks by active status: ``tasks.active_tasks`` (``google_video_tasks``);
 - webhook backlog: ``events.pending_count`` (``google_video_webhook_deliveries_pending``);
 - completion lag over the last :data:`LAG_WINDOW`: :func:`recent_figures`
   (``google_video_recent_completion_lag_seconds{quantile}``);
@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from core.queue_depth import QueueDepth, queue_depth
 from core.repo.activity import Calls, upstream_calls
 from core.repo.events import pending_count
-from core.repo.tasks import active_by_status_and_model, completion_lags
+from core.repo.tasks import active_tasks, completion_lags
 from schemas.clock import utcnow
 from schemas.settings import Settings
 
@@ -99,7 +99,7 @@ async def health_numbers(engine: AsyncEngine, redis: ArqRedis, settings: Setting
     del settings
     at = utcnow()
     async with engine.connect() as conn:
-        by_model = await active_by_status_and_model(conn)
+        by_model = (await active_tasks(conn)).counts
         pending = await pending_count(conn)
         recent = await recent_figures(conn, at)
     by_status: dict[str, int] = {}

@@ -22,7 +22,7 @@ from core.health_numbers import RecentFigures, recent_figures
 from core.metrics import HTTP_DURATION, HTTP_REQUESTS, PREFIX
 from core.repo.credits import held_total
 from core.repo.events import pending_count
-from core.repo.tasks import active_by_status_and_model, oldest_by_status
+from core.repo.tasks import active_tasks
 from schemas.clock import utcnow
 from service.observer import RequestObserver
 
@@ -117,8 +117,8 @@ class TaskGauge:
             if self._read_at is not None and now - self._read_at < TASKS_CACHE_SECONDS:
                 return
             async with self._engine.connect() as conn:
-                self._counts = await active_by_status_and_model(conn)
-                self._oldest = await oldest_by_status(conn)
+                active = await active_tasks(conn)
+                self._counts, self._oldest = active.counts, active.oldest
                 self._held = await held_total(conn)
                 self._pending_deliveries = await pending_count(conn)
                 recent_due = (

@@ -556,27 +556,32 @@ async def ledger_views(conn: AsyncConnection) -> list[LedgerView]:
     return [_typed(LedgerView, r) for r in (await conn.execute(query)).mappings()]
 
 
-async def active_by_status_and_model(conn: AsyncConnection) -> dict[tuple[str, str], int]:
-    """(status, model) → how many tasks are in that active (not terminal) status: the
-    scrape-time gauge. Terminal ones are counted as they end, not here (a scan of every
-    task ever made on each scrape)."""
+@dataclass(frozen=True, slots=True)
+class ActiveTasks:
+    """The active (not terminal) tasks at one instant, from one statement (so the two
+    scrape-time gauges made of it always agree): ``counts`` (status, model) → how many;
+    ``oldest`` status → when the task longest in it got there (``updated_at``, which every
+    transition sets), telling a stuck task from a busy status. Terminal tasks are counted
+    as they end, not here (a scan of every task ever made on each scrape)."""
+
+    counts: dict[tuple[str, str], int]
+    oldest: dict[str, datetime]
+
+
+async def active_tasks(conn: AsyncConnection) -> ActiveTasks:
+    """:class:`ActiveTasks` now: one GROUP BY over the active statuses."""
     query = (
-        select(tasks.c.status, tasks.c.model, func.count())
+        select(tasks.c.status, tasks.c.model, func.count(), func.min(tasks.c.updated_at))
         .where(tasks.c.status.in_([str(s) for s in ACTIVE]))
         .group_by(tasks.c.status, tasks.c.model)
     )
-    return {(row[0], row[1]): int(row[2]) for row in await conn.execute(query)}
-
-
-async def oldest_by_status(conn: AsyncConnection) -> dict[str, datetime]:
-    """Active status → when the task longest in it got there (``updated_at``, which every
-    transition sets): the scrape-time age gauge, telling a stuck task from a busy status."""
-    query = (
-        select(tasks.c.status, func.min(tasks.c.updated_at))
-        .where(tasks.c.status.in_([str(s) for s in ACTIVE]))
-        .group_by(tasks.c.status)
-    )
-    return {row[0]: row[1] for row in await conn.execute(query)}
+    counts: dict[tuple[str, str], int] = {}
+    oldest: dict[str, datetime] = {}
+    for status, model, count, since in await conn.execute(query):
+        counts[(status, model)] = int(count)
+        if status not in oldest or since < oldest[status]:
+            oldest[status] = since
+    return ActiveTasks(counts, oldest)
 
 
 @dataclass(frozen=True, slots=True)
