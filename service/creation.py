@@ -30,6 +30,7 @@ from schemas.config import RuntimeConfig
 from schemas.problems import Code
 from schemas.status import TaskStatus, TaskType
 from service import idempotency, ratelimit
+from service.auth import UncountedRequest, client_over
 from service.context import Context
 from service.errors import ProblemError
 from service.ratelimit import rate_limited
@@ -239,6 +240,7 @@ async def create_video(
     uploads: list[InputImage],
     idempotency_key: str | None,
     request_id: str | None = None,
+    uncounted: UncountedRequest | None = None,
 ) -> tuple[int, dict[str, Any]]:
     config = await context.config.get()
     if not config.enabled:
@@ -268,7 +270,7 @@ async def create_video(
         replay = await idempotency.earlier_answer(context.engine, claim)
         if replay is not None:
             return await _replayed(context, principal, replay)
-    await _within_create_limit(context, principal, user)
+    await _within_create_limit(context, principal, user, uncounted)
     if req.webhook_url is not None:
         await require_allowed(context.settings, req.webhook_url, "webhook_url")
     images = await _read_uploads(context, principal, given)
@@ -286,12 +288,22 @@ async def create_video(
         return await _replayed(context, principal, replay)
 
 
-async def _within_create_limit(context: Context, principal: Principal, user: str) -> None:
-    """429 past the runtime config's ``user_creates_per_minute``: checked before anything
-    is held or written, so a refused create costs the user nothing, and after the
+async def _within_create_limit(
+    context: Context, principal: Principal, user: str, uncounted: UncountedRequest | None
+) -> None:
+    """429 past the runtime config's ``user_creates_per_minute`` (or the client's requests
+    per minute, ``uncounted``, counted in the same Redis round trip): checked before
+    anything is held or written, so a refused create costs the user nothing, and after the
     idempotent replay, so a client retrying a create it already made gets its video."""
     rule = ratelimit.user_creates(await context.config.get())
-    wait = await context.limits.hit(rule, principal.client_id, user)
+    hits: list[tuple[ratelimit.Rule, tuple[str, ...]]] = [(rule, (principal.client_id, user))]
+    if uncounted is not None and uncounted.due:
+        uncounted.due = False
+        hits.insert(0, (uncounted.rule, (uncounted.client_id,)))
+    *client, wait = await context.limits.hit_all(*hits)
+    if client and client[0] is not None:
+        assert uncounted is not None
+        raise client_over(client[0], uncounted.rule)
     if wait is not None:
         raise rate_limited(wait, f"User '{user}' is over {rule.amount} creates per minute.")
 

@@ -22,7 +22,7 @@ from limits.aio.storage.redis.redispy import RedispyBridge
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 from starlette.requests import Request
 
 from schemas.config import RuntimeConfig
@@ -70,24 +70,69 @@ class RateLimits:
     async def hit(self, rule: Rule, *who: str) -> int | None:
         """Count one hit of ``who`` against ``rule``: None when allowed (also when Redis
         cannot be asked), else the whole seconds to wait (``Retry-After``, at least 1)."""
-        item = RateLimitItemPerSecond(rule.amount, rule.seconds)
-        key = item.key_for(rule.name, *who)
-        known = self._still_refused(key)
-        if known is not None:
+        return (await self.hit_all((rule, who)))[0]
+
+    async def hit_all(self, *hits: tuple[Rule, tuple[str, ...]]) -> list[int | None]:
+        """Count one hit for each ``(rule, who)`` in one Redis round trip (a pipeline of
+        the library's own sliding-window script, on its keys), answering for each as
+        :meth:`hit` does. Each is counted where its own window allows it, also when another
+        refuses (as separate hits would be). A hit this process already saw refused is
+        answered from memory and none goes to Redis; Redis unreachable: all None."""
+        items = [
+            (RateLimitItemPerSecond(rule.amount, rule.seconds), rule, who) for rule, who in hits
+        ]
+        keys = [item.key_for(rule.name, *who) for item, rule, who in items]
+        known = [self._still_refused(key) for key in keys]
+        if any(wait is not None for wait in known):
             return known
         now = time.monotonic()
         if now < self._skip_until:
-            return None
+            return [None] * len(items)
         try:
-            if await self._limiter.hit(item, rule.name, *who):
-                return None
-            stats = await self._limiter.get_window_stats(item, rule.name, *who)
+            acquired = await self._acquire_all(
+                [
+                    (key, item.amount, item.get_expiry())
+                    for key, (item, _, _) in zip(keys, items, strict=True)
+                ]
+            )
+            answers: list[int | None] = []
+            for key, (item, rule, who), ok in zip(keys, items, acquired, strict=True):
+                if ok:
+                    answers.append(None)
+                    continue
+                stats = await self._limiter.get_window_stats(item, rule.name, *who)
+                wait = max(1, math.ceil(stats.reset_time - time.time()))
+                self._remember(key, now + wait)
+                answers.append(wait)
         except (StorageError, RedisError, OSError, TimeoutError) as exc:
             self._degrade(exc, now)
-            return None
-        wait = max(1, math.ceil(stats.reset_time - time.time()))
-        self._remember(key, now + wait)
-        return wait
+            return [None] * len(items)
+        return answers
+
+    async def _acquire_all(self, windows: list[tuple[str, int, int]]) -> list[bool]:
+        """``acquire_sliding_window_entry`` of ``limits`` for each ``(key, limit, expiry)``,
+        pipelined: the same script (its SHA, loaded again after a Redis restart) and the
+        same two keys per limit that the library's own calls and window stats use
+        (``tests/integration/test_limits.py`` holds them to each other)."""
+        storage, bridge = self._storage, self._storage.bridge
+        assert isinstance(bridge, RedispyBridge)
+        script = bridge.lua_acquire_sliding_window
+        redis = cast(Redis, bridge.get_connection())
+        for _ in range(2):
+            pipe = redis.pipeline(transaction=False)
+            for key, limit, expiry in windows:
+                current = storage._current_window_key(key)
+                previous = storage._previous_window_key(key)
+                keys = (bridge.prefixed_key(previous), bridge.prefixed_key(current))
+                pipe.evalsha(script.sha, 2, *keys, str(limit), str(expiry), "1")
+            results = await pipe.execute(raise_on_error=False)
+            if not any(isinstance(r, NoScriptError) for r in results):
+                for result in results:
+                    if isinstance(result, Exception):
+                        raise result
+                return [bool(r) for r in results]
+            await redis.script_load(script.script)
+        raise NoScriptError("the sliding-window script was not kept after loading it")
 
     def refused(self, rule: Rule, *who: str) -> int | None:
         """The seconds ``who`` still has to wait if this process already saw ``rule``

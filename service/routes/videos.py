@@ -32,7 +32,7 @@ from schemas.clock import utcnow
 from schemas.problems import Code
 from schemas.status import TERMINAL, TaskStatus, internal_statuses
 from service import creation, idempotency, params
-from service.auth import authenticate
+from service.auth import UncountedRequest, authenticate, count_uncounted
 from service.body import image_from_upload, json_object, limited, loads, media_type, parse
 from service.context import Context, ctx
 from service.contract import Operation, Reply
@@ -53,24 +53,33 @@ _REFERENCE_FIELD = re.compile(r"input_reference\[(file_id|image_url)\]")
 
 
 async def create(request: Request) -> Response:
-    principal = await authenticate(request)
+    # The client's request is counted with the user's create, in one Redis round trip;
+    # on every other way out (a problem, a replay) on its own, a 429 taking precedence.
+    principal = await authenticate(request, defer=True)
+    uncounted: UncountedRequest | None = getattr(request.state, "uncounted", None)
     context = ctx(request)
-    limit = context.settings.max_body_bytes
-    uploads: list[InputImage] = []
-    if media_type(request) == "multipart/form-data":
-        data, uploads = await _form(request, limit)
-    else:
-        data = await json_object(request, limit)
-    req = parse(VideoCreate, data)
-    key = request.headers.get("idempotency-key")
-    status, body = await creation.create_video(
-        context,
-        principal,
-        req,
-        uploads,
-        idempotency.check_key(key) if key is not None else None,
-        request_id_of(request),
-    )
+    try:
+        limit = context.settings.max_body_bytes
+        uploads: list[InputImage] = []
+        if media_type(request) == "multipart/form-data":
+            data, uploads = await _form(request, limit)
+        else:
+            data = await json_object(request, limit)
+        req = parse(VideoCreate, data)
+        key = request.headers.get("idempotency-key")
+        status, body = await creation.create_video(
+            context,
+            principal,
+            req,
+            uploads,
+            idempotency.check_key(key) if key is not None else None,
+            request_id_of(request),
+            uncounted,
+        )
+    except Exception:
+        await count_uncounted(context, uncounted)
+        raise
+    await count_uncounted(context, uncounted)
     return JSONResponse(body, status_code=status)
 
 

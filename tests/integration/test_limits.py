@@ -13,6 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
+from limits import RateLimitItemPerSecond
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from redis.asyncio import Redis
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
@@ -25,6 +28,7 @@ from schemas.clock import utcnow
 from schemas.settings import Settings
 from schemas.status import DeliveryStatus
 from service.app import create_app
+from service.ratelimit import RateLimits, Rule
 from tests.integration.conftest import BACKENDS, _client
 from tests.integration.test_hostile_kinds import assert_problem
 
@@ -68,6 +72,67 @@ async def test_a_client_over_its_request_rate_gets_429_and_others_do_not(
         assert (await admin.get("/v1/admin/config")).status_code == 200
     await configure(client_requests_per_minute=100)  # a new limit applies at once
     assert (await acme.get("/v1/videos")).status_code == 200
+
+
+async def test_creates_count_against_the_client_rate_whichever_way_they_end(
+    client_for, grant, configure, assert_ledger
+):
+    """A create counts its client request with the user's create in one Redis round trip,
+    and on its own when it ends before that (a bad body, an idempotent replay): every way
+    counts once, and a client over its rate gets the 429 before any other answer."""
+    await configure(client_requests_per_minute=5, max_concurrent_tasks_per_user=100)
+    acme = await client_for("acme")
+    await grant("acme", "erin", 1000)
+    body = {"prompt": PROMPT, "model": "veo3", "user": "erin"}
+    headers = {"Idempotency-Key": "counted-once"}
+    assert (await acme.post("/v1/videos", json=body, headers=headers)).status_code == 200
+    assert (await acme.post("/v1/videos", json=body, headers=headers)).status_code == 200
+    assert (await acme.post("/v1/videos", json={"prompt": ""})).status_code == 400
+    assert (await acme.post("/v1/videos", json=body)).status_code == 200
+    assert (await acme.get("/v1/videos")).status_code == 200  # the fifth request
+    problem = assert_problem(await acme.post("/v1/videos", json=body), 429, "rate_limited")
+    assert "requests per minute" in problem["detail"]
+    for refused in (
+        acme.post("/v1/videos", json={"prompt": ""}),
+        acme.post("/v1/videos", json=body, headers=headers),
+        acme.get("/v1/videos"),
+    ):
+        assert_limited(await refused, 60)
+    await configure(client_requests_per_minute=100)
+    erin = (await acme.get("/v1/credits/erin")).json()
+    assert (erin["balance"], erin["held"]) == (800, 200)  # two creates; the refused held nothing
+    await assert_ledger()
+
+
+async def test_pipelined_hits_are_the_windows_the_library_reads(redis_url):
+    """``RateLimits.hit_all`` runs ``limits``' own script on its own keys: what it counts
+    is what the library's window stats and checks see (a layout change in a new version
+    of the library fails here), and a Redis that lost its scripts gets them again."""
+    limits = RateLimits(redis_url)
+    rule = Rule(f"pipelined-{new_id('t')}", 3, 60)
+    other = Rule(f"pipelined-other-{new_id('t')}", 10, 60)
+    try:
+        assert await limits.hit_all((rule, ("acme",)), (other, ("acme", "bob"))) == [None, None]
+        redis = Redis.from_url(redis_url)
+        try:
+            await redis.script_flush()
+        finally:
+            await redis.aclose()
+        assert await limits.hit(rule, "acme") is None
+        assert await limits.hit(rule, "acme") is None
+        item = RateLimitItemPerSecond(rule.amount, rule.seconds)
+        library = SlidingWindowCounterRateLimiter(limits._storage)
+        assert not await library.test(item, rule.name, "acme")
+        assert (await library.get_window_stats(item, rule.name, "acme")).remaining == 0
+        seen = await library.get_window_stats(
+            RateLimitItemPerSecond(other.amount, other.seconds), other.name, "acme", "bob"
+        )
+        assert seen.remaining == 9
+        wait, allowed = await limits.hit_all((rule, ("acme",)), (other, ("acme", "bob")))
+        assert wait is not None and 1 <= wait <= 60
+        assert allowed is None  # from this process's memory: nothing went to Redis
+    finally:
+        await limits.close()
 
 
 async def test_a_user_over_its_creates_per_minute_gets_429_and_holds_nothing(
