@@ -291,21 +291,29 @@ async def create_video(
 async def _within_create_limit(
     context: Context, principal: Principal, user: str, uncounted: UncountedRequest | None
 ) -> None:
-    """429 past the runtime config's ``user_creates_per_minute`` (or the client's requests
-    per minute, ``uncounted``, counted in the same Redis round trip): checked before
-    anything is held or written, so a refused create costs the user nothing, and after the
-    idempotent replay, so a client retrying a create it already made gets its video."""
+    """429 past the runtime config's ``user_creates_per_minute`` (admins exempt, as from the
+    client rate) or past the client's requests per minute (``uncounted``: counted first,
+    in the same Redis round trip, and a create it refuses costs the user no create):
+    checked before anything is held or written, so a refused create costs the user
+    nothing, and after the idempotent replay, so a client retrying a create it already
+    made gets its video."""
     rule = ratelimit.user_creates(await context.config.get())
-    hits: list[tuple[ratelimit.Rule, tuple[str, ...]]] = [(rule, (principal.client_id, user))]
+    hits: list[tuple[ratelimit.Rule, tuple[str, ...]]] = []
+    if not principal.is_admin:
+        hits.append((rule, (principal.client_id, user)))
     if uncounted is not None and uncounted.due:
         uncounted.due = False
         hits.insert(0, (uncounted.rule, (uncounted.client_id,)))
-    *client, wait = await context.limits.hit_all(*hits)
-    if client and client[0] is not None:
+    if not hits:
+        return
+    refused = await context.limits.hit_all(*hits)
+    if refused is None:
+        return
+    position, wait = refused
+    if position < len(hits) - 1:  # the client's rate, counted first
         assert uncounted is not None
-        raise client_over(client[0], uncounted.rule)
-    if wait is not None:
-        raise rate_limited(wait, f"User '{user}' is over {rule.amount} creates per minute.")
+        raise client_over(wait, uncounted.rule)
+    raise rate_limited(wait, f"User '{user}' is over {rule.amount} creates per minute.")
 
 
 async def _replayed(

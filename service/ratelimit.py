@@ -22,7 +22,7 @@ from limits.aio.storage.redis.redispy import RedispyBridge
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 from starlette.requests import Request
 
 from schemas.config import RuntimeConfig
@@ -39,6 +39,28 @@ SKIP_SECONDS = 1.0
 WARN_INTERVAL_SECONDS = 30.0
 # Refusals this process remembers; beyond, the expired ones are dropped (then all).
 MAX_REMEMBERED = 10_000
+
+
+# limits' acquire_sliding_window.lua as a function of its KEYS and ARGV, applied to each
+# limit in turn (2 keys and 3 arguments each) until one refuses: its position (1-based), or
+# 0 when every one was counted.
+_CHAIN = """
+local function acquire(KEYS, ARGV)
+%s
+end
+for i = 1, #KEYS / 2 do
+    local keys = {KEYS[2 * i - 1], KEYS[2 * i]}
+    if not acquire(keys, {ARGV[3 * i - 2], ARGV[3 * i - 1], ARGV[3 * i]}) then
+        return i
+    end
+end
+return 0
+"""
+
+
+def _text(script: str | bytes) -> str:
+    """A script as ``limits`` ships it (package data: bytes) as text."""
+    return script.decode() if isinstance(script, bytes) else script
 
 
 @dataclass(frozen=True)
@@ -63,6 +85,14 @@ class RateLimits:
             socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
         )
         self._limiter = SlidingWindowCounterRateLimiter(self._storage)
+        bridge = self._storage.bridge
+        assert isinstance(bridge, RedispyBridge)
+        self._prefixed = bridge.prefixed_key
+        # The library's own script, once per limit, on the library's own keys (what its
+        # window stats read; tests/integration/test_limits.py holds the two together).
+        self._chain = cast(Redis, bridge.get_connection()).register_script(
+            _CHAIN % _text(bridge.SCRIPT_ACQUIRE_SLIDING_WINDOW)
+        )
         self._refused: dict[str, float] = {}  # limit key → monotonic time a slot frees
         self._skip_until = 0.0
         self._warned_at = -math.inf
@@ -70,69 +100,46 @@ class RateLimits:
     async def hit(self, rule: Rule, *who: str) -> int | None:
         """Count one hit of ``who`` against ``rule``: None when allowed (also when Redis
         cannot be asked), else the whole seconds to wait (``Retry-After``, at least 1)."""
-        return (await self.hit_all((rule, who)))[0]
+        refused = await self.hit_all((rule, who))
+        return None if refused is None else refused[1]
 
-    async def hit_all(self, *hits: tuple[Rule, tuple[str, ...]]) -> list[int | None]:
-        """Count one hit for each ``(rule, who)`` in one Redis round trip (a pipeline of
-        the library's own sliding-window script, on its keys), answering for each as
-        :meth:`hit` does. Each is counted where its own window allows it, also when another
-        refuses (as separate hits would be). A hit this process already saw refused is
-        answered from memory and none goes to Redis; Redis unreachable: all None."""
-        items = [
-            (RateLimitItemPerSecond(rule.amount, rule.seconds), rule, who) for rule, who in hits
-        ]
+    async def hit_all(self, *hits: tuple[Rule, tuple[str, ...]]) -> tuple[int, int] | None:
+        """Count one hit of each ``(rule, who)`` in order, as that many :meth:`hit` calls
+        that stop at the first refusal would, in one Redis round trip: a hit is counted
+        only if every one before it was allowed, atomically. None when all are allowed
+        (also when Redis cannot be asked), else ``(position, seconds to wait)`` of the
+        first refused. A hit this process already saw refused is answered from memory:
+        only the hits before it go to Redis."""
+        items = [(RateLimitItemPerSecond(r.amount, r.seconds), r, who) for r, who in hits]
         keys = [item.key_for(rule.name, *who) for item, rule, who in items]
-        known = [self._still_refused(key) for key in keys]
-        if any(wait is not None for wait in known):
-            return known
+        remembered = None
+        for position, key in enumerate(keys):
+            if (wait := self._still_refused(key)) is not None:
+                remembered = (position, wait)
+                keys, items = keys[:position], items[:position]
+                break
         now = time.monotonic()
-        if now < self._skip_until:
-            return [None] * len(items)
+        if not keys or now < self._skip_until:
+            return remembered
+        storage = self._storage
+        window_keys = [
+            self._prefixed(k)
+            for key in keys
+            for k in (storage._previous_window_key(key), storage._current_window_key(key))
+        ]
+        args = [str(v) for item, _, _ in items for v in (item.amount, item.get_expiry(), 1)]
         try:
-            acquired = await self._acquire_all(
-                [
-                    (key, item.amount, item.get_expiry())
-                    for key, (item, _, _) in zip(keys, items, strict=True)
-                ]
-            )
-            answers: list[int | None] = []
-            for key, (item, rule, who), ok in zip(keys, items, acquired, strict=True):
-                if ok:
-                    answers.append(None)
-                    continue
-                stats = await self._limiter.get_window_stats(item, rule.name, *who)
-                wait = max(1, math.ceil(stats.reset_time - time.time()))
-                self._remember(key, now + wait)
-                answers.append(wait)
+            first_refused = int(await self._chain(keys=window_keys, args=args))
+            if first_refused == 0:
+                return remembered
+            item, rule, who = items[first_refused - 1]
+            stats = await self._limiter.get_window_stats(item, rule.name, *who)
         except (StorageError, RedisError, OSError, TimeoutError) as exc:
             self._degrade(exc, now)
-            return [None] * len(items)
-        return answers
-
-    async def _acquire_all(self, windows: list[tuple[str, int, int]]) -> list[bool]:
-        """``acquire_sliding_window_entry`` of ``limits`` for each ``(key, limit, expiry)``,
-        pipelined: the same script (its SHA, loaded again after a Redis restart) and the
-        same two keys per limit that the library's own calls and window stats use
-        (``tests/integration/test_limits.py`` holds them to each other)."""
-        storage, bridge = self._storage, self._storage.bridge
-        assert isinstance(bridge, RedispyBridge)
-        script = bridge.lua_acquire_sliding_window
-        redis = cast(Redis, bridge.get_connection())
-        for _ in range(2):
-            pipe = redis.pipeline(transaction=False)
-            for key, limit, expiry in windows:
-                current = storage._current_window_key(key)
-                previous = storage._previous_window_key(key)
-                keys = (bridge.prefixed_key(previous), bridge.prefixed_key(current))
-                pipe.evalsha(script.sha, 2, *keys, str(limit), str(expiry), "1")
-            results = await pipe.execute(raise_on_error=False)
-            if not any(isinstance(r, NoScriptError) for r in results):
-                for result in results:
-                    if isinstance(result, Exception):
-                        raise result
-                return [bool(r) for r in results]
-            await redis.script_load(script.script)
-        raise NoScriptError("the sliding-window script was not kept after loading it")
+            return None
+        wait = max(1, math.ceil(stats.reset_time - time.time()))
+        self._remember(keys[first_refused - 1], now + wait)
+        return first_refused - 1, wait
 
     def refused(self, rule: Rule, *who: str) -> int | None:
         """The seconds ``who`` still has to wait if this process already saw ``rule``

@@ -104,15 +104,19 @@ async def test_creates_count_against_the_client_rate_whichever_way_they_end(
     await assert_ledger()
 
 
-async def test_pipelined_hits_are_the_windows_the_library_reads(redis_url):
-    """``RateLimits.hit_all`` runs ``limits``' own script on its own keys: what it counts
-    is what the library's window stats and checks see (a layout change in a new version
-    of the library fails here), and a Redis that lost its scripts gets them again."""
+async def test_chained_hits_are_the_windows_the_library_reads(redis_url):
+    """``RateLimits.hit_all`` runs ``limits``' own script on its own keys, in order, in one
+    round trip: what it counts is what the library's window stats and checks see (a
+    layout change in a new version of the library fails here); a hit after a refused one
+    is not counted; a Redis that lost its scripts gets them again."""
     limits = RateLimits(redis_url)
-    rule = Rule(f"pipelined-{new_id('t')}", 3, 60)
-    other = Rule(f"pipelined-other-{new_id('t')}", 10, 60)
+    rule = Rule(f"chained-{new_id('t')}", 3, 60)
+    other = Rule(f"chained-other-{new_id('t')}", 10, 60)
+    library = SlidingWindowCounterRateLimiter(limits._storage)
+    item = RateLimitItemPerSecond(rule.amount, rule.seconds)
+    other_item = RateLimitItemPerSecond(other.amount, other.seconds)
     try:
-        assert await limits.hit_all((rule, ("acme",)), (other, ("acme", "bob"))) == [None, None]
+        assert await limits.hit_all((rule, ("acme",)), (other, ("acme", "bob"))) is None
         redis = Redis.from_url(redis_url)
         try:
             await redis.script_flush()
@@ -120,17 +124,30 @@ async def test_pipelined_hits_are_the_windows_the_library_reads(redis_url):
             await redis.aclose()
         assert await limits.hit(rule, "acme") is None
         assert await limits.hit(rule, "acme") is None
-        item = RateLimitItemPerSecond(rule.amount, rule.seconds)
-        library = SlidingWindowCounterRateLimiter(limits._storage)
         assert not await library.test(item, rule.name, "acme")
         assert (await library.get_window_stats(item, rule.name, "acme")).remaining == 0
-        seen = await library.get_window_stats(
-            RateLimitItemPerSecond(other.amount, other.seconds), other.name, "acme", "bob"
-        )
+        seen = await library.get_window_stats(other_item, other.name, "acme", "bob")
         assert seen.remaining == 9
-        wait, allowed = await limits.hit_all((rule, ("acme",)), (other, ("acme", "bob")))
-        assert wait is not None and 1 <= wait <= 60
-        assert allowed is None  # from this process's memory: nothing went to Redis
+        # Refused by the first: the second is not counted (not even asked from memory).
+        fresh = RateLimits(redis_url)
+        try:
+            refused = await fresh.hit_all((rule, ("acme",)), (other, ("acme", "bob")))
+        finally:
+            await fresh.close()
+        assert refused is not None and refused[0] == 0 and 1 <= refused[1] <= 60
+        refused = await limits.hit_all((rule, ("acme",)), (other, ("acme", "bob")))
+        assert refused is not None and refused[0] == 0  # now from this process's memory
+        seen = await library.get_window_stats(other_item, other.name, "acme", "bob")
+        assert seen.remaining == 9
+        # The second refused: the first is counted once all the same.
+        full = Rule(f"chained-full-{new_id('t')}", 1, 60)
+        assert await limits.hit(full, "acme") is None
+        refused = await limits.hit_all((other, ("acme", "bob")), (full, ("acme",)))
+        assert refused is not None and refused[0] == 1
+        refused = await limits.hit_all((other, ("acme", "bob")), (full, ("acme",)))
+        assert refused is not None and refused[0] == 1  # the second from memory
+        seen = await library.get_window_stats(other_item, other.name, "acme", "bob")
+        assert seen.remaining == 7
     finally:
         await limits.close()
 

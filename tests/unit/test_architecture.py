@@ -37,9 +37,7 @@ def sql_construction(source: str) -> list[str]:
     """Every place in ``source`` that imports SQL building blocks, reaches a table, or runs
     a statement (what only ``core/repo`` may do)."""
     found: list[str] = []
-    tree = ast.parse(source)
-    pipelines = _redis_pipelines(tree)
-    for node in ast.walk(tree):
+    for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             found += [
                 f"line {node.lineno}: import {alias.name}"
@@ -62,25 +60,9 @@ def sql_construction(source: str) -> list[str]:
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Attribute)
             and node.func.attr in RUNNERS
-            and not (isinstance(node.func.value, ast.Name) and node.func.value.id in pipelines)
         ):
             found.append(f"line {node.lineno}: .{node.func.attr}(...)")
     return found
-
-
-def _redis_pipelines(tree: ast.AST) -> set[str]:
-    """Names bound to ``<client>.pipeline(...)``: their ``.execute()`` sends Redis
-    commands, not SQL."""
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if (
-            isinstance(node, ast.Assign)
-            and isinstance(node.value, ast.Call)
-            and isinstance(node.value.func, ast.Attribute)
-            and node.value.func.attr == "pipeline"
-        ):
-            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
-    return names
 
 
 def imports_of(source: str) -> set[str]:
