@@ -126,6 +126,18 @@ async def admin(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+@pytest.fixture
+def configure(admin: httpx.AsyncClient) -> Any:
+    """``await configure(name=value, ...)``: the runtime config changed as an admin would
+    (``PUT /v1/admin/config``), asserting it was accepted."""
+
+    async def put(**changes: Any) -> None:
+        response = await admin.put("/v1/admin/config", json=changes)
+        assert response.status_code == 200, response.text
+
+    return put
+
+
 def _client(app: Starlette, key: str | None) -> httpx.AsyncClient:
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     return httpx.AsyncClient(

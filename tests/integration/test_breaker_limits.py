@@ -1,7 +1,8 @@
 """Breaker probes of the create's rate-limit counting (found on 4628823, fixed after):
-every way out of a create counts exactly one client request, the client's 429 comes first, the user's
-creates limit and the admin exemption hold, Redis trouble fails open and concurrency at
-the edge of either limit admits no more than the limit, on PostgreSQL and SQLite.
+every way out of a create counts exactly one client request, the client's 429 comes
+first, the user's creates limit and the admin exemption hold, Redis trouble fails open
+and concurrency at the edge of either limit admits no more than the limit, on PostgreSQL
+and SQLite.
 
 Counts are read from the ``limits`` library's own two window keys (current + previous),
 summed, so a test crossing a window boundary still sees every hit it made."""
@@ -30,22 +31,12 @@ from service.ratelimit import RateLimits
 from tests.integration.conftest import BACKENDS, _client
 from tests.integration.images import PNG
 from tests.integration.test_hostile_kinds import assert_problem
-
-PROMPT = "a lighthouse in a storm"
+from tests.integration.test_limits import PROMPT
 
 
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
-
-
-@pytest.fixture
-def configure(admin: httpx.AsyncClient) -> Any:
-    async def put(**changes: Any) -> None:
-        response = await admin.put("/v1/admin/config", json=changes)
-        assert response.status_code == 200, response.text
-
-    return put
 
 
 async def counted(app: Starlette, name: str, amount: int, *who: str) -> int:

@@ -40,15 +40,6 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture
-def configure(admin: httpx.AsyncClient) -> Any:
-    async def put(**changes: int) -> None:
-        response = await admin.put("/v1/admin/config", json=changes)
-        assert response.status_code == 200, response.text
-
-    return put
-
-
 def assert_limited(response: httpx.Response, window: int) -> int:
     """A 429 ``rate_limited`` problem whose ``Retry-After`` is whole seconds within the
     window; returns it."""
