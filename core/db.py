@@ -9,7 +9,7 @@ from typing import Any
 from uuid import uuid4
 
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from core.private_files import private_sqlite
@@ -93,8 +93,23 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def behind_pooler(url: URL) -> bool:
+    """Whether an engine's ``url`` came from a ``?pgbouncer=true`` URL (:func:`make_engine`
+    turns the statement caches off for it)."""
+    return url.query.get("prepared_statement_cache_size") == "0"
+
+
 @asynccontextmanager
 async def autocommit(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """A connection for one self-contained statement: no BEGIN/COMMIT round trips."""
+    """A connection for one self-contained statement: no BEGIN/COMMIT round trips.
+
+    Behind a transaction pooler (:func:`behind_pooler`) the statement runs in a
+    transaction instead: without a statement cache asyncpg prepares and executes in two
+    round trips, which the pooler may send to two server connections outside a
+    transaction ("prepared statement … does not exist")."""
+    if behind_pooler(engine.url):
+        async with engine.begin() as conn:
+            yield conn
+        return
     async with engine.connect() as conn:
         yield await conn.execution_options(isolation_level="AUTOCOMMIT")

@@ -15,6 +15,8 @@ import asyncpg
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.db import behind_pooler
+
 # What asyncpg raises for a statement that failed or a connection that broke.
 _DRIVER_ERRORS = (
     asyncpg.PostgresError,
@@ -76,5 +78,4 @@ async def _run(conn: AsyncConnection, method: str, sql: str, args: tuple[Any, ..
 
 
 def _pooled(conn: AsyncConnection) -> bool:
-    """Behind a transaction pooler: ``core.db.make_engine`` turns the statement caches off."""
-    return conn.engine.url.query.get("prepared_statement_cache_size") == "0"
+    return behind_pooler(conn.engine.url)

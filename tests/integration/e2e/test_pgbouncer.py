@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cli.localservices import PG_BIN, PostgresServer
-from core.db import make_engine
+from core.db import autocommit, make_engine
 from core.migrate import upgrade
 from tests.integration.conftest import TABLES
 from tests.integration.e2e.conftest import running_stack
@@ -94,3 +94,21 @@ async def test_without_the_flag_prepared_statements_break(bouncer):
                 await asyncio.gather(*(queries(i) for i in range(10)))
     finally:
         await plain.dispose()
+
+
+async def test_statements_outside_a_transaction_run_through_the_pooler(bouncer):
+    """``core.db.autocommit`` behind the pooler: without a statement cache asyncpg prepares
+    and executes in two round trips, which PgBouncer may give to two server connections
+    unless they share a transaction (a worker's heartbeat failed a store that way)."""
+    pooled = make_engine(bouncer.url, pool_size=10)
+
+    async def queries(i: int) -> None:
+        for _ in range(20):
+            async with autocommit(pooled) as conn:
+                assert await conn.scalar(text("SELECT CAST(:x AS int) + 1"), {"x": i}) == i + 1
+
+    try:
+        for _ in range(5):  # the test above breaks in the first rounds without the pin
+            await asyncio.gather(*(queries(i) for i in range(10)))
+    finally:
+        await pooled.dispose()
