@@ -136,7 +136,7 @@ class RateLimits:
             stats = await self._limiter.get_window_stats(item, rule.name, *who)
         except (StorageError, RedisError, OSError, TimeoutError) as exc:
             self._degrade(exc, now)
-            return None
+            return remembered  # Redis cannot be asked: only what this process knows
         wait = max(1, math.ceil(stats.reset_time - time.time()))
         self._remember(keys[first_refused - 1], now + wait)
         return first_refused - 1, wait
