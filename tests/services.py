@@ -5,6 +5,12 @@ They live in ``cli.localservices`` (PostgreSQL, Redis, moto S3) and ``cli.superv
 them without importing ``tests``; test modules import them from here.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import boto3
+
 from cli.localservices import (
     PG_BIN,
     PG_DATABASE,
@@ -14,6 +20,9 @@ from cli.localservices import (
     ServerProcess,
 )
 from cli.supervise import HOST, free_port, port_open, wait_for_port, wait_until
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 __all__ = [
     "HOST",
@@ -25,6 +34,19 @@ __all__ = [
     "ServerProcess",
     "free_port",
     "port_open",
+    "s3_client",
     "wait_for_port",
     "wait_until",
 ]
+
+
+def s3_client(endpoint: str) -> S3Client:
+    """A plain boto3 client of the test S3 server at ``endpoint`` (moto's throwaway
+    credentials), to look at what the product stored without going through it."""
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )

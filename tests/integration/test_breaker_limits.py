@@ -30,7 +30,7 @@ from service.app import create_app
 from service.ratelimit import RateLimits
 from tests.integration.conftest import BACKENDS, _client
 from tests.integration.images import PNG
-from tests.integration.test_hostile_kinds import assert_problem
+from tests.integration.test_hostile_kinds import assert_problem, raw_create_scope
 from tests.integration.test_limits import PROMPT
 
 
@@ -338,25 +338,7 @@ async def test_a_create_cut_by_its_body_deadline_or_a_disconnect_counts_one_requ
     await configure(client_requests_per_minute=CLIENT_RATE)
     acme = await client_for("acme")
     quick = create_app(settings.model_copy(update={"body_timeout_seconds": 0.3}))
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/v1/videos",
-        "raw_path": b"/v1/videos",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"testserver"),
-            (b"authorization", f"Bearer {acme.api_key}".encode()),
-            (b"content-type", b"application/json"),
-            (b"content-length", b"100"),
-        ],
-        "client": ("127.0.0.1", 5000),
-        "server": ("testserver", 80),
-    }
+    scope = raw_create_scope(f"Bearer {acme.api_key}", 100)
     sent: list[dict[str, Any]] = []
 
     async def send(message: Any) -> None:

@@ -9,7 +9,6 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import boto3
 import httpx
 import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
@@ -26,6 +25,7 @@ from service.console import ROUTES, session
 from service.console.media import Unsatisfiable, byte_range
 from service.console.security import origin_of
 from tests.integration.conftest import ADMIN_KEY, BACKENDS
+from tests.services import s3_client
 
 XSS = "<script>alert(1)</script>"
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -312,13 +312,7 @@ async def test_a_video_on_s3_plays_from_a_presigned_url_the_policy_allows(
 ) -> None:
     """Where the store presigns, the player loads the MP4 from the store itself: its
     origin, and only it, is added to ``media-src``."""
-    boto3.client(
-        "s3",
-        endpoint_url=s3_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    ).create_bucket(Bucket="console-media")
+    s3_client(s3_endpoint).create_bucket(Bucket="console-media")
     on_s3 = settings.model_copy(
         update={
             "storage_url": "s3://console-media/c",

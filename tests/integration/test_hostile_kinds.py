@@ -507,6 +507,30 @@ async def test_unknown_paths_are_404_problems(acme, path):
     assert_problem(await acme.get(path), 404, "not_found")
 
 
+def raw_create_scope(authorization: str, content_length: int) -> dict[str, Any]:
+    """The ASGI scope of a JSON ``POST /v1/videos`` with ``authorization`` and a
+    ``Content-Length``, for a test that plays the client's side of the body itself."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/videos",
+        "raw_path": b"/v1/videos",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"authorization", authorization.encode()),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(content_length).encode()),
+        ],
+        "client": ("127.0.0.1", 5000),
+        "server": ("testserver", 80),
+    }
+
+
 async def test_client_disconnect_mid_body_is_one_quiet_line(app: Starlette, acme):
     from structlog.testing import capture_logs
 
@@ -523,26 +547,7 @@ async def test_client_disconnect_mid_body_is_one_quiet_line(app: Starlette, acme
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/v1/videos",
-        "raw_path": b"/v1/videos",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"testserver"),
-            (b"authorization", key.encode()),
-            (b"content-type", b"application/json"),
-            (b"content-length", b"1000"),
-        ],
-        "client": ("127.0.0.1", 5000),
-        "server": ("testserver", 80),
-        "state": {},
-    }
+    scope = {**raw_create_scope(key, 1000), "state": {}}
     with capture_logs() as logs:
         await app(scope, receive, send)
     events = [entry["event"] for entry in logs]

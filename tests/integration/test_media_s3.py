@@ -10,7 +10,6 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import boto3
 import pytest
 from PIL import Image
 
@@ -18,6 +17,7 @@ from core.media import InvalidVideo, VideoFacts, inspect_and_derive, probe
 from core.storage import S3Storage
 from core.storage.keys import spritesheet_key, thumbnail_key, video_key
 from tests.mp4s import faststart, write_mp4
+from tests.services import s3_client
 
 MiB = 1024 * 1024
 PREFIX = "env/test"
@@ -42,16 +42,6 @@ async def storage(s3_endpoint: str) -> AsyncIterator[S3Storage]:
     await storage.close()
 
 
-def _raw_client(endpoint: str):  # type: ignore[no-untyped-def]
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
-
-
 @pytest.mark.parametrize("layout", ["moov-last", "faststart"])
 async def test_probe_and_variants_read_the_video_from_s3(
     storage: S3Storage, s3_endpoint: str, tmp_path: Path, layout: str
@@ -67,7 +57,7 @@ async def test_probe_and_variants_read_the_video_from_s3(
 
     assert facts == VideoFacts(2000, 180, 320, 24.0, "h264", True, len(data))
     assert media.video == facts
-    client = _raw_client(s3_endpoint)
+    client = s3_client(s3_endpoint)
     for key, content_type, image_format in [
         (thumbnail_key("t1"), "image/webp", "WEBP"),
         (spritesheet_key("t1"), "image/jpeg", "JPEG"),
@@ -133,7 +123,7 @@ def test_probing_a_stored_200_mb_video_stays_within_the_store_memory_bound(
     s3_endpoint: str, tmp_path: Path
 ) -> None:
     bucket = f"media-memory-{uuid.uuid4().hex[:12]}"
-    _raw_client(s3_endpoint).create_bucket(Bucket=bucket)
+    s3_client(s3_endpoint).create_bucket(Bucket=bucket)
     small = write_mp4(tmp_path / "small.mp4", seconds=1)
     # Incompressible 1080p frames after a single keyframe, moov at the end: the costliest
     # layout, as the spritesheet must decode through the whole file once.

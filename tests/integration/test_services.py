@@ -2,12 +2,11 @@ from __future__ import annotations
 
 import uuid
 
-import boto3
 import redis.asyncio
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.services import PostgresServer, RedisServer
+from tests.services import PostgresServer, RedisServer, s3_client
 
 
 async def _run(url: str, *statements: str) -> object:
@@ -36,13 +35,7 @@ async def test_redis_answers_ping(redis_url: str) -> None:
 
 
 def test_s3_endpoint_creates_and_lists_buckets(s3_endpoint: str) -> None:
-    client = boto3.client(
-        "s3",
-        endpoint_url=s3_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    client = s3_client(s3_endpoint)
     bucket = f"services-{uuid.uuid4().hex[:12]}"
     client.create_bucket(Bucket=bucket)
     assert bucket in {b["Name"] for b in client.list_buckets()["Buckets"]}

@@ -8,16 +8,15 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-import boto3
 import httpx
 import pytest
 
 from core.storage import ObjectNotFound, S3Storage, StorageError, TransientStorageError
 from core.storage.streams import StreamTooLarge, capped
-from tests.services import free_port
+from tests.services import free_port, s3_client
 
 if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
+    pass
 
 MiB = 1024 * 1024
 
@@ -55,23 +54,13 @@ async def _read_all(storage: S3Storage, key: str) -> bytes:
     return b"".join([chunk async for chunk in await storage.open_stream(key, 256 * 1024)])
 
 
-def _raw_client(endpoint: str) -> S3Client:
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
-
-
 async def test_small_object_is_a_single_put_under_the_prefix(
     storage: S3Storage, s3_endpoint: str
 ) -> None:
     stored = await storage.put_bytes("videos/v1.mp4", b"small video", "video/mp4")
 
     assert (stored.size, stored.sha256) == (11, hashlib.sha256(b"small video").hexdigest())
-    head = _raw_client(s3_endpoint).head_object(Bucket=storage.bucket, Key="env/test/videos/v1.mp4")
+    head = s3_client(s3_endpoint).head_object(Bucket=storage.bucket, Key="env/test/videos/v1.mp4")
     assert head["ContentType"] == "video/mp4"
     assert "-" not in head["ETag"]  # multipart ETags look like "<md5>-<parts>"
     assert await _read_all(storage, "videos/v1.mp4") == b"small video"
@@ -94,9 +83,7 @@ async def test_multipart_upload_round_trips_size_and_sha256(
     assert stored.size == total
     assert stored.sha256 == expected.hexdigest()
     assert await storage.stat("videos/big.mp4") == total
-    head = _raw_client(s3_endpoint).head_object(
-        Bucket=storage.bucket, Key="env/test/videos/big.mp4"
-    )
+    head = s3_client(s3_endpoint).head_object(Bucket=storage.bucket, Key="env/test/videos/big.mp4")
     assert head["ETag"].strip('"').endswith(f"-{parts}")
     assert head["ContentType"] == "video/mp4"
     assert hashlib.sha256(await _read_all(storage, "videos/big.mp4")).hexdigest() == stored.sha256
@@ -169,7 +156,7 @@ async def test_delete_prefix_deletes_only_matching_keys(storage: S3Storage) -> N
 
 
 async def _assert_no_upload_left(storage: S3Storage, s3_endpoint: str, key: str) -> None:
-    client = _raw_client(s3_endpoint)
+    client = s3_client(s3_endpoint)
     assert await storage.stat(key) is None
     assert client.list_multipart_uploads(Bucket=storage.bucket).get("Uploads", []) == []
 
@@ -191,7 +178,7 @@ async def test_failing_source_aborts_the_multipart_upload(
 async def test_stream_past_its_cap_aborts_the_multipart_upload(
     storage: S3Storage, s3_endpoint: str
 ) -> None:
-    client = _raw_client(s3_endpoint)
+    client = s3_client(s3_endpoint)
     uploading: list[int] = []
     read = 0
 
@@ -261,7 +248,7 @@ async def test_check_reports_a_missing_bucket_and_never_creates_it(s3_endpoint: 
             await storage.check()
     finally:
         await storage.close()
-    names = [b["Name"] for b in _raw_client(s3_endpoint).list_buckets()["Buckets"]]
+    names = [b["Name"] for b in s3_client(s3_endpoint).list_buckets()["Buckets"]]
     assert name not in names
 
 

@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 
 from core.storage import S3Storage, StorageError
 from tests.s3proxy import RefusingProxy
+from tests.services import s3_client
 
 MiB = 1024 * 1024
 
@@ -176,13 +177,7 @@ async def test_a_part_failing_while_others_are_in_flight_aborts_the_upload(
     aborts = [s for s in proxy.seen if s.method == "DELETE" and "uploadId=" in s.target]
     assert len(aborts) == 1 and aborts[0].refused is None
     assert read < 12 * part_size // MiB  # the stream stopped being read
-    client = boto3.client(
-        "s3",
-        endpoint_url=s3_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    client = s3_client(s3_endpoint)
     assert client.list_multipart_uploads(Bucket=storage.bucket).get("Uploads", []) == []
     assert await storage.stat("videos/part-fails.mp4") is None
     await storage.close()

@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import boto3
 import httpx
 import pytest
 from arq import create_pool
@@ -18,19 +17,14 @@ from core.queue_codec import ARQ_CODEC
 from schemas.settings import Settings
 from tests.integration.conftest import ADMIN_KEY
 from tests.integration.stack import Stack, base_env, simulator
+from tests.services import s3_client
 from worker.lifecycle import on_shutdown, on_startup
 
 BUCKET = "google-video-test"
 
 
 def _bucket(s3_endpoint: str) -> dict[str, str]:
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=s3_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    s3 = s3_client(s3_endpoint)
     if BUCKET not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
         s3.create_bucket(Bucket=BUCKET)
     return {

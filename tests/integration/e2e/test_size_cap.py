@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import boto3
 import pytest
 
 from tests.integration.e2e.conftest import BUCKET, running_stack
 from tests.integration.e2e.helpers import create, credits, finished, sim_stats, sim_tasks
 from tests.integration.stack import Stack
+from tests.services import s3_client
 
 CAP = 6 * 1024 * 1024
 GRANT = 100_000
@@ -31,13 +31,7 @@ def stack(pg_url, redis_url, s3_endpoint, tmp_path_factory) -> Iterator[Stack]:
 
 def _left_in_bucket(s3_endpoint: str, video_id: str) -> tuple[list[str], list[str]]:
     """The objects and the unfinished multipart uploads under the video's prefix."""
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=s3_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    s3 = s3_client(s3_endpoint)
     prefix = f"e2e/videos/{video_id}/"
     objects = s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])
     uploads = s3.list_multipart_uploads(Bucket=BUCKET, Prefix=prefix).get("Uploads", [])
