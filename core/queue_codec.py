@@ -14,6 +14,8 @@ from typing import Any
 
 from arq.connections import ArqRedis
 
+from core.redis_writes import bound_writes_in_context
+
 
 def dumps(job: dict[str, Any]) -> bytes:
     """A job (or its result record) as JSON bytes; raises ``TypeError`` for arguments that
@@ -49,4 +51,5 @@ def queue_client(url: str, *, connect_timeout: float, timeout: float | None = No
         url, socket_connect_timeout=connect_timeout, socket_timeout=timeout
     )
     client.job_serializer, client.job_deserializer = dumps, loads
+    bound_writes_in_context(client.connection_pool)
     return client

@@ -25,6 +25,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.requests import Request
 
+from core.redis_writes import bound_writes_in_context
 from schemas.config import RuntimeConfig
 from schemas.problems import Code
 from service.errors import ProblemError
@@ -87,6 +88,7 @@ class RateLimits:
         self._limiter = SlidingWindowCounterRateLimiter(self._storage)
         bridge = self._storage.bridge
         assert isinstance(bridge, RedispyBridge)
+        bound_writes_in_context(cast(Redis, bridge.get_connection()).connection_pool)
         self._prefixed = bridge.prefixed_key
         # The library's own script, once per limit, on the library's own keys (what its
         # window stats read; tests/integration/test_limits.py holds the two together).

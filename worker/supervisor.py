@@ -37,6 +37,7 @@ from redis.asyncio import ConnectionPool
 
 from core.outages import database_unreachable, redis_failed
 from core.queue_codec import ARQ_CODEC
+from core.redis_writes import bound_writes_in_context
 from core.repo.health import ping
 from schemas.settings import Settings
 from worker.arq_worker import ArqWorker
@@ -92,6 +93,7 @@ def open_redis(settings: Settings) -> ArqRedis:
         socket_connect_timeout=REDIS_CONNECT_SECONDS,
         socket_timeout=REDIS_COMMAND_SECONDS,
     )
+    bound_writes_in_context(pool)
     # The jobs' own enqueues (poll, store, deliver) go through this pool: JSON, like the API's.
     return ArqRedis(pool, **ARQ_CODEC)
 

@@ -27,15 +27,19 @@ _DRIVER_ERRORS = (
 
 
 def autocommit(conn: AsyncConnection) -> bool:
-    """Whether ``conn`` is PostgreSQL in autocommit: each statement its own transaction,
-    so one run on the driver commits exactly as it would through SQLAlchemy (inside a
-    SQLAlchemy transaction the dialect begins lazily, so a driver statement could land
-    outside it; SQLite has no driver path)."""
+    """Whether a driver statement on ``conn`` is its own transaction, so it commits
+    exactly as it would through SQLAlchemy: PostgreSQL in autocommit
+    (``core.db.autocommit``), or with no SQLAlchemy transaction begun
+    (``core.db.driver_autocommit``). Inside a SQLAlchemy transaction the dialect begins
+    lazily, so a driver statement could land outside it; SQLite has no driver path."""
     sync = conn.sync_connection
     return (
         sync is not None
         and conn.dialect.name == "postgresql"
-        and sync.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+        and (
+            not sync.in_transaction()
+            or sync.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+        )
     )
 
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from core.db import autocommit
+from core.db import autocommit, driver_autocommit
 from core.repo import _driver, activity, tasks
 from schemas.clock import utcnow
 from schemas.status import ActivityKind, TaskStatus
@@ -35,9 +35,9 @@ async def test_a_poll_hop_never_lowers_the_stored_progress(
             assert await tasks.transition(conn, task_id, [before], status, upstream_task_id="t")
 
     async def hop(progress: int, *, in_transaction: bool) -> int:
-        # The worker's way (autocommit: the driver's statements on PostgreSQL) and inside
-        # a transaction (SQLAlchemy Core) must record the same.
-        connecting = engine.begin() if in_transaction else autocommit(engine)
+        # The worker's way (the driver's statements on PostgreSQL, each committing on its
+        # own) and inside a transaction (SQLAlchemy Core) must record the same.
+        connecting = engine.begin() if in_transaction else driver_autocommit(engine)
         async with connecting as conn:
             view = await tasks.load_for_poll(conn, task_id)
             assert view is not None and view.status == TaskStatus.RUNNING
@@ -64,12 +64,17 @@ async def test_a_poll_hop_never_lowers_the_stored_progress(
         history = await activity.timeline(conn, task_id)
         stale = await tasks.load_for_poll(conn, task_id)
         assert stale is not None
-    async with autocommit(engine) as conn:
-        # The worker's connection takes the driver's path on PostgreSQL, Core on SQLite.
-        driven = _driver.autocommit(conn)
-        assert driven == (engine.dialect.name == "postgresql")
-        assert await tasks.load_for_poll(conn, task_id) == stale
-        assert await tasks.load_for_poll(conn, "video_none") is None
+    for connecting in (driver_autocommit, autocommit):
+        async with connecting(engine) as conn:
+            # The worker's connections take the driver's path on PostgreSQL, Core on SQLite.
+            driven = _driver.autocommit(conn)
+            assert driven == (engine.dialect.name == "postgresql")
+            assert await tasks.load_for_poll(conn, task_id) == stale
+            assert await tasks.load_for_poll(conn, "video_none") is None
+    async with engine.connect() as conn:
+        # Once SQLAlchemy has begun a transaction, the driver would run outside it: Core.
+        await activity.timeline(conn, task_id)
+        assert not _driver.autocommit(conn)
     assert stale.polls == 4
     assert stale.upstream_response == {"data": {"progress": "96%"}, "_poll": {}}
     assert [
@@ -83,7 +88,7 @@ async def test_a_poll_hop_never_lowers_the_stored_progress(
 
     # A hop that lost (a duplicate of an earlier one) leaves no row, on either path.
     view = dataclasses.replace(stale, polls=0)
-    async with autocommit(engine) as conn:
+    async with driver_autocommit(engine) as conn:
         assert not await tasks.advance_poll(conn, view, {"latency_ms": 1}, updated_at=utcnow())
     async with engine.begin() as conn:
         assert not await tasks.advance_poll(conn, view, {"latency_ms": 1}, updated_at=utcnow())

@@ -27,7 +27,7 @@ from typing import Any
 import structlog
 
 from core import queue, settlement
-from core.db import autocommit
+from core.db import autocommit, driver_autocommit
 from core.repo import activity, tasks
 from core.repo.tasks import PollView
 from schemas.clock import utcnow
@@ -61,7 +61,7 @@ _MAX_UNKNOWN_WORDS = 8
 
 async def poll_task(ctx: dict[str, Any], task_id: str, attempt: int) -> str:
     context = wctx(ctx)
-    async with autocommit(context.engine) as conn:
+    async with driver_autocommit(context.engine) as conn:
         task = await tasks.load_for_poll(conn, task_id)
     if task is None or task.status != TaskStatus.RUNNING or task.polls != attempt:
         return "skipped"
@@ -239,7 +239,7 @@ async def _reschedule(
         else {"upstream_response": dict(task.upstream_response or {})}
     )
     values["upstream_response"] = {**values["upstream_response"], _STATE: poll_state}
-    async with autocommit(context.engine) as conn:  # one statement: no transaction
+    async with driver_autocommit(context.engine) as conn:  # one statement: no transaction
         won = await tasks.advance_poll(
             conn,
             task,
