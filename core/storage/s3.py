@@ -74,8 +74,9 @@ class S3Storage:
     then sends an upload's checksum as an ``aws-chunked`` trailer and signs
     ``STREAMING-UNSIGNED-PAYLOAD-TRAILER`` instead of the body's SHA-256 (botocore's
     ``httpchecksum`` and ``auth.S3SigV4Auth``); over http it still signs the body. Only for
-    stores that accept flexible checksums: one that refuses them fails each upload. CRC32C
-    and CRC64NVME need the awscrt package (``schemas.settings`` refuses them without it).
+    stores that accept flexible checksums: one that refuses them fails each upload with a
+    StorageError naming the setting. CRC32C and CRC64NVME need the awscrt package
+    (``schemas.settings`` refuses them without it).
     """
 
     def __init__(
@@ -145,7 +146,7 @@ class S3Storage:
                 self._executor, functools.partial(fn, *args, **kwargs)
             )
         except (BotoCoreError, ClientError) as exc:
-            raise translate_error(exc) from exc
+            raise translate_error(exc, self.checksum_algorithm) from exc
 
     def _key(self, key: str) -> str:
         return self.prefix + check_key(key)

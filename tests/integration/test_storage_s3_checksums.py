@@ -1,5 +1,5 @@
-"""S3_CHECKSUM_ALGORITHM against moto, behind tests/s3proxy.py checking flexible checksums as
-AWS S3 does."""
+"""S3_CHECKSUM_ALGORITHM against moto: behind tests/s3proxy.py checking flexible checksums as
+AWS S3 does, and behind the strict proxy that refuses them as older stores do."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from core.bootstrap import storage_from
-from core.storage import S3Storage
+from core.storage import S3Storage, StorageError, TransientStorageError
 from schemas.settings import Settings
 from tests.s3proxy import CHECKSUMS, RefusingProxy, Seen
 from tests.services import s3_client
@@ -23,6 +23,12 @@ PART = 8 * MiB  # S3Storage's default part size, which storage_from uses
 def checking(s3_endpoint: str) -> Iterator[RefusingProxy]:
     """A store that takes flexible checksums and checks them as AWS S3 does."""
     with RefusingProxy(s3_endpoint, flexible_checksums=True) as proxy:
+        yield proxy
+
+
+@pytest.fixture(scope="module")
+def strict(s3_endpoint: str) -> Iterator[RefusingProxy]:
+    with RefusingProxy(s3_endpoint) as proxy:
         yield proxy
 
 
@@ -141,3 +147,24 @@ async def test_deleting_sends_a_flexible_checksum_instead_of_content_md5(
     deletes = [s for s in _since(checking, before, crc32.bucket) if s.method == "POST"]
     assert [(s.refused, s.checksum) for s in deletes] == [(None, "CRC32")]
     assert await crc32.stat("videos/t3/video.mp4") is None
+
+
+async def test_a_store_that_refuses_flexible_checksums_fails_each_upload_naming_the_setting(
+    strict: RefusingProxy, s3_endpoint: str
+) -> None:
+    storage = _storage(strict.url, "CRC32")
+    try:
+        await storage.ensure_bucket()  # no checksum: accepted
+        with pytest.raises(StorageError, match="S3_CHECKSUM_ALGORITHM is CRC32") as small:
+            await storage.put_bytes("inputs/t4/0.png", b"image", "image/png")
+        with pytest.raises(StorageError, match="S3_CHECKSUM_ALGORITHM is CRC32") as large:
+            await storage.put_stream("videos/t4/video.mp4", _chunks(_data(PART)), "video/mp4")
+    finally:
+        await storage.close()
+
+    for refused in (small.value, large.value):  # not retried as if the store were down
+        assert not isinstance(refused, TransientStorageError)
+        assert "InvalidArgument Unsupported header 'x-amz-" in str(refused)
+    client = s3_client(s3_endpoint)
+    assert client.list_objects_v2(Bucket=storage.bucket)["KeyCount"] == 0
+    assert client.list_multipart_uploads(Bucket=storage.bucket).get("Uploads", []) == []
