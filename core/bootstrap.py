@@ -37,4 +37,5 @@ def storage_from(settings: Settings) -> Storage:
         access_key_id=settings.s3_access_key_id,
         secret_access_key=settings.s3_secret_access_key,
         addressing_style=settings.s3_addressing_style,
+        checksum_algorithm=settings.s3_checksum_algorithm,
     )

@@ -6,10 +6,11 @@ Runtime behaviour (prices, upstream, limits) lives in the database instead, see
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import Field, field_validator, model_validator
@@ -18,7 +19,14 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from schemas.providers import UpstreamKind
 from schemas.secret_strength import DEV_SECRET_KEY, placeholder, weakness
 
-__all__ = ["DEV_SECRET_KEY", "Settings"]
+__all__ = ["DEV_SECRET_KEY", "S3ChecksumAlgorithm", "Settings"]
+
+# S3's flexible checksum algorithms that AWS S3 ("Checking object integrity" in its User
+# Guide), Cloudflare R2 and moto all implement. botocore computes the first three itself;
+# CRC32C and CRC64NVME only with the awscrt package (botocore[crt]). AWS's newer SHA512,
+# MD5 and XXHASH* are left out: neither R2 nor moto (the tests' store) implements them.
+S3ChecksumAlgorithm = Literal["CRC32", "SHA1", "SHA256", "CRC32C", "CRC64NVME"]
+NEEDS_AWSCRT = frozenset({"CRC32C", "CRC64NVME"})
 
 
 def url_passwords(name: str, url: str) -> dict[str, str | None]:
@@ -49,6 +57,10 @@ class Settings(BaseSettings):
     s3_public_endpoint_url: str | None = None
     # None: path-style with a custom S3_ENDPOINT_URL (MinIO, IPs), boto3's choice otherwise.
     s3_addressing_style: Literal["auto", "path", "virtual"] | None = None
+    # Empty: only the checksums S3 requires, as Content-MD5 (every S3-compatible store takes
+    # them). An algorithm: S3's flexible checksums with it on every upload, for stores that
+    # implement them (README, "S3-compatible stores").
+    s3_checksum_algorithm: S3ChecksumAlgorithm | None = None
     admin_key: str | None = None
     # The base of the URLs this API gives its clients (``download_url``); nothing else.
     public_url: str | None = None
@@ -151,6 +163,27 @@ class Settings(BaseSettings):
     def _level_in_capitals(cls, value: object) -> object:
         return value.strip().upper() if isinstance(value, str) else value
 
+    @field_validator("s3_checksum_algorithm", mode="before")
+    @classmethod
+    def _checksum_algorithm(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        name = value.strip().upper()
+        if not name:
+            return None
+        usable = [a for a in get_args(S3ChecksumAlgorithm) if a not in NEEDS_AWSCRT or _awscrt()]
+        if name in usable:
+            return name
+        if name in NEEDS_AWSCRT:
+            raise ValueError(
+                f"S3_CHECKSUM_ALGORITHM {name} needs the awscrt package (pip install "
+                f"'botocore[crt]'); without it use {', '.join(usable)}, or leave it empty"
+            )
+        raise ValueError(
+            f"S3_CHECKSUM_ALGORITHM {value.strip()!r} is none of {', '.join(usable)}"
+            " (leave it empty for Content-MD5 only where S3 requires a checksum)"
+        )
+
     @field_validator("egress_allow", mode="before")
     @classmethod
     def _egress_allow(cls, value: object) -> object:
@@ -243,6 +276,12 @@ class Settings(BaseSettings):
     @property
     def webhook_schedule(self) -> list[float]:
         return [float(x) for x in self.webhook_retry_schedule.split(",") if x.strip()]
+
+
+def _awscrt() -> bool:
+    """Whether the awscrt package is installed (looked up, not imported: botocore imports
+    it itself and computes CRC32C and CRC64NVME with it)."""
+    return importlib.util.find_spec("awscrt") is not None
 
 
 HOST_NAME = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)(\.(?!-)[a-z0-9_-]{1,63}(?<!-))*$")

@@ -15,6 +15,15 @@ Refused with an S3 error document:
 - the UploadPart numbered ``refuse_part``, once a later part has arrived too (so other
   parts are in flight when it fails): 403 ``AccessDenied``, which no client retries.
 
+``RefusingProxy(upstream, flexible_checksums=True)`` is a store that takes S3's flexible
+checksums instead, and checks them as AWS S3 does ("Checking object integrity"): a
+checksum header that is not its body's is 400 ``BadDigest``; an UploadPart of an upload
+created with ``x-amz-checksum-algorithm`` must carry that algorithm's checksum, and its
+CompleteMultipartUpload must list each part's (unless the algorithm is CRC64NVME, full
+object only): 400 ``InvalidRequest``, worded as AWS S3 answers (quoted in
+apache/opendal#4580; versity/versitygw#1342 for a part without it); a DeleteObjects may
+carry a flexible checksum instead of ``Content-MD5``. What it checked is in ``Seen.checksum``.
+
 Signatures are recomputed with botocore's own SigV4 signers and the shared secret, so a
 presigned URL rewritten to another host after signing is refused as a real store would.
 It runs in a thread of the test process (``with RefusingProxy(upstream) as proxy``); worker
@@ -28,6 +37,9 @@ import hashlib
 import hmac
 import http.client
 import threading
+import xml.etree.ElementTree as ElementTree
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -41,6 +53,16 @@ from botocore.credentials import Credentials
 from cli.supervise import HOST
 
 FLEXIBLE_CHECKSUM_HEADERS = ("x-amz-checksum-", "x-amz-sdk-checksum-algorithm", "x-amz-trailer")
+# x-amz-checksum-* headers that name an algorithm, a type or a mode rather than carry a value.
+CHECKSUM_HEADERS_NOT_VALUES = frozenset(
+    {"x-amz-checksum-algorithm", "x-amz-checksum-type", "x-amz-checksum-mode"}
+)
+# The flexible checksums this proxy computes to check a declared one (raw digests).
+CHECKSUMS: dict[str, Callable[[bytes], bytes]] = {
+    "CRC32": lambda body: zlib.crc32(body).to_bytes(4, "big"),
+    "SHA1": lambda body: hashlib.sha1(body, usedforsecurity=False).digest(),
+    "SHA256": lambda body: hashlib.sha256(body).digest(),
+}
 HOP_BY_HOP = frozenset(
     {
         "connection",
@@ -65,6 +87,9 @@ class Seen:
     method: str
     target: str
     refused: str | None
+    # The flexible checksum algorithm the proxy checked on it (a header, or every part
+    # of a CompleteMultipartUpload), with ``flexible_checksums`` on.
+    checksum: str | None = None
 
 
 class Refusal(Exception):
@@ -82,9 +107,12 @@ class RefusingProxy:
         request in arrival order.
     """
 
-    def __init__(self, upstream: str, *, secret_key: str = MOTO_SECRET) -> None:
+    def __init__(
+        self, upstream: str, *, secret_key: str = MOTO_SECRET, flexible_checksums: bool = False
+    ) -> None:
         self.upstream = urlsplit(upstream)
         self.secret_key = secret_key
+        self.checksums = FlexibleChecksums() if flexible_checksums else None
         self.unavailable = False
         self.refuse_deletes = False
         self.refuse_part: int | None = None
@@ -117,23 +145,29 @@ class RefusingProxy:
         self._server.server_close()
         self._thread.join(timeout=10)
 
-    def check(self, method: str, target: str, headers: dict[str, str], body: bytes) -> None:
-        """Raise Refusal for what a strict store would refuse; return to forward."""
+    def check(self, method: str, target: str, headers: dict[str, str], body: bytes) -> str | None:
+        """Raise Refusal for what a strict store would refuse; return to forward (with the
+        flexible checksum algorithm checked, if any)."""
         if self.unavailable:
             raise Refusal(503, "ServiceUnavailable", "The store is unavailable (test switch).")
         if self.refuse_deletes and (method == "DELETE" or "delete" in target):
             raise Refusal(503, "ServiceUnavailable", "Deletes are unavailable (test switch).")
-        for name in headers:
-            if name.startswith(FLEXIBLE_CHECKSUM_HEADERS):
-                raise Refusal(400, "InvalidArgument", f"Unsupported header {name!r}.")
+        if self.checksums is None:
+            for name in headers:
+                if name.startswith(FLEXIBLE_CHECKSUM_HEADERS):
+                    raise Refusal(400, "InvalidArgument", f"Unsupported header {name!r}.")
         parts = urlsplit(target)
-        query = parse_qsl(parts.query, keep_blank_values=True)
-        if method == "PUT" and "partNumber" in dict(query):
-            self._part_arrived(int(dict(query)["partNumber"]))
-        _check_signature(self.secret_key, method, target, headers, query)
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        if method == "PUT" and "partNumber" in query:
+            self._part_arrived(int(query["partNumber"]))
+        _check_signature(self.secret_key, method, target, headers, list(query.items()))
         _check_payload_hash(headers, body)
-        if method == "POST" and "delete" in dict(query):
+        checked = None
+        if self.checksums is not None:
+            checked = self.checksums.check(method, parts.path, query, headers, body)
+        if method == "POST" and "delete" in query and checked is None:
             _check_content_md5(headers, body)
+        return checked
 
     def _part_arrived(self, number: int) -> None:
         with self._parts_arrived:
@@ -144,6 +178,99 @@ class RefusingProxy:
             # Bounded: with fewer parts than that, it fails alone rather than hanging.
             self._parts_arrived.wait_for(lambda: self._highest_part > number, timeout=10)
         raise Refusal(403, "AccessDenied", f"Part {number} is refused (test switch).")
+
+
+class FlexibleChecksums:
+    """What AWS S3 checks of flexible checksums, request by request (uploads are told
+    apart by object path: one upload per key at a time, as the tests make them)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._algorithms: dict[str, str] = {}  # object path -> its upload's algorithm
+        self._parts: dict[tuple[str, str], str] = {}  # (path, part number) -> checksum
+
+    def check(
+        self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes
+    ) -> str | None:
+        declared = _declared_checksum(headers, body)
+        if method == "POST" and "uploads" in query:
+            algorithm = headers.get("x-amz-checksum-algorithm", "").upper()
+            with self._lock:
+                self._algorithms[path] = algorithm
+            return algorithm or None
+        if method == "PUT" and "partNumber" in query:
+            return self._part(path, query["partNumber"], declared)
+        if method == "POST" and "uploadId" in query:
+            return self._complete(path, body)
+        return declared[0] if declared else None
+
+    def _part(self, path: str, number: str, declared: tuple[str, str] | None) -> str | None:
+        with self._lock:
+            expected = self._algorithms.get(path, "")
+        actual = declared[0] if declared else "null"
+        if expected and actual != expected:
+            raise Refusal(
+                400,
+                "InvalidRequest",
+                f"Checksum Type mismatch occurred, expected checksum Type: {expected.lower()},"
+                f" actual checksum Type: {actual.lower()}",
+            )
+        if declared:
+            with self._lock:
+                self._parts[path, number] = declared[1]
+        return declared[0] if declared else None
+
+    def _complete(self, path: str, body: bytes) -> str | None:
+        with self._lock:
+            algorithm = self._algorithms.pop(path, "")
+            stored = {n: v for (p, n), v in self._parts.items() if p == path}
+        if algorithm in ("", "CRC64NVME"):
+            return None
+        for part in _xml_elements(body, "Part"):
+            number = _xml_text(part, "PartNumber")
+            checksum = _xml_text(part, f"Checksum{algorithm}")
+            if checksum is None:
+                raise Refusal(
+                    400,
+                    "InvalidRequest",
+                    f"The upload was created using a {algorithm.lower()} checksum. The complete"
+                    " request must include the checksum for each part. It was missing for part"
+                    f" {number} in the request.",
+                )
+            if checksum != stored.get(number or ""):
+                raise Refusal(400, "InvalidPart", f"Part {number}'s checksum does not match.")
+        return algorithm
+
+
+def _declared_checksum(headers: dict[str, str], body: bytes) -> tuple[str, str] | None:
+    """The (algorithm, value) of the request's ``x-amz-checksum-<algorithm>`` header, after
+    checking it against the body where this proxy can compute it."""
+    found = [
+        (name.removeprefix("x-amz-checksum-").upper(), value)
+        for name, value in headers.items()
+        if name.startswith("x-amz-checksum-") and name not in CHECKSUM_HEADERS_NOT_VALUES
+    ]
+    if not found:
+        return None
+    algorithm, value = found[0]
+    compute = CHECKSUMS.get(algorithm)
+    if compute is not None and value != base64.b64encode(compute(body)).decode():
+        raise Refusal(400, "BadDigest", f"The {algorithm} you specified did not match the body.")
+    return algorithm, value
+
+
+def _xml_elements(document: bytes, name: str) -> list[ElementTree.Element]:
+    # The tests' own boto3 clients wrote it (defusedxml guards against hostile documents).
+    root = ElementTree.fromstring(document)  # noqa: S314
+    return [e for e in root.iter() if _local(e.tag) == name]
+
+
+def _xml_text(element: ElementTree.Element, name: str) -> str | None:
+    return next((c.text for c in element if _local(c.tag) == name), None)
+
+
+def _local(tag: str) -> str:
+    return tag.rpartition("}")[2]
 
 
 def _check_signature(
@@ -247,12 +374,12 @@ def _handler(proxy: RefusingProxy) -> type[BaseHTTPRequestHandler]:
             headers = {name.lower(): value for name, value in self.headers.items()}
             try:
                 body = self._body(headers)
-                proxy.check(self.command, self.path, headers, body)
+                checked = proxy.check(self.command, self.path, headers, body)
             except Refusal as refusal:
                 proxy.seen.append(Seen(self.command, self.path, refusal.code))
                 self._refuse(refusal)
                 return
-            proxy.seen.append(Seen(self.command, self.path, None))
+            proxy.seen.append(Seen(self.command, self.path, None, checked))
             self._forward(headers, body)
 
         do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_request

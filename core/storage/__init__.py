@@ -14,6 +14,7 @@ from core.storage.base import (
 )
 from core.storage.local import LocalStorage
 from core.storage.s3 import AddressingStyle, S3Storage
+from core.storage.s3_checksums import ChecksumAlgorithm
 
 __all__ = [
     "LocalStorage",
@@ -36,6 +37,7 @@ def open_storage(
     access_key_id: str | None = None,
     secret_access_key: str | None = None,
     addressing_style: AddressingStyle | None = None,
+    checksum_algorithm: ChecksumAlgorithm | None = None,
 ) -> Storage:
     """``file:///absolute/dir`` → LocalStorage; ``s3://bucket/optional/prefix`` → S3Storage
     (the keyword arguments are S3Storage's; local disk ignores them)."""
@@ -56,6 +58,7 @@ def open_storage(
             access_key_id=access_key_id,
             secret_access_key=secret_access_key,
             addressing_style=addressing_style,
+            checksum_algorithm=checksum_algorithm,
         )
     raise ValueError(
         f"unsupported storage URL {url!r}: expected file:///absolute/path or s3://bucket/prefix"

@@ -9,10 +9,16 @@ from typing import TYPE_CHECKING, ParamSpec, Protocol, TypeVar
 import structlog
 
 from core.storage.base import StorageError
+from core.storage.s3_checksums import ChecksumAlgorithm, checksum_member
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
+    from mypy_boto3_s3.type_defs import (
+        CompletedPartTypeDef,
+        CreateMultipartUploadRequestTypeDef,
+        UploadPartOutputTypeDef,
+        UploadPartRequestTypeDef,
+    )
 
 MAX_PARTS = 10_000
 
@@ -34,14 +40,28 @@ class MultipartUpload:
     """Parts are numbered in the order they are added and upload concurrently; the caller
     bounds how many are in flight (``core.storage.blocks``: a part's buffer is reused only
     once ``done`` has run). The first part that fails fails the upload: ``add_part`` and
-    ``complete`` raise its error."""
+    ``complete`` raise its error.
 
-    def __init__(self, client: S3Client, call: Call, bucket: str, key: str, upload_id: str) -> None:
+    With ``checksum_algorithm`` the upload is created with it, botocore computes each
+    part's checksum in that algorithm (the store checks it), and the complete lists each
+    part's checksum as the store answered it: AWS S3 refuses to complete a COMPOSITE upload
+    without them (API reference, CompletedPart; "Checking object integrity")."""
+
+    def __init__(
+        self,
+        client: S3Client,
+        call: Call,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        checksum_algorithm: ChecksumAlgorithm | None = None,
+    ) -> None:
         self._client = client
         self._call = call
         self._bucket = bucket
         self._key = key
         self._upload_id = upload_id
+        self._checksum_algorithm = checksum_algorithm
         self._parts: list[CompletedPartTypeDef] = []
         self._started = 0
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -49,12 +69,23 @@ class MultipartUpload:
 
     @classmethod
     async def start(
-        cls, client: S3Client, call: Call, bucket: str, key: str, content_type: str
+        cls,
+        client: S3Client,
+        call: Call,
+        bucket: str,
+        key: str,
+        content_type: str,
+        checksum_algorithm: ChecksumAlgorithm | None = None,
     ) -> MultipartUpload:
-        response = await call(
-            client.create_multipart_upload, Bucket=bucket, Key=key, ContentType=content_type
-        )
-        return cls(client, call, bucket, key, response["UploadId"])
+        request: CreateMultipartUploadRequestTypeDef = {
+            "Bucket": bucket,
+            "Key": key,
+            "ContentType": content_type,
+        }
+        if checksum_algorithm is not None:
+            request["ChecksumAlgorithm"] = checksum_algorithm
+        response = await call(client.create_multipart_upload, **request)
+        return cls(client, call, bucket, key, response["UploadId"], checksum_algorithm)
 
     def add_part(self, data: bytes, done: Callable[[], Awaitable[None]]) -> None:
         """Start uploading the next part in the background; ``done()`` runs when it is
@@ -100,16 +131,18 @@ class MultipartUpload:
             log.warning("s3_abort_failed", key=self._key, upload_id=self._upload_id, error=str(exc))
 
     async def _upload(self, number: int, data: bytes, done: Callable[[], Awaitable[None]]) -> None:
+        request: UploadPartRequestTypeDef = {
+            "Bucket": self._bucket,
+            "Key": self._key,
+            "UploadId": self._upload_id,
+            "PartNumber": number,
+            "Body": data,
+        }
+        if self._checksum_algorithm is not None:
+            request["ChecksumAlgorithm"] = self._checksum_algorithm
         try:
-            response = await self._call(
-                self._client.upload_part,
-                Bucket=self._bucket,
-                Key=self._key,
-                UploadId=self._upload_id,
-                PartNumber=number,
-                Body=data,
-            )
-            self._parts.append({"ETag": response["ETag"], "PartNumber": number})
+            response = await self._call(self._client.upload_part, **request)
+            self._parts.append(self._completed(number, response))
         except Exception as exc:  # noqa: BLE001  (kept, raised by add_part/complete)
             # Kept for add_part/complete, not raised here: nobody awaits a failed part
             # before the next add_part, and an unretrieved task error would be logged.
@@ -117,3 +150,12 @@ class MultipartUpload:
                 self._failed = exc
         finally:
             await done()
+
+    def _completed(self, number: int, response: UploadPartOutputTypeDef) -> CompletedPartTypeDef:
+        part: CompletedPartTypeDef = {"ETag": response["ETag"], "PartNumber": number}
+        if self._checksum_algorithm is not None:
+            member = checksum_member(self._checksum_algorithm)
+            # Absent only from a store that ignored the algorithm: it checks none either.
+            if checksum := response.get(member):
+                part[member] = checksum
+        return part

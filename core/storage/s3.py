@@ -28,7 +28,7 @@ from core.storage.base import (
 )
 from core.storage.blocks import Blocks
 from core.storage.multipart import MultipartUpload
-from core.storage.s3_checksums import use_content_md5
+from core.storage.s3_checksums import ChecksumAlgorithm, use_content_md5
 from core.storage.s3_errors import error_code, http_status, translate_error
 from core.storage.streams import iter_chunks
 
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from botocore.response import StreamingBody
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.literals import BucketLocationConstraintType
+    from mypy_boto3_s3.type_defs import PutObjectRequestTypeDef
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -61,6 +62,21 @@ class S3Storage:
     second client with the same credentials, region and addressing), everything else goes
     to ``endpoint_url``. ``addressing_style`` None means path-style with a custom endpoint
     (MinIO, moto and IPs rarely resolve bucket subdomains) and boto3's choice otherwise.
+
+    ``checksum_algorithm`` None sends only the checksums S3 requires, as Content-MD5
+    (``core.storage.s3_checksums``), which every S3-compatible store accepts. An algorithm
+    (``"CRC32"``, …) turns on S3's flexible checksums: botocore computes that checksum of
+    each PutObject and UploadPart body and the store checks it; a multipart upload is
+    created with it and completed with each part's checksum, so the object's is a
+    checksum of the part checksums (COMPOSITE, reported as ``…-<parts>``; CRC64NVME is
+    FULL_OBJECT); the other requests that require a checksum (DeleteObjects) get
+    botocore's own CRC32. Over https botocore
+    then sends an upload's checksum as an ``aws-chunked`` trailer and signs
+    ``STREAMING-UNSIGNED-PAYLOAD-TRAILER`` instead of the body's SHA-256 (botocore's
+    ``httpchecksum`` and ``auth.S3SigV4Auth``); over http it still signs the body. Only for
+    stores that accept flexible checksums: one that refuses them fails each upload with a
+    StorageError naming the setting. CRC32C and CRC64NVME need the awscrt package
+    (``schemas.settings`` refuses them without it).
     """
 
     def __init__(
@@ -75,6 +91,7 @@ class S3Storage:
         secret_access_key: str | None = None,
         part_size: int = DEFAULT_PART_SIZE,
         addressing_style: AddressingStyle | None = None,
+        checksum_algorithm: ChecksumAlgorithm | None = None,
     ) -> None:
         if part_size < MIN_PART_SIZE:
             raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes (S3 minimum)")
@@ -82,6 +99,7 @@ class S3Storage:
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.part_size = part_size
         self.region = region or DEFAULT_REGION
+        self.checksum_algorithm = checksum_algorithm
         session = boto3.session.Session()
 
         def client(endpoint: str | None) -> S3Client:
@@ -95,10 +113,15 @@ class S3Storage:
                 connect_timeout=10,
                 read_timeout=60,
                 s3={"addressing_style": addressing_style or ("path" if endpoint else "auto")},
-                # Only the checksums S3 requires, and those as Content-MD5
+                # By default only the checksums S3 requires, and those as Content-MD5
                 # (core/storage/s3_checksums.py): several S3-compatible stores refuse the
-                # flexible (CRC32) checksums newer botocore sends by default.
-                request_checksum_calculation="when_required",
+                # flexible (CRC32) checksums newer botocore sends by default. With an
+                # algorithm the uploads name it themselves (botocore computes a checksum
+                # whenever ChecksumAlgorithm is given); "when_supported" states the intent
+                # for any operation that does not.
+                request_checksum_calculation=(
+                    "when_supported" if checksum_algorithm else "when_required"
+                ),
                 response_checksum_validation="when_required",
             )
             made: S3Client = session.client(
@@ -108,7 +131,8 @@ class S3Storage:
                 aws_secret_access_key=secret_access_key,
                 config=config,
             )
-            use_content_md5(made)
+            if checksum_algorithm is None:
+                use_content_md5(made)
             return made
 
         self._client = client(endpoint_url)
@@ -122,7 +146,7 @@ class S3Storage:
                 self._executor, functools.partial(fn, *args, **kwargs)
             )
         except (BotoCoreError, ClientError) as exc:
-            raise translate_error(exc) from exc
+            raise translate_error(exc, self.checksum_algorithm) from exc
 
     def _key(self, key: str) -> str:
         return self.prefix + check_key(key)
@@ -139,19 +163,18 @@ class S3Storage:
                     # Shorter than a part: the whole object goes in one request.
                     if upload is None and block.last and len(block.view) < self.part_size:
                         try:
-                            await self._call(
-                                self._client.put_object,
-                                Bucket=self.bucket,
-                                Key=object_key,
-                                Body=block.body(),
-                                ContentType=content_type,
-                            )
+                            await self._put_object(object_key, block.body(), content_type)
                         finally:
                             await blocks.release(block)
                         break
                     if upload is None:
                         upload = await MultipartUpload.start(
-                            self._client, self._call, self.bucket, object_key, content_type
+                            self._client,
+                            self._call,
+                            self.bucket,
+                            object_key,
+                            content_type,
+                            self.checksum_algorithm,
                         )
                     try:
                         upload.add_part(block.body(), functools.partial(blocks.release, block))
@@ -167,6 +190,17 @@ class S3Storage:
             await asyncio.shield(blocks.settle())
             raise
         return StoredObject(key, blocks.size, sha256, content_type)
+
+    async def _put_object(self, object_key: str, body: bytes, content_type: str) -> None:
+        request: PutObjectRequestTypeDef = {
+            "Bucket": self.bucket,
+            "Key": object_key,
+            "Body": body,
+            "ContentType": content_type,
+        }
+        if self.checksum_algorithm is not None:
+            request["ChecksumAlgorithm"] = self.checksum_algorithm
+        await self._call(self._client.put_object, **request)
 
     async def put_bytes(self, key: str, data: bytes, content_type: str) -> StoredObject:
         return await self.put_stream(key, iter_chunks(data, self.part_size), content_type)

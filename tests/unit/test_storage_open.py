@@ -102,3 +102,14 @@ async def test_addressing_style_comes_from_the_settings(style: str, expected: st
         await storage.close()
 
     assert url is not None and url.startswith(expected)
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, None), ("crc32", "CRC32")])
+async def test_the_checksum_algorithm_comes_from_the_settings(
+    value: str | None, expected: str | None
+) -> None:
+    storage = storage_from(_settings(s3_checksum_algorithm=value))
+    try:
+        assert isinstance(storage, S3Storage) and storage.checksum_algorithm == expected
+    finally:
+        await storage.close()

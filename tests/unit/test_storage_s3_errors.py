@@ -65,3 +65,28 @@ def test_missing_credentials_are_permanent() -> None:
 
 def test_message_names_operation_and_code() -> None:
     assert "GetObject: AccessDenied" in str(translate_error(_client_error("AccessDenied", 403)))
+
+
+@pytest.mark.parametrize(("code", "status"), [("NotImplemented", 501), ("", 501)])
+def test_what_the_store_does_not_implement_is_permanent(code: str, status: int) -> None:
+    assert type(translate_error(_client_error(code, status))) is StorageError
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [("InvalidArgument", 400), ("NotImplemented", 501), ("MissingContentMD5", 400)],
+)
+def test_a_refusal_of_flexible_checksums_names_the_setting_that_sends_them(
+    code: str, status: int
+) -> None:
+    refused = translate_error(_client_error(code, status), checksum_algorithm="CRC32")
+
+    assert type(refused) is StorageError
+    assert "S3_CHECKSUM_ALGORITHM is CRC32" in str(refused)
+    assert "S3_CHECKSUM_ALGORITHM" not in str(translate_error(_client_error(code, status)))
+
+
+def test_other_errors_do_not_blame_the_checksum_setting() -> None:
+    refused = translate_error(_client_error("AccessDenied", 403), checksum_algorithm="CRC32")
+
+    assert "S3_CHECKSUM_ALGORITHM" not in str(refused)
