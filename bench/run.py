@@ -253,6 +253,7 @@ def _summary_rows(results: dict[str, Any]) -> list[str]:
     if "storing" in results:
         st = results["storing"]
         o, r = st["best"]["ours-s3"], st["best"]["raw-s3"]
+        c = st["best"]["ours-s3-crc32"]
         size = st["params"]["size_mib"]
         rss = st["peak_rss_growth_mib"]["ours-s3"]
         rss_target = storing.RSS_TARGET_MIB * size / 1024
@@ -261,6 +262,10 @@ def _summary_rows(results: dict[str, Any]) -> list[str]:
             f" (raw boto3) | {st['ratio_s3']:.2f}"
             f" | {o['cpu_s_per_gib']:.2f} / {r['cpu_s_per_gib']:.2f} CPU s/GiB"
             f" | ≥ {storing.THROUGHPUT_TARGET} | {_verdict(st['ratio_s3'], 0.8)} |",
+            f"| storing, `S3_CHECKSUM_ALGORITHM=CRC32` (opt-in), MiB/s"
+            f" | {c['mib_s']:.0f} | {r['mib_s']:.0f} (raw boto3) | {st['ratio_s3_crc32']:.2f}"
+            f" | {c['cpu_s_per_gib']:.2f} / {r['cpu_s_per_gib']:.2f} CPU s/GiB"
+            f" | ≥ {storing.THROUGHPUT_TARGET} | {_verdict(st['ratio_s3_crc32'], 0.8)} |",
             f"| storing: peak worker RSS growth, MiB | {rss:.0f}"
             f" | {st['peak_rss_growth_mib']['raw-s3']:.0f} (raw boto3) | - | -"
             f" | ≤ {rss_target:g} | {_at_most(rss, rss_target)} |",
