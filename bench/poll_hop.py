@@ -396,7 +396,7 @@ def run(
             "chains": chains,
             "rounds": rounds,
             "max_jobs": 200,
-            "poll_delay_s": 0.05,
+            "poll_delay_s": 0.025,
             "defer_s": 0.001,
         },
         "runs": [r.as_dict() for r in runs],

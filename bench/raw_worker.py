@@ -72,7 +72,8 @@ def run_worker(
     on_shutdown: StartupShutdown,
 ) -> None:
     """Run ``job`` (as ``name``) in an ARQ worker under the settings every reference hop
-    shares with the product's worker (uvloop, ``poll_delay`` 0.05 s, ``max_jobs``), until
+    shares with the product's worker (uvloop, ``poll_delay`` 0.025 s as
+    ``worker.options.POLL_DELAY_SECONDS``, ``max_jobs``), until
     SIGTERM/SIGINT."""
     asyncio.set_event_loop(uvloop.new_event_loop())
     Worker(
@@ -85,7 +86,7 @@ def run_worker(
         keep_result=0,
         job_completion_wait=2,
         health_check_interval=5,
-        poll_delay=0.05,
+        poll_delay=0.025,
         handle_signals=True,
         log_results=False,
     ).run()
