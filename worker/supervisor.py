@@ -74,8 +74,8 @@ async def cancel_until_done(task: asyncio.Task[Any], every: float = RECANCEL_SEC
 
     One ``cancel()`` is not enough for the ARQ loop: on Python 3.11 ``asyncio.wait_for``
     drops a cancellation that arrives just after its inner future finished (CPython
-    gh-86296, fixed in 3.12), and redis-py sends every command through
-    ``wait_for(..., socket_timeout)``. A loop that lost its cancellation would poll on
+    gh-86296, fixed in 3.12); ARQ runs each job in ``wait_for`` (the pool's own writes no
+    longer are: ``core.redis_writes``). A loop that lost its cancellation would poll on
     forever, and the process would wait for it until SIGKILL.
     """
     while not task.done():
