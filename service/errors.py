@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.outages import database_unreachable, sqlstate
+from core.storage import StorageError
 from schemas.problems import STATUS, TITLES, Code
 from service.metrics import route_template
 
@@ -125,6 +126,20 @@ async def handle_dependency(request: Request, exc: Exception) -> Response:
     return problem_response(Code.UNAVAILABLE, "A backing service is unavailable; retry shortly.")
 
 
+async def handle_storage(request: Request, exc: Exception) -> Response:
+    """The object store failed a write or read the API makes itself (an upload, a create's
+    inline image): down, or refusing what it is sent (S3_CHECKSUM_ALGORITHM on a store
+    without flexible checksums, a permission). The operator's to fix, not the client's:
+    503, with the store's answer (which names the setting) in the log line."""
+    log.warning(
+        "storage_unavailable",
+        route=route_template(request.scope),
+        error=type(exc).__name__,
+        detail=str(exc),
+    )
+    return problem_response(Code.UNAVAILABLE, "A backing service is unavailable; retry shortly.")
+
+
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled_error", route=route_template(request.scope), error=type(exc).__name__)
     return internal_error()
@@ -148,6 +163,7 @@ HANDLERS = {
     DBAPIError: handle_dependency,
     RedisConnectionError: handle_dependency,
     OSError: handle_dependency,
+    StorageError: handle_storage,
 }
 
 

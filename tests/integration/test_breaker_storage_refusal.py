@@ -72,13 +72,6 @@ def settings(
         strict.unavailable = False
 
 
-REFUSAL_IS_500 = pytest.mark.xfail(
-    strict=True,
-    reason="BREAKER: a StorageError escaping an API route is a 500 internal_error",
-)
-
-
-@REFUSAL_IS_500
 async def test_an_upload_the_store_refuses_is_a_503_and_leaves_no_upload(
     acme: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:
@@ -88,7 +81,6 @@ async def test_an_upload_the_store_refuses_is_a_503_and_leaves_no_upload(
         assert (await conn.execute(select(func.count()).select_from(uploads))).scalar_one() == 0
 
 
-@REFUSAL_IS_500
 async def test_an_image_create_the_store_refuses_is_a_503_and_holds_nothing(
     acme: httpx.AsyncClient, engine: AsyncEngine, assert_ledger
 ) -> None:
