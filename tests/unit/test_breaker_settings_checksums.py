@@ -1,0 +1,51 @@
+"""Breaker probes of S3_CHECKSUM_ALGORITHM's reading (c3aae2d): an operator's value in any
+ASCII case with surrounding whitespace names an algorithm; a look-alike that only Python's
+Unicode case mapping turns into one (U+017F LATIN SMALL LETTER LONG S, upper-cases
+to ``S``) is not that algorithm's name and is refused like any other unknown value."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from schemas.settings import Settings
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in list(os.environ):
+        if name.startswith("GOOGLE_VIDEO_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("value", "stored"),
+    [("\tcrc32\n", "CRC32"), ("sHa1", "SHA1"), ("\u00a0sha256\u3000", "SHA256")],
+)
+def test_ascii_names_in_any_case_and_whitespace_are_read(value: str, stored: str) -> None:
+    assert Settings(s3_checksum_algorithm=value).s3_checksum_algorithm == stored
+
+
+LOOK_ALIKE_READ = pytest.mark.xfail(
+    strict=True, reason="BREAKER: str.upper() maps U+017F to S: long-s 'sha1' is read as SHA1"
+)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("\u017fha1", marks=LOOK_ALIKE_READ),  # long s + 'ha1'
+        pytest.param("\u017fha256", marks=LOOK_ALIKE_READ),  # long s + 'ha256'
+        "\uff23\uff32\uff23\uff13\uff12",  # fullwidth CRC32
+        "\u200bCRC32",  # zero-width space
+        "CRC\u0033\u0332",  # combining low line
+        "crc32\x00",
+    ],
+)
+def test_a_look_alike_is_refused(value: str) -> None:
+    with pytest.raises(ValidationError, match="S3_CHECKSUM_ALGORITHM"):
+        Settings(s3_checksum_algorithm=value)
