@@ -168,9 +168,11 @@ class Settings(BaseSettings):
     def _checksum_algorithm(cls, value: object) -> object:
         if not isinstance(value, str):
             return value
-        name = value.strip().upper()
+        name = value.strip()
         if not name:
             return None
+        # ASCII case only: str.upper() also maps look-alikes (U+017F, a long s, to "S").
+        name = name.upper() if name.isascii() else name
         usable = [a for a in get_args(S3ChecksumAlgorithm) if a not in NEEDS_AWSCRT or _awscrt()]
         if name in usable:
             return name
