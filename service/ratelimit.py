@@ -64,6 +64,15 @@ def _text(script: str | bytes) -> str:
     return script.decode() if isinstance(script, bytes) else script
 
 
+def _limits_uri(redis_url: str) -> str:
+    """``REDIS_URL`` as the ``limits`` package names it. A Unix socket is ``unix://`` to
+    redis-py but ``async+redis+unix://`` to limits, which takes ``async+unix://`` for a
+    valkey URL (and then refuses to start without the valkey package)."""
+    if redis_url.startswith("unix://"):
+        return "async+redis+" + redis_url
+    return f"async+{redis_url}"
+
+
 @dataclass(frozen=True)
 class Rule:
     """``amount`` hits per ``seconds`` for each caller of one kind (``name``)."""
@@ -78,7 +87,7 @@ class RateLimits:
 
     def __init__(self, redis_url: str) -> None:
         self._storage = RedisStorage(
-            f"async+{redis_url}",
+            _limits_uri(redis_url),
             implementation="redispy",
             wrap_exceptions=True,
             key_prefix=KEY_PREFIX,

@@ -128,13 +128,7 @@ async def test_the_worker_pool_speaks_each_transport(redis_tls_unix: _Redis, kin
         await pool.aclose()
 
 
-UNIX_IS_VALKEY = pytest.mark.xfail(
-    strict=True,
-    reason="BREAKER: limits reads 'async+unix://' as a valkey URL: the API cannot start",
-)
-
-
-@pytest.mark.parametrize("kind", ["tls", pytest.param("unix", marks=UNIX_IS_VALKEY)])
+@pytest.mark.parametrize("kind", ["tls", "unix"])
 async def test_the_rate_limits_speak_each_transport(redis_tls_unix: _Redis, kind: str) -> None:
     limits = RateLimits(_url(redis_tls_unix, kind))
     try:
@@ -145,7 +139,6 @@ async def test_the_rate_limits_speak_each_transport(redis_tls_unix: _Redis, kind
         await limits.close()
 
 
-@UNIX_IS_VALKEY
 async def test_the_api_starts_and_serves_on_a_unix_socket_redis(
     redis_tls_unix: _Redis, settings: Settings
 ) -> None:

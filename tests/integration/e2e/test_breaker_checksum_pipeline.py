@@ -16,12 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from core.repo import tasks
 from core.storage.keys import video_key
 from tests.eventually import eventually
-from tests.integration.e2e.conftest import running_stack
+from tests.integration.e2e.conftest import BUCKET, running_stack
 from tests.integration.e2e.helpers import create, credits, finished
 from tests.integration.images import PNG_URI
 from tests.integration.receiver import Receiver
 from tests.integration.stack import Stack
 from tests.s3proxy import RefusingProxy
+from tests.services import s3_client
 
 
 @pytest.fixture(scope="module")
@@ -107,3 +108,31 @@ async def test_a_video_stored_with_crc32_completes_once_and_is_purged(
         s for s in checking.seen[deletes_before:] if s.method == "POST" and "delete" in s.target
     ]
     assert deletes and all(s.refused is None and s.checksum == "CRC32" for s in deletes)
+
+
+async def test_a_part_the_store_refuses_fails_the_video_once_released_and_nothing_stays(
+    acme, checking: RefusingProxy, receiver: Receiver, s3_endpoint: str, assert_ledger
+) -> None:
+    hook = await acme.post("/v1/webhook-endpoints", json={"url": receiver.url("/refused")})
+    assert hook.status_code == 201, hook.text
+    _, _, kinds_before = await credits(acme)
+    checking.refuse_part = 2  # 403 AccessDenied, once part 3 is in flight too: permanent
+    try:
+        video = await create(acme, "refused part [sim:duration=1] [sim:size=30000000]")
+        done = await finished(acme, video["id"], deadline=90)
+    finally:
+        checking.refuse_part = None
+    assert done["status"] == "failed" and done["error"]["code"] == "download_failed", done
+    assert "AccessDenied" in done["error"]["message"]
+    _balance, held, kinds = await credits(acme)
+    new = kinds[: len(kinds) - len(kinds_before)]
+    assert held == 0 and sorted(new) == ["hold", "release"], kinds
+    await assert_ledger()
+    (received,) = await receiver.wait_for("/refused", 1)
+    assert b"video.failed" in received.body
+    client = s3_client(s3_endpoint)
+    bucket = BUCKET
+    key = f"e2e/{video_key(video['id'])}"
+    assert client.list_objects_v2(Bucket=bucket, Prefix=key).get("KeyCount", 0) == 0
+    uploads = client.list_multipart_uploads(Bucket=bucket, Prefix=key).get("Uploads", [])
+    assert uploads == []
