@@ -134,15 +134,27 @@ async def test_a_strict_store_refuses_a_crc32_deletion_naming_the_setting_and_ke
 class _TlsRelay:
     """https://127.0.0.1:port relayed byte for byte to moto's plain http."""
 
-    def __init__(self, upstream: str, context: ssl.SSLContext) -> None:
+    def __init__(self, upstream: str, context: ssl.SSLContext, cut_at: int | None = None) -> None:
         target = urlsplit(upstream)
         self._host, self._port = target.hostname or HOST, target.port or 80
         self._context = context
         self.server: asyncio.Server | None = None
+        # Once this many request bytes have gone up (all connections together), the
+        # connection carrying them is cut, once: a request dropped mid-body.
+        self._cut_at = cut_at
+        self._sent = 0
+        self.cut = False
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, up: bool = False
+    ) -> None:
         try:
             while data := await reader.read(65536):
+                if up and self._cut_at is not None and not self.cut:
+                    self._sent += len(data)
+                    if self._sent >= self._cut_at:
+                        self.cut = True
+                        break
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, ssl.SSLError):
@@ -152,7 +164,12 @@ class _TlsRelay:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         up_reader, up_writer = await asyncio.open_connection(self._host, self._port)
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+        down = asyncio.ensure_future(self._pipe(up_reader, writer))
+        await self._pipe(reader, up_writer, up=True)
+        if self.cut:
+            writer.transport.abort()
+            up_writer.transport.abort()
+        await down
 
     async def __aenter__(self) -> str:
         self.server = await asyncio.start_server(self._handle, HOST, 0, ssl=self._context)
@@ -187,3 +204,23 @@ async def test_over_https_the_trailer_checksum_stores_the_bytes_themselves(
     # What another client (plain http, straight to moto) reads is the same.
     listed = s3_client(s3_endpoint).list_objects_v2(Bucket=storage.bucket)
     assert listed["KeyCount"] == 0
+
+
+@pytest.mark.parametrize("algorithm", ["CRC32", None])
+async def test_over_https_a_part_cut_mid_body_is_sent_again_whole(
+    s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, algorithm: str | None
+) -> None:
+    """botocore retries the part on a new connection: with the trailer checksum it must
+    rewind its aws-chunked body (checksum included), and the object must be the bytes."""
+    certificates = make_certificates(tmp_path)
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(certificates.ca_file))
+    relay = _TlsRelay(s3_endpoint, certificates.server_context(), cut_at=PART + PART // 2)
+    async with relay as https:
+        storage = _storage(https, algorithm)
+        try:
+            await storage.ensure_bucket()
+            data = _data(3 * PART + 7)
+            assert await _roundtrip(storage, "videos/cut/video.mp4", data) == data
+        finally:
+            await storage.close()
+    assert relay.cut
