@@ -232,9 +232,6 @@ def _auth_lines(head: bytes) -> list[str]:
     )
 
 
-@pytest.mark.xfail(
-    strict=True, reason="BREAKER: _exchange drops the base URL's credentials (Basic auth)"
-)
 async def test_credentials_in_the_base_url_are_sent_as_before(server: _Server) -> None:
     """``https://user:pass@host`` (Gemini behind a Basic-auth proxy: its key travels in
     ``x-goog-api-key``): httpx's client turned the URL's credentials into HTTP Basic auth

@@ -173,8 +173,9 @@ class HttpClient:
         params: dict[str, str] | None,
     ) -> httpx.Response:
         """One API call, its body read: what ``self._api.request`` does for these calls
-        (no cookies, auth, redirects or event hooks), straight on the client's transport
-        for the URL (the injected one, or the proxy the environment names).
+        (no cookies, redirects or event hooks; Basic auth only from credentials in the URL),
+        straight on the client's transport for the URL (the injected one, or the proxy the
+        environment names).
 
         ``AsyncClient.request`` spends ~200 µs of CPU more per call on merging and its
         auth/redirect/hook layers (a quarter of a poll's HTTP cost). Raises what the
@@ -187,6 +188,11 @@ class HttpClient:
             headers={**self._api_headers, **headers},
             extensions=self._api_timeout,
         )
+        if request.url.userinfo and "Authorization" not in request.headers:
+            # Credentials in the base URL (an upstream behind a Basic-auth proxy) are HTTP
+            # Basic auth, as httpx's client makes them; never over the call's own key.
+            auth = httpx.BasicAuth(request.url.username, request.url.password)
+            request = next(auth.auth_flow(request))
         # httpx's own routing between its transport and its proxy mounts (no public API).
         transport = self._api._transport_for_url(request.url)
         response = await transport.handle_async_request(request)
