@@ -277,11 +277,11 @@ async def test_huge_json_bodies_are_refused_early_and_stall_no_one(
 
 
 async def _closed_after(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, trickle: bytes
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, trickle: bytes, started: float
 ) -> float:
-    """Seconds until the server ends the connection while ``trickle`` is sent every 0.2 s
-    (nothing is sent when it is empty)."""
-    started = time.perf_counter()
+    """Seconds from ``started`` (``time.perf_counter()`` taken before connecting: the
+    server's deadline starts at its accept, never earlier) until the server ends the
+    connection while ``trickle`` is sent every 0.2 s (nothing is sent when it is empty)."""
     while True:
         try:
             if await asyncio.wait_for(reader.read(4096), 0.2) == b"":
@@ -301,10 +301,14 @@ async def test_silent_and_trickled_headers_are_cut_at_the_deadline(api: Api) -> 
     host, port = api.base_url.removeprefix("http://").split(":")
 
     async def one(trickle: bool) -> float:
+        # Timed from before the connect: 100 connections opened at once can finish
+        # connecting (client side) well after the server accepted and armed its deadline.
+        started = time.perf_counter()
         reader, writer = await asyncio.open_connection(host, int(port))
         if trickle:
             writer.write(b"GET /v1/models HTTP/1.1\r\nHost: x\r\n")
-        return await _closed_after(reader, writer, b"X-Pad: 1\r\n" if trickle else b"")
+        pad = b"X-Pad: 1\r\n" if trickle else b""
+        return await _closed_after(reader, writer, pad, started)
 
     closed = await asyncio.gather(*(one(trickle=n % 2 == 0) for n in range(100)))
     print(f"100 slow-header connections closed after {min(closed):.2f}-{max(closed):.2f} s")
