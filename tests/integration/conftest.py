@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from core.migrate import upgrade
 from schemas.config import RuntimeConfigPatch
 from schemas.settings import Settings
 from service.app import create_app
+from tests.s3proxy import RefusingProxy
 
 ADMIN_KEY = "gv_test_admin_key_0123456789abcdef"
 TABLES = tuple(SQLModel.metadata.tables)  # every table the models define
@@ -203,3 +204,19 @@ async def globex(client_for: Any, grant: Any) -> AsyncIterator[httpx.AsyncClient
     """A second tenant, ``globex``, funded like ``acme``."""
     async for client in _funded(client_for, grant, "globex"):
         yield client
+
+
+@pytest.fixture(scope="module")
+def strict(s3_endpoint: str) -> Iterator[RefusingProxy]:
+    """moto behind a proxy that refuses what strict S3-compatible stores refuse
+    (``tests/s3proxy.py``)."""
+    with RefusingProxy(s3_endpoint) as proxy:
+        yield proxy
+
+
+@pytest.fixture(scope="module")
+def checking(s3_endpoint: str) -> Iterator[RefusingProxy]:
+    """moto behind a proxy that takes S3's flexible checksums and checks them as AWS S3
+    does."""
+    with RefusingProxy(s3_endpoint, flexible_checksums=True) as proxy:
+        yield proxy

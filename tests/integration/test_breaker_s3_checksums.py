@@ -10,8 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import ssl
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -19,42 +18,17 @@ import httpx
 import pytest
 
 from cli.supervise import HOST
-from core.bootstrap import storage_from
 from core.storage import S3Storage, StorageError, TransientStorageError
-from schemas.settings import Settings
 from tests.s3proxy import RefusingProxy
-from tests.services import s3_client
+from tests.services import s3_client, s3_storage_from_settings
 from tests.tls import make_certificates
 
 MiB = 1024 * 1024
 PART = 8 * MiB
 
 
-@pytest.fixture(scope="module")
-def checking(s3_endpoint: str) -> Iterator[RefusingProxy]:
-    with RefusingProxy(s3_endpoint, flexible_checksums=True) as proxy:
-        yield proxy
-
-
-@pytest.fixture(scope="module")
-def strict(s3_endpoint: str) -> Iterator[RefusingProxy]:
-    with RefusingProxy(s3_endpoint) as proxy:
-        yield proxy
-
-
 def _storage(endpoint: str, algorithm: str | None, public: str | None = None) -> S3Storage:
-    storage = storage_from(
-        Settings(
-            storage_url=f"s3://breaker-{uuid.uuid4().hex[:16]}/p",
-            s3_endpoint_url=endpoint,
-            s3_public_endpoint_url=public,
-            s3_access_key_id="test",
-            s3_secret_access_key="test",
-            s3_checksum_algorithm=algorithm,
-        )
-    )
-    assert isinstance(storage, S3Storage)
-    return storage
+    return s3_storage_from_settings(endpoint, algorithm, bucket="breaker", public=public)
 
 
 async def _chunks(data: bytes, size: int = MiB) -> AsyncIterator[bytes]:

@@ -4,46 +4,20 @@ AWS S3 does, and behind the strict proxy that refuses them as older stores do.""
 from __future__ import annotations
 
 import base64
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
-from core.bootstrap import storage_from
 from core.storage import S3Storage, StorageError, TransientStorageError
-from schemas.settings import Settings
 from tests.s3proxy import CHECKSUMS, RefusingProxy, Seen
-from tests.services import s3_client
+from tests.services import s3_client, s3_storage_from_settings
 
 MiB = 1024 * 1024
 PART = 8 * MiB  # S3Storage's default part size, which storage_from uses
 
 
-@pytest.fixture(scope="module")
-def checking(s3_endpoint: str) -> Iterator[RefusingProxy]:
-    """A store that takes flexible checksums and checks them as AWS S3 does."""
-    with RefusingProxy(s3_endpoint, flexible_checksums=True) as proxy:
-        yield proxy
-
-
-@pytest.fixture(scope="module")
-def strict(s3_endpoint: str) -> Iterator[RefusingProxy]:
-    with RefusingProxy(s3_endpoint) as proxy:
-        yield proxy
-
-
-def _storage(endpoint: str, algorithm: str) -> S3Storage:
-    storage = storage_from(
-        Settings(
-            storage_url=f"s3://checksums-{uuid.uuid4().hex[:16]}/env/test",
-            s3_endpoint_url=endpoint,
-            s3_access_key_id="test",
-            s3_secret_access_key="test",
-            s3_checksum_algorithm=algorithm,
-        )
-    )
-    assert isinstance(storage, S3Storage)
-    return storage
+def _storage(endpoint: str, algorithm: str | None, public: str | None = None) -> S3Storage:
+    return s3_storage_from_settings(endpoint, algorithm, bucket="checksums", public=public)
 
 
 @pytest.fixture
@@ -101,7 +75,7 @@ async def test_a_multipart_store_checks_every_part_and_completes_with_a_composit
     completes = [s for s in seen if s.method == "POST" and "uploadId=" in s.target]
     assert [s.checksum for s in parts] == [algorithm] * 3  # each part's checked by the store
     assert [s.checksum for s in completes] == [algorithm]  # each part's listed in the complete
-    client, key = s3_client(s3_endpoint), "env/test/videos/t1/video.mp4"
+    client, key = s3_client(s3_endpoint), "p/videos/t1/video.mp4"
     head = client.head_object(Bucket=storage.bucket, Key=key, ChecksumMode="ENABLED")
     chunks = [data[:PART], data[PART : 2 * PART], data[2 * PART :]]
     # moto 5.2's HeadObject leaves out the "-3" that AWS S3 (and moto's GetObject) append,
@@ -130,7 +104,7 @@ async def test_a_small_object_is_one_put_carrying_the_checksum(
     puts = [s for s in _since(checking, before, storage.bucket) if s.method == "PUT"]
     assert [(s.refused, s.checksum) for s in puts] == [(None, algorithm)]
     head = s3_client(s3_endpoint).head_object(
-        Bucket=storage.bucket, Key="env/test/inputs/t2/0.png", ChecksumMode="ENABLED"
+        Bucket=storage.bucket, Key="p/inputs/t2/0.png", ChecksumMode="ENABLED"
     )
     assert head.get(f"Checksum{algorithm}") == _b64(CHECKSUMS[algorithm](b"image bytes"))
 

@@ -22,12 +22,6 @@ MiB = 1024 * 1024
 
 
 @pytest.fixture(scope="module")
-def strict(s3_endpoint: str) -> Iterator[RefusingProxy]:
-    with RefusingProxy(s3_endpoint) as proxy:
-        yield proxy
-
-
-@pytest.fixture(scope="module")
 def public(s3_endpoint: str) -> Iterator[RefusingProxy]:
     """A second address of the same store, standing in for its public hostname."""
     with RefusingProxy(s3_endpoint) as proxy:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 from pathlib import Path
 
@@ -16,13 +15,7 @@ STRONG_SECRET = "9f2c41d07be85a3e6c19f4b2d870ae53"
 STRONG_ADMIN = "gv_Qm3xT8vL2pRk9WnB4sYc7HdJ"
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No GOOGLE_VIDEO_* from the outer environment, and a private working directory."""
-    for name in list(os.environ):
-        if name.startswith("GOOGLE_VIDEO_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 @pytest.mark.parametrize(

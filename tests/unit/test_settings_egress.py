@@ -3,22 +3,13 @@ as an operator writes them, and the variable they replace."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 from pydantic import ValidationError
 
 from core.egress import Policy
 from schemas.settings import Settings
 
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in list(os.environ):
-        if name.startswith("GOOGLE_VIDEO_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 def test_by_default_only_public_https_targets_are_allowed() -> None:

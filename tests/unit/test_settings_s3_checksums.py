@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
-from pathlib import Path
 from typing import Any, get_args
 
 import botocore.session
@@ -19,12 +17,7 @@ from schemas.settings import S3ChecksumAlgorithm, Settings
 AWSCRT = importlib.util.find_spec("awscrt") is not None
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in list(os.environ):
-        if name.startswith("GOOGLE_VIDEO_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 def _accepted(value: str) -> str | None:

@@ -22,12 +22,6 @@ from tests.s3proxy import RefusingProxy
 
 
 @pytest.fixture(scope="module")
-def strict(s3_endpoint: str) -> Iterator[RefusingProxy]:
-    with RefusingProxy(s3_endpoint) as proxy:
-        yield proxy
-
-
-@pytest.fixture(scope="module")
 def stack(pg_url, redis_url, strict: RefusingProxy, tmp_path_factory) -> Iterator[Stack]:
     log_dir = tmp_path_factory.mktemp("stack-logs")
     with running_stack(pg_url, redis_url, strict.url, log_dir) as result:
