@@ -97,13 +97,12 @@ class RateLimits:
         self._limiter = SlidingWindowCounterRateLimiter(self._storage)
         bridge = self._storage.bridge
         assert isinstance(bridge, RedispyBridge)
-        bound_writes_in_context(cast(Redis, bridge.get_connection()).connection_pool)
+        redis = cast(Redis, bridge.get_connection())
+        bound_writes_in_context(redis.connection_pool)
         self._prefixed = bridge.prefixed_key
         # The library's own script, once per limit, on the library's own keys (what its
         # window stats read; tests/integration/test_limits.py holds the two together).
-        self._chain = cast(Redis, bridge.get_connection()).register_script(
-            _CHAIN % _text(bridge.SCRIPT_ACQUIRE_SLIDING_WINDOW)
-        )
+        self._chain = redis.register_script(_CHAIN % _text(bridge.SCRIPT_ACQUIRE_SLIDING_WINDOW))
         self._refused: dict[str, float] = {}  # limit key → monotonic time a slot frees
         self._skip_until = 0.0
         self._warned_at = -math.inf

@@ -39,33 +39,6 @@ CONNECT_TIMEOUT = 5.0
 _USER_AGENT = "google-video/0.1"
 
 
-class _NoCookies(httpx.Cookies):
-    """A jar that never takes or sends a cookie: API calls carry their key, and a
-    gateway's session cookie must not ride along. Skipping it also skips httpx's per-answer
-    cookie parsing (urllib request/response wrappers built for every answer)."""
-
-    def extract_cookies(self, response: httpx.Response) -> None:
-        return None
-
-    def set_cookie_header(self, request: httpx.Request) -> None:
-        return None
-
-
-_NO_COOKIES = _NoCookies()
-
-
-class _ApiClient(httpx.AsyncClient):
-    """The httpx client of API calls (submit, poll, check): no cookie handling."""
-
-    @property
-    def cookies(self) -> httpx.Cookies:
-        return _NO_COOKIES
-
-    @cookies.setter
-    def cookies(self, cookies: Any) -> None:
-        return None  # keeps none
-
-
 class HttpClient:
     """Base of an `Upstream` over HTTP. A subclass names `provider` (the label of its
     calls in ``google_video_upstream_*``) and `policy` (what its error answers mean).
@@ -89,8 +62,9 @@ class HttpClient:
         self._download_timeout = download_timeout or DEFAULT_DOWNLOAD_TIMEOUT
         self._chunk_size = chunk_size
         # API calls (a poll every few seconds for each running task) on their own pool,
-        # lean: no cookie jar, the subclass's headers built once (`_send`'s `headers`).
-        self._api = _ApiClient(
+        # sent by `_exchange` on its transports: no cookie jar (a gateway's session cookie
+        # must not ride along), the subclass's headers built once (`_send`'s `headers`).
+        self._api = httpx.AsyncClient(
             transport=transport,
             timeout=timeout or DEFAULT_TIMEOUT,
             limits=limits or DEFAULT_LIMITS,
