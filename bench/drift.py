@@ -87,6 +87,9 @@ async def _seed(infra: Infra, sim_url: str, tasks: int, interval: float) -> None
     finally:
         await conn.close()
     pool = await create_pool(RedisSettings.from_dsn(infra.redis.url), **ARQ_CODEC)
+    # Due times from one origin: relative to each enqueue (5,000 enqueues take seconds),
+    # the last tasks' first hops would overlap the first tasks' second ones.
+    origin = time.time() + 1
     try:
         for i, task_id in enumerate(ids):
             await pool.enqueue_job(
@@ -94,7 +97,7 @@ async def _seed(infra: Infra, sim_url: str, tasks: int, interval: float) -> None
                 task_id,
                 0,
                 _job_id=f"poll:{task_id}:0",
-                _defer_by=interval * i / tasks,
+                _defer_until=datetime.fromtimestamp(origin + interval * i / tasks, UTC),
             )
     finally:
         await pool.aclose()

@@ -493,6 +493,37 @@ async def test_a_normal_poll_interval_never_runs_past_the_deadline(worker, acme,
     assert task.next_attempt_at <= utcnow() + timedelta(seconds=10 + 15 + 1)
 
 
+# --- pacing counts from when a hop was due, not from when it ran ----------------------
+
+
+@pytest.mark.parametrize(("late", "expected"), [(0, 20), (3, 17), (60, 10)])
+async def test_a_late_hop_keeps_its_chain_on_schedule_catching_up_at_most_half(
+    worker, acme, gateway, late, expected
+):
+    ctx = await worker(poll_min_interval=20, poll_max_interval=20)
+    task_id = await running(ctx, acme)
+    await age(ctx, task_id, 100, column="upstream_submit_time")  # past POLL_FIRST_DELAY
+    polls = (await load(ctx, task_id)).polls
+    due = {"score": round((time.time() - late) * 1000)}  # ARQ's: when the hop was due
+
+    assert await poll_task({**ctx, **due}, task_id, polls) == "pending"
+
+    next_in = await scheduled_in(ctx, f"poll:{task_id}:{polls + 1}")
+    assert next_in == pytest.approx(expected, abs=1)
+
+
+async def test_a_late_hops_backoff_and_retry_after_still_count_from_now(worker, acme, gateway):
+    ctx = await worker(upstream_retry_after_max_seconds=300)
+    task_id = await running(ctx, acme)
+    polls = (await load(ctx, task_id)).polls
+    gateway.polls(answer(429, b"", **{"Retry-After": "40"}))
+    due = {"score": round((time.time() - 30) * 1000)}
+
+    assert await poll_task({**ctx, **due}, task_id, polls) == "backoff"
+
+    assert 39 < await scheduled_in(ctx, f"poll:{task_id}:{polls + 1}") <= 40
+
+
 # --- learned durations: what one worker learns, another's schedule uses -----------------
 
 
