@@ -15,7 +15,9 @@ import asyncpg
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.db import behind_pooler
+from core.db import PooledDriver, behind_pooler
+
+Connection = AsyncConnection | PooledDriver
 
 # What asyncpg raises for a statement that failed or a connection that broke.
 _DRIVER_ERRORS = (
@@ -26,12 +28,14 @@ _DRIVER_ERRORS = (
 )
 
 
-def autocommit(conn: AsyncConnection) -> bool:
+def autocommit(conn: Connection) -> bool:
     """Whether a driver statement on ``conn`` is its own transaction, so it commits
-    exactly as it would through SQLAlchemy: PostgreSQL in autocommit
-    (``core.db.autocommit``), or with no SQLAlchemy transaction begun
-    (``core.db.driver_autocommit``). Inside a SQLAlchemy transaction the dialect begins
-    lazily, so a driver statement could land outside it; SQLite has no driver path."""
+    exactly as it would through SQLAlchemy: a :class:`PooledDriver`
+    (``core.db.driver_autocommit``), or PostgreSQL in autocommit (``core.db.autocommit``)
+    or with no SQLAlchemy transaction begun. Inside a SQLAlchemy transaction the dialect
+    begins lazily, so a driver statement could land outside it; SQLite has no driver path."""
+    if isinstance(conn, PooledDriver):
+        return True
     sync = conn.sync_connection
     return (
         sync is not None
@@ -43,7 +47,7 @@ def autocommit(conn: AsyncConnection) -> bool:
     )
 
 
-async def fetchrow(conn: AsyncConnection, sql: str, *args: Any) -> Any:
+async def fetchrow(conn: Connection, sql: str, *args: Any) -> Any:
     """The first row of ``sql`` (``$1``-style parameters ``args``) or None, run on
     ``conn``'s asyncpg connection: prepared once per connection (asyncpg's statement
     cache), in ``conn``'s transaction if one has begun (else on its own).
@@ -54,15 +58,17 @@ async def fetchrow(conn: AsyncConnection, sql: str, *args: Any) -> Any:
     return await _run(conn, "fetchrow", sql, args)
 
 
-async def execute(conn: AsyncConnection, sql: str, *args: Any) -> str:
+async def execute(conn: Connection, sql: str, *args: Any) -> str:
     """:func:`fetchrow` for a statement whose status tag is the answer (``"INSERT 0 1"``)."""
     status: str = await _run(conn, "execute", sql, args)
     return status
 
 
-async def _run(conn: AsyncConnection, method: str, sql: str, args: tuple[Any, ...]) -> Any:
-    raw = await conn.get_raw_connection()
-    driver = raw.driver_connection
+async def _run(conn: Connection, method: str, sql: str, args: tuple[Any, ...]) -> Any:
+    if isinstance(conn, PooledDriver):
+        driver = conn.driver
+    else:
+        driver = (await conn.get_raw_connection()).driver_connection
     assert driver is not None  # a checked-out connection has its driver's
     call = getattr(driver, method)
     try:
@@ -81,5 +87,5 @@ async def _run(conn: AsyncConnection, method: str, sql: str, args: tuple[Any, ..
         ) from exc
 
 
-def _pooled(conn: AsyncConnection) -> bool:
+def _pooled(conn: Connection) -> bool:
     return behind_pooler(conn.engine.url)

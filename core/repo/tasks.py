@@ -384,12 +384,13 @@ _PG_ADVANCE: dict[tuple[str, ...], str] = {}
 _JSON_COLUMNS = frozenset(c.key for c in tasks.c if isinstance(c.type, JSON))
 
 
-async def load_for_poll(conn: AsyncConnection, task_id: str) -> PollView | None:
+async def load_for_poll(conn: _driver.Connection, task_id: str) -> PollView | None:
     """The columns a poll hop needs, None if there is no such task. On PostgreSQL in
     autocommit (the hop's connection) the driver runs the prepared statement."""
     if _driver.autocommit(conn):
         record = await _driver.fetchrow(conn, _PG_POLL_VIEW, task_id)
         return _typed(PollView, record) if record is not None else None
+    assert isinstance(conn, AsyncConnection)  # a PooledDriver took the driver path above
     row = (await conn.execute(_POLL_VIEW, {"p_id": task_id})).mappings().first()
     return _typed(PollView, row) if row is not None else None
 
@@ -426,7 +427,7 @@ def _pg_value(name: str, value: Any) -> Any:
 
 
 async def advance_poll(
-    conn: AsyncConnection, task: PollView, seen: Mapping[str, Any], **values: Any
+    conn: _driver.Connection, task: PollView, seen: Mapping[str, Any], **values: Any
 ) -> bool:
     """Record a poll hop, only if no other hop for this task got there first; ``seen``
     (the poll's ``task_activity`` detail) goes into the task's history when it did.
@@ -450,6 +451,7 @@ async def advance_poll(
             *(_pg_value(name, values[name]) for name in names),
         )
         return bool(status == "INSERT 0 1")
+    assert isinstance(conn, AsyncConnection)  # a PooledDriver took the driver path above
     if values.get("progress") is not None:
         given = values["progress"]
         values["progress"] = case((tasks.c.progress > given, tasks.c.progress), else_=given)
