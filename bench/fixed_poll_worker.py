@@ -12,14 +12,20 @@ import sys
 
 import worker.schedule
 from worker.durations import Distribution
-from worker.schedule import Pacing
+from worker.schedule import CATCH_UP_SHARE, Pacing
 
 
 def fixed_delay(
-    pacing: Pacing, elapsed: float, progress: int | None, expected: Distribution | None = None
+    pacing: Pacing,
+    elapsed: float,
+    progress: int | None,
+    expected: Distribution | None = None,
+    late: float = 0.0,
 ) -> float:
-    """The next poll one budget interval from now: polls at T, 2T, ... after the submit."""
-    return pacing.budget_interval
+    """The next poll one budget interval after this one was due (a late hop catching up as
+    the product's do): polls at T, 2T, ... after the submit."""
+    interval = pacing.budget_interval
+    return interval - min(max(0.0, late), CATCH_UP_SHARE * interval)
 
 
 def main() -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -119,8 +120,9 @@ async def autocommit(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
 
 class PooledDriver:
     """A connection of ``engine``'s pool checked out with no SQLAlchemy ``Connection``
-    around it (``AsyncEngine.raw_connection``): only ``core.repo._driver`` statements run
-    on it, each committing on its own since nothing begins a transaction."""
+    around it (``AsyncEngine.raw_connection``), for ``core.repo._driver`` statements only.
+    SQLAlchemy begins no transaction on it, so each statement commits on its own (behind a
+    transaction pooler, ``_driver`` wraps each in a transaction of its own)."""
 
     __slots__ = ("_pooled", "engine")
 
@@ -134,15 +136,21 @@ class PooledDriver:
 
     @property
     def driver(self) -> Any:
-        """The driver's connection (``asyncpg.Connection``)."""
-        return self._pooled.driver_connection
+        """The driver's connection (``asyncpg.Connection``); None once invalidated."""
+        return None if self._pooled.dbapi_connection is None else self._pooled.driver_connection
+
+    def reusable(self) -> bool:
+        """Invalidated already, or open and outside any transaction: fit to be released as
+        it is (the pool's reset on return rolls back only what SQLAlchemy began: nothing)."""
+        driver = self.driver
+        return driver is None or not (driver.is_closed() or driver.is_in_transaction())
 
     async def invalidate(self) -> None:
         """Close it for good: the pool opens a new one in its place."""
         await greenlet_spawn(self._pooled.invalidate)
 
     async def release(self) -> None:
-        """Back to the pool (reset on return, as any pooled connection)."""
+        """Back to the pool."""
         await greenlet_spawn(self._pooled.close)
 
 
@@ -154,13 +162,23 @@ async def driver_autocommit(engine: AsyncEngine) -> AsyncIterator[AsyncConnectio
     (~70 µs of CPU at checkout and again at return) and no SQLAlchemy ``Connection``
     (~75 µs per checkout); the poll hop checks out twice per hop.
 
-    SQLite has no driver path: there it is :func:`autocommit`, for the Core path."""
+    A connection that a cancellation left mid-statement or inside a transaction (asyncpg
+    marks a transaction begun before its BEGIN is sent) is invalidated, not pooled: the
+    next statement on it would run inside that transaction and never commit. Returning or
+    invalidating is shielded from a second cancellation. SQLite has no driver path:
+    there it is :func:`autocommit`, for the Core path."""
     if engine.dialect.name != "postgresql":
         async with autocommit(engine) as conn:
             yield conn
         return
     pooled = PooledDriver(engine, await engine.raw_connection())
+    finished = False
     try:
         yield pooled
+        finished = True
+    except Exception:
+        finished = True  # a statement's own error: _driver left the connection consistent
+        raise
     finally:
-        await pooled.release()
+        done = pooled.release() if finished and pooled.reusable() else pooled.invalidate()
+        await asyncio.shield(done)

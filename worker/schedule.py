@@ -65,6 +65,10 @@ TAIL_GROWTH = 0.2
 # The share of the remaining time that reported progress predicts, waited before the
 # next look (halving: converges on the finish without passing it by much).
 PROGRESS_SHARE = 0.5
+# How much of a cadence interval a hop that ran late may take off the next one: enough for
+# the jitter of a busy worker (a second in 30 s), not enough to poll much faster than
+# POLL_MIN_INTERVAL after an outage or a slow answer.
+CATCH_UP_SHARE = 0.1
 _BISECTIONS = 40
 
 
@@ -147,11 +151,22 @@ def poll_plan(pacing: Pacing, expected: Distribution) -> PollPlan:
 
 
 def next_poll_delay(
-    pacing: Pacing, elapsed: float, progress: int | None, expected: Distribution | None = None
+    pacing: Pacing,
+    elapsed: float,
+    progress: int | None,
+    expected: Distribution | None = None,
+    late: float = 0.0,
 ) -> float:
     """Seconds from now until the next poll of a task submitted ``elapsed`` seconds ago
     whose last answer reported ``progress`` (None: no reading), for durations
-    ``expected`` (None: the prior). The caller bounds it by the task's deadline."""
+    ``expected`` (None: the prior). The caller bounds it by the task's deadline.
+
+    ``late``: how long after it was due this hop ran (seconds). An interval of the
+    cadence counts from the due time, so a late hop takes its lateness, at most
+    `CATCH_UP_SHARE` of the interval, off the next one (fixed-rate: hops that ran late do
+    not push their tasks' polls back for good and bunch them). The wait for the plan's
+    start and a progress prediction are measured from now: nothing is taken off them.
+    """
     plan = poll_plan(pacing, expected or PRIOR)
     if elapsed < plan.start:
         return plan.start - elapsed
@@ -160,11 +175,17 @@ def next_poll_delay(
     else:
         interval = plan.dense + TAIL_GROWTH * (elapsed - plan.dense_until)
         ceiling = interval
+    predicted = False
     if progress is not None and 0 < progress < 100:
         remaining = elapsed * (100 - progress) / progress
+        predicted = PROGRESS_SHARE * remaining < ceiling
         interval = min(ceiling, PROGRESS_SHARE * remaining)
     factor = pacing.callback_factor
-    return max(pacing.min_interval * factor, min(pacing.max_interval * factor, interval * factor))
+    floor = pacing.min_interval * factor
+    delay = max(floor, min(pacing.max_interval * factor, interval * factor))
+    if predicted and delay > floor:
+        return delay
+    return delay - min(max(0.0, late), CATCH_UP_SHARE * delay)
 
 
 def poll_times(

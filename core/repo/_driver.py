@@ -2,7 +2,8 @@
 
 For the hottest paths only: SQLAlchemy's execute path costs more CPU than asyncpg's
 (bench/FINDINGS.md, section 1). The connection still comes from the engine's pool and
-the transaction, if any, is SQLAlchemy's; errors come out as SQLAlchemy would raise them
+the transaction, if any, is SQLAlchemy's (behind a transaction pooler, one of asyncpg's
+per statement); errors come out as SQLAlchemy would raise them
 (``DBAPIError`` subclasses, the connection invalidated when it is gone), so callers
 handle an outage as on any other path.
 """

@@ -8,6 +8,8 @@ duplicate concurrent hops of one task advance it once."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -19,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.db import driver_autocommit, make_engine
 from core.outages import database_unreachable
-from core.repo import activity, tasks
+from core.repo import _driver, activity, tasks
 from core.repo.tasks import PollView
 from schemas.clock import utcnow
 from schemas.status import ActivityKind, TaskStatus
@@ -135,3 +137,52 @@ async def test_duplicate_concurrent_hops_of_one_task_advance_it_once(
     async with engine.connect() as conn:
         history = await activity.timeline(conn, task_id)
     assert [r.kind for r in history].count(ActivityKind.POLL) == 1
+
+
+@pytest.mark.parametrize("query", ["", "?pgbouncer=true"], ids=["direct", "pooler"])
+async def test_hops_cancelled_mid_statement_leave_no_connection_inside_a_transaction(
+    pg_url: str, query: str
+) -> None:
+    # A job timeout or a shutdown cancels a hop wherever it is. Behind a transaction pooler
+    # each driver statement runs in a transaction of asyncpg's, which marks it begun before
+    # its BEGIN is sent: a connection cancelled there, pooled again, would run every later
+    # statement inside that transaction and never commit (found by a breaker session).
+    engine = make_engine(pg_url + query, pool_size=4)
+    table = "breaker_cancelled_hops"
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(f"CREATE TABLE IF NOT EXISTS {table} (n int)"))
+            await conn.execute(text(f"TRUNCATE {table}"))
+
+        async def hop(n: int) -> None:
+            async with driver_autocommit(engine) as conn:
+                await _driver.fetchrow(conn, "SELECT pg_sleep(0.004)")
+                await _driver.execute(conn, f"INSERT INTO {table} VALUES ($1)", n)  # noqa: S608
+
+        rng = random.Random(7)
+        for _ in range(120):
+            running = asyncio.create_task(hop(-1))
+            await asyncio.sleep(rng.uniform(0, 0.012))
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+        for n in range(12):  # each on some pooled connection: all must commit
+            await hop(n)
+
+        assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        async with engine.connect() as conn:
+            stored = (
+                await conn.execute(text(f"SELECT n FROM {table} WHERE n >= 0 ORDER BY n"))  # noqa: S608
+            ).scalars()
+            assert list(stored) == list(range(12))
+            stuck = await conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND state LIKE 'idle in transaction%'"
+                )
+            )
+            assert stuck.scalar_one() == 0
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
+        await engine.dispose()

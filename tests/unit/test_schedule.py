@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from worker.durations import PRIOR, Distribution
 from worker.schedule import (
+    CATCH_UP_SHARE,
     P_HIGH,
     P_LOW,
     Pacing,
@@ -49,6 +50,40 @@ def test_delay_after_first_delay_is_clamped_to_min_and_max(
 ) -> None:
     delay = next_poll_delay(PACING, elapsed, progress)
     assert PACING.min_interval <= delay <= PACING.max_interval
+
+
+@given(
+    elapsed=st.floats(min_value=10, max_value=7 * 24 * 3600),
+    progress=progresses,
+    late=st.floats(min_value=0, max_value=3600),
+)
+def test_a_late_hop_takes_at_most_a_share_of_the_cadence_off_and_nothing_else(
+    elapsed: float, progress: int | None, late: float
+) -> None:
+    on_time = next_poll_delay(PACING, elapsed, progress)
+    delay = next_poll_delay(PACING, elapsed, progress, late=late)
+    assert on_time - min(late, CATCH_UP_SHARE * on_time) - 1e-9 <= delay <= on_time
+    assert delay >= (1 - CATCH_UP_SHARE) * PACING.min_interval - 1e-9
+
+
+@pytest.mark.parametrize(
+    ("elapsed", "progress", "late", "taken_off"),
+    [
+        (100.0, None, 0.5, 0.5),  # the cadence: counted from the due time
+        (100.0, None, 60.0, CATCH_UP_SHARE),  # at most a share of it (times the interval)
+        (4.0, None, 0.5, 0.0),  # the wait for the plan's start is measured from now
+        (100.0, 90, 0.5, 0.0),  # so is a progress prediction (half of ~11 s left)
+        (100.0, 1, 0.5, 0.5),  # one capped at the max interval is the cadence again
+    ],
+)
+def test_what_a_late_hop_takes_off(
+    elapsed: float, progress: int | None, late: float, taken_off: float
+) -> None:
+    on_time = next_poll_delay(PACING, elapsed, progress)
+    delay = next_poll_delay(PACING, elapsed, progress, late=late)
+    if late > 10:
+        taken_off *= on_time
+    assert on_time - delay == pytest.approx(taken_off)
 
 
 def test_before_anything_is_learned_the_prior_polls_about_every_budget_interval() -> None:

@@ -45,32 +45,14 @@ async def poll_pacing(context: WorkerContext, provider: Provider) -> Pacing:
     return pacing(context, provider)
 
 
-# How much of a planned delay a hop that ran late may take off the next one.
-CATCH_UP_SHARE = 0.5
-
-
-def due_at(ctx: Mapping[str, Any]) -> float | None:
-    """When the running job was due: ARQ's queue score (``ctx["score"]``, ms since the
-    epoch) in seconds since the epoch; None outside ARQ."""
+def lateness(ctx: Mapping[str, Any]) -> float:
+    """How long after it was due the running job started, in seconds (0 if on time or
+    unknown): now minus ARQ's queue score (``ctx["score"]``, ms since the epoch, the due
+    time of the job, set by the enqueuer's clock)."""
     score = ctx.get("score")
-    return score / 1000 if isinstance(score, int | float) else None
-
-
-def from_due(delay: float, due: float | None) -> float:
-    """The planned ``delay`` counted from when this hop was due, not from now (seconds
-    from now; fixed-rate rather than fixed-delay scheduling).
-
-    Counted from now, every hop that starts late (a worker busy for a moment) or takes
-    long pushes its chain's phase back for good, and chains pushed back together stay
-    bunched: one worker tracking thousands of tasks then meets the same jam every
-    interval. Counted from the due time, a late hop's successor is on its old schedule,
-    taking at most ``CATCH_UP_SHARE`` of the delay off (an overloaded worker does not
-    catch up by polling twice as often). Only for planned pacing: a backoff or a
-    ``Retry-After`` is always counted from now."""
-    if due is None:
-        return delay
-    behind = max(0.0, time.time() - due)
-    return delay - min(behind, delay * CATCH_UP_SHARE)
+    if not isinstance(score, int | float) or isinstance(score, bool):
+        return 0.0
+    return max(0.0, time.time() - score / 1000)
 
 
 def later(seconds: float) -> datetime:

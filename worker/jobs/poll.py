@@ -39,7 +39,7 @@ from worker.context import WorkerContext, wctx
 from worker.jobs.deadline import expired, seconds_left, timeout_failure
 from worker.jobs.deferral import defer_poll, poll_call
 from worker.jobs.finishing import finish
-from worker.jobs.pacing import due_after, due_at, from_due, pacing, poll_pacing
+from worker.jobs.pacing import due_after, lateness, pacing, poll_pacing
 from worker.log_context import bind_request
 from worker.schedule import backoff, next_poll_delay
 from worker.upstream import (
@@ -93,7 +93,7 @@ async def poll_task(ctx: dict[str, Any], task_id: str, attempt: int) -> str:
     except TransientUpstreamError as exc:
         return await _back_off(context, task, config, exc.code, exc.retry_after, _took(started))
     context.alerts.ok()
-    return await _look(context, task, config, result, _took(started), due_at(ctx))
+    return await _look(context, task, config, result, _took(started), lateness(ctx))
 
 
 def _took(started: float) -> int:
@@ -107,10 +107,10 @@ async def _look(
     config: RuntimeConfig,
     result: PollResult,
     latency_ms: int,
-    due: float | None = None,
+    late: float = 0.0,
 ) -> str:
     """Act on an answer the upstream gave about the task (``latency_ms``: the poll's;
-    ``due``: when the hop was due, seconds since the epoch, None if unknown)."""
+    ``late``: seconds since the hop was due, its own time so far included)."""
     seen: dict[str, Any] = {"latency_ms": latency_ms, "state": str(result.state)}
     if result.progress is not None:
         seen["progress"] = result.progress
@@ -140,7 +140,7 @@ async def _look(
     provider = context.upstreams.provider(config, config.model(task.model), kind)
     pace = await poll_pacing(context, provider)
     expected = await context.durations.refresh(context.redis, kind, task.model)
-    delay = from_due(next_poll_delay(pace, elapsed, result.progress, expected), due)
+    delay = next_poll_delay(pace, elapsed, result.progress, expected, late)
     # A provider without progress (Gemini): shown from the model's learned durations, but
     # the pacing keeps to what the provider said (an estimate must not crowd the polls).
     shown = result.progress
