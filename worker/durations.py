@@ -88,6 +88,24 @@ class Distribution:
     def median(self) -> float:
         return self.quantile(0.5)
 
+    def low_quantile(self, q: float) -> float:
+        """A low ``q`` quantile (a few %) that tens of observations can estimate: the lower
+        of the sample's own and that of a lognormal fitted robustly (the median and the
+        MAD of the log seconds; Veo's durations are about lognormal).
+
+        The sample alone has one or two observations down there, so its estimate swings
+        with which ones it holds, and a task that finishes before the first poll waits
+        for it: a start estimated late costs the lag's upper percentiles. The fit is
+        steady and moved little by outliers either way; the lower of the two errs on an
+        early first poll (a GET), not on a late one (seconds of lag)."""
+        if len(self.seconds) < 2:
+            return self.quantile(q)
+        logs = [math.log(max(s, 1e-3)) for s in self.seconds]  # ascending, as seconds
+        center = _middle(logs)
+        spread = _MAD_TO_SIGMA * _middle(sorted(abs(x - center) for x in logs))
+        fitted = math.exp(center + NormalDist().inv_cdf(min(max(q, 1e-6), 0.5)) * spread)
+        return min(self.quantile(q), fitted)
+
     def remaining(self, elapsed: float) -> float:
         """Seconds from ``elapsed`` until the median finish of the tasks still running
         then (the conditional median); 0 past the longest one seen."""
@@ -99,6 +117,16 @@ class Distribution:
         high = min(low + 1, len(self.seconds) - 1)
         median = self.seconds[low] + (self.seconds[high] - self.seconds[low]) * (position - low)
         return max(0.0, median - elapsed)
+
+
+# The MAD of a normal distribution times this is its standard deviation.
+_MAD_TO_SIGMA = 1.4826
+
+
+def _middle(ascending: list[float]) -> float:
+    """The median of an ascending, non-empty list."""
+    half = len(ascending) // 2
+    return ascending[half] if len(ascending) % 2 else (ascending[half - 1] + ascending[half]) / 2
 
 
 def prior(median: float = DEFAULT_SECONDS, sigma: float = PRIOR_SIGMA) -> Distribution:

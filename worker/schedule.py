@@ -4,9 +4,13 @@ expected finish that the (provider kind, model)'s learned durations predict
 
 The plan for one distribution of submit-to-finish seconds D:
 
-- **nothing early**: no poll before ``start`` = the `P_LOW` (2 %) quantile of D (before
-  anything is learned, ``POLL_FIRST_DELAY``, as before); not the p5: the tasks that finish
-  before the first poll wait for it, and if they were 5 % their wait would be the p95 lag;
+- **nothing early**: no poll before ``start`` = the `P_LOW` (1 %) quantile of D, estimated
+  by `Distribution.low_quantile` (before anything is learned, ``POLL_FIRST_DELAY``); not the
+  p5: the tasks that finish before the first poll wait for it, and if they were 5 % their
+  wait would be the p95 lag. Not the p2 of the sample either: over 30 tasks, two or more
+  finished before it in about one run in five (simulated on the simulator's durations and
+  30-90 learned ones; seen in `bench.polling` as a p95 lag several times the p50), with
+  the p1 estimated as ``low_quantile`` does in about one in twenty;
 - **dense near the likely finish**: from ``start`` to ``dense_until`` = the `P_HIGH`
   quantile, one poll every ``dense`` seconds;
 - **sparse in the tail**: past ``dense_until`` the interval grows by `TAIL_GROWTH` per
@@ -55,10 +59,10 @@ from dataclasses import dataclass
 
 from worker.durations import PRIOR, Distribution
 
-# The quantiles of the learned durations that bound the dense polling. P_LOW is below
+# The quantiles of the learned durations that bound the dense polling. P_LOW is well below
 # 5 %: a task that finishes before the first poll waits for it, so if 5 % did, the p95 of
-# the completion lag would be that wait.
-P_LOW = 0.02
+# the completion lag would be that wait (module docstring).
+P_LOW = 0.01
 P_HIGH = 0.95
 # How fast the interval grows past P_HIGH: seconds of interval per second spent there.
 TAIL_GROWTH = 0.2
@@ -126,7 +130,7 @@ def poll_plan(pacing: Pacing, expected: Distribution) -> PollPlan:
     if isinstance(cached, PollPlan):
         return cached
     if expected.learned:
-        start = max(pacing.min_interval, expected.quantile(P_LOW))
+        start = max(pacing.min_interval, expected.low_quantile(P_LOW))
     else:
         start = pacing.first_delay
     until = max(start, expected.quantile(P_HIGH))

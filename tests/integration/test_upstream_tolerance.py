@@ -551,5 +551,5 @@ async def test_durations_one_worker_learns_plan_the_first_poll_of_another(worker
     learned = second["app"].durations.distribution(KIND, MODEL)
     assert learned.learned and learned.median == pytest.approx(100, abs=2)
     assert await scheduled_in(second, f"poll:{task_id}:0") == pytest.approx(
-        learned.quantile(P_LOW), abs=2
+        learned.low_quantile(P_LOW), abs=2
     )

@@ -199,21 +199,21 @@ VEO = _lognormal(150, 0.45)
 @given(elapsed=elapsed_times, progress=progresses)
 def test_no_poll_before_the_low_quantile(elapsed: float, progress: int | None) -> None:
     delay = next_poll_delay(PACING, elapsed, progress, VEO)
-    assert elapsed + delay >= VEO.quantile(P_LOW) - 1e-9
+    assert elapsed + delay >= VEO.low_quantile(P_LOW) - 1e-9
 
 
 @given(elapsed=st.floats(min_value=0, max_value=7 * 24 * 3600), progress=progresses)
 def test_intervals_after_the_first_poll_stay_within_min_and_max(
     elapsed: float, progress: int | None
 ) -> None:
-    elapsed = max(elapsed, VEO.quantile(P_LOW))
+    elapsed = max(elapsed, VEO.low_quantile(P_LOW))
     delay = next_poll_delay(PACING, elapsed, progress, VEO)
     assert PACING.min_interval <= delay <= PACING.max_interval
 
 
 def test_dense_between_the_quantiles_then_growing_intervals_in_the_tail() -> None:
     plan = poll_plan(PACING, VEO)
-    assert plan.start == pytest.approx(VEO.quantile(P_LOW))
+    assert plan.start == pytest.approx(VEO.low_quantile(P_LOW))
     assert plan.dense_until == pytest.approx(VEO.quantile(P_HIGH))
     dense = [next_poll_delay(PACING, t, None, VEO) for t in (plan.start, 150, plan.dense_until)]
     assert dense == [plan.dense] * 3

@@ -46,9 +46,9 @@ async def poll_pacing(context: WorkerContext, provider: Provider) -> Pacing:
 
 
 def lateness(ctx: Mapping[str, Any]) -> float:
-    """How long after it was due the running job started, in seconds (0 if on time or
-    unknown): now minus ARQ's queue score (``ctx["score"]``, ms since the epoch, the due
-    time of the job, set by the enqueuer's clock)."""
+    """Seconds since the running job was due (its lateness at start plus its own time so
+    far; 0 if unknown): now minus ARQ's queue score (``ctx["score"]``, ms since the epoch,
+    the job's due time by the enqueuer's clock)."""
     score = ctx.get("score")
     if not isinstance(score, int | float) or isinstance(score, bool):
         return 0.0
