@@ -12,7 +12,7 @@ import sys
 
 import worker.schedule
 from worker.durations import Distribution
-from worker.schedule import CATCH_UP_SHARE, Pacing
+from worker.schedule import Pacing, caught_up
 
 
 def fixed_delay(
@@ -24,8 +24,7 @@ def fixed_delay(
 ) -> float:
     """The next poll one budget interval after this one was due (a late hop catching up as
     the product's do): polls at T, 2T, ... after the submit."""
-    interval = pacing.budget_interval
-    return interval - min(max(0.0, late), CATCH_UP_SHARE * interval)
+    return caught_up(pacing.budget_interval, late)
 
 
 def main() -> int:

@@ -30,6 +30,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from statistics import NormalDist
+from statistics import median as median_of
 from typing import cast
 
 import structlog
@@ -100,9 +101,9 @@ class Distribution:
         early first poll (a GET), not on a late one (seconds of lag)."""
         if len(self.seconds) < 2:
             return self.quantile(q)
-        logs = [math.log(max(s, 1e-3)) for s in self.seconds]  # ascending, as seconds
-        center = _middle(logs)
-        spread = _MAD_TO_SIGMA * _middle(sorted(abs(x - center) for x in logs))
+        logs = [math.log(max(s, 1e-3)) for s in self.seconds]
+        center = median_of(logs)
+        spread = _MAD_TO_SIGMA * median_of(abs(x - center) for x in logs)
         fitted = math.exp(center + NormalDist().inv_cdf(min(max(q, 1e-6), 0.5)) * spread)
         return min(self.quantile(q), fitted)
 
@@ -121,12 +122,6 @@ class Distribution:
 
 # The MAD of a normal distribution times this is its standard deviation.
 _MAD_TO_SIGMA = 1.4826
-
-
-def _middle(ascending: list[float]) -> float:
-    """The median of an ascending, non-empty list."""
-    half = len(ascending) // 2
-    return ascending[half] if len(ascending) % 2 else (ascending[half - 1] + ascending[half]) / 2
 
 
 def prior(median: float = DEFAULT_SECONDS, sigma: float = PRIOR_SIGMA) -> Distribution:

@@ -189,6 +189,11 @@ def next_poll_delay(
     delay = max(floor, min(pacing.max_interval * factor, interval * factor))
     if predicted and delay > floor:
         return delay
+    return caught_up(delay, late)
+
+
+def caught_up(delay: float, late: float) -> float:
+    """``delay`` less a hop's lateness ``late``, at most `CATCH_UP_SHARE` of it (seconds)."""
     return delay - min(max(0.0, late), CATCH_UP_SHARE * delay)
 
 
