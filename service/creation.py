@@ -270,7 +270,7 @@ async def create_video(
         replay = await idempotency.earlier_answer(context.engine, claim)
         if replay is not None:
             return await _replayed(context, principal, replay)
-    await _within_create_limit(context, principal, user, uncounted)
+    await _within_create_limit(context, principal, user, uncounted, claim)
     if req.webhook_url is not None:
         await require_allowed(context.settings, req.webhook_url, "webhook_url")
     images = await _read_uploads(context, principal, given)
@@ -289,14 +289,20 @@ async def create_video(
 
 
 async def _within_create_limit(
-    context: Context, principal: Principal, user: str, uncounted: UncountedRequest | None
+    context: Context,
+    principal: Principal,
+    user: str,
+    uncounted: UncountedRequest | None,
+    claim: idempotency.Claim | None,
 ) -> None:
     """429 past the runtime config's ``user_creates_per_minute`` (admins exempt, as from the
     client rate) or past the client's requests per minute (``uncounted``: counted first,
     in the same Redis round trip, and a create it refuses costs the user no create):
     checked before anything is held or written, so a refused create costs the user
     nothing, and after the idempotent replay, so a client retrying a create it already
-    made gets its video."""
+    made gets its video. Retries under one ``Idempotency-Key`` (``claim``) that arrive
+    before the first has answered count as one create: they go on to wait for it and
+    replay its answer (``service.idempotency``)."""
     rule = ratelimit.user_creates(await context.config.get())
     hits: list[tuple[ratelimit.Rule, tuple[str, ...]]] = []
     if not principal.is_admin:
@@ -306,7 +312,8 @@ async def _within_create_limit(
         hits.insert(0, (uncounted.rule, (uncounted.client_id,)))
     if not hits:
         return
-    refused = await context.limits.hit_all(*hits)
+    once = claim.token if claim is not None and not principal.is_admin else None
+    refused = await context.limits.hit_all(*hits, once=once)
     if refused is None:
         return
     position, wait = refused

@@ -51,6 +51,12 @@ class Claim:
     digest: str
     ttl_seconds: int
 
+    @property
+    def token(self) -> str:
+        """The client, key and request hash as one hex SHA-256 (64 characters): what a
+        rate limit counts once for concurrent retries (``RateLimits.hit_all``'s ``once``)."""
+        return hashlib.sha256(f"{self.client_id}\0{self.key}\0{self.digest}".encode()).hexdigest()
+
 
 class KeyTaken(Exception):
     """Another request with the key committed first (raised inside the create's

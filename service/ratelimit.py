@@ -44,14 +44,26 @@ MAX_REMEMBERED = 10_000
 
 # limits' acquire_sliding_window.lua as a function of its KEYS and ARGV, applied to each
 # limit in turn (2 keys and 3 arguments each) until one refuses: its position (1-based), or
-# 0 when every one was counted.
+# 0 when every one was counted. The last ARGV is a TTL in seconds: when it is above 0, the
+# last KEY (an odd one out) is a once-token for the last limit: a hit of a token Redis
+# already holds is allowed without counting that limit again, and the token is kept only
+# when its limit counted the hit (set and refused in one script: nobody sees it between).
 _CHAIN = """
 local function acquire(KEYS, ARGV)
 %s
 end
-for i = 1, #KEYS / 2 do
+local once_ttl = tonumber(ARGV[#ARGV])
+local n = math.floor(#KEYS / 2)
+for i = 1, n do
     local keys = {KEYS[2 * i - 1], KEYS[2 * i]}
+    local once = i == n and once_ttl > 0
+    if once and not redis.call('SET', KEYS[#KEYS], '1', 'NX', 'EX', once_ttl) then
+        return 0
+    end
     if not acquire(keys, {ARGV[3 * i - 2], ARGV[3 * i - 1], ARGV[3 * i]}) then
+        if once then
+            redis.call('DEL', KEYS[#KEYS])
+        end
         return i
     end
 end
@@ -113,17 +125,27 @@ class RateLimits:
         refused = await self.hit_all((rule, who))
         return None if refused is None else refused[1]
 
-    async def hit_all(self, *hits: tuple[Rule, tuple[str, ...]]) -> tuple[int, int] | None:
+    async def hit_all(
+        self, *hits: tuple[Rule, tuple[str, ...]], once: str | None = None
+    ) -> tuple[int, int] | None:
         """Count one hit of each ``(rule, who)`` in order, as that many :meth:`hit` calls
         that stop at the first refusal would, in one Redis round trip: a hit is counted
         only if every one before it was allowed, atomically. None when all are allowed
         (also when Redis cannot be asked), else ``(position, seconds to wait)`` of the
         first refused. A hit this process already saw refused is answered from memory:
-        only the hits before it go to Redis."""
+        only the hits before it go to Redis.
+
+        ``once`` names what the last hit counts (a create's client, ``Idempotency-Key``
+        and request hash): while Redis holds it (the last rule's window, from the hit its
+        rule counted), hits of the same ``once`` are allowed without counting the last
+        rule, so concurrent retries of one request count once. The last hit then always
+        goes to Redis: this process's memory of a refusal cannot know the token."""
         items = [(RateLimitItemPerSecond(r.amount, r.seconds), r, who) for r, who in hits]
         keys = [item.key_for(rule.name, *who) for item, rule, who in items]
         remembered = None
         for position, key in enumerate(keys):
+            if once is not None and position == len(keys) - 1:
+                break
             if (wait := self._still_refused(key)) is not None:
                 remembered = (position, wait)
                 keys, items = keys[:position], items[:position]
@@ -138,6 +160,10 @@ class RateLimits:
             for k in (storage._previous_window_key(key), storage._current_window_key(key))
         ]
         args = [str(v) for item, _, _ in items for v in (item.amount, item.get_expiry(), 1)]
+        guarded = once is not None and len(keys) == len(hits)
+        if guarded:
+            window_keys.append(self._prefixed(f"once/{once}"))
+        args.append(str(items[-1][1].seconds if guarded else 0))
         try:
             first_refused = int(await self._chain(keys=window_keys, args=args))
             if first_refused == 0:

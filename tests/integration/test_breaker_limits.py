@@ -364,15 +364,6 @@ async def test_a_create_cut_by_its_body_deadline_or_a_disconnect_counts_one_requ
             assert after - before == 1, (name, before, after, statuses)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BREAKER (older than 4628823): 20 concurrent retries of one create with one "
-        "Idempotency-Key, user_creates_per_minute=3: one task, but most retries answer 429 "
-        "'User is over 3 creates per minute' instead of the video (each passes the replay "
-        "lookup before the first commits, then counts as a create)"
-    ),
-)
 async def test_concurrent_retries_with_one_key_are_never_limited_by_the_users_creates(
     app, client_for, grant, configure, engine, assert_ledger
 ):
@@ -392,3 +383,45 @@ async def test_concurrent_retries_with_one_key_are_never_limited_by_the_users_cr
     await assert_ledger()
     odd = [(a.status_code, a.text[:160]) for a in answers if a.status_code != 200]
     assert not odd, (len(odd), odd[:2])
+    assert await counted(app, "creates", 3, "acme", "acme") == 1
+
+
+async def test_one_key_counts_once_and_never_lets_a_create_past_the_limit(
+    app, client_for, grant, configure, engine, assert_ledger
+):
+    """The kind around the retries above: what a key's first hit counted is what its
+    retries skip, and nothing more. A refused key keeps no token (its retries are refused
+    too), distinct keys are distinct creates, and a key whose first try failed is not
+    counted twice when retried."""
+    await configure(
+        client_requests_per_minute=CLIENT_RATE,
+        user_creates_per_minute=3,
+        max_concurrent_tasks_per_user=100,
+    )
+    acme = await client_for("acme")
+    body = {"prompt": PROMPT, "model": "veo3"}
+
+    def keyed(key: str, **change: Any) -> Any:
+        return acme.post("/v1/videos", json={**body, **change}, headers={"Idempotency-Key": key})
+
+    # Without credits the first try fails (402) after it was counted; its retry, once
+    # credits arrive, creates without counting again.
+    assert_problem(await keyed("first-poor"), 402, "insufficient_credits")
+    await grant("acme", "acme", 1000)
+    assert (await keyed("first-poor")).status_code == 200
+    assert await counted(app, "creates", 3, "acme", "acme") == 1
+    # Another body under a key that has answered is refused as a reuse, uncounted.
+    assert_problem(await keyed("first-poor", prompt="other"), 422, "idempotency_key_reused")
+    # Distinct keys at once: only what the limit leaves (3 - 1 = 2) get through.
+    answers = await asyncio.gather(*(keyed(f"distinct-{i}") for i in range(10)))
+    assert sorted(a.status_code for a in answers) == [200] * 2 + [429] * 8
+    assert await task_count(engine, "acme") == 3
+    # Over the limit: every retry of a new key is refused, none creates.
+    answers = await asyncio.gather(*(keyed("over") for _ in range(10)))
+    for answer in answers:
+        assert_problem(answer, 429, "rate_limited")
+    assert await task_count(engine, "acme") == 3
+    # The keys that made videos still replay them.
+    assert (await keyed("first-poor")).status_code == 200
+    assert await counted(app, "creates", 3, "acme", "acme") == 3
+    await assert_ledger()
