@@ -30,6 +30,7 @@ PURGE_VIDEO = "purge_video"
 RECONCILE = "reconcile"
 PURGE_IDEMPOTENCY = "purge_idempotency"
 PURGE_UPLOADS = "purge_uploads"
+PURGE_ACTIVITY = "purge_activity"
 
 # The variant of a poll enqueued by the upstream's callback (one per poll position).
 CALLBACK = "cb"

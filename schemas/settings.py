@@ -89,6 +89,8 @@ class Settings(BaseSettings):
     presign_seconds: int = Field(default=3600, gt=0)
     # How long an upload (POST /v1/uploads) can be used on a create before it expires.
     upload_ttl_seconds: int = Field(default=24 * 3600, ge=1)
+    # How long task_activity rows (each task's timeline in the console) are kept; 0: forever.
+    activity_retention_days: int = Field(default=30, ge=0, le=36500)
     # Worker pacing (seconds). Compressed in tests and in `google-video dev`.
     poll_first_delay: float = Field(default=10.0, ge=0)
     poll_min_interval: float = Field(default=2.0, gt=0)

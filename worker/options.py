@@ -20,7 +20,7 @@ from core import queue
 from core.queue_codec import ARQ_CODEC
 from schemas.settings import Settings
 from worker.jobs.deliver import deliver_webhook
-from worker.jobs.housekeeping import purge_idempotency, purge_uploads
+from worker.jobs.housekeeping import purge_activity, purge_idempotency, purge_uploads
 from worker.jobs.outage import deferred_on_outage, skipped_on_outage
 from worker.jobs.poll import poll_task
 from worker.jobs.purge import MAX_TRIES as PURGE_MAX_TRIES
@@ -105,6 +105,13 @@ def worker_options(settings: Settings) -> dict[str, Any]:
                     minute=set(range(2, 60, 5)),
                     second=30,
                     timeout=300,
+                ),
+                cron(
+                    skipped_on_outage(purge_activity),
+                    name=queue.PURGE_ACTIVITY,
+                    minute=47,
+                    second=0,
+                    timeout=600,
                 ),
             ],
             "redis_settings": RedisSettings.from_dsn(settings.redis_url),

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.repo.tables import activity, tasks
@@ -28,6 +28,8 @@ from schemas.status import ActivityKind
 
 # A timeline is read whole; a task polled for days stops growing its page here.
 TIMELINE_LIMIT = 2000
+# Rows one purge statement deletes at most (a short transaction each; ids, not a count).
+PURGE_BATCH = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,3 +142,22 @@ async def first_id_since(conn: AsyncConnection, since: datetime) -> int | None:
         else:
             low = int(row.id) + 1
     return low
+
+
+async def purge_before(conn: AsyncConnection, before: datetime, *, batch: int = PURGE_BATCH) -> int:
+    """Delete the rows recorded before ``before``; how many went. ``conn`` autocommits
+    (``core.db.autocommit``): each ``batch`` of ids is a statement of its own, so no lock
+    is held for long. The edge is :func:`first_id_since` (no index on
+    ``at``): a row stamped out of order by a process's clock difference goes with its
+    neighbours."""
+    oldest = (await conn.execute(select(func.min(activity.c.id)))).scalar()
+    if oldest is None:
+        return 0
+    upper = await first_id_since(conn, before)
+    if upper is None:  # every row is older
+        upper = int((await conn.execute(select(func.max(activity.c.id)))).scalar_one()) + 1
+    purged = 0
+    for low in range(int(oldest), upper, batch):
+        ids = activity.c.id.between(low, min(low + batch, upper) - 1)
+        purged += int((await conn.execute(delete(activity).where(ids))).rowcount)
+    return purged

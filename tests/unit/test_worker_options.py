@@ -86,6 +86,11 @@ def test_upload_purge_runs_every_five_minutes_in_one_replica(settings: Settings)
     assert (cron.minute, cron.second, cron.unique) == (set(range(2, 60, 5)), 30, True)
 
 
+def test_activity_purge_runs_hourly_in_one_replica(settings: Settings) -> None:
+    cron = _crons(settings)[jobs.PURGE_ACTIVITY]
+    assert (cron.minute, cron.second, cron.unique) == (47, 0, True)
+
+
 def test_reconcile_cron_runs_at_startup_every_interval(settings: Settings) -> None:
     cron = _crons(settings)[jobs.RECONCILE]
     assert cron.run_at_startup is True
@@ -117,4 +122,5 @@ async def test_arq_worker_accepts_the_options(settings: Settings) -> None:
         jobs.RECONCILE,
         jobs.PURGE_IDEMPOTENCY,
         jobs.PURGE_UPLOADS,
+        jobs.PURGE_ACTIVITY,
     }
