@@ -14,11 +14,9 @@ from core.repo.apikeys import KeyRecord
 from core.repo.credits import Balance, Entry
 from core.repo.tasks import Task
 from schemas.api import ApiKeyOut, CreditEntryOut, CreditsOut, Video, VideoError
-from schemas.catalogue import SIZES
 from schemas.clock import unix
+from schemas.shapes import size_of
 from schemas.status import Role, TaskStatus, public_status
-
-_SIZE_OF = {shape: size for size, shape in SIZES.items()}
 
 
 def video_of(row: Task, *, download_url: str | None = None, expires_at: int | None = None) -> Video:
@@ -30,8 +28,7 @@ def video_of(row: Task, *, download_url: str | None = None, expires_at: int | No
     """
     status = row.status
     snapshot = row.request_snapshot or {}
-    shape = (row.aspect_ratio or "16:9", row.resolution or "720p")
-    size = snapshot.get("size") or _SIZE_OF.get(shape, "1280x720")
+    size = snapshot.get("size") or _asked_size(row)
     seconds = str(row.duration_seconds or snapshot.get("seconds") or 8)
     if row.video_width and row.video_height:
         size = f"{row.video_width}x{row.video_height}"
@@ -70,6 +67,15 @@ def video_of(row: Task, *, download_url: str | None = None, expires_at: int | No
         codec=row.video_codec,
         has_audio=row.video_has_audio,
     )
+
+
+def _asked_size(row: Task) -> str:
+    """The size of what was asked for: the aspect ratio and resolution the create chose,
+    16:9 and 720p where it left them to the model."""
+    try:
+        return size_of(row.aspect_ratio or "16:9", row.resolution or "720p")
+    except (ValueError, ZeroDivisionError):  # a row written before the kinds had rules
+        return "1280x720"
 
 
 def account_of(user: str, balance: Balance, entries: Sequence[Entry], *, limit: int) -> CreditsOut:

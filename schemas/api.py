@@ -3,6 +3,7 @@ answers with. The same models validate requests and make ``/openapi.json``."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -17,7 +18,13 @@ from pydantic import (
     model_validator,
 )
 
-from schemas.catalogue import MODEL_ID_PATTERN, ModelSpec, PersonGeneration, RoleName
+from schemas.catalogue import (
+    DEFAULT_CATALOGUE,
+    MODEL_ID_PATTERN,
+    ModelSpec,
+    PersonGeneration,
+    RoleName,
+)
 from schemas.fields import (
     ASCII_DIGITS,
     CALLBACK_TOKEN,
@@ -34,6 +41,7 @@ from schemas.fields import (
     issued_id,
 )
 from schemas.patch import Patch
+from schemas.shapes import AspectRatio, SecondsText, Size
 from schemas.status import EventType, PublicStatus
 
 MAX_PROMPT = 2500
@@ -85,6 +93,12 @@ class InputReference(Patch):
         return self.file_id or self.image_url or ""
 
 
+def _offered(values: Callable[[ModelSpec], list[str]]) -> list[str]:
+    """What the default catalogue's models offer, as examples of a create field."""
+    offered = {value for spec in DEFAULT_CATALOGUE for value in values(spec)}
+    return sorted(offered, key=lambda value: (len(value), value))  # "8" before "10"
+
+
 class VideoCreate(BaseModel):
     """``POST /v1/videos`` (JSON, or the same fields as multipart/form-data, which the
     form reader turns into these types first)."""
@@ -105,11 +119,24 @@ class VideoCreate(BaseModel):
     input_reference: InputReference | None = None
     enhance_prompt: bool | None = None
     user: UserName | None = None
-    # Shapes only: what a model can honour is its catalogue entry's to say (a value it
-    # cannot is a 400 unsupported_parameter naming the model and what it accepts).
-    seconds: Annotated[str, Field(pattern=r"^[0-9]{1,3}$")] | None = None
-    size: Annotated[str, Field(pattern=r"^[0-9]{2,5}x[0-9]{2,5}$")] | None = None
-    aspect_ratio: Annotated[str, Field(pattern=r"^[0-9]{1,2}:[0-9]{1,2}$")] | None = None
+    # Of the kinds a catalogue entry offers (schemas.shapes): what a model can honour is
+    # its entry's to say (GET /v1/models; a value it cannot is a 400 unsupported_parameter
+    # naming the model and what it accepts).
+    seconds: SecondsText | None = Field(
+        default=None,
+        description="1 to 600, as the model offers (GET /v1/models `seconds`).",
+        examples=_offered(lambda spec: [str(d) for d in spec.durations]),
+    )
+    size: Size | None = Field(
+        default=None,
+        description="WIDTHxHEIGHT, as the model offers (GET /v1/models `sizes`).",
+        examples=_offered(lambda spec: spec.sizes),
+    )
+    aspect_ratio: AspectRatio | None = Field(
+        default=None,
+        description="W:H, as the model offers (GET /v1/models `aspect_ratios`).",
+        examples=_offered(lambda spec: spec.aspect_ratios),
+    )
     # Stored in an INTEGER column: 0 to 2**31 - 1.
     seed: Annotated[int, Field(ge=0, le=INT32_MAX)] | None = None
     # Where the model takes them (its catalogue entry; GET /v1/models `parameters`).

@@ -15,27 +15,31 @@ from pydantic import BaseModel, Field, StrictBool, StrictInt, ValidationInfo, mo
 
 from schemas.fields import NonNegativeInt32
 from schemas.providers import KIND_PATTERN
+from schemas.shapes import (
+    RESOLUTION_PATTERN,
+    AspectRatio,
+    Resolution,
+    Seconds,
+    lowest_terms,
+    size_of,
+)
 
 UNKNOWN_MODEL_PRICE = 100
+# The aspect ratios Veo makes (an operator's entry may offer any other).
 ASPECT_RATIOS = ("16:9", "9:16")
-# The OpenAI Videos API's `size` values, as (aspect ratio, resolution).
-SIZES: dict[str, tuple[str, str]] = {
-    "1280x720": ("16:9", "720p"),
-    "720x1280": ("9:16", "720p"),
-    "1920x1080": ("16:9", "1080p"),
-    "1080x1920": ("9:16", "1080p"),
-}
 _CAPABILITIES = ("aspect_ratios", "durations", "resolutions", "upsample")
+_LISTS = ("aspect_ratios", "durations", "resolutions", "person_generation", "longest_seconds_only")
 MODEL_ID_PATTERN = r"^[A-Za-z0-9._:-]+$"
-AspectRatio = Annotated[str, Field(pattern=r"^[0-9]{1,2}:[0-9]{1,2}$")]
-Resolution = Annotated[str, Field(pattern=r"^[0-9]{3,4}p$")]
-Seconds = Annotated[StrictInt, Field(ge=1, le=600)]
 # An ImageRole's value, as a request names it (strict validation takes no enum from text).
 RoleName = Literal["first_frame", "last_frame", "reference"]
 # Google's personGeneration values (which a model takes is its entry's to say).
 PersonGeneration = Literal["allow_all", "allow_adult", "dont_allow"]
-# What may need a model's longest duration (Veo 3 and 3.1 on the Gemini API: 8 s).
-LongestOnly = Literal["1080p", "reference_images"]
+# What may need a model's longest duration (Veo 3 and 3.1 on the Gemini API: 8 s): a
+# resolution it offers, or taking reference images.
+REFERENCE_IMAGES = "reference_images"
+LongestOnly = Annotated[
+    str, Field(max_length=16, pattern=rf"^({RESOLUTION_PATTERN[1:-1]}|{REFERENCE_IMAGES})$")
+]
 # Validation context of a config being written (``PUT /v1/admin/config``): the checks a
 # new document must pass, which a document stored by an earlier version need not.
 WRITE_CONTEXT = {"writing": True}
@@ -85,16 +89,18 @@ class ModelSpec(BaseModel):
     ``resolutions`` are what the model can produce (``size`` is their product: 16:9 at
     720p is 1280x720); ``durations`` the lengths in seconds a caller may ask for — one
     value for a model of fixed length, none for a model whose length cannot be chosen.
-    ``upsample``: 1080p comes from the provider's upsampling (the gateway's
-    ``enable_upsample``). ``reference_images``: besides its positional roles, the model
-    takes up to this many elements and nothing else, when the request says so
-    (``image_roles: ["reference", …]``). ``negative_prompt``, ``person_generation`` (the
-    values it takes), ``seed`` and ``enhance_prompt`` say which of those request fields the
-    model honours; ``longest_seconds_only`` what it makes only at its longest duration. A
-    request for anything not listed is refused, never ignored. ``routes``, when given, are
-    the ways to make it in order of preference (``provider`` and ``provider_model`` are
-    then not used): a submit that fails without creating a task moves to the next one;
-    every route must honour what the entry offers.
+    Each value is of the kind a request names (``schemas.shapes``), and a written entry
+    offers nothing a request could not ask for. ``upsample``: 1080p comes from the
+    provider's upsampling (the gateway's ``enable_upsample``). ``reference_images``:
+    besides its positional roles, the model takes up to this many elements and nothing
+    else, when the request says so (``image_roles: ["reference", …]``).
+    ``negative_prompt``, ``person_generation`` (the values it takes), ``seed`` and
+    ``enhance_prompt`` say which of those request fields the model honours;
+    ``longest_seconds_only`` what it makes only at its longest duration (a resolution it
+    offers, or ``reference_images``). A request for anything not listed is refused, never
+    ignored. ``routes``, when given, are the ways to make it in order of preference
+    (``provider`` and ``provider_model`` are then not used): a submit that fails without
+    creating a task moves to the next one; every route must honour what the entry offers.
     """
 
     id: str = Field(min_length=1, max_length=100, pattern=MODEL_ID_PATTERN)
@@ -112,7 +118,7 @@ class ModelSpec(BaseModel):
     person_generation: list[PersonGeneration] = Field(default_factory=list, max_length=3)
     seed: StrictBool = True
     enhance_prompt: StrictBool = True
-    longest_seconds_only: list[LongestOnly] = Field(default_factory=list, max_length=2)
+    longest_seconds_only: list[LongestOnly] = Field(default_factory=list, max_length=9)
     routes: list[Route] = Field(default_factory=list, max_length=4)
     price: NonNegativeInt32 = UNKNOWN_MODEL_PRICE
 
@@ -154,18 +160,17 @@ class ModelSpec(BaseModel):
             problems.append(f"{len(self.image_roles)} image_roles for max_images {self.max_images}")
         if self.longest_seconds_only and not self.durations:
             problems.append("longest_seconds_only needs durations to choose from")
-        for name in ("aspect_ratios", "durations", "resolutions", "person_generation"):
+        offered = [*self.resolutions, *([REFERENCE_IMAGES] if self.reference_images else [])]
+        if unknown := [what for what in self.longest_seconds_only if what not in offered]:
+            problems.append(f"longest_seconds_only names {unknown}, which the model does not offer")
+        for name in _LISTS:
             values = getattr(self, name)
             if len(values) != len(set(values)):
                 problems.append(f"{name} has duplicates")
         labels = [route.label(self.id) for route in self.routes]
         if len(labels) != len(set(labels)):
             problems.append("routes has duplicates (the same provider and provider_model)")
-        resolutions = {resolution for _, resolution in SIZES.values()}
-        if unknown := [r for r in self.aspect_ratios if r not in ASPECT_RATIOS]:
-            problems.append(f"aspect_ratios {unknown} cannot be requested ({ASPECT_RATIOS})")
-        if unknown := [r for r in self.resolutions if r not in resolutions]:
-            problems.append(f"resolutions {unknown} cannot be requested ({sorted(resolutions)})")
+        problems.extend(self._unrequestable_shapes())
         if problems:
             raise ValueError(f"model {self.id}: {'; '.join(problems)}")
         return self
@@ -179,14 +184,47 @@ class ModelSpec(BaseModel):
         """The caller can choose the aspect ratio (the model makes more than one)."""
         return len(self.aspect_ratios) > 1
 
+    def _unrequestable_shapes(self) -> list[str]:
+        """Why some aspect ratio or resolution could never be asked for: a resolution is
+        asked for only through a ``size`` (so with an aspect ratio to make it), and a size
+        must say which ratio it is (so no ratio twice, as 16:9 and 32:18)."""
+        problems = []
+        same: dict[str, str] = {}
+        for ratio in dict.fromkeys(self.aspect_ratios):
+            if (other := same.setdefault(lowest_terms(ratio), ratio)) != ratio:
+                problems.append(f"aspect_ratios {other} and {ratio} are the same ratio")
+        if self.resolutions and not self.aspect_ratios:
+            problems.append(
+                f"resolutions {self.resolutions} cannot be requested without aspect_ratios"
+                " (a size is an aspect ratio at a resolution)"
+            )
+        made: dict[str, str] = {}
+        for (ratio, resolution), size in self.size_table().items():
+            other = made.setdefault(size, ratio)
+            if other != ratio and lowest_terms(other) != lowest_terms(ratio):
+                problems.append(
+                    f"aspect_ratios {other} and {ratio} both make size {size} at {resolution}"
+                )
+        return problems
+
+    def size_table(self) -> dict[tuple[str, str], str]:
+        """(aspect ratio, resolution) -> the size they make, for each pair the model has,
+        by resolution."""
+        return {
+            (ratio, resolution): size_of(ratio, resolution)
+            for resolution in self.resolutions
+            for ratio in self.aspect_ratios
+        }
+
     @property
     def sizes(self) -> list[str]:
-        """The ``size`` values the model can honour."""
-        return [
-            size
-            for size, (ratio, resolution) in SIZES.items()
-            if ratio in self.aspect_ratios and resolution in self.resolutions
-        ]
+        """The ``size`` values the model can honour: each of its aspect ratios at each of
+        its resolutions (16:9 at 720p is 1280x720)."""
+        return list(dict.fromkeys(self.size_table().values()))
+
+    def shape_of(self, size: str) -> tuple[str, str] | None:
+        """The (aspect ratio, resolution) of a ``size`` the model makes, else None."""
+        return next((shape for shape, made in self.size_table().items() if made == size), None)
 
     @property
     def fixed_seconds(self) -> int | None:

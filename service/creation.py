@@ -24,7 +24,7 @@ from core.storage import StorageError
 from core.storage.keys import input_key, stored_key, stored_ref
 from core.uploads import read as read_upload
 from schemas.api import VideoCreate
-from schemas.catalogue import SIZES, ImageRole, ModelSpec
+from schemas.catalogue import REFERENCE_IMAGES, ImageRole, ModelSpec
 from schemas.clock import utcnow
 from schemas.config import RuntimeConfig
 from schemas.problems import Code
@@ -140,9 +140,12 @@ def honoured_shape(spec: ModelSpec, req: VideoCreate, roles: list[ImageRole]) ->
     anything it cannot honour is a 400 ``unsupported_parameter`` problem naming the model
     and the values it accepts. A length left out is the model's longest."""
     _check_options(spec, req)
-    if req.size is not None and req.size not in spec.sizes:
-        raise _unsupported(spec, "size", req.size, spec.sizes)
-    ratio, resolution = SIZES[req.size] if req.size is not None else (None, None)
+    ratio: str | None = None
+    resolution: str | None = None
+    if req.size is not None:
+        if (shape := spec.shape_of(req.size)) is None:
+            raise _unsupported(spec, "size", req.size, spec.sizes)
+        ratio, resolution = shape
     if req.aspect_ratio is not None:
         if req.aspect_ratio not in spec.aspect_ratios:
             raise _unsupported(spec, "aspect_ratio", req.aspect_ratio, spec.aspect_ratios)
@@ -150,6 +153,9 @@ def honoured_shape(spec: ModelSpec, req: VideoCreate, roles: list[ImageRole]) ->
             raise ProblemError(
                 Code.UNSUPPORTED_PARAMETER,
                 f"size {req.size} is {ratio}, which contradicts aspect_ratio {req.aspect_ratio}.",
+                model=spec.id,
+                parameter="aspect_ratio",
+                accepted=[ratio],
             )
         ratio = req.aspect_ratio
     seconds = int(req.seconds) if req.seconds is not None else None
@@ -157,14 +163,10 @@ def honoured_shape(spec: ModelSpec, req: VideoCreate, roles: list[ImageRole]) ->
         raise _unsupported(spec, "seconds", req.seconds, [str(d) for d in spec.durations])
     seconds = seconds or spec.default_seconds
     longest = spec.default_seconds
-    needs_longest = [
-        what
-        for what, asked in (
-            ("1080p", resolution == "1080p"),
-            ("reference_images", spec.reference_images > 0 and ImageRole.REFERENCE in roles),
-        )
-        if asked and what in spec.longest_seconds_only
-    ]
+    asked = [resolution] if resolution is not None else []
+    if spec.reference_images > 0 and ImageRole.REFERENCE in roles:
+        asked.append(REFERENCE_IMAGES)
+    needs_longest = [what for what in asked if what in spec.longest_seconds_only]
     if needs_longest and seconds != longest:
         raise ProblemError(
             Code.UNSUPPORTED_PARAMETER,

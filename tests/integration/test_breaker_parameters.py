@@ -24,11 +24,6 @@ async def test_an_openai_value_the_model_cannot_honour_names_the_model(
     assert problem["model"] == "veo3" and problem["parameter"] == name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BREAKER finding 13: an operator's catalogue entry advertises durations and aspect "
-    "ratios in GET /v1/models that POST /v1/videos refuses (the request schema is a fixed Literal)",
-)
 @pytest.mark.parametrize("params", [{"seconds": "10"}, {"aspect_ratio": "1:1"}])
 async def test_what_the_catalogue_offers_is_accepted(admin, client_for, grant, params):
     config = (await admin.get("/v1/admin/config")).json()

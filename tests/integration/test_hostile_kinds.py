@@ -583,7 +583,7 @@ async def test_request_id_is_echoed_on_problems(acme):
         {"models": []},
         {"models": [{"id": "only-images", "text_to_video": False, "max_images": 0}]},
         {"models": [{"id": "veo3", "max_images": 1, "image_roles": ["first_frame"] * 2}]},
-        {"models": [{"id": "veo3", "aspect_ratios": ["4:3"]}]},
+        {"models": [{"id": "veo3", "aspect_ratios": ["4:0"]}]},
         {"models": [{"id": "veo3", "durations": [8, 8]}]},
         {"models": [{"id": "a b"}]},
         {"models": [{"id": "veo3", "price": 2**31}]},
