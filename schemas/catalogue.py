@@ -158,11 +158,6 @@ class ModelSpec(BaseModel):
             )
         if len(self.image_roles) > self.max_images:
             problems.append(f"{len(self.image_roles)} image_roles for max_images {self.max_images}")
-        if self.longest_seconds_only and not self.durations:
-            problems.append("longest_seconds_only needs durations to choose from")
-        offered = [*self.resolutions, *([REFERENCE_IMAGES] if self.reference_images else [])]
-        if unknown := [what for what in self.longest_seconds_only if what not in offered]:
-            problems.append(f"longest_seconds_only names {unknown}, which the model does not offer")
         for name in _LISTS:
             values = getattr(self, name)
             if len(values) != len(set(values)):
@@ -171,6 +166,7 @@ class ModelSpec(BaseModel):
         if len(labels) != len(set(labels)):
             problems.append("routes has duplicates (the same provider and provider_model)")
         problems.extend(self._unrequestable_shapes())
+        problems.extend(self._unrequestable_lengths())
         if problems:
             raise ValueError(f"model {self.id}: {'; '.join(problems)}")
         return self
@@ -205,6 +201,28 @@ class ModelSpec(BaseModel):
                 problems.append(
                     f"aspect_ratios {other} and {ratio} both make size {size} at {resolution}"
                 )
+        return problems
+
+    def _unrequestable_lengths(self) -> list[str]:
+        """Why ``longest_seconds_only`` could not be honoured as written: it names what the
+        model does not offer, or leaves some of its durations unaskable."""
+        if not self.longest_seconds_only:
+            return []
+        if not self.durations:
+            return ["longest_seconds_only needs durations to choose from"]
+        problems = []
+        offered = [*self.resolutions, *([REFERENCE_IMAGES] if self.reference_images else [])]
+        if unknown := [what for what in self.longest_seconds_only if what not in offered]:
+            problems.append(f"longest_seconds_only names {unknown}, which the model does not offer")
+        # Without text_to_video every request has an image, the first in its first role.
+        always_references = not self.text_to_video and self.role_at(0) == ImageRole.REFERENCE
+        shorter = sorted(set(self.durations))[:-1]
+        if REFERENCE_IMAGES in self.longest_seconds_only and always_references and shorter:
+            problems.append(
+                f"durations {shorter} can never be asked for: every request has a reference"
+                " image (text_to_video is false, the first image is a reference) and"
+                " longest_seconds_only names reference_images"
+            )
         return problems
 
     def size_table(self) -> dict[tuple[str, str], str]:
