@@ -262,7 +262,10 @@ class ModelInfo(BaseModel):
     owned_by: str = "google"
     modes: list[str]
     max_images: int
+    # How each image is used, by position, as people read it ("first frame").
     image_roles: list[str]
+    # The same roles as a create's `image_roles` names them ("first_frame").
+    image_role_names: list[str]
     price: int
     # What `size`, `aspect_ratio` and `seconds` may be for this model (empty: not choosable).
     sizes: list[str]
@@ -286,6 +289,7 @@ class ModelInfo(BaseModel):
             modes=modes,
             max_images=spec.max_images,
             image_roles=spec.role_labels(),
+            image_role_names=[role.value for role in spec.image_roles],
             price=spec.price,
             sizes=spec.sizes,
             aspect_ratios=list(spec.aspect_ratios),
