@@ -9,6 +9,7 @@ on PostgreSQL, as an admin and as a client: no 5xx, every answer as documented.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -89,6 +90,23 @@ def test_the_create_documents_json_and_multipart_bodies() -> None:
     assert form["properties"]["input_reference"]["items"]["format"] == "binary"
     names = {p["name"] for p in create["parameters"]}
     assert "Idempotency-Key" in names
+
+
+def test_the_create_and_the_catalogue_document_one_pattern_per_kind() -> None:
+    schemas = _document()["components"]["schemas"]
+    create, form = schemas["VideoCreate"]["properties"], schemas["VideoCreateForm"]["properties"]
+    entry = schemas["ModelSpec"]["properties"]
+    for field in ("seconds", "size", "aspect_ratio"):
+        asked = create[field]["anyOf"][0]
+        pattern = asked["pattern"]
+        assert "enum" not in asked and form[field]["pattern"] == pattern, field
+        assert all(re.fullmatch(pattern, value) for value in create[field]["examples"]), field
+    assert (
+        entry["aspect_ratios"]["items"]["pattern"] == create["aspect_ratio"]["anyOf"][0]["pattern"]
+    )
+    assert entry["durations"]["items"] == {"type": "integer", "minimum": 1, "maximum": 600}
+    seconds = create["seconds"]["anyOf"][0]["pattern"]
+    assert [n for n in range(-5, 1000) if re.fullmatch(seconds, str(n))] == list(range(1, 601))
 
 
 # --- against the real process ----------------------------------------------------------

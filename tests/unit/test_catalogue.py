@@ -56,6 +56,14 @@ def test_models_endpoint_shows_the_display_wording() -> None:
     assert shown["veo3"] == []
 
 
+def test_models_endpoint_names_the_roles_as_a_create_takes_them() -> None:
+    shown = {m.id: ModelInfo.of(m).image_role_names for m in DEFAULT_CATALOGUE}
+
+    assert shown["veo2-fast-frames"] == ["first_frame", "last_frame"]
+    assert shown["veo2-fast-components"] == ["reference"] * 3
+    assert shown["veo3"] == []
+
+
 def test_roles_by_position_and_the_provider_model_id() -> None:
     spec = ModelSpec(id="public", provider_model="veo-3.1-generate-preview", max_images=3,
                      image_roles=[ImageRole.FIRST_FRAME, ImageRole.LAST_FRAME])  # fmt: skip
