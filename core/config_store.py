@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from core.db import autocommit
 from core.repo import config as repo
 from core.secrets import MASK, SecretBox, UnreadableSecretError
-from schemas.catalogue import WRITE_CONTEXT
+from schemas.catalogue import write_context
 from schemas.config import (
     ProviderAccess,
     ProviderAccessPatch,
@@ -95,7 +95,7 @@ class ConfigStore:
             if access:
                 changes["providers"] = self._merged_providers(current, access)
             merged = RuntimeConfig.model_validate(
-                {**current.model_dump(), **changes}, context=WRITE_CONTEXT
+                {**current.model_dump(), **changes}, context=write_context(current.models)
             )
             if stored is None:  # the row is gone: this write brings it back
                 await repo.seed(conn, merged.model_dump(mode="json"))

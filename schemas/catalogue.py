@@ -8,6 +8,8 @@ seeds the runtime config; operators extend or reprice it through ``PUT
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -42,11 +44,22 @@ LongestOnly = Annotated[
 ]
 # Validation context of a config being written (``PUT /v1/admin/config``): the checks a
 # new document must pass, which a document stored by an earlier version need not.
-WRITE_CONTEXT = {"writing": True}
+WRITE_CONTEXT: dict[str, Any] = {"writing": True}
 
 
 def is_write(info: ValidationInfo) -> bool:
     return bool(info.context and info.context.get("writing"))
+
+
+def write_context(kept: Iterable[ModelSpec] = ()) -> dict[str, Any]:
+    """:data:`WRITE_CONTEXT`, with the catalogue entries stored before the write: an entry
+    the write leaves as it was is not checked again (the version that stored it admitted
+    it), so checks added later never lock the config; a new or changed entry is."""
+    return {**WRITE_CONTEXT, "kept": frozenset(_fingerprint(spec) for spec in kept)}
+
+
+def _fingerprint(spec: ModelSpec) -> str:
+    return json.dumps(spec.model_dump(mode="json"), sort_keys=True)
 
 
 class ImageRole(StrEnum):
@@ -148,8 +161,9 @@ class ModelSpec(BaseModel):
 
     @model_validator(mode="after")
     def _coherent(self, info: ValidationInfo) -> ModelSpec:
-        """On write: an entry every part of which can be used."""
-        if not is_write(info):
+        """On write: an entry every part of which can be used (a kept one as it was:
+        :func:`write_context`)."""
+        if not is_write(info) or _fingerprint(self) in (info.context or {}).get("kept", ()):
             return self
         problems = []
         if not self.text_to_video and not self.most_images:

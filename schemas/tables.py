@@ -311,7 +311,8 @@ class DeliveryAttempt(SQLModel, table=True):
 class TaskActivity(SQLModel, table=True):
     """Append-only history of one task (the operator console's timeline): each state
     transition, upstream submit call and poll, with ``detail`` a small JSON object of what
-    was seen (``core/repo/activity.py`` names its keys). Kept as long as the task row."""
+    was seen (``core/repo/activity.py`` names its keys). Kept ``ACTIVITY_RETENTION_DAYS``
+    (the worker's hourly ``purge_activity``)."""
 
     __tablename__ = "task_activity"
     __table_args__ = (Index("ix_task_activity_task", "task_id", "id"),)

@@ -145,19 +145,27 @@ async def first_id_since(conn: AsyncConnection, since: datetime) -> int | None:
 
 
 async def purge_before(conn: AsyncConnection, before: datetime, *, batch: int = PURGE_BATCH) -> int:
-    """Delete the rows recorded before ``before``; how many went. ``conn`` autocommits
-    (``core.db.autocommit``): each ``batch`` of ids is a statement of its own, so no lock
-    is held for long. The edge is :func:`first_id_since` (no index on
-    ``at``): a row stamped out of order by a process's clock difference goes with its
-    neighbours."""
-    oldest = (await conn.execute(select(func.min(activity.c.id)))).scalar()
-    if oldest is None:
-        return 0
+    """Delete the rows stamped before ``before``; how many went. ``conn`` autocommits
+    (``core.db.autocommit``): each batch (``batch`` rows at most, ids in order, gaps
+    skipped) is a statement of its own, so no lock is held for long.
+
+    Only a row's own ``at`` decides: :func:`first_id_since` (no index on ``at``) only
+    bounds how far the walk goes, so a writer whose clock is off, or a row committed
+    meanwhile, never takes another's rows with it. A writer's clock far behind can move
+    that bound up to the newest row: the walk then reads the whole table's ids."""
     upper = await first_id_since(conn, before)
-    if upper is None:  # every row is older
-        upper = int((await conn.execute(select(func.max(activity.c.id)))).scalar_one()) + 1
-    purged = 0
-    for low in range(int(oldest), upper, batch):
-        ids = activity.c.id.between(low, min(low + batch, upper) - 1)
-        purged += int((await conn.execute(delete(activity).where(ids))).rowcount)
-    return purged
+    if upper is None:  # no row is stamped from ``before`` on: walk them all
+        newest = (await conn.execute(select(func.max(activity.c.id)))).scalar()
+        if newest is None:
+            return 0
+        upper = int(newest) + 1
+    purged, low = 0, 0
+    while True:
+        ids = select(activity.c.id).where(activity.c.id >= low, activity.c.id < upper)
+        window = ids.order_by(activity.c.id).limit(batch).subquery()
+        high = (await conn.execute(select(func.max(window.c.id)))).scalar()
+        if high is None:
+            return purged
+        old = delete(activity).where(activity.c.id.between(low, high), activity.c.at < before)
+        purged += int((await conn.execute(old)).rowcount)
+        low = int(high) + 1

@@ -1,14 +1,16 @@
 """Breaker probes of the three changes of 97ab768..71caa7f, on PostgreSQL and SQLite.
 
 1. Idempotent retries vs ``user_creates_per_minute`` (a76e1ce): the claims held under
-   the attacks tried (below, unmarked).
-2. ``task_activity`` retention (e406128): ``purge_before`` trusts ``at`` to grow with
-   ``id`` further than "the edge", and walks id gaps one empty statement per 10,000 ids.
-3. Catalogue <-> create (513bafd..71caa7f): the new write checks of a catalogue entry are
+   the attacks tried.
+2. ``task_activity`` retention (e406128): ``purge_before`` trusted ``at`` to grow with
+   ``id`` further than "the edge" (one writer's clock 40 days behind took the healthy
+   writers' fresh rows, or the whole table, with it), a row committed during a purge could
+   go at once, and an id gap cost one empty statement per 10,000 ids. Fixed after: only a
+   row's own ``at`` decides, and the walk goes from row to row.
+3. Catalogue <-> create (513bafd..71caa7f): the new write checks of a catalogue entry were
    applied to the whole stored document on every config write, so an entry an earlier
-   version stored locks the operator out of every change, ``enabled: false`` included.
-
-Findings are strict xfails (``BREAKER today: ...``): they fail on the code as it is."""
+   version stored locked the operator out of every change, ``enabled: false`` included.
+   Fixed after: an entry a write leaves as it was is not checked again."""
 
 from __future__ import annotations
 
@@ -159,14 +161,6 @@ async def _fresh_left(engine: AsyncEngine) -> int:
     return sum(1 for detail in rows if detail["fresh"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BREAKER today: purge_before's edge is first_id_since's binary search, which"
-    " jumps past any probed row stamped before the edge: with one writer's clock behind by"
-    " more than the retention, rows written an hour ago by the healthy writers are deleted"
-    " (not just 'the edge blurred'); when the newest row is that writer's, first_id_since"
-    " says every row is older and the whole table goes",
-)
 @pytest.mark.parametrize("skewed", ["every other", "last"])
 async def test_a_worker_with_a_clock_behind_does_not_make_the_purge_delete_fresh_rows(
     engine: AsyncEngine, skewed: str
@@ -180,12 +174,6 @@ async def test_a_worker_with_a_clock_behind_does_not_make_the_purge_delete_fresh
     assert left == fresh  # every row the healthy workers wrote this hour stays
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BREAKER today: purge_before walks range(min id, edge, 10_000) whatever the ids"
-    " in between: a gap of 20 million ids is 2,000 DELETE statements that find nothing"
-    " (10^10 ids would be a million, past the cron's 600 s timeout)",
-)
 async def test_a_gap_in_the_ids_costs_no_statement_per_10000_missing_ids(
     engine: AsyncEngine,
 ) -> None:
@@ -217,12 +205,6 @@ async def test_a_gap_in_the_ids_costs_no_statement_per_10000_missing_ids(
     assert len(deletes) <= 10
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BREAKER today: when every row is older than the edge, purge_before reads"
-    " max(id) in a statement after first_id_since's: a row written in between (a task"
-    " starting on an idle service) is below that bound and deleted at once",
-)
 async def test_a_row_written_while_the_purge_runs_is_not_purged(engine: AsyncEngine) -> None:
     now = utcnow()
     async with engine.begin() as conn:
@@ -304,14 +286,6 @@ async def _store_earlier_document(app: Starlette, engine: AsyncEngine, entry: An
     app.state.ctx.config._loaded_at = 0.0  # read it now, not after the cache's second
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BREAKER today: ConfigStore.update validates the whole merged document with the"
-    " write checks, and 513bafd/155201d added checks an entry stored by 97ab768 fails"
-    " (longest_seconds_only naming 1080p the model lacks, resolutions without"
-    " aspect_ratios): after the upgrade every PUT /v1/admin/config, the kill switch"
-    " enabled=false included, is a 400 about that other model",
-)
 @pytest.mark.parametrize("entry", EARLIER_ENTRIES, ids=[e["id"] for e in EARLIER_ENTRIES])
 async def test_an_entry_stored_by_the_earlier_version_does_not_lock_the_config(
     app, engine, admin, entry
@@ -323,6 +297,18 @@ async def test_an_entry_stored_by_the_earlier_version_does_not_lock_the_config(
     assert entry["id"] in [m["id"] for m in models.json()["data"]]
     response = await admin.put("/v1/admin/config", json={"enabled": False})
     assert response.status_code == 200, response.text
+    # The catalogue written back as it reads is kept as it is; an edit of the old entry
+    # is a new entry, checked as one (and so is a new entry shaped like it).
+    stored = (await admin.get("/v1/admin/config")).json()["models"]
+    response = await admin.put("/v1/admin/config", json={"models": stored})
+    assert response.status_code == 200, response.text
+    for changed in (
+        [{**m, "price": 11} if m["id"] == entry["id"] else m for m in stored],
+        [*stored, {**next(m for m in stored if m["id"] == entry["id"]), "id": "copy"}],
+    ):
+        response = await admin.put("/v1/admin/config", json={"models": changed})
+        assert response.status_code == 400, response.text
+        assert entry["id"] in response.text or "copy" in response.text
 
 
 async def test_videos_of_a_removed_or_reshaped_entry_still_read(
