@@ -19,7 +19,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from schemas.providers import UpstreamKind
 from schemas.secret_strength import DEV_SECRET_KEY, placeholder, weakness
 
-__all__ = ["DEV_SECRET_KEY", "S3ChecksumAlgorithm", "Settings"]
+__all__ = ["DEV_SECRET_KEY", "S3ChecksumAlgorithm", "Settings", "answer_cap"]
 
 # S3's flexible checksum algorithms that AWS S3 ("Checking object integrity" in its User
 # Guide), Cloudflare R2 and moto all implement. botocore computes the first three itself;
@@ -27,6 +27,18 @@ __all__ = ["DEV_SECRET_KEY", "S3ChecksumAlgorithm", "Settings"]
 # MD5 and XXHASH* are left out: neither R2 nor moto (the tests' store) implements them.
 S3ChecksumAlgorithm = Literal["CRC32", "SHA1", "SHA256", "CRC32C", "CRC64NVME"]
 NEEDS_AWSCRT = frozenset({"CRC32C", "CRC64NVME"})
+DEFAULT_MAX_VIDEO_BYTES = 1 << 30
+# The JSON around a video carried inline in an upstream answer: the operation's name, its
+# keys, a safety-filter note -- a few hundred bytes in Google's answers; ample.
+ANSWER_ENVELOPE_BYTES = 1 << 20
+
+
+def answer_cap(max_video_bytes: int) -> int:
+    """The longest upstream API answer (submit, poll, check) a worker reads: a video of
+    `max_video_bytes` carried inline as base64 -- Gemini's ``encodedVideo`` /
+    ``bytesBase64Encoded``, 4 characters per 3 bytes -- with `ANSWER_ENVELOPE_BYTES` of JSON
+    around it. The 1 GiB default gives 1,432,704,344 bytes (1.33 GiB)."""
+    return 4 * -(-max_video_bytes // 3) + ANSWER_ENVELOPE_BYTES
 
 
 def url_passwords(name: str, url: str) -> dict[str, str | None]:
@@ -104,7 +116,9 @@ class Settings(BaseSettings):
     # A stored video may not be larger (bytes). Veo makes clips of at most 8 s: tens of MB
     # even at 4K, so 1 GiB is ten times the largest real one, yet bounds what a runaway
     # download costs in storage and worker time (a few seconds on a LAN-speed store).
-    max_video_bytes: int = Field(default=1 << 30, gt=0)
+    # It also sets how much of an upstream's API answer a worker reads
+    # (`upstream_answer_max_bytes`): Gemini may carry the video inline in its answer.
+    max_video_bytes: int = Field(default=DEFAULT_MAX_VIDEO_BYTES, gt=0)
     worker_max_jobs: int = Field(default=200, ge=1)
     worker_drain_seconds: float = Field(default=20.0, ge=0)
     # The worker's /healthz and /readyz (worker/health.py); 0 serves none.
@@ -276,6 +290,15 @@ class Settings(BaseSettings):
         """The current SECRET_KEY first, then the previous ones (newest first)."""
         previous = [k.strip() for k in self.secret_key_previous.split(",") if k.strip()]
         return (self.secret_key, *previous)
+
+    @property
+    def upstream_answer_max_bytes(self) -> int:
+        """The longest upstream API answer a worker reads (`answer_cap` of
+        `max_video_bytes`); a longer one is read no further and counts as an answer that
+        is not JSON: a poll tries again later, a submit is ambiguous. A worker may hold
+        about three times this per answer in flight (the bytes, the parsed text, the
+        decoded video): lower ``MAX_VIDEO_BYTES`` to lower it."""
+        return answer_cap(self.max_video_bytes)
 
     @property
     def webhook_schedule(self) -> list[float]:

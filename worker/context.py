@@ -49,7 +49,10 @@ class WorkerContext:
         self.callbacks = CallbackEvidence()
         self.upstreams = UpstreamPool(
             self.config.access,
-            ClientOptions(read_timeout=self.settings.upstream_timeout_seconds),
+            ClientOptions(
+                read_timeout=self.settings.upstream_timeout_seconds,
+                max_answer_bytes=self.settings.upstream_answer_max_bytes,
+            ),
             UpstreamBudget(self.redis, self.settings),
         )
 

@@ -39,8 +39,9 @@ class _Previous(GatewayClient):
         headers: dict[str, str],
         json: dict[str, Any] | None,
         params: dict[str, str] | None,
-    ) -> httpx.Response:
-        return await self._api.request(method, url, json=json, params=params, headers=headers)
+    ) -> tuple[httpx.Response, bytes | None]:
+        response = await self._api.request(method, url, json=json, params=params, headers=headers)
+        return response, response.content
 
 
 def _answer(status: str, headers: list[tuple[str, str]], body: bytes, length: bool = True) -> bytes:

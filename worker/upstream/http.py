@@ -6,21 +6,9 @@ import time
 
 import httpx
 
+# An error answer is read up to this (a provider's own error is a few hundred bytes);
+# a longer one is not read on: classified as an answer that is no JSON.
 ERROR_BODY_LIMIT = 64 * 1024
-
-
-async def read_prefix(response: httpx.Response, limit: int = ERROR_BODY_LIMIT) -> bytes:
-    """The start of a streamed body (an error's), enough to classify it, never the whole
-    stream; a transport failure midway keeps what arrived."""
-    content = b""
-    try:
-        async for chunk in response.aiter_bytes():
-            content += chunk
-            if len(content) >= limit:
-                break
-    except httpx.HTTPError:
-        pass
-    return content[:limit]
 
 
 def content_length(headers: httpx.Headers) -> int | None:

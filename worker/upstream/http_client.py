@@ -14,16 +14,19 @@ from typing import Any, ClassVar, Protocol, Self
 import httpx
 import structlog
 
+from schemas.settings import DEFAULT_MAX_VIDEO_BYTES, answer_cap
 from worker.upstream import outcomes
 from worker.upstream.base import DownloadStream, Upstream
-from worker.upstream.errors import Body
-from worker.upstream.http import content_length, elapsed_ms, read_prefix
+from worker.upstream.bodies import ACCEPT_ENCODING, decoded, read_error_body, read_within
+from worker.upstream.errors import Body, UpstreamError
+from worker.upstream.http import ERROR_BODY_LIMIT, content_length, elapsed_ms
 from worker.upstream.metrics import observe
 from worker.upstream.outcomes import (
     LOCAL_FAILURES,
     ErrorPolicy,
     Operation,
     error_from_exception,
+    error_from_malformed,
     parse_body,
 )
 from worker.upstream.registry import ClientOptions, Factory
@@ -36,6 +39,7 @@ DEFAULT_LIMITS = httpx.Limits(
 )
 CHUNK_SIZE = 1024 * 1024
 CONNECT_TIMEOUT = 5.0
+DEFAULT_MAX_ANSWER_BYTES = answer_cap(DEFAULT_MAX_VIDEO_BYTES)
 _USER_AGENT = "google-video/0.1"
 
 
@@ -43,8 +47,9 @@ class HttpClient:
     """Base of an `Upstream` over HTTP. A subclass names `provider` (the label of its
     calls in ``google_video_upstream_*``) and `policy` (what its error answers mean).
 
-    Read timeouts bound each network read, not a whole download: callers that need a
-    total deadline wrap the call in `asyncio.timeout`.
+    An API call reads at most `max_answer_bytes` of a 2xx answer (``ERROR_BODY_LIMIT`` of
+    any other): see `_exchange`. Read timeouts bound each network read, not a whole
+    download: callers that need a total deadline wrap the call in `asyncio.timeout`.
     """
 
     provider: ClassVar[str]
@@ -58,17 +63,21 @@ class HttpClient:
         download_timeout: httpx.Timeout | None,
         limits: httpx.Limits | None,
         chunk_size: int,
+        max_answer_bytes: int | None,
     ) -> None:
         self._download_timeout = download_timeout or DEFAULT_DOWNLOAD_TIMEOUT
         self._chunk_size = chunk_size
+        self._max_answer_bytes = max_answer_bytes or DEFAULT_MAX_ANSWER_BYTES
         # API calls (a poll every few seconds for each running task) on their own pool,
         # sent by `_exchange` on its transports: no cookie jar (a gateway's session cookie
         # must not ride along), the subclass's headers built once (`_send`'s `headers`).
+        # Only the codings `bodies` undoes within bounds are asked for (httpx would add br
+        # and zstd when their packages are installed).
         self._api = httpx.AsyncClient(
             transport=transport,
             timeout=timeout or DEFAULT_TIMEOUT,
             limits=limits or DEFAULT_LIMITS,
-            headers={"User-Agent": _USER_AGENT},
+            headers={"User-Agent": _USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING},
         )
         # What `AsyncClient.build_request` would merge into every API call, merged once.
         self._api_headers = dict(self._api.headers)
@@ -114,10 +123,12 @@ class HttpClient:
     ) -> tuple[int, Body]:
         """Send one API request, timed and counted; the status and parsed body of a 2xx.
 
-        Raises the `UpstreamError` the transport failure or the non-2xx answer becomes."""
+        Raises the `UpstreamError` the transport failure or the non-2xx answer becomes; a
+        2xx answer longer than `max_answer_bytes` (not read) is one that is not JSON:
+        ambiguous on a submit, transient otherwise (`outcomes.error_from_malformed`)."""
         started = time.perf_counter()
         try:
-            response = await self._exchange(method, url, headers, json, params)
+            response, content = await self._exchange(method, url, headers, json, params)
         except (httpx.HTTPError, *LOCAL_FAILURES) as exc:
             error = error_from_exception(exc, op)
             log.warning(
@@ -130,13 +141,30 @@ class HttpClient:
             raise error from exc
         log_method = log.info if op == "submit" else log.debug
         log_method("upstream.response", status=response.status_code, latency_ms=elapsed_ms(started))
+        if content is None:
+            log.warning("upstream.answer_too_large", status=response.status_code)
         if not response.is_success:
-            error = outcomes.error_from_response(response, op, self.policy)
+            error = self._refusal(response, op, content)
             log.warning("upstream.error", status=error.status, error_code=error.code)
             observe(self.provider, op, started, error)
             raise error
+        if content is None:
+            limit = self._max_answer_bytes
+            why = f"the answer is longer than {limit} bytes (not read)"
+            error = error_from_malformed(op, response.status_code, outcomes.too_long(limit), why)
+            observe(self.provider, op, started, error)
+            raise error
         observe(self.provider, op, started, None)
-        return response.status_code, parse_body(response.content)
+        return response.status_code, parse_body(content)
+
+    def _refusal(
+        self, response: httpx.Response, op: Operation, content: bytes | None
+    ) -> UpstreamError:
+        """What a non-2xx answer becomes, by its body; by its status alone when the body
+        was longer than ``ERROR_BODY_LIMIT`` (`content` None, not read)."""
+        if content is None:
+            return outcomes.error_from_oversized(response, op, self.policy, ERROR_BODY_LIMIT)
+        return outcomes.error_from_response(response, op, self.policy, content=content)
 
     async def _exchange(
         self,
@@ -145,15 +173,19 @@ class HttpClient:
         headers: dict[str, str],
         json: dict[str, Any] | None,
         params: dict[str, str] | None,
-    ) -> httpx.Response:
-        """One API call, its body read: what ``self._api.request`` does for these calls
-        (no cookies, redirects or event hooks; Basic auth only from credentials in the URL),
-        straight on the client's transport for the URL (the injected one, or the proxy the
-        environment names).
+    ) -> tuple[httpx.Response, bytes | None]:
+        """One API call and its answer's body (decoded): what ``self._api.request`` does
+        for these calls (no cookies, redirects or event hooks; Basic auth only from
+        credentials in the URL), straight on the client's transport for the URL (the
+        injected one, or the proxy the environment names).
 
         ``AsyncClient.request`` spends ~200 µs of CPU more per call on merging and its
         auth/redirect/hook layers (a quarter of a poll's HTTP cost). Raises what the
-        transport raises (``httpx.TransportError`` subclasses)."""
+        transport raises (``httpx.TransportError`` subclasses).
+
+        Bounded: the body is None when it is longer than `max_answer_bytes` (a 2xx) or
+        ``ERROR_BODY_LIMIT`` (any other status), read no further than that (the connection
+        is dropped)."""
         request = httpx.Request(
             method,
             url,
@@ -172,10 +204,11 @@ class HttpClient:
         response = await transport.handle_async_request(request)
         response.request = request
         try:
-            await response.aread()
+            limit = self._max_answer_bytes if response.is_success else ERROR_BODY_LIMIT
+            content = await read_within(response, limit)
         finally:
             await response.aclose()
-        return response
+        return response, content
 
     @asynccontextmanager
     async def _stream(
@@ -185,10 +218,8 @@ class HttpClient:
         closed on exit. A non-2xx raises as the policy reads the start of its body."""
         try:
             if not response.is_success:
-                content = await read_prefix(response)
-                error = outcomes.error_from_response(
-                    response, "download", self.policy, content=content
-                )
+                content = await read_error_body(response, ERROR_BODY_LIMIT)
+                error = self._refusal(response, "download", content)
                 observe(self.provider, "download", started, error)
                 raise error
             observe(self.provider, "download", started, None)
@@ -203,15 +234,10 @@ class HttpClient:
     async def _chunks(self, response: httpx.Response) -> AsyncIterator[bytes]:
         """The body as it arrives. An unencoded body is read raw: httpx's regrouping into
         ``chunk_size`` blocks copied every byte twice more and tripled the download's CPU
-        (the storage regroups it once, into its own buffers). An encoded one is decoded."""
-        encoding = response.headers.get("Content-Encoding", "").strip().lower()
-        # A consumed stream is a body already in memory (an injected transport's answer).
-        if encoding in ("", "identity") and not response.is_stream_consumed:
-            body = response.aiter_raw()
-        else:
-            body = response.aiter_bytes(self._chunk_size)
+        (the storage regroups it once, into its own buffers). An encoded one is decoded at
+        most ``chunk_size`` bytes at a time, however far a network chunk inflates."""
         try:
-            async for chunk in body:
+            async for chunk in decoded(response, self._chunk_size):
                 yield chunk
         except httpx.HTTPError as exc:
             raise error_from_exception(exc, "download") from exc
@@ -219,17 +245,23 @@ class HttpClient:
 
 class _Constructor(Protocol):
     def __call__(
-        self, base_url: str, api_key: str, *, timeout: httpx.Timeout | None = None
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: httpx.Timeout | None = None,
+        max_answer_bytes: int | None = None,
     ) -> Upstream: ...
 
 
 def factory(client: _Constructor) -> Factory:
     """A `Provider.build` making `client(base_url, api_key)`, with the settings' read
-    timeout when they set one (the client's default otherwise)."""
+    timeout and answer cap when they set them (the client's defaults otherwise)."""
 
     def build(base_url: str, api_key: str, options: ClientOptions) -> Upstream:
         read = options.read_timeout
         timeout = httpx.Timeout(read, connect=CONNECT_TIMEOUT) if read else None
-        return client(base_url, api_key, timeout=timeout)
+        cap = options.max_answer_bytes
+        return client(base_url, api_key, timeout=timeout, max_answer_bytes=cap)
 
     return build

@@ -44,6 +44,11 @@ Policy, in order:
     `AmbiguousSubmitError`, because the provider may have created -- and billed -- the
     task. Write failures count as ambiguous too: a partly written request is very unlikely
     to create a task, but a duplicate paid job costs more than a refunded failure.
+12. An answer longer than a client reads (a 2xx past its ``max_answer_bytes``, any other
+    status past ``ERROR_BODY_LIMIT``; the cap counts decoded bytes) is not read on, and
+    its body counts as one that is no JSON (`too_long`): a 2xx is malformed (ambiguous on
+    a submit, transient elsewhere: `error_from_malformed`), any other status is read by
+    the rules above as an answer that is not the provider's own (`error_from_oversized`).
 """
 
 from __future__ import annotations
@@ -123,13 +128,32 @@ def error_from_response(
 ) -> UpstreamError:
     """Map a non-2xx answer. `content` overrides `response.content` (streamed answers)."""
     raw = response.content if content is None else content
-    body = parse_body(raw)
+    return _from_status(response, op, policy, parse_body(raw), "")
+
+
+def error_from_oversized(
+    response: httpx.Response, op: Operation, policy: ErrorPolicy, limit: int
+) -> UpstreamError:
+    """Map a non-2xx answer whose body is longer than `limit` bytes and was not read: as an
+    answer that is not JSON (by its status: not the provider's own answer)."""
+    return _from_status(response, op, policy, too_long(limit), f" (not read: over {limit} bytes)")
+
+
+def too_long(limit: int) -> str:
+    """What stands for an answer body longer than `limit` bytes, which was not read (all
+    that is kept of it): a text, so every rule reads it as an answer that is not JSON."""
+    return f"<an answer longer than {limit} bytes, not read>"
+
+
+def _from_status(
+    response: httpx.Response, op: Operation, policy: ErrorPolicy, body: Body, note: str
+) -> UpstreamError:
     code, message = policy.read_code(body)
     status = response.status_code
     if not message:
         message = _text_message(body) or f"HTTP {status} {response.reason_phrase}".strip()
     retry_after = parse_retry_after(response.headers.get("Retry-After"))
-    return _classify(policy, op, status, code, message, body, retry_after)
+    return _classify(policy, op, status, code, message + note, body, retry_after)
 
 
 def error_from_answer(

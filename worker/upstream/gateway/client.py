@@ -54,6 +54,7 @@ class GatewayClient(HttpClient):
         download_timeout: httpx.Timeout | None = None,
         limits: httpx.Limits | None = None,
         chunk_size: int = CHUNK_SIZE,
+        max_answer_bytes: int | None = None,
     ) -> None:
         if not base_url:
             raise ValueError("base_url is required")
@@ -63,6 +64,7 @@ class GatewayClient(HttpClient):
             download_timeout=download_timeout,
             limits=limits,
             chunk_size=chunk_size,
+            max_answer_bytes=max_answer_bytes,
         )
         self._base_url = base_url.rstrip("/")
         self._api_key = api_key

@@ -62,6 +62,7 @@ class GeminiClient(HttpClient):
         download_timeout: httpx.Timeout | None = None,
         limits: httpx.Limits | None = None,
         chunk_size: int = CHUNK_SIZE,
+        max_answer_bytes: int | None = None,
     ) -> None:
         super().__init__(
             transport=transport,
@@ -69,6 +70,7 @@ class GeminiClient(HttpClient):
             download_timeout=download_timeout,
             limits=limits,
             chunk_size=chunk_size,
+            max_answer_bytes=max_answer_bytes,
         )
         root = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self._root = root if root.endswith(API_VERSION) else root + API_VERSION
