@@ -124,6 +124,8 @@ class Settings(BaseSettings):
     # The worker's /healthz and /readyz (worker/health.py); 0 serves none.
     worker_health_port: int = Field(default=0, ge=0, le=65535)
     worker_health_host: str = "0.0.0.0"
+    # Each upstream API call (submit, poll, check) as a whole: waiting for a connection,
+    # connecting, sending and the whole answer, however slowly it trickles.
     upstream_timeout_seconds: float = Field(default=30.0, gt=0)
     # The global upstream budget (README, "Upstream budget"): calls/s to each provider
     # kind by all workers together, 0 = none; per-kind overrides "gemini=2,gateway=20".

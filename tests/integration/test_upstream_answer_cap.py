@@ -1,12 +1,12 @@
 """An upstream, or a proxy in front of it, answering an API call with more than a worker
-reads -- gigabytes, an endless chunked body, a compression bomb -- served raw by a real
-TCP server on 127.0.0.1 to the real clients.
+reads -- gigabytes, an endless chunked body, a compression bomb -- or trickling it, served
+raw by a real TCP server on 127.0.0.1 to the real clients.
 
 The read stops at the cap (the server sees the connection dropped long before it could
-send everything, and the worker's memory stays near the cap), and the answer counts as one
-that is not JSON: a poll tries again, a submit is ambiguous, an error status is read by
-its status alone. The job-level tests run the real jobs on PostgreSQL and on SQLite and
-check the ledger."""
+send everything, and the worker's memory stays near the cap), the call ends within its
+deadline, and the answer counts as one that is not JSON: a poll tries again, a submit is
+ambiguous, an error status is read by its status alone. The job-level tests run the real
+jobs on PostgreSQL and on SQLite and check the ledger."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import asyncio
 import base64
 import itertools
 import json
+import time
 import tracemalloc
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
@@ -240,6 +241,38 @@ async def test_an_error_answered_past_its_limit_is_read_by_its_status(
     await read_no_further(sent)
 
 
+def trickle(status_line_only: bool) -> tuple[bytes, Iterator[bytes]]:
+    """A byte every 50 ms for ever: of the body, or of the head itself."""
+    if status_line_only:
+        return b"HTTP/1.1 200 OK\r\n", itertools.repeat(b"X")
+    return head("200 OK", f"Content-Length: {10**6}"), itertools.repeat(b" ")
+
+
+@pytest.mark.parametrize("where", ["body", "head"])
+@pytest.mark.parametrize("op", ["poll", "submit"])
+async def test_a_trickled_answer_ends_at_the_deadline(
+    upstream: Listener, where: str, op: str
+) -> None:
+    """httpx's read timeout bounds each read, and each read gets its byte in time: the
+    call's own deadline (its read timeout, as a whole) ends it."""
+    sent = Sent()
+    answer_head, body = trickle(status_line_only=where == "head")
+    path = POLL_PATH if op == "poll" else SUBMIT_PATH
+    upstream.answers[path] = hostile(sent, answer_head, body, every=0.05)
+    started = time.monotonic()
+    async with gateway(upstream, httpx.Timeout(1.0, connect=1.0)) as client:
+        with pytest.raises(UpstreamError) as raised:
+            await (client.poll(TASK) if op == "poll" else client.submit(REQUEST))
+    took = time.monotonic() - started
+    if op == "poll":
+        assert type(raised.value) is TransientUpstreamError and raised.value.code == "timeout"
+    else:
+        assert type(raised.value) is AmbiguousSubmitError
+        assert raised.value.code == "submit_timeout"
+    assert 0.9 < took < 3.0
+    await eventually(lambda: sent.cut, what="the client to drop the connection")
+
+
 MAX_VIDEO = 300_000
 
 
@@ -328,9 +361,10 @@ async def acme(admin, client_for, grant, upstream, provider) -> httpx.AsyncClien
 
 @pytest.fixture
 async def worker(settings: Settings, redis_url: str) -> AsyncIterator[Ctx]:
-    """A real worker context: its clients read at most the cap `WORKER_MAX_VIDEO` gives."""
+    """A real worker context: its clients read at most the cap `WORKER_MAX_VIDEO` gives,
+    each API call within 1 s."""
     redis = await create_pool(RedisSettings.from_dsn(redis_url), **ARQ_CODEC)
-    changed = {"max_video_bytes": WORKER_MAX_VIDEO}
+    changed = {"max_video_bytes": WORKER_MAX_VIDEO, "upstream_timeout_seconds": 1.0}
     ctx: Ctx = {"settings": settings.model_copy(update=changed), "redis": redis}
     await on_startup(ctx)
     yield ctx
@@ -429,4 +463,29 @@ async def test_a_submit_refused_with_an_endless_body_fails_by_its_status_and_rel
     assert len(json.dumps(task.upstream_response)) < 2048
     assert (await credits(acme))[:2] == (GRANT, 0)
     await eventually(lambda: sent.cut, what="the client to drop the connection")
+    await assert_ledger()
+
+
+@pytest.mark.parametrize("op", ["submit", "poll"])
+async def test_a_trickled_answer_ends_at_the_deadline_by_the_usual_rules(
+    worker: Ctx, acme: httpx.AsyncClient, upstream: Listener, assert_ledger: Any, op: str
+) -> None:
+    answered(upstream, SUBMIT_PATH, "s01_submit_success_doc.json")
+    task_id = await create(acme)
+    path = SUBMIT_PATH if op == "submit" else POLL_PATH
+    if op == "poll":
+        assert await submit_task(worker, task_id) == "submitted"
+    answer_head, body = trickle(status_line_only=False)
+    upstream.answers[path] = hostile(Sent(), answer_head, body, every=0.05)
+
+    started = time.monotonic()
+    if op == "submit":
+        assert await submit_task(worker, task_id) == "ambiguous"
+        assert (await load(worker, task_id)).error_code == "upstream_submit_ambiguous"
+        assert (await credits(acme))[:2] == (GRANT, 0)
+    else:
+        assert await poll_task(worker, task_id, 0) == "backoff"
+        task = await load(worker, task_id)
+        assert task.upstream_response["_poll"] == {"errors": 1, "last_error": "timeout"}
+    assert time.monotonic() - started < 3.0
     await assert_ledger()

@@ -5,6 +5,7 @@ credentials (e.g. `worker.upstream.gateway.client`)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -47,9 +48,10 @@ class HttpClient:
     """Base of an `Upstream` over HTTP. A subclass names `provider` (the label of its
     calls in ``google_video_upstream_*``) and `policy` (what its error answers mean).
 
-    An API call reads at most `max_answer_bytes` of a 2xx answer (``ERROR_BODY_LIMIT`` of
-    any other): see `_exchange`. Read timeouts bound each network read, not a whole
-    download: callers that need a total deadline wrap the call in `asyncio.timeout`.
+    An API call ends within its read timeout as a whole, answer included, and reads at
+    most `max_answer_bytes` of a 2xx answer (``ERROR_BODY_LIMIT`` of any other): see
+    `_exchange`. A download's read timeout bounds each network read, not the download:
+    callers that need a total deadline wrap it in `asyncio.timeout`.
     """
 
     provider: ClassVar[str]
@@ -82,6 +84,7 @@ class HttpClient:
         # What `AsyncClient.build_request` would merge into every API call, merged once.
         self._api_headers = dict(self._api.headers)
         self._api_timeout = {"timeout": self._api.timeout.as_dict()}
+        self._api_deadline = self._api.timeout.read
         # Downloads read their bodies on threads (`worker.upstream.threaded`: a third of
         # the CPU per GiB); an injected transport serves them as it serves the API calls.
         # No default credentials header: downloads may go to another host (a CDN).
@@ -185,7 +188,12 @@ class HttpClient:
 
         Bounded: the body is None when it is longer than `max_answer_bytes` (a 2xx) or
         ``ERROR_BODY_LIMIT`` (any other status), read no further than that (the connection
-        is dropped)."""
+        is dropped); and the whole call ends within the read timeout, which httpx applies
+        to each network read only (a byte every few seconds would hold the call for
+        ever): past it, ``httpx.ReadTimeout``. The deadline starts before the wait for a
+        connection, so a call that waited for the pool that long (as long as its pool
+        timeout, the same by default) times out as though sent: the safe side for a
+        submit (ambiguous, never sent twice)."""
         request = httpx.Request(
             method,
             url,
@@ -201,13 +209,21 @@ class HttpClient:
             request = next(auth.auth_flow(request))
         # httpx's own routing between its transport and its proxy mounts (no public API).
         transport = self._api._transport_for_url(request.url)
-        response = await transport.handle_async_request(request)
-        response.request = request
+        deadline = asyncio.timeout(self._api_deadline)
         try:
-            limit = self._max_answer_bytes if response.is_success else ERROR_BODY_LIMIT
-            content = await read_within(response, limit)
-        finally:
-            await response.aclose()
+            async with deadline:
+                response = await transport.handle_async_request(request)
+                response.request = request
+                try:
+                    limit = self._max_answer_bytes if response.is_success else ERROR_BODY_LIMIT
+                    content = await read_within(response, limit)
+                finally:
+                    await response.aclose()
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            late = f"no whole answer within {self._api_deadline:g} s"
+            raise httpx.ReadTimeout(late, request=request) from None
         return response, content
 
     @asynccontextmanager

@@ -43,7 +43,8 @@ Policy, in order:
     failure on a submit (read/write timeout, dropped connection, undecodable answer) ->
     `AmbiguousSubmitError`, because the provider may have created -- and billed -- the
     task. Write failures count as ambiguous too: a partly written request is very unlikely
-    to create a task, but a duplicate paid job costs more than a refunded failure.
+    to create a task, but a duplicate paid job costs more than a refunded failure. An API
+    call past its own deadline (its read timeout, for the whole call) is a read timeout.
 12. An answer longer than a client reads (a 2xx past its ``max_answer_bytes``, any other
     status past ``ERROR_BODY_LIMIT``; the cap counts decoded bytes) is not read on, and
     its body counts as one that is no JSON (`too_long`): a 2xx is malformed (ambiguous on

@@ -23,9 +23,9 @@ from worker.upstream.base import Upstream
 
 @dataclass(frozen=True)
 class ClientOptions:
-    """What the settings say about every client: `read_timeout` bounds each network read,
-    in seconds (None: the provider's own default); `max_answer_bytes` is the longest API
-    answer read (None: ``answer_cap`` of the default ``MAX_VIDEO_BYTES``)."""
+    """What the settings say about every client: `read_timeout` bounds each API call as a
+    whole, in seconds (None: the provider's own default); `max_answer_bytes` is the
+    longest API answer read (None: ``answer_cap`` of the default ``MAX_VIDEO_BYTES``)."""
 
     read_timeout: float | None = None
     max_answer_bytes: int | None = None
