@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 from simulator.app import create_app
 from simulator.video import render_mp4
 from tests.eventually import eventually
+from tests.listener import listening
 
 KEY = "sim-test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -458,6 +459,36 @@ async def test_finished_task_is_posted_to_its_notify_hook(make_app, clock):
     assert body["notify_hook"] == "http://hooks.test/veo"
     assert body["data"]["video_url"] == f"{BASE}/files/{task_id}.mp4"
     assert stats["notifications"] == {"sent": 1}
+
+
+async def test_a_notify_hook_answering_for_ever_is_not_read(make_app, clock):
+    """Only the hook's status counts: an endless answer body is dropped unread."""
+    cut = asyncio.Event()
+
+    async def endless(writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        try:
+            for _ in range(100_000):  # 6.5 GB: a reader of it all would never finish
+                writer.write(b"10000\r\n" + b"x" * 65536 + b"\r\n")
+                await writer.drain()
+                await asyncio.sleep(0)
+        except ConnectionError:
+            cut.set()
+            raise
+
+    app = make_app()
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        listening() as hook,
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url=BASE) as client,
+    ):
+        hook.answers["/veo"] = endless
+        await submit_ok(client, "fox [sim:duration=1]", notify_hook=hook.url("/veo"))
+        clock.advance(1)
+        await eventually(lambda: bool(app.state.simulator.store.notifications), 5.0)
+        await asyncio.wait_for(cut.wait(), 5.0)
+    assert dict(app.state.simulator.store.notifications) == {"sent": 1}
 
 
 async def test_notify_failure_rate_one_drops_every_callback(make_app, clock):
