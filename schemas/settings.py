@@ -33,12 +33,13 @@ DEFAULT_MAX_VIDEO_BYTES = 1 << 30
 ANSWER_ENVELOPE_BYTES = 1 << 20
 
 
-def answer_cap(max_video_bytes: int) -> int:
-    """The longest upstream API answer (submit, poll, check) a worker reads: a video of
-    `max_video_bytes` carried inline as base64 -- Gemini's ``encodedVideo`` /
-    ``bytesBase64Encoded``, 4 characters per 3 bytes -- with `ANSWER_ENVELOPE_BYTES` of JSON
-    around it. The 1 GiB default gives 1,432,704,344 bytes (1.33 GiB)."""
-    return 4 * -(-max_video_bytes // 3) + ANSWER_ENVELOPE_BYTES
+def answer_cap(inline_bytes: int) -> int:
+    """The longest upstream API answer (submit, poll, check) a worker reads when the answer
+    may carry `inline_bytes` as base64 (4 characters per 3 bytes) with
+    `ANSWER_ENVELOPE_BYTES` of JSON around it: a video inline (Gemini's ``encodedVideo`` /
+    ``bytesBase64Encoded``; the 1 GiB default ``MAX_VIDEO_BYTES`` gives 1,432,704,344
+    bytes, 1.33 GiB), or the request a gateway echoes (``MAX_BODY_BYTES``)."""
+    return 4 * -(-inline_bytes // 3) + ANSWER_ENVELOPE_BYTES
 
 
 def url_passwords(name: str, url: str) -> dict[str, str | None]:
@@ -301,6 +302,15 @@ class Settings(BaseSettings):
         about three times this per answer in flight (the bytes, the parsed text, the
         decoded video): lower ``MAX_VIDEO_BYTES`` to lower it."""
         return answer_cap(self.max_video_bytes)
+
+    @property
+    def upstream_plain_answer_max_bytes(self) -> int:
+        """The longest API answer a worker reads from an upstream whose answers name the
+        video by URL (the gateway protocol, UPSTREAM.md): the largest request the API
+        takes (`max_body_bytes`, its images as base64 at 4/3) with `ANSWER_ENVELOPE_BYTES`,
+        room for a gateway that echoes the request it was sent (27.7 MiB by default).
+        Past it, as :attr:`upstream_answer_max_bytes`."""
+        return answer_cap(self.max_body_bytes)
 
     @property
     def webhook_schedule(self) -> list[float]:

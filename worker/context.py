@@ -52,6 +52,7 @@ class WorkerContext:
             ClientOptions(
                 read_timeout=self.settings.upstream_timeout_seconds,
                 max_answer_bytes=self.settings.upstream_answer_max_bytes,
+                max_plain_answer_bytes=self.settings.upstream_plain_answer_max_bytes,
             ),
             UpstreamBudget(self.redis, self.settings),
         )

@@ -49,7 +49,7 @@ from worker.upstream import (
 )
 from worker.upstream.gateway import GatewayClient
 from worker.upstream.gemini.client import GeminiClient
-from worker.upstream.http_client import factory
+from worker.upstream.http_client import HttpClient, factory
 from worker.upstream.registry import Provider
 
 CAP = 1 << 20
@@ -322,6 +322,7 @@ PRICE = 100
 GRANT = 1000
 # The cap as a worker derives it: 48 KiB of video inline, and the envelope's mebibyte.
 WORKER_MAX_VIDEO = 48 * 1024
+WORKER_MAX_BODY = 36 * 1024
 Ctx = dict[str, Any]
 
 
@@ -336,7 +337,7 @@ def provider() -> Iterator[None]:
     served = Provider(
         kind=KIND,
         title="a gateway that answers too much",
-        build=factory(GatewayClient),
+        build=factory(GatewayClient, inline_video=False),
         upstream_action="google-videos",
         calls_back=False,
     )
@@ -361,10 +362,14 @@ async def acme(admin, client_for, grant, upstream, provider) -> httpx.AsyncClien
 
 @pytest.fixture
 async def worker(settings: Settings, redis_url: str) -> AsyncIterator[Ctx]:
-    """A real worker context: its clients read at most the cap `WORKER_MAX_VIDEO` gives,
-    each API call within 1 s."""
+    """A real worker context: its gateway clients read at most the cap `WORKER_MAX_BODY`
+    gives (a Gemini client the larger one of `WORKER_MAX_VIDEO`), each API call within 1 s."""
     redis = await create_pool(RedisSettings.from_dsn(redis_url), **ARQ_CODEC)
-    changed = {"max_video_bytes": WORKER_MAX_VIDEO, "upstream_timeout_seconds": 1.0}
+    changed = {
+        "max_video_bytes": WORKER_MAX_VIDEO,
+        "max_body_bytes": WORKER_MAX_BODY,
+        "upstream_timeout_seconds": 1.0,
+    }
     ctx: Ctx = {"settings": settings.model_copy(update=changed), "redis": redis}
     await on_startup(ctx)
     yield ctx
@@ -395,13 +400,22 @@ def answered(listener: Listener, path: str, name: str) -> None:
 async def test_the_worker_reads_at_most_the_cap_its_settings_derive(
     worker: Ctx, acme: httpx.AsyncClient, upstream: Listener
 ) -> None:
-    assert worker["app"].settings.upstream_answer_max_bytes == answer_cap(WORKER_MAX_VIDEO)
+    settings = worker["app"].settings
+    assert settings.upstream_answer_max_bytes == answer_cap(WORKER_MAX_VIDEO)
+    assert settings.upstream_plain_answer_max_bytes == answer_cap(WORKER_MAX_BODY)
+    options = worker["app"].upstreams._options
+    for kind, cap in (("gemini", WORKER_MAX_VIDEO), ("gateway", WORKER_MAX_BODY)):
+        built = registry.provider(kind).build("https://up.example", "k", options)
+        try:
+            assert isinstance(built, HttpClient) and built._max_answer_bytes == answer_cap(cap)
+        finally:
+            await built.aclose()
     sent = serve(upstream, POLL_PATH, OVERSIZED["chunked_endless"])
     config = await worker["app"].config.get()
     async with worker["app"].upstreams.lease(config, None, KIND) as client:
         with pytest.raises(TransientUpstreamError) as raised:
             await client.poll(TASK)
-    assert f"longer than {answer_cap(WORKER_MAX_VIDEO)} bytes" in raised.value.message
+    assert f"longer than {answer_cap(WORKER_MAX_BODY)} bytes" in raised.value.message
     await eventually(lambda: sent.cut, what="the client to drop the connection")
 
 

@@ -270,14 +270,16 @@ class _Constructor(Protocol):
     ) -> Upstream: ...
 
 
-def factory(client: _Constructor) -> Factory:
+def factory(client: _Constructor, *, inline_video: bool) -> Factory:
     """A `Provider.build` making `client(base_url, api_key)`, with the settings' read
-    timeout and answer cap when they set them (the client's defaults otherwise)."""
+    timeout and answer cap when they set them (the client's defaults otherwise):
+    ``ClientOptions.max_answer_bytes`` for a provider whose answers may carry the video
+    inline (`inline_video`), else ``max_plain_answer_bytes``."""
 
     def build(base_url: str, api_key: str, options: ClientOptions) -> Upstream:
         read = options.read_timeout
         timeout = httpx.Timeout(read, connect=CONNECT_TIMEOUT) if read else None
-        cap = options.max_answer_bytes
+        cap = options.max_answer_bytes if inline_video else options.max_plain_answer_bytes
         return client(base_url, api_key, timeout=timeout, max_answer_bytes=cap)
 
     return build

@@ -25,10 +25,14 @@ from worker.upstream.base import Upstream
 class ClientOptions:
     """What the settings say about every client: `read_timeout` bounds each API call as a
     whole, in seconds (None: the provider's own default); `max_answer_bytes` is the
-    longest API answer read (None: ``answer_cap`` of the default ``MAX_VIDEO_BYTES``)."""
+    longest API answer read from a provider whose answers may carry the video inline
+    (Gemini), `max_plain_answer_bytes` from one whose answers name it by URL (the
+    gateway); None: the client's default, ``answer_cap`` of the default
+    ``MAX_VIDEO_BYTES``."""
 
     read_timeout: float | None = None
     max_answer_bytes: int | None = None
+    max_plain_answer_bytes: int | None = None
 
 
 Factory = Callable[[str, str, ClientOptions], Upstream]

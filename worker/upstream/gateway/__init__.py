@@ -14,7 +14,7 @@ PROVIDERS = (
     Provider(
         kind="gateway",
         title="the aggregator gateway",
-        build=factory(GatewayClient),
+        build=factory(GatewayClient, inline_video=False),
         upstream_action="google-videos",
         calls_back=True,
         aliases=("simulator",),

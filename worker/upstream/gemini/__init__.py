@@ -15,7 +15,7 @@ PROVIDERS = (
     Provider(
         kind="gemini",
         title="the direct Gemini API",
-        build=factory(GeminiClient),
+        build=factory(GeminiClient, inline_video=True),
         upstream_action="gemini-predict-long-running",
         calls_back=False,
         inline_images=True,
