@@ -2,8 +2,11 @@
 ``HttpClient._exchange``): a hostile upstream, CDN or proxy served raw by a real TCP
 server on 127.0.0.1 to the real clients, and the real jobs on PostgreSQL and on SQLite.
 
-The xfail(strict) tests are findings: each fails on the code as it is. The others pin
-claims that held, of kinds the suite did not cover yet."""
+Found on 6826372 and fixed after (each was a strict xfail): bytes after a gzip stream's
+end were never counted (a tiny gzip answer then endless junk was read until the deadline,
+a gzip video then junk never ended); a download's redirect body was read whole by httpx;
+a gzip video cut short passed as whole; an error answer that did not decode lost its
+status. The others pin claims that held, of kinds the suite did not cover yet."""
 
 from __future__ import annotations
 
@@ -118,13 +121,6 @@ def then_endless(first: bytes) -> Iterator[bytes]:
     return itertools.chain([first], itertools.repeat(b"x" * 65536))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BREAKER answers: bytes after the end of a gzip stream are neither counted "
-    "nor refused: zlib piles them up in unused_data (copied whole on every network read), "
-    "so a poll answer of a tiny gzip then junk for ever is read past the cap until the "
-    "call's deadline, holding tens of MB and burning the worker's CPU quadratically",
-)
 async def test_junk_after_a_gzip_answer_is_not_read_past_the_cap(upstream: Listener) -> None:
     sent = Sent()
     upstream.answers[POLL_PATH] = hostile(
@@ -142,13 +138,6 @@ async def test_junk_after_a_gzip_answer_is_not_read_past_the_cap(upstream: Liste
     assert sent.bytes < CAP + SLACK
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BREAKER answers: a gzip-encoded video followed by endless junk never ends "
-    "(decoded bytes stop growing, so the MAX_VIDEO_BYTES cap never trips) while zlib's "
-    "unused_data grows without bound: a hostile CDN holds a store job and its memory "
-    "until the job's timeout",
-)
 async def test_junk_after_a_gzip_video_does_not_grow_the_download(upstream: Listener) -> None:
     upstream.answers[VIDEO_PATH] = hostile(
         Sent(),
@@ -167,13 +156,6 @@ def gzip_bomb(size: int) -> bytes:
     return b"".join(z.compress(bytes(1 << 20)) for _ in range(size >> 20)) + z.flush()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BREAKER answers: a download's redirect body is still read whole, with httpx's "
-    "own decoders (AsyncClient.send(follow_redirects=True) aread()s every 3xx before "
-    "following it): a CDN's 302 carrying a 64 KiB gzip bomb makes the worker hold 64 MiB "
-    "(any size: an endless 302 body is held until the job's timeout)",
-)
 async def test_a_download_redirect_body_is_not_read_whole(upstream: Listener) -> None:
     bomb = gzip_bomb(64 << 20)
     assert len(bomb) < 128 * 1024
@@ -198,13 +180,6 @@ def cut_gzip(framing: str) -> bytes:
     return head("200 OK", f"Content-Length: {len(part)}", *headers) + body
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BREAKER answers: a gzip stream that ends before its trailer decodes 'as far "
-    "as it goes': a gzip-encoded video cut short (connection closed, or a Content-Length "
-    "shorter than the stream) is handed to storage as a whole video, though gzip's own "
-    "trailer (CRC-32 and length) says it is not",
-)
 @pytest.mark.parametrize("framing", ["close_delimited", "short_length"])
 async def test_a_gzip_video_cut_short_is_not_a_whole_video(
     upstream: Listener, framing: str
@@ -215,13 +190,6 @@ async def test_a_gzip_video_cut_short_is_not_a_whole_video(
     assert isinstance(outcome, UpstreamError), f"{len(outcome)} of {len(VIDEO)} bytes, no error"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BREAKER answers: an error answer whose body does not decode (bad gzip, or "
-    "three codings) raises DecodingError before its status is read: a submit's 503 "
-    "becomes ambiguous (the task fails, never retried) and a poll's 401 a network "
-    "error, though an over-limit error body is read by its status alone",
-)
 @pytest.mark.parametrize(
     ("path", "status", "coding", "kind"),
     [

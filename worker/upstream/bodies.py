@@ -84,6 +84,8 @@ async def _decoded(
     async for raw in response.aiter_raw():
         for chunk in _undo(stages, raw, piece):
             yield chunk
+    for stage in stages:
+        stage.finish()
 
 
 def _stages(headers: httpx.Headers) -> list[_Inflater]:
@@ -117,16 +119,32 @@ def _undo(stages: list[_Inflater], data: bytes, piece: int) -> Iterator[bytes]:
 class _Inflater:
     """One gzip or deflate coding undone, its output drawn at most `most` bytes at a time.
 
-    As httpx's decoders: "deflate" is zlib-wrapped, or raw when the first bytes say so; a
-    body cut short decodes as far as it goes; zlib's complaints are ``DecodingError``."""
+    As httpx's decoders: "deflate" is zlib-wrapped, or raw when the first bytes say so;
+    zlib's complaints are ``DecodingError``. Stricter than httpx's, which keep whatever
+    follows the stream's end (unread, unbounded) and pass a stream cut short as far as it
+    goes: bytes after the end, and a stream that stops before its end (gzip's length and
+    CRC unchecked), are ``DecodingError`` too."""
 
     def __init__(self, coding: str) -> None:
+        self._coding = coding
         self._raw_fallback = coding == "deflate"
         self._zlib = zlib.decompressobj(zlib.MAX_WBITS | 16 if coding == "gzip" else zlib.MAX_WBITS)
         self._pending = b""
+        self._fed = False
 
     def feed(self, data: bytes) -> None:
+        if data and self._zlib.eof:
+            self._after_the_end()
+        self._fed = self._fed or bool(data)
         self._pending = self._pending + data if self._pending else data
+
+    def finish(self) -> None:
+        """At the body's end: raises ``DecodingError`` when the stream has not ended."""
+        if self._fed and not self._zlib.eof:
+            raise httpx.DecodingError(f"the {self._coding} stream is cut short")
+
+    def _after_the_end(self) -> None:
+        raise httpx.DecodingError(f"data after the end of the {self._coding} stream")
 
     def pull(self, most: int) -> bytes:
         try:
@@ -139,4 +157,6 @@ class _Inflater:
             return self.pull(most)
         self._raw_fallback = False
         self._pending = self._zlib.unconsumed_tail
+        if self._zlib.unused_data:
+            self._after_the_end()
         return out

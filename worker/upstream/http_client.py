@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, ClassVar, Protocol, Self
+from urllib.parse import urljoin
 
 import httpx
 import structlog
@@ -19,7 +20,7 @@ from schemas.settings import DEFAULT_MAX_VIDEO_BYTES, answer_cap
 from worker.upstream import outcomes
 from worker.upstream.base import DownloadStream, Upstream
 from worker.upstream.bodies import ACCEPT_ENCODING, decoded, read_error_body, read_within
-from worker.upstream.errors import Body, UpstreamError
+from worker.upstream.errors import Body, PermanentUpstreamError, UpstreamError
 from worker.upstream.http import ERROR_BODY_LIMIT, content_length, elapsed_ms
 from worker.upstream.metrics import observe
 from worker.upstream.outcomes import (
@@ -40,8 +41,13 @@ DEFAULT_LIMITS = httpx.Limits(
 )
 CHUNK_SIZE = 1024 * 1024
 CONNECT_TIMEOUT = 5.0
+# A download follows this many redirects at most (a CDN takes one or two).
+MAX_REDIRECTS = 5
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 DEFAULT_MAX_ANSWER_BYTES = answer_cap(DEFAULT_MAX_VIDEO_BYTES)
 _USER_AGENT = "google-video/0.1"
+
+_log = structlog.get_logger(__name__)
 
 
 class HttpClient:
@@ -216,7 +222,12 @@ class HttpClient:
                 response.request = request
                 try:
                     limit = self._max_answer_bytes if response.is_success else ERROR_BODY_LIMIT
-                    content = await read_within(response, limit)
+                    try:
+                        content = await read_within(response, limit)
+                    except httpx.DecodingError:
+                        if response.is_success:
+                            raise
+                        content = b""  # an error answer then speaks by its status alone
                 finally:
                     await response.aclose()
         except TimeoutError:
@@ -225,6 +236,41 @@ class HttpClient:
             late = f"no whole answer within {self._api_deadline:g} s"
             raise httpx.ReadTimeout(late, request=request) from None
         return response, content
+
+    def _download_headers(self, url: str) -> dict[str, str]:
+        """The headers of a download's GET of `url`, at each hop of its redirects."""
+        return {"Accept-Encoding": "identity"}
+
+    async def _follow(self, url: str, started: float) -> httpx.Response:
+        """GET `url` for a download (streamed, begun at `started`), following up to
+        `MAX_REDIRECTS` redirects by hand: a redirect's body is never read (httpx's own
+        following reads each whole, through decoders without a bound), and each hop gets
+        `_download_headers` for its own URL. Raises the `UpstreamError` a transport
+        failure becomes, or ``too_many_redirects`` (permanent)."""
+        for _ in range(MAX_REDIRECTS + 1):
+            try:
+                request = self._downloads.build_request(
+                    "GET", url, headers=self._download_headers(url), timeout=self._download_timeout
+                )
+                response = await self._downloads.send(request, stream=True)
+            except (httpx.HTTPError, *LOCAL_FAILURES) as exc:
+                error = error_from_exception(exc, "download")
+                _log.warning(
+                    "upstream.transport_error",
+                    op="download",
+                    error_code=error.code,
+                    error=error.message,
+                )
+                observe(self.provider, "download", started, error)
+                raise error from exc
+            location = response.headers.get("Location")
+            if response.status_code not in _REDIRECTS or not location:
+                return response
+            await response.aclose()  # unread: the connection is dropped, not its body read
+            url = urljoin(url, location)
+        error = PermanentUpstreamError("too_many_redirects", f"more than {MAX_REDIRECTS} redirects")
+        observe(self.provider, "download", started, error)
+        raise error
 
     @asynccontextmanager
     async def _stream(

@@ -26,8 +26,7 @@ from worker.upstream.gateway.protocol import (
 )
 from worker.upstream.http import elapsed_ms
 from worker.upstream.http_client import CHUNK_SIZE, HttpClient
-from worker.upstream.metrics import observe
-from worker.upstream.outcomes import LOCAL_FAILURES, Operation, error_from_exception
+from worker.upstream.outcomes import Operation
 
 SUBMIT_PATH = "/google/v1/models/veo/videos"
 TASK_PATH = "/google/v1/tasks/"
@@ -112,19 +111,14 @@ class GatewayClient(HttpClient):
     @asynccontextmanager
     async def download(self, url: str) -> AsyncIterator[DownloadStream]:
         """Stream a finished video from the CDN (redirects followed, no credentials)."""
-        log = _log.bind(op="download")
         started = time.perf_counter()
-        try:
-            request = self._downloads.build_request(
-                "GET", url, timeout=self._download_timeout, headers={"Accept-Encoding": "identity"}
-            )
-            response = await self._downloads.send(request, stream=True, follow_redirects=True)
-        except (httpx.HTTPError, *LOCAL_FAILURES) as exc:
-            error = error_from_exception(exc, "download")
-            log.warning("upstream.transport_error", error_code=error.code, error=error.message)
-            observe(self.provider, "download", started, error)
-            raise error from exc
-        log.info("upstream.response", status=response.status_code, latency_ms=elapsed_ms(started))
+        response = await self._follow(url, started)
+        _log.info(
+            "upstream.response",
+            op="download",
+            status=response.status_code,
+            latency_ms=elapsed_ms(started),
+        )
         async with self._stream(response, started) as stream:
             yield stream
 

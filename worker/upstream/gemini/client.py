@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 import structlog
@@ -30,14 +30,11 @@ from worker.upstream.gemini.protocol import (
     usable_name,
 )
 from worker.upstream.http_client import CHUNK_SIZE, HttpClient
-from worker.upstream.metrics import observe
-from worker.upstream.outcomes import LOCAL_FAILURES, Operation, error_from_exception
+from worker.upstream.outcomes import Operation
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 API_VERSION = "/v1beta"
-MAX_REDIRECTS = 5
 KEY_HEADER = "x-goog-api-key"
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 _log = structlog.get_logger(__name__)
 
@@ -114,31 +111,12 @@ class GeminiClient(HttpClient):
         async with self._stream(response, started) as stream:
             yield stream
 
-    async def _follow(self, url: str, started: float) -> httpx.Response:
-        """GET `url`, following redirects by hand: httpx would carry the key header to
-        whatever host a redirect names."""
-        for _ in range(MAX_REDIRECTS + 1):
-            headers = {"Accept-Encoding": "identity"}
-            if self._api_key and _origin(url) == self._origin:
-                headers[KEY_HEADER] = self._api_key
-            try:
-                request = self._downloads.build_request(
-                    "GET", url, headers=headers, timeout=self._download_timeout
-                )
-                response = await self._downloads.send(request, stream=True)
-            except (httpx.HTTPError, *LOCAL_FAILURES) as exc:
-                error = error_from_exception(exc, "download")
-                _log.warning("upstream.transport_error", op="download", error_code=error.code)
-                observe(self.provider, "download", started, error)
-                raise error from exc
-            location = response.headers.get("Location")
-            if response.status_code not in _REDIRECTS or not location:
-                return response
-            await response.aclose()
-            url = urljoin(url, location)
-        error = PermanentUpstreamError("too_many_redirects", f"more than {MAX_REDIRECTS} redirects")
-        observe(self.provider, "download", started, error)
-        raise error
+    def _download_headers(self, url: str) -> dict[str, str]:
+        """The key goes only to the API's own origin: a redirect to a CDN gets none."""
+        headers = super()._download_headers(url)
+        if self._api_key and _origin(url) == self._origin:
+            headers[KEY_HEADER] = self._api_key
+        return headers
 
     @asynccontextmanager
     async def _inline(self, url: str, index: int) -> AsyncIterator[DownloadStream]:
