@@ -17,27 +17,30 @@ import json
 import time
 import tracemalloc
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-from arq import create_pool
-from arq.connections import RedisSettings
 
-from core.queue_codec import ARQ_CODEC
-from core.repo import tasks
-from core.repo.tasks import Task
-from schemas.settings import Settings, answer_cap
+from schemas.settings import answer_cap
 from tests import corpus
 from tests.eventually import eventually
-from tests.integration.conftest import BACKENDS
+from tests.integration.answers.hostile import (
+    GRANT,
+    KIND,
+    PRICE,
+    WORKER_MAX_BODY,
+    WORKER_MAX_VIDEO,
+    Ctx,
+    create,
+    load,
+)
 from tests.integration.e2e.helpers import credits
-from tests.listener import Answer, Listener, listening
+from tests.listener import Answer, Listener
 from worker.jobs.poll import poll_task
 from worker.jobs.submit import submit_task
-from worker.lifecycle import on_shutdown, on_startup
 from worker.upstream import (
     AmbiguousSubmitError,
     OperatorProblemError,
@@ -49,8 +52,7 @@ from worker.upstream import (
 )
 from worker.upstream.gateway import GatewayClient
 from worker.upstream.gemini.client import GeminiClient
-from worker.upstream.http_client import HttpClient, factory
-from worker.upstream.registry import Provider
+from worker.upstream.http_client import HttpClient
 
 CAP = 1 << 20
 # What the loopback's socket buffers hold between the server's writes and the client's
@@ -136,12 +138,6 @@ OVERSIZED: dict[str, Callable[[], tuple[bytes, Iterator[bytes]]]] = {
         gzipped(gzipped(zeros())),
     ),
 }
-
-
-@pytest.fixture
-async def upstream() -> AsyncIterator[Listener]:
-    async with listening() as listener:
-        yield listener
 
 
 def serve(listener: Listener, path: str, make: Callable[[], tuple[bytes, Iterator[bytes]]]) -> Sent:
@@ -315,79 +311,6 @@ async def test_the_cap_leaves_room_for_the_largest_video_inline_in_a_gemini_answ
 
 
 # --- the jobs, on both databases --------------------------------------------------------
-
-KIND = "hostile-gateway"
-MODEL = "hostile-veo"
-PRICE = 100
-GRANT = 1000
-# The cap as a worker derives it: 48 KiB of video inline, and the envelope's mebibyte.
-WORKER_MAX_VIDEO = 48 * 1024
-WORKER_MAX_BODY = 36 * 1024
-Ctx = dict[str, Any]
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def provider() -> Iterator[None]:
-    """A provider served by the real gateway client, built as the worker builds it."""
-    served = Provider(
-        kind=KIND,
-        title="a gateway that answers too much",
-        build=factory(GatewayClient, inline_video=False),
-        upstream_action="google-videos",
-        calls_back=False,
-    )
-    registry.register(served)
-    yield
-    registry.unregister(served)
-
-
-@pytest.fixture
-async def acme(admin, client_for, grant, upstream, provider) -> httpx.AsyncClient:  # type: ignore[no-untyped-def]
-    models = (await admin.get("/v1/admin/config")).json()["models"]
-    entry = {"id": MODEL, "provider": KIND, "provider_model": "veo3", "price": PRICE}
-    access = {KIND: {"base_url": upstream.url("/"), "api_key": "sk-hostile"}}
-    put = await admin.put(
-        "/v1/admin/config", json={"models": [*models, entry], "providers": access}
-    )
-    assert put.status_code == 200, put.text
-    client: httpx.AsyncClient = await client_for("acme")
-    await grant("acme", "acme", GRANT)
-    return client
-
-
-@pytest.fixture
-async def worker(settings: Settings, redis_url: str) -> AsyncIterator[Ctx]:
-    """A real worker context: its gateway clients read at most the cap `WORKER_MAX_BODY`
-    gives (a Gemini client the larger one of `WORKER_MAX_VIDEO`), each API call within 1 s."""
-    redis = await create_pool(RedisSettings.from_dsn(redis_url), **ARQ_CODEC)
-    changed = {
-        "max_video_bytes": WORKER_MAX_VIDEO,
-        "max_body_bytes": WORKER_MAX_BODY,
-        "upstream_timeout_seconds": 1.0,
-    }
-    ctx: Ctx = {"settings": settings.model_copy(update=changed), "redis": redis}
-    await on_startup(ctx)
-    yield ctx
-    await on_shutdown(ctx)
-    await redis.aclose()
-
-
-async def create(acme: httpx.AsyncClient) -> str:
-    created = await acme.post("/v1/videos", json={"prompt": "a fox", "model": MODEL})
-    assert created.status_code == 200, created.text
-    return str(created.json()["id"])
-
-
-async def load(ctx: Ctx, task_id: str) -> Task:
-    async with ctx["app"].engine.connect() as conn:
-        task = await tasks.load(conn, task_id)
-    assert task is not None
-    return task
 
 
 def answered(listener: Listener, path: str, name: str) -> None:

@@ -17,23 +17,22 @@ import json
 import time
 import tracemalloc
 import zlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from arq import create_pool
-from arq.connections import RedisSettings
 
-from core.queue_codec import ARQ_CODEC
-from core.repo import tasks
-from core.repo.tasks import Task
-from schemas.settings import Settings
 from tests import corpus
 from tests.eventually import eventually
-from tests.integration.conftest import BACKENDS
-from tests.integration.e2e.helpers import credits
-from tests.integration.test_upstream_answer_cap import (
+from tests.integration.answers.hostile import (
+    GRANT,
+    MODEL,
+    PRICE,
+    Ctx,
+    load,
+)
+from tests.integration.answers.test_upstream_answer_cap import (
     CAP,
     POLL_PATH,
     REQUEST,
@@ -45,32 +44,23 @@ from tests.integration.test_upstream_answer_cap import (
     head,
     hostile,
 )
-from tests.listener import Listener, listening
+from tests.integration.e2e.helpers import credits
+from tests.listener import Listener
 from worker.jobs.poll import poll_task
 from worker.jobs.submit import submit_task
-from worker.lifecycle import on_shutdown, on_startup
 from worker.upstream import (
     AmbiguousSubmitError,
     OperatorProblemError,
     TransientUpstreamError,
     UpstreamError,
-    registry,
 )
 from worker.upstream.gateway import GatewayClient
-from worker.upstream.http_client import factory
-from worker.upstream.registry import Provider
 
 TIMEOUT = httpx.Timeout(2.0, connect=1.0)
 POLL_ANSWER = corpus.gateway("p01_success_doc.json").body
 SUBMIT_ANSWER = corpus.gateway("s01_submit_success_doc.json").body
 VIDEO_PATH = "/cdn/video.mp4"
 VIDEO = bytes(range(256)) * 4096 + b"\x00\x01\x02"  # 1 MiB and a bit: not a power of two
-
-
-@pytest.fixture
-async def upstream() -> AsyncIterator[Listener]:
-    async with listening() as listener:
-        yield listener
 
 
 def gateway(listener: Listener, timeout: httpx.Timeout = TIMEOUT) -> GatewayClient:
@@ -372,63 +362,6 @@ async def test_calls_cut_at_their_deadline_give_their_connections_back(upstream:
 
 
 # --- the jobs, on both databases --------------------------------------------------------
-
-KIND = "breaker-gzip-gateway"
-MODEL = "breaker-gzip-veo"
-PRICE = 100
-GRANT = 1000
-Ctx = dict[str, Any]
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def provider() -> Iterator[None]:
-    served = Provider(
-        kind=KIND,
-        title="a gateway behind a compressing proxy",
-        build=factory(GatewayClient, inline_video=False),
-        upstream_action="google-videos",
-        calls_back=False,
-    )
-    registry.register(served)
-    yield
-    registry.unregister(served)
-
-
-@pytest.fixture
-async def acme(admin, client_for, grant, upstream, provider) -> httpx.AsyncClient:  # type: ignore[no-untyped-def]
-    models = (await admin.get("/v1/admin/config")).json()["models"]
-    entry = {"id": MODEL, "provider": KIND, "provider_model": "veo3", "price": PRICE}
-    access = {KIND: {"base_url": upstream.url("/"), "api_key": "sk-hostile"}}
-    put = await admin.put(
-        "/v1/admin/config", json={"models": [*models, entry], "providers": access}
-    )
-    assert put.status_code == 200, put.text
-    client: httpx.AsyncClient = await client_for("acme")
-    await grant("acme", "acme", GRANT)
-    return client
-
-
-@pytest.fixture
-async def worker(settings: Settings, redis_url: str) -> AsyncIterator[Ctx]:
-    redis = await create_pool(RedisSettings.from_dsn(redis_url), **ARQ_CODEC)
-    changed = {"max_body_bytes": 36 * 1024, "upstream_timeout_seconds": 1.0}
-    ctx: Ctx = {"settings": settings.model_copy(update=changed), "redis": redis}
-    await on_startup(ctx)
-    yield ctx
-    await on_shutdown(ctx)
-    await redis.aclose()
-
-
-async def load(ctx: Ctx, task_id: str) -> Task:
-    async with ctx["app"].engine.connect() as conn:
-        task = await tasks.load(conn, task_id)
-    assert task is not None
-    return task
 
 
 async def test_gzipped_corpus_answers_run_a_task_to_storing(

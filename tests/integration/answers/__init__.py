@@ -1,0 +1,1 @@
+"""Upstream API answers read within bounds (worker.upstream.bodies), against hostile servers."""
