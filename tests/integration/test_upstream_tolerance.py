@@ -25,12 +25,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from structlog.testing import capture_logs
 
 from core.queue_codec import ARQ_CODEC
-from core.repo import tasks
 from core.repo.tasks import Task
 from schemas.clock import utcnow
 from schemas.settings import Settings
 from tests import corpus
 from tests.corpus import Answer
+from tests.integration.answers.hostile import create, load
 from tests.integration.e2e.helpers import credits
 from worker.durations import MIN_OBSERVATIONS
 from worker.jobs.poll import poll_task
@@ -142,21 +142,8 @@ async def worker(
         await ctx["redis"].aclose()
 
 
-async def create(acme: httpx.AsyncClient) -> str:
-    created = await acme.post("/v1/videos", json={"prompt": "a fox", "model": MODEL})
-    assert created.status_code == 200, created.text
-    return str(created.json()["id"])
-
-
-async def load(ctx: Ctx, task_id: str) -> Task:
-    async with ctx["app"].engine.connect() as conn:
-        task = await tasks.load(conn, task_id)
-    assert task is not None
-    return task
-
-
 async def running(ctx: Ctx, acme: httpx.AsyncClient) -> str:
-    task_id = await create(acme)
+    task_id = await create(acme, MODEL)
     assert await submit_task(ctx, task_id) == "submitted"
     return task_id
 
@@ -201,7 +188,7 @@ async def test_a_proxys_504_or_502_on_submit_is_ambiguous_and_never_resubmitted(
 ):
     ctx = await worker()
     gateway.submits(corpus.gateway(name), SUBMITTED)
-    task_id = await create(acme)
+    task_id = await create(acme, MODEL)
 
     assert await submit_task(ctx, task_id) == "ambiguous"
 
@@ -225,7 +212,7 @@ async def test_a_proxys_504_or_502_on_submit_is_ambiguous_and_never_resubmitted(
 async def test_the_gateways_own_no_task_answers_are_retried(worker, acme, gateway, name):
     ctx = await worker()
     gateway.submits(corpus.gateway(name))
-    task_id = await create(acme)
+    task_id = await create(acme, MODEL)
 
     assert await submit_task(ctx, task_id) == "retry"
 
@@ -246,7 +233,7 @@ async def test_a_refused_key_or_account_fails_the_submit_naming_the_cause(
 ):
     ctx = await worker()
     gateway.submits(corpus.gateway(name))
-    task_id = await create(acme)
+    task_id = await create(acme, MODEL)
 
     with capture_logs() as logs:
         assert await submit_task(ctx, task_id) == code
@@ -455,7 +442,7 @@ async def test_a_zero_negative_or_unreadable_retry_after_means_the_normal_backof
 async def test_a_huge_retry_after_on_a_submit_is_cut_to_the_cap(worker, acme, gateway):
     ctx = await worker(upstream_retry_after_max_seconds=120)
     gateway.submits(answer(429, b"", **{"Retry-After": "3600"}))
-    task_id = await create(acme)
+    task_id = await create(acme, MODEL)
 
     assert await submit_task(ctx, task_id) == "retry"
 
@@ -469,7 +456,7 @@ async def test_a_submit_retry_that_would_land_past_the_deadline_times_out_now(
     gateway.submits(
         answer(503, {"code": "do_request_failed", "message": "m"}, **{"Retry-After": "120"})
     )
-    task_id = await create(acme)
+    task_id = await create(acme, MODEL)
     await age(ctx, task_id, 540)  # 60 s left: a retry in 120 s could only time out
 
     assert await submit_task(ctx, task_id) == "timeout"

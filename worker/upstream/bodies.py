@@ -45,19 +45,11 @@ async def read_error_body(response: httpx.Response, limit: int) -> bytes | None:
 
 async def _collect(response: httpx.Response, limit: int, parts: list[bytes]) -> bytes | None:
     """The body into `parts` (each piece as it comes), then joined; None past `limit`."""
-    if response.is_stream_consumed:  # an injected transport's answer: decoded, in memory
-        content = response.content
-        return content if len(content) <= limit else None
-    stages = _stages(response.headers)
-    if stages:
-        chunks = _decoded(response, stages, PIECE)
-    else:
-        declared = content_length(response.headers)
-        if declared is not None and declared > limit:
-            return None
-        chunks = response.aiter_raw()
+    declared = content_length(response.headers)  # None for an encoded body
+    if declared is not None and declared > limit:
+        return None
     size = 0
-    async for chunk in chunks:
+    async for chunk in decoded(response, PIECE):
         size += len(chunk)
         if size > limit:
             return None

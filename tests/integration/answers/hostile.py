@@ -21,13 +21,15 @@ WORKER_MAX_BODY = 36 * 1024
 Ctx = dict[str, Any]
 
 
-async def create(acme: httpx.AsyncClient) -> str:
-    created = await acme.post("/v1/videos", json={"prompt": "a fox", "model": MODEL})
+async def create(acme: httpx.AsyncClient, model: str = MODEL) -> str:
+    """A video of `model` created through the API; its id."""
+    created = await acme.post("/v1/videos", json={"prompt": "a fox", "model": model})
     assert created.status_code == 200, created.text
     return str(created.json()["id"])
 
 
 async def load(ctx: Ctx, task_id: str) -> Task:
+    """The task's row as the worker context's engine reads it."""
     async with ctx["app"].engine.connect() as conn:
         task = await tasks.load(conn, task_id)
     assert task is not None
