@@ -8,6 +8,9 @@ commands per poll hop (arq's pick, run and finish, our enqueue), and it can drop
 cancellation that arrives as the write finishes (CPython gh-86296). Reads are already
 bounded by ``asyncio.timeout``. :func:`bound_writes_in_context` gives a pool's
 connections the same write with the same bound, error and disconnect, without the Task.
+The bound is armed only when the socket did not take the whole command: with nothing
+left in the transport's buffer the protocol is not paused and ``drain`` returns without
+waiting, so a timer there (~5-7 µs of CPU to arm and cancel) would bound nothing.
 """
 
 from __future__ import annotations
@@ -39,8 +42,11 @@ class _ContextTimedWrites(AbstractConnection):
         writer = self._writer
         assert writer is not None  # connected above
         try:
-            async with asyncio.timeout(self.socket_timeout):
-                writer.writelines(command)
+            writer.writelines(command)
+            if writer.transport.get_write_buffer_size():
+                async with asyncio.timeout(self.socket_timeout):
+                    await writer.drain()
+            else:  # the socket took it all: drain returns at once, no timer to arm
                 await writer.drain()
         except TimeoutError:  # before OSError, its base class
             await self.disconnect(nowait=True)

@@ -142,3 +142,47 @@ async def test_every_pool_of_the_product_writes_in_context() -> None:
     finally:
         for pool in pools:
             await pool.disconnect()
+
+
+async def test_small_writes_to_a_deaf_peer_still_time_out_once_the_socket_is_full(
+    deaf_server: tuple[int, list[asyncio.StreamWriter]],
+) -> None:
+    """The bound is armed only when bytes stay in the transport's buffer; writes the
+    kernel takes need none, and the first that it does not take is bounded."""
+    port, _ = deaf_server
+    client = _client(port, 0.3)
+    connection = await client.connection_pool.get_connection()
+    try:
+        with pytest.raises(RedisTimeoutError, match="Timeout writing to socket"):
+            async with asyncio.timeout(30):  # the test's own guard: never hang
+                for _ in range(1_000_000):
+                    await connection.send_command("SET", "k", b"x" * 16 * 1024)
+        assert not connection.is_connected
+    finally:
+        await client.connection_pool.release(connection)
+        await client.aclose()
+
+
+async def test_a_write_the_socket_takes_whole_arms_no_timer(
+    deaf_server: tuple[int, list[asyncio.StreamWriter]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port, _ = deaf_server
+    armed: list[float | None] = []
+    timeout = asyncio.timeout
+
+    def counted(delay: float | None) -> asyncio.Timeout:
+        armed.append(delay)
+        return timeout(delay)
+
+    client = _client(port, 5.0)
+    connection = await client.connection_pool.get_connection()
+    try:
+        await connection.connect()
+        monkeypatch.setattr("core.redis_writes.asyncio.timeout", counted)
+        for _ in range(20):
+            await connection.send_command("PING")
+        assert armed == []
+        assert connection.is_connected
+    finally:
+        await client.connection_pool.release(connection)
+        await client.aclose()
