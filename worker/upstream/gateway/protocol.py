@@ -204,7 +204,6 @@ def parse_poll_answer(status: int, body: Body) -> PollResult:
     if not _has_status(raw_status):
         raw_status = inner.get("status")  # no outer status at all: the inner one is all we have
     state = map_status(raw_status)
-    filtered, filter_reasons = safety_filtered(body)
     fail_code = _fail_code(task, inner)
     candidates: list[Candidate] = []
     if state in (UpstreamState.SUCCEEDED, UpstreamState.UNKNOWN):
@@ -213,12 +212,18 @@ def parse_poll_answer(status: int, body: Body) -> PollResult:
         candidates = [c for c in candidates if c.video_key and c.tier <= 1]
         if candidates:
             state = UpstreamState.SUCCEEDED
-    fail_reason = _fail_reason(task, inner, state) or filter_reasons
-    safety = filtered or _names_a_safety_filter(fail_code)
-    if state == UpstreamState.SUCCEEDED and not candidates:
-        # A success without a video that says why: the video will never come. (A failure's
-        # text stays `upstream_failed`, verbatim; only its codes name a filter.)
-        safety = safety or _says_a_safety_filter(fail_reason)
+    fail_reason = _fail_reason(task, inner, state)
+    safety = False
+    # Only an ended task's failure is read (PollResult.failure): the walk for the filter's
+    # signs is spared the answers of a task still running, most polls.
+    if state in (UpstreamState.SUCCEEDED, UpstreamState.FAILED):
+        filtered, filter_reasons = safety_filtered(body)
+        fail_reason = fail_reason or filter_reasons
+        safety = filtered or _names_a_safety_filter(fail_code)
+        if state == UpstreamState.SUCCEEDED and not candidates:
+            # A success without a video that says why: the video will never come. (A
+            # failure's text stays `upstream_failed`, verbatim; only its codes name a filter.)
+            safety = safety or _says_a_safety_filter(fail_reason)
     return PollResult(
         state=state,
         raw_status=_status_text(raw_status),
