@@ -360,7 +360,7 @@ def run(
     seconds: float = 8.0,
     warmup: float = 2.0,
     chains: int = 400,
-    rounds: int = 3,
+    rounds: int = 5,
     targets: tuple[str, ...] = TARGETS,
     baseline: Path | None = None,
 ) -> dict[str, Any]:
@@ -432,7 +432,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--chains", type=int, default=400)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--targets", default=",".join(TARGETS))
     parser.add_argument("--baseline", type=Path, help="an earlier checkout: the before target")
     args = parser.parse_args()
