@@ -1,4 +1,4 @@
-"""Probing and variants against S3 (moto): ranged reads, both box layouts, a 200 MiB video."""
+"""Probing and variants against S3 (moto): ranged reads, both box layouts, a 128 MiB video."""
 
 from __future__ import annotations
 
@@ -118,8 +118,17 @@ asyncio.run(main(*sys.argv[1:]))
 """
 
 
+# Twice the bound: holding the video (in the store, the range reader or the decoder's
+# frames) overshoots it by the whole video (a reader keeping its windows: 166 MiB), and
+# keeping a fifth of it does too (70 MiB) on top of the 40-45 MiB that storing, probing
+# and the variants grow by at 1080p, the same at 133 and 204 MiB. Not larger: moto reads
+# the whole object for every ranged GET, so the probe's cost there grows with the square
+# of the size (the former 200 MiB took ~1.6x this test's time).
+BIG_BYTES = 128 * MiB
+
+
 @pytest.mark.slow
-def test_probing_a_stored_200_mb_video_stays_within_the_store_memory_bound(
+def test_probing_a_stored_128_mb_video_stays_within_the_store_memory_bound(
     s3_endpoint: str, tmp_path: Path
 ) -> None:
     bucket = f"media-memory-{uuid.uuid4().hex[:12]}"
@@ -127,7 +136,9 @@ def test_probing_a_stored_200_mb_video_stays_within_the_store_memory_bound(
     small = write_mp4(tmp_path / "small.mp4", seconds=1)
     # Incompressible 1080p frames after a single keyframe, moov at the end: the costliest
     # layout, as the spritesheet must decode through the whole file once.
-    big = write_mp4(tmp_path / "big.mp4", width=1920, height=1080, noise=True, min_bytes=200 * MiB)
+    big = write_mp4(
+        tmp_path / "big.mp4", width=1920, height=1080, seconds=1, noise=True, min_bytes=BIG_BYTES
+    )
 
     result = subprocess.run(
         [sys.executable, "-c", MEMORY_CHILD, s3_endpoint, bucket, PREFIX, str(small), str(big)],
@@ -140,7 +151,7 @@ def test_probing_a_stored_200_mb_video_stays_within_the_store_memory_bound(
     assert result.returncode == 0, result.stderr
     measured = json.loads(result.stdout.strip().splitlines()[-1])
     assert (measured["size"], measured["width"]) == (big.stat().st_size, 1920)
-    assert measured["size"] >= 200 * MiB
+    assert measured["size"] >= BIG_BYTES
     # The bound test_storage_s3 sets for the store alone holds for store + probe + variants.
     assert measured["total"] < 64 * MiB, f"peak RSS grew by {measured['total'] / MiB:.1f} MiB"
     assert measured["bytes_read"] < 1.1 * measured["size"]
