@@ -239,7 +239,7 @@ async def test_three_workers_stay_within_the_budget(
             async def run_over() -> bool:
                 return time.time() >= end + 1
 
-            await eventually(run_over, timeout=RUN_SECONDS + 10, interval=1.0)
+            await eventually(run_over, timeout=RUN_SECONDS + 10, interval=0.05)
             per_second = await gets()
     finally:
         stack.stop_workers()
