@@ -14,6 +14,7 @@ import functools
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from cli.supervise import Child, free_port, http_ok, port_open, stop_all
@@ -50,11 +51,13 @@ class Cluster:
     # -- start-up --------------------------------------------------------------------
 
     def start_services(self) -> None:
+        # The simulator imports while PostgreSQL initialises and the schema migrates: the
+        # API, which reads its config at start-up, is the first that needs all of them.
+        ready = self._spawn_simulator()
         self.pg.start()
         self._remember(self.pg.pid)
         self.redis.start()
         self._remember(self.redis.pid)
-        self._start_simulator()
         storage = self.run_dir / "storage"
         storage.mkdir(parents=True, exist_ok=True)
         self.env = {
@@ -70,10 +73,13 @@ class Cluster:
             "PYTHONUNBUFFERED": "1",
         }
         self._migrate()
+        assert self.sim is not None
+        self.sim.wait_ready(ready, timeout=30)
         self.api_port = free_port()
         self.start_api()
 
-    def _start_simulator(self) -> None:
+    def _spawn_simulator(self) -> Callable[[], bool]:
+        """Start the simulator (its URL set at once); returns its readiness check."""
         port = free_port()
         env = {
             **os.environ,
@@ -94,8 +100,8 @@ class Cluster:
             SIM_KEY,
         ]
         self.sim = self._spawn("simulator", command, env, self.run_dir / "simulator.log")
-        self.sim.wait_ready(functools.partial(port_open, HOST, port), timeout=30)
         self.sim_url = f"http://{HOST}:{port}"
+        return functools.partial(port_open, HOST, port)
 
     def _migrate(self) -> None:
         log = self.run_dir / "migrate.log"
