@@ -117,6 +117,7 @@ async def test_clearing_a_finished_job_leaves_what_arq_leaves(redis: Any) -> Non
         await redis.zadd(abort_jobs_ss, {job_id: 1})
     await redis.set("unrelated", b"1")
     await clear_finished_job(redis, "ours", default_queue_name)
+
     async def store_task(ctx: dict[str, Any], task_id: str) -> None:
         pass
 
