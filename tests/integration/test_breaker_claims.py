@@ -57,7 +57,8 @@ def _stock(redis: Any, **options: Any) -> Worker:
         redis_pool=redis,
         handle_signals=False,
         keep_result=0,
-        **{**ARQ_CODEC, **options},
+        **ARQ_CODEC,
+        **options,
     )
 
 
@@ -71,7 +72,8 @@ def _ours(redis: Any, **options: Any) -> ArqWorker:
         redis_pool=redis,
         handle_signals=False,
         keep_result=0,
-        **{**ARQ_CODEC, **options},
+        **ARQ_CODEC,
+        **options,
     )
 
 
