@@ -27,6 +27,7 @@ import schemas.tables  # noqa: F401  (registers every table on SQLModel.metadata
 from core.db import make_engine
 from core.invariants import ledger_violations
 from core.migrate import upgrade
+from core.queue_codec import queue_client
 from schemas.config import RuntimeConfigPatch
 from schemas.settings import Settings
 from service.app import create_app
@@ -220,3 +221,16 @@ def checking(s3_endpoint: str) -> Iterator[RefusingProxy]:
     does."""
     with RefusingProxy(s3_endpoint, flexible_checksums=True) as proxy:
         yield proxy
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Any]:
+    """An ARQ client (``queue_client``, the product's codec and timeouts) on the test
+    Redis, its database flushed before and after."""
+    client = queue_client(redis_url, connect_timeout=2, timeout=5)
+    await client.flushdb()
+    try:
+        yield client
+    finally:
+        await client.flushdb()
+        await client.aclose()

@@ -8,7 +8,6 @@ import asyncio
 import itertools
 import os
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -34,17 +33,6 @@ from worker.arq_worker import ArqWorker
 from worker.health import Dependency, WorkerHealth
 
 QUEUE = default_queue_name
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Any]:
-    client = queue_client(redis_url, connect_timeout=2, timeout=5)
-    await client.flushdb()
-    try:
-        yield client
-    finally:
-        await client.flushdb()
-        await client.aclose()
 
 
 async def _noop(ctx: dict[str, Any], *args: Any) -> None:

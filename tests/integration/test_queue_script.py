@@ -6,10 +6,8 @@ workers race for it, and a finished job leaves no key behind."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from arq import Worker
 from arq.constants import (
     abort_jobs_ss,
@@ -26,17 +24,6 @@ from core.queue_codec import ARQ_CODEC, queue_client
 from core.queue_script import claim_job, clear_finished_job, enqueue_job
 from worker.arq_worker import ArqWorker
 from worker.health import Dependency, WorkerHealth
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Any]:
-    client = queue_client(redis_url, connect_timeout=2, timeout=5)
-    await client.flushdb()
-    try:
-        yield client
-    finally:
-        await client.flushdb()
-        await client.aclose()
 
 
 async def test_an_arq_worker_runs_the_job(redis: Any, redis_url: str) -> None:
